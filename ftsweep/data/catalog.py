@@ -1,0 +1,1 @@
+"""Registry entries for the papers' real datasets (torchvision classes or ImageFolder trees)."""
