@@ -1,0 +1,74 @@
+"""Focal contrastive loss of Core-tuning (Zhang et al., 2021, §4.3, ``L_con^f``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ftsweep.losses.supcon import (
+    Variant,
+    _check_features,
+    _check_variant,
+    _log_prob,
+    _mean_over_valid,
+    _positive_mask,
+    _zero,
+)
+
+
+def focal_supcon_loss(
+    features: Tensor,
+    labels: Tensor | None,
+    temperature: float,
+    *,
+    variant: Variant = "paper",
+    positive_mask: Tensor | None = None,
+) -> Tensor:
+    """Focal supervised contrastive loss, Core-tuning §4.3 (the unnumbered ``L_con^f`` equation).
+
+    With ``s_ij = v_i . v_j / tau``, ``A_i = {k != i}`` and
+    ``p_ij = exp(s_ij) / sum_{k in A_i} exp(s_ik)``, each positive term of the supervised
+    contrastive loss is weighted by ``(1 - p_ij)``; the weight is *not* detached, so it is
+    differentiated too (in the paper and in Core-tuning's public code alike).
+    ``P_i = {j != i : j positive for i}`` never contains the anchor itself.
+
+    ``variant="paper"``: ``l_i = -1/|P_i| sum_{j in P_i} (1 - p_ij) log p_ij``; the loss is the
+    mean of ``l_i`` over anchors with ``|P_i| > 0``.
+
+    ``variant="official"`` (Core-tuning's ``focal_SupConLoss``): the focal-weighted sum over
+    positives is divided by the batch size N instead of ``|P_i|``,
+    ``l_i = -1/N sum_{j in P_i} (1 - p_ij) log p_ij``, and the loss is the sum of ``l_i``
+    divided by the number of anchors with ``|P_i| > 0`` (anchors without positives add 0).
+
+    Both variants return ``features.sum() * 0`` when no anchor has a positive.
+
+    In Core-tuning, ``features`` is the projected (N + generated) contrastive set and the
+    positives of mixed samples come from their soft labels: pass
+    ``positive_mask=soft_label_positive_mask(q, q, variant=...)`` (see ``mixup.py``).
+
+    Args:
+        features: Tensor with shape (batch_size, dim), L2-normalised (float32 or float64).
+        labels: int Tensor with shape (batch_size,). May be None if ``positive_mask`` is given.
+        temperature: the temperature tau > 0.
+        variant: ``"paper"`` or ``"official"``, see above.
+        positive_mask: optional bool Tensor with shape (batch_size, batch_size) overriding the
+            positives derived from ``labels``; its diagonal is ignored.
+
+    Returns:
+        Scalar Tensor.
+    """
+    _check_variant(variant)
+    _check_features(features, temperature)
+    n = features.shape[0]
+    pos = _positive_mask(labels, positive_mask, n, features.device)
+    if n < 2:
+        return _zero(features)
+    log_prob = _log_prob(features, temperature)
+    weighted = (1 - log_prob.exp()) * log_prob
+    summed = torch.where(pos, weighted, torch.zeros_like(weighted)).sum(dim=1)
+    n_pos = pos.sum(dim=1)
+    if variant == "official":
+        per_anchor = -summed / n
+    else:
+        per_anchor = -summed / n_pos.clamp(min=1).to(features.dtype)
+    return _mean_over_valid(per_anchor, n_pos > 0)
