@@ -1,1 +1,554 @@
-"""Registry entries for the papers' real datasets (torchvision classes or ImageFolder trees)."""
+"""Registry entries for the papers' real datasets (torchvision classes or ImageFolder trees).
+
+Every loader reads its targets from the dataset's index (``.targets``, ``._labels``, ``.labels``,
+``.y``, ``._samples``) without decoding a single image, so label budgets and splits are computed
+before any image is touched. ``num_train``/``num_test`` are the sizes of the full datasets'
+parts below (checked against the papers' statistics tables), so a label budget can be validated
+before anything is downloaded.
+
+=========== ==== =================== ================= ===================================
+name        cls  train part (size)   test part (size)  on disk, under ``root``
+=========== ==== =================== ================= ===================================
+cifar10     10   train (50,000)      test (10,000)     ``cifar-10-batches-py/``
+cifar100    100  train (50,000)      test (10,000)     ``cifar-100-python/``
+svhn        10   train (73,257)      test (26,032)     ``svhn/{train,test}_32x32.mat``
+dtd         47   train1+val1 (3,760) test1 (1,880)     ``dtd/dtd/{images,labels}/``
+flowers102  102  train+val (2,040)   test (6,149)      ``flowers-102/``
+pets        37   trainval (3,680)    test (3,669)      ``oxford-iiit-pet/``
+cars        196  train (8,144)       test (8,041)      ``stanford_cars/``
+aircraft    100  trainval (6,667)    test (3,333)      ``fgvc-aircraft-2013b/``
+caltech101  101  30/class (3,030)    the rest (5,647)  ``caltech101/101_ObjectCategories/``
+caltech256  257  60/class (15,420)   the rest (15,187) ``caltech256/256_ObjectCategories/``
+cub200      200  train (5,994)       test (5,794)      ``cub200/{train,test}/<class>/``
+dogs        120  train (12,000)      test (8,580)      ``dogs/{train,test}/<class>/``
+sun397      397  train (19,850)      test (19,850)     ``sun397/{train,test}/<class>/``
+imagenet20  20   train (18,494)      val (7,854)       ``imagenet20/{train,val}/<wnid>/``
+imagenet    1000 train (1,281,167)   val (50,000)      ``imagenet/{train,val}/<wnid>/``
+=========== ==== =================== ================= ===================================
+
+Split choices:
+
+- Core-tuning/COIN (Table 1 of Core-tuning's appendix) train on train+val and test on the test
+  part for DTD (3,760/1,880, partition 1 as in the UOT paper), Aircraft (6,667/3,333, variant
+  level) and Pets (3,680/3,669); Cars and CUB have no val part (the UOT paper's sizes).
+- Flowers102: Core-tuning/COIN use a Kaggle re-split (6,552/818) that cannot be reproduced from
+  the official files; we use the official split with train = train+val (2,040) and test (6,149),
+  as SCHaNe ("official train/test splits") does.
+- Caltech-101 has no official split: 30 train images per class and the rest test, as in the UOT
+  paper (following Kornblith et al.), over torchvision's 101 classes (``BACKGROUND_Google``
+  dropped). Core-tuning's 102-class 3,060/6,084 variant keeps the background class; we do not.
+- Caltech-256 has no official split and SCHaNe does not state one: 60 train images per class
+  and the rest test (Griffin et al.'s largest training size), over all 257 folders (clutter
+  included, as torchvision lists them).
+- Both Caltech splits are drawn once by :data:`CALTECH_SPLIT_SEED`, independent of any trial
+  seed, so every trial and sweep agrees on which images are test images.
+- CUB-200-2011, Stanford Dogs and SUN397 (first official partition) are read as ImageFolder
+  trees pre-split into ``train``/``test`` folders; ImageNet-20 is ImageNette + ImageWoof's
+  ``train``/``val`` folders merged into one tree (20 disjoint wnids), ImageNet the ILSVRC-2012
+  ``train``/``val`` folders with one sub-folder per wnid.
+
+A missing dataset with ``download=False`` (or one torchvision cannot download) raises
+:class:`FileNotFoundError` naming the dataset, the expected path and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from torch.utils.data import ConcatDataset, Dataset, Subset
+from torchvision import datasets as tvd
+
+from ftsweep.data.registry import DatasetInfo, LoadedDataset, register_dataset
+
+__all__ = [
+    "CALTECH101_TRAIN_PER_CLASS",
+    "CALTECH256_TRAIN_PER_CLASS",
+    "CALTECH_SPLIT_SEED",
+    "CIFAR100_MEAN",
+    "CIFAR100_STD",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "per_class_train_split",
+]
+
+CALTECH_SPLIT_SEED = 0
+CALTECH101_TRAIN_PER_CLASS = 30
+CALTECH256_TRAIN_PER_CLASS = 60
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _not_found(name: str, root: str, rel: str, *, downloadable: bool, layout: str = "") -> str:
+    where = os.path.join(root, rel)
+    how = (
+        "pass download: true to let torchvision fetch it, or place the files there manually"
+        if downloadable
+        else "it cannot be downloaded automatically; place the files there manually"
+    )
+    return f"dataset {name!r} not found: expected {where!r} under root {root!r}; {how}" + (
+        f" (layout: {layout})" if layout else ""
+    )
+
+
+def _require(
+    name: str, root: str, rel: str, download: bool, *, downloadable: bool, layout: str = ""
+) -> None:
+    """Raise ``FileNotFoundError`` unless ``root/rel`` exists or torchvision will download it."""
+    if os.path.exists(os.path.join(root, rel)):
+        return
+    if download and downloadable:
+        return
+    raise FileNotFoundError(_not_found(name, root, rel, downloadable=downloadable, layout=layout))
+
+
+def _build(name: str, root: str, rel: str, downloadable: bool, make: Callable[[], Dataset]):
+    """Call a torchvision constructor; its "not found (or corrupted)" becomes FileNotFoundError."""
+    try:
+        return make()
+    except RuntimeError as err:
+        if "not found" not in str(err).lower():
+            raise
+        raise FileNotFoundError(
+            _not_found(name, root, rel, downloadable=downloadable) + f" [torchvision: {err}]"
+        ) from err
+
+
+def _int64(values: Sequence[int] | np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def _check_same_classes(name: str, parts: dict[str, Sequence[str]]) -> tuple[str, ...]:
+    """The parts' class lists must agree (their integer labels index the same list)."""
+    items = list(parts.items())
+    first_name, first = items[0]
+    for part, classes in items[1:]:
+        if list(classes) != list(first):
+            only_a = sorted(set(first) - set(classes))[:5]
+            only_b = sorted(set(classes) - set(first))[:5]
+            raise ValueError(
+                f"dataset {name!r}: parts {first_name!r} and {part!r} have different classes "
+                f"({len(first)} vs {len(classes)}; only in {first_name}: {only_a}, "
+                f"only in {part}: {only_b})"
+            )
+    return tuple(first)
+
+
+def per_class_train_split(
+    targets: np.ndarray, train_per_class: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``train_per_class`` train indices per class; the rest are test indices.
+
+    Args:
+        targets: int array with shape (N,).
+        train_per_class: train images per class; every class needs at least one more image.
+        seed: fixes the draw.
+
+    Returns:
+        ``(train_idx, test_idx)``, sorted int64 arrays partitioning ``arange(N)``.
+
+    Raises:
+        ValueError: a class with no more than ``train_per_class`` images.
+    """
+    targets = np.asarray(targets)
+    rng = np.random.default_rng(seed)
+    train = []
+    for c in np.unique(targets):
+        idx = np.flatnonzero(targets == c)
+        if len(idx) <= train_per_class:
+            raise ValueError(
+                f"class {int(c)} has {len(idx)} images; need more than {train_per_class} "
+                "to keep train_per_class for training and the rest for test"
+            )
+        train.append(rng.choice(idx, size=train_per_class, replace=False))
+    train_idx = np.sort(np.concatenate(train)).astype(np.int64)
+    test_mask = np.ones(len(targets), dtype=bool)
+    test_mask[train_idx] = False
+    return train_idx, np.flatnonzero(test_mask).astype(np.int64)
+
+
+def _concat(parts: Sequence[Dataset], targets: Sequence[np.ndarray]) -> tuple[Dataset, np.ndarray]:
+    if len(parts) == 1:
+        return parts[0], _int64(targets[0])
+    return ConcatDataset(list(parts)), np.concatenate([_int64(t) for t in targets])
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def _load_cifar(
+    name: str, cls: type[tvd.CIFAR10], folder: str, root: str, download: bool
+) -> LoadedDataset:
+    _require(name, root, folder, download, downloadable=True)
+
+    def make(train: bool) -> tvd.CIFAR10:
+        return _build(name, root, folder, True, lambda: cls(root, train=train, download=download))
+
+    train, test = make(True), make(False)
+    return LoadedDataset(
+        train=train,
+        test=test,
+        train_targets=_int64(train.targets),
+        test_targets=_int64(test.targets),
+        class_names=tuple(train.classes),
+    )
+
+
+def load_cifar10(root: str, download: bool) -> LoadedDataset:
+    return _load_cifar("cifar10", tvd.CIFAR10, "cifar-10-batches-py", root, download)
+
+
+def load_cifar100(root: str, download: bool) -> LoadedDataset:
+    return _load_cifar("cifar100", tvd.CIFAR100, "cifar-100-python", root, download)
+
+
+def load_svhn(root: str, download: bool) -> LoadedDataset:
+    base = os.path.join(root, "svhn")
+    parts = {}
+    for split in ("train", "test"):
+        rel = os.path.join("svhn", f"{split}_32x32.mat")
+        _require("svhn", root, rel, download, downloadable=True)
+        parts[split] = _build(
+            "svhn", root, rel, True, lambda s=split: tvd.SVHN(base, split=s, download=download)
+        )
+    return LoadedDataset(
+        train=parts["train"],
+        test=parts["test"],
+        train_targets=_int64(parts["train"].labels),
+        test_targets=_int64(parts["test"].labels),
+        class_names=tuple(str(i) for i in range(10)),
+    )
+
+
+def load_dtd(root: str, download: bool) -> LoadedDataset:
+    rel = os.path.join("dtd", "dtd")
+    _require("dtd", root, rel, download, downloadable=True)
+    parts = {
+        s: _build("dtd", root, rel, True, lambda s=s: tvd.DTD(root, split=s, download=download))
+        for s in ("train", "val", "test")
+    }
+    classes = _check_same_classes("dtd", {s: d.classes for s, d in parts.items()})
+    train, train_t = _concat(
+        [parts["train"], parts["val"]], [parts["train"]._labels, parts["val"]._labels]
+    )
+    return LoadedDataset(
+        train=train,
+        test=parts["test"],
+        train_targets=train_t,
+        test_targets=_int64(parts["test"]._labels),
+        class_names=classes,
+    )
+
+
+def load_flowers102(root: str, download: bool) -> LoadedDataset:
+    rel = "flowers-102"
+    _require("flowers102", root, rel, download, downloadable=True)
+    parts = {
+        s: _build(
+            "flowers102",
+            root,
+            rel,
+            True,
+            lambda s=s: tvd.Flowers102(root, split=s, download=download),
+        )
+        for s in ("train", "val", "test")
+    }
+    train, train_t = _concat(
+        [parts["train"], parts["val"]], [parts["train"]._labels, parts["val"]._labels]
+    )
+    return LoadedDataset(
+        train=train,
+        test=parts["test"],
+        train_targets=train_t,
+        test_targets=_int64(parts["test"]._labels),
+    )
+
+
+def load_pets(root: str, download: bool) -> LoadedDataset:
+    rel = "oxford-iiit-pet"
+    _require("pets", root, rel, download, downloadable=True)
+    parts = {
+        s: _build(
+            "pets", root, rel, True, lambda s=s: tvd.OxfordIIITPet(root, split=s, download=download)
+        )
+        for s in ("trainval", "test")
+    }
+    return LoadedDataset(
+        train=parts["trainval"],
+        test=parts["test"],
+        train_targets=_int64(parts["trainval"]._labels),
+        test_targets=_int64(parts["test"]._labels),
+        class_names=tuple(parts["trainval"].classes),
+    )
+
+
+def load_cars(root: str, download: bool) -> LoadedDataset:
+    rel = "stanford_cars"
+    layout = (
+        "stanford_cars/{devkit/cars_meta.mat, devkit/cars_train_annos.mat, cars_train/, "
+        "cars_test_annos_withlabels.mat, cars_test/}"
+    )
+    _require("cars", root, rel, download, downloadable=False, layout=layout)
+    # torchvision's Stanford Cars download URL is dead, so never ask it to download.
+    parts = {
+        s: _build("cars", root, rel, False, lambda s=s: tvd.StanfordCars(root, split=s))
+        for s in ("train", "test")
+    }
+    return LoadedDataset(
+        train=parts["train"],
+        test=parts["test"],
+        train_targets=_int64([t for _, t in parts["train"]._samples]),
+        test_targets=_int64([t for _, t in parts["test"]._samples]),
+        class_names=tuple(parts["train"].classes),
+    )
+
+
+def load_aircraft(root: str, download: bool) -> LoadedDataset:
+    rel = "fgvc-aircraft-2013b"
+    _require("aircraft", root, rel, download, downloadable=True)
+    parts = {
+        s: _build(
+            "aircraft",
+            root,
+            rel,
+            True,
+            lambda s=s: tvd.FGVCAircraft(
+                root, split=s, annotation_level="variant", download=download
+            ),
+        )
+        for s in ("trainval", "test")
+    }
+    return LoadedDataset(
+        train=parts["trainval"],
+        test=parts["test"],
+        train_targets=_int64(parts["trainval"]._labels),
+        test_targets=_int64(parts["test"]._labels),
+        class_names=tuple(parts["trainval"].classes),
+    )
+
+
+def _load_caltech(
+    name: str, cls: type, rel: str, train_per_class: int, root: str, download: bool
+) -> LoadedDataset:
+    _require(name, root, rel, download, downloadable=True)
+    full = _build(name, root, rel, True, lambda: cls(root, download=download))
+    targets = _int64(full.y)
+    train_idx, test_idx = per_class_train_split(targets, train_per_class, CALTECH_SPLIT_SEED)
+    return LoadedDataset(
+        train=Subset(full, train_idx.tolist()),
+        test=Subset(full, test_idx.tolist()),
+        train_targets=targets[train_idx],
+        test_targets=targets[test_idx],
+        class_names=tuple(full.categories),
+    )
+
+
+def load_caltech101(root: str, download: bool) -> LoadedDataset:
+    rel = os.path.join("caltech101", "101_ObjectCategories")
+    return _load_caltech(
+        "caltech101", tvd.Caltech101, rel, CALTECH101_TRAIN_PER_CLASS, root, download
+    )
+
+
+def load_caltech256(root: str, download: bool) -> LoadedDataset:
+    rel = os.path.join("caltech256", "256_ObjectCategories")
+    return _load_caltech(
+        "caltech256", tvd.Caltech256, rel, CALTECH256_TRAIN_PER_CLASS, root, download
+    )
+
+
+def _image_folder_loader(
+    name: str, folder: str, parts: tuple[str, str]
+) -> Callable[[str, bool], LoadedDataset]:
+    """A loader for ``root/folder/{parts[0], parts[1]}/<class>/<image>``."""
+
+    def load(root: str, download: bool) -> LoadedDataset:
+        layout = f"{folder}/{{{parts[0]},{parts[1]}}}/<class>/<image>"
+        for part in parts:
+            _require(
+                name, root, os.path.join(folder, part), False, downloadable=False, layout=layout
+            )
+        train, test = (tvd.ImageFolder(os.path.join(root, folder, p)) for p in parts)
+        classes = _check_same_classes(name, {parts[0]: train.classes, parts[1]: test.classes})
+        return LoadedDataset(
+            train=train,
+            test=test,
+            train_targets=_int64(train.targets),
+            test_targets=_int64(test.targets),
+            class_names=classes,
+        )
+
+    load.__name__ = f"load_{name}"
+    load.__doc__ = f"Load {name} from the ImageFolder tree ``root/{folder}/{{{','.join(parts)}}}``."
+    return load
+
+
+# --------------------------------------------------------------------------- registry
+
+# Large-image datasets use DatasetInfo's defaults: 224-px crops and ImageNet mean/std.
+
+register_dataset(
+    DatasetInfo(
+        name="cifar10",
+        num_classes=10,
+        load=load_cifar10,
+        image_size=32,
+        num_train=50_000,
+        num_test=10_000,
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        description="CIFAR-10, official train/test",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="cifar100",
+        num_classes=100,
+        load=load_cifar100,
+        image_size=32,
+        num_train=50_000,
+        num_test=10_000,
+        mean=CIFAR100_MEAN,
+        std=CIFAR100_STD,
+        description="CIFAR-100 (fine labels), official train/test",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="svhn",
+        num_classes=10,
+        load=load_svhn,
+        image_size=32,
+        num_train=73_257,
+        num_test=26_032,
+        hflip=False,
+        description="SVHN cropped digits, train/test (no extra), label 10 -> 0",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="dtd",
+        num_classes=47,
+        load=load_dtd,
+        num_train=3_760,
+        num_test=1_880,
+        description="Describable Textures, partition 1, train+val / test",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="flowers102",
+        num_classes=102,
+        load=load_flowers102,
+        num_train=2_040,
+        num_test=6_149,
+        description="Oxford 102 Flowers, official train+val / test",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="pets",
+        num_classes=37,
+        load=load_pets,
+        num_train=3_680,
+        num_test=3_669,
+        description="Oxford-IIIT Pets, trainval / test",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="cars",
+        num_classes=196,
+        load=load_cars,
+        num_train=8_144,
+        num_test=8_041,
+        description="Stanford Cars, official train/test (manual placement only)",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="aircraft",
+        num_classes=100,
+        load=load_aircraft,
+        num_train=6_667,
+        num_test=3_333,
+        description="FGVC Aircraft variants, trainval / test",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="caltech101",
+        num_classes=101,
+        load=load_caltech101,
+        num_train=101 * CALTECH101_TRAIN_PER_CLASS,
+        num_test=8_677 - 101 * CALTECH101_TRAIN_PER_CLASS,
+        description="Caltech-101 (no background), 30 train per class, rest test, seed-fixed",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="caltech256",
+        num_classes=257,
+        load=load_caltech256,
+        num_train=257 * CALTECH256_TRAIN_PER_CLASS,
+        num_test=30_607 - 257 * CALTECH256_TRAIN_PER_CLASS,
+        description="Caltech-256 (with clutter), 60 train per class, rest test, seed-fixed",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="cub200",
+        num_classes=200,
+        load=_image_folder_loader("cub200", "cub200", ("train", "test")),
+        num_train=5_994,
+        num_test=5_794,
+        description="CUB-200-2011, official train/test as ImageFolder trees",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="dogs",
+        num_classes=120,
+        load=_image_folder_loader("dogs", "dogs", ("train", "test")),
+        num_train=12_000,
+        num_test=8_580,
+        description="Stanford Dogs, official train/test as ImageFolder trees",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="sun397",
+        num_classes=397,
+        load=_image_folder_loader("sun397", "sun397", ("train", "test")),
+        num_train=19_850,
+        num_test=19_850,
+        description="SUN397, first official partition as ImageFolder trees",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="imagenet20",
+        num_classes=20,
+        load=_image_folder_loader("imagenet20", "imagenet20", ("train", "val")),
+        num_train=18_494,
+        num_test=7_854,
+        description="ImageNette + ImageWoof (full size) train / val as one ImageFolder tree",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="imagenet",
+        num_classes=1000,
+        load=_image_folder_loader("imagenet", "imagenet", ("train", "val")),
+        num_train=1_281_167,
+        num_test=50_000,
+        description="ILSVRC-2012 train / val as ImageFolder trees",
+    )
+)
