@@ -64,8 +64,9 @@ def focal_supcon_loss(
     if n < 2:
         return _zero(features)
     log_prob = _log_prob(features, temperature)
-    weighted = (1 - log_prob.exp()) * log_prob
-    summed = torch.where(pos, weighted, torch.zeros_like(weighted)).sum(dim=1)
+    # mask before exp: log p_ii (never used) can overflow exp and poison the backward pass
+    log_prob = torch.where(pos, log_prob, torch.zeros_like(log_prob))
+    summed = ((1 - log_prob.exp()) * log_prob).sum(dim=1)
     n_pos = pos.sum(dim=1)
     if variant == "official":
         per_anchor = -summed / n
