@@ -228,8 +228,8 @@ def _count_in_box(
 def _s_dbw_official(x: np.ndarray, y: np.ndarray, chunk_size: int) -> float:
     """s-dbw 0.4.0 ``S_Dbw(method='Tong', alg_noise='bind', centr='mean', nearest_centr=True)``."""
     n = x.shape[0]
-    num_labels = len(np.unique(y))
-    if not 2 <= num_labels <= n - 1:
+    _, num_labels = _encode(y)  # raises if fewer than 2 labels (noise label -1 included)
+    if num_labels > n - 1:
         raise ValueError(
             f"labels must contain between 2 and num_samples - 1 = {n - 1} distinct values "
             f"(noise label -1 included) for variant='official' but contain {num_labels}"
