@@ -1,0 +1,281 @@
+"""Import pre-trained weights into a headless backbone, strictly.
+
+Three steps, each usable alone:
+
+1. :func:`load_state_dict_file` reads a file with ``torch.load(..., weights_only=True)`` (never a
+   full unpickle) and unwraps the usual containers, in this order, repeatedly (first hit wins):
+   ``state_dict`` (MoCo, timm/Lightning training checkpoints), ``model`` (MAE, DeiT),
+   ``module``, ``network``, ``online_backbone``, ``online_network_state_dict`` (PyTorch-BYOL),
+   ``teacher`` (DINO). Anything that is not then a mapping of ``str`` → ``Tensor`` is refused.
+2. :func:`remap_state_dict` turns the keys of a known checkpoint format into the backbone's
+   own names and drops what is not backbone (momentum encoders, queues, projectors,
+   predictors, decoders, classifier heads). A ``module.`` prefix on *every* key (DataParallel)
+   is stripped first. Formats:
+
+   =============== ======================================== =====================================
+   format          backbone keys kept (prefix stripped)     also dropped
+   =============== ======================================== =====================================
+   ``moco_v2``     ``encoder_q.`` (v3: ``base_encoder.``)   ``fc.*`` (the MLP projector), heads
+   ``simclr``      ``backbone.`` or ``encoder.``            heads (e.g. SimCLR's ``fc`` MLP)
+   ``byol``        ``online_network.encoder.``,             heads
+                   ``online_network.backbone.``,
+                   ``online_encoder.net.``, ``online_backbone.``
+   ``mae``         all                                      ``decoder*``, ``mask_token``, heads
+   ``timm``        all                                      heads
+   ``torchvision`` all (same rule as ``timm``)              heads
+   ``ftsweep``     ``backbone.``                            nothing
+   =============== ======================================== =====================================
+
+   Keys outside the kept prefix (``encoder_k.``, ``queue``, ``projector.``, ``predictor.``,
+   ``target_network.`` …) are dropped. *Heads* are classifier layers a headless backbone does
+   not have: ``fc.*``, ``classifier.*``, ``head.weight``/``head.bias``, ``head.fc.*``,
+   ``head.<i>.*`` (MLP heads), ``head_dist.*``, ``last_linear.*``.
+   ``format="auto"`` picks one from the key set (:func:`detect_format`).
+3. :func:`load_backbone_weights` compares the remapped keys and shapes with
+   ``backbone.state_dict()`` and raises :class:`CheckpointError` naming the missing keys,
+   unexpected keys and shape mismatches — never a silent ``strict=False``. The one tolerated
+   gap is a missing BatchNorm ``num_batches_tracked`` counter (older checkpoints lack it; it is
+   not a weight and torch fills it in).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "CHECKPOINT_FORMATS",
+    "CONTAINER_KEYS",
+    "CheckpointError",
+    "detect_format",
+    "load_backbone_weights",
+    "load_state_dict_file",
+    "remap_state_dict",
+]
+
+CONTAINER_KEYS = (
+    "state_dict",
+    "model",
+    "module",
+    "network",
+    "online_backbone",
+    "online_network_state_dict",
+    "teacher",
+)
+MAX_NESTING = 4
+SHOW_KEYS = 5
+
+HEAD_PATTERNS = (
+    r"^fc\.",
+    r"^classifier\.",
+    r"^head\.(weight|bias)$",
+    r"^head\.fc\.",
+    r"^head\.\d+\.",
+    r"^head_dist\.",
+    r"^last_linear\.",
+)
+MAE_PATTERNS = (r"^decoder", r"^mask_token$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is not a state dict, or does not fit the backbone."""
+
+
+@dataclass(frozen=True)
+class _Format:
+    """Keep keys under the first matching prefix (stripped); drop keys matching ``drop``."""
+
+    prefixes: tuple[str, ...]
+    drop: tuple[str, ...]
+
+
+CHECKPOINT_FORMATS: dict[str, _Format] = {
+    "moco_v2": _Format(("encoder_q.", "base_encoder."), HEAD_PATTERNS),
+    "simclr": _Format(("backbone.", "encoder."), HEAD_PATTERNS),
+    "byol": _Format(
+        (
+            "online_network.encoder.",
+            "online_network.backbone.",
+            "online_encoder.net.",
+            "online_backbone.",
+        ),
+        HEAD_PATTERNS,
+    ),
+    "mae": _Format(("",), MAE_PATTERNS + HEAD_PATTERNS),
+    "timm": _Format(("",), HEAD_PATTERNS),
+    "torchvision": _Format(("",), HEAD_PATTERNS),
+    "ftsweep": _Format(("backbone.",), ()),
+}
+
+
+def _preview(keys: list[str]) -> str:
+    shown = ", ".join(keys[:SHOW_KEYS])
+    return shown + (f", … ({len(keys) - SHOW_KEYS} more)" if len(keys) > SHOW_KEYS else "")
+
+
+def _check_state_dict(obj: object, where: str) -> dict[str, Tensor]:
+    """Return ``obj`` as a dict if it maps ``str`` to ``Tensor``; else raise CheckpointError."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{where} is not a state dict: found {type(obj).__name__}")
+    bad_keys = [k for k in obj if not isinstance(k, str)]
+    bad_values = [k for k, v in obj.items() if isinstance(k, str) and not isinstance(v, Tensor)]
+    if bad_keys or bad_values:
+        found = [f"{k!r}: {type(obj[k]).__name__}" for k in bad_values] + [
+            f"non-str key {k!r}" for k in bad_keys
+        ]
+        raise CheckpointError(
+            f"{where} is not a state dict: found {type(obj).__name__} with keys "
+            f"{_preview([str(k) for k in obj])} — not str → Tensor: {_preview(found)}"
+        )
+    if not obj:
+        raise CheckpointError(f"{where} is not a state dict: found an empty mapping")
+    return dict(obj)
+
+
+def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
+    """Read a checkpoint file into a flat ``str`` → ``Tensor`` dict on the CPU.
+
+    Uses ``torch.load(path, map_location="cpu", weights_only=True)`` and unwraps the containers
+    in :data:`CONTAINER_KEYS` (a container key is followed only when its value is a mapping).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: the file holds something else than a state dict (a pickled module or
+            object, a list, a mapping with non-tensor values …).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path} is not a state dict: found a pickled object that weights_only loading "
+            f"refuses ({first}); save model.state_dict() instead of the object"
+        ) from err
+    for _ in range(MAX_NESTING):
+        if not isinstance(obj, Mapping):
+            break
+        inner = next((obj[k] for k in CONTAINER_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if inner is None:
+            break
+        obj = inner
+    return _check_state_dict(obj, str(path))
+
+
+def _strip_data_parallel(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    if state and all(k.startswith("module.") for k in state):
+        return {k.removeprefix("module."): v for k, v in state.items()}
+    return dict(state)
+
+
+def _is_head(key: str) -> bool:
+    return any(re.search(p, key) for p in HEAD_PATTERNS)
+
+
+def detect_format(state: Mapping[str, Tensor]) -> str:
+    """Guess the checkpoint format from its keys (see the module docstring for the formats).
+
+    Order: MoCo (``encoder_q.``/``base_encoder.``), BYOL (``online_*``), MAE (``decoder*`` or
+    ``mask_token``), ``backbone.`` keys (``ftsweep`` when every key is a headless backbone key,
+    else ``simclr``), ``encoder.`` keys (``simclr``), else a plain ``timm``/torchvision dict.
+    """
+    keys = list(_strip_data_parallel(state))
+
+    def has(*prefixes: str) -> bool:
+        return any(k.startswith(prefixes) for k in keys)
+
+    if has("encoder_q.", "base_encoder."):
+        return "moco_v2"
+    if has("online_network.", "online_encoder.", "online_backbone."):
+        return "byol"
+    if has("decoder") or "mask_token" in keys:
+        return "mae"
+    if has("backbone."):
+        only_backbone = all(k.startswith("backbone.") for k in keys)
+        headless = not any(_is_head(k.removeprefix("backbone.")) for k in keys)
+        return "ftsweep" if only_backbone and headless else "simclr"
+    if has("encoder."):
+        return "simclr"
+    return "timm"
+
+
+def remap_state_dict(state: Mapping[str, Tensor], format: str = "auto") -> dict[str, Tensor]:
+    """Rename a checkpoint's keys to a headless backbone's and drop everything else.
+
+    Args:
+        state: a flat ``str`` → ``Tensor`` state dict (see :func:`load_state_dict_file`).
+        format: ``"auto"`` or a key of :data:`CHECKPOINT_FORMATS`.
+
+    Returns:
+        A new dict; tensors are shared, not copied.
+
+    Raises:
+        CheckpointError: unknown format, or no key under the format's prefixes.
+    """
+    name = detect_format(state) if format == "auto" else format
+    if name not in CHECKPOINT_FORMATS:
+        raise CheckpointError(
+            f"unknown checkpoint format {format!r}; known: auto, {', '.join(CHECKPOINT_FORMATS)}"
+        )
+    rule = CHECKPOINT_FORMATS[name]
+    state = _strip_data_parallel(state)
+    prefix = next((p for p in rule.prefixes if any(k.startswith(p) for k in state)), None)
+    if prefix is None:
+        raise CheckpointError(
+            f"format {name!r}: no key starts with {' or '.join(map(repr, rule.prefixes))}; "
+            f"keys: {_preview(list(state))}"
+        )
+    out = {}
+    for key, value in state.items():
+        if not key.startswith(prefix):
+            continue
+        key = key[len(prefix) :]
+        if any(re.search(p, key) for p in rule.drop):
+            continue
+        out[key] = value
+    if not out:
+        raise CheckpointError(f"format {name!r}: nothing left after dropping non-backbone keys")
+    return out
+
+
+def load_backbone_weights(
+    backbone: nn.Module, path: str | PathLike[str], *, format: str = "auto"
+) -> None:
+    """Load a checkpoint file into ``backbone``, requiring an exact key and shape match.
+
+    Raises:
+        CheckpointError: naming the missing keys, unexpected keys and shape mismatches (first
+            few of each with their counts); ``backbone`` is left untouched in that case.
+    """
+    raw = load_state_dict_file(path)
+    name = detect_format(raw) if format == "auto" else format
+    state = remap_state_dict(raw, name)
+    expected = backbone.state_dict()
+    missing = [k for k in expected if k not in state and not k.endswith(".num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs backbone {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or mismatched:
+        used = f"auto → {name!r}" if format == "auto" else repr(name)
+        parts = [
+            f"{len(missing)} missing keys ({_preview(missing)})" if missing else "",
+            f"{len(unexpected)} unexpected keys ({_preview(unexpected)})" if unexpected else "",
+            f"{len(mismatched)} shape mismatches ({_preview(mismatched)})" if mismatched else "",
+        ]
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} (format {used}) does not fit "
+            f"{type(backbone).__name__}: " + "; ".join(p for p in parts if p)
+        )
+    backbone.load_state_dict(state, strict=True)
