@@ -321,3 +321,16 @@ def test_remap_drops_only_non_backbone_keys() -> None:
     out = remap_state_dict(_moco_v2(body)["state_dict"], "moco_v2")  # type: ignore[index]
     assert set(out) == set(body)
     assert all(out[k] is body[k] for k in body), "tensors are shared, not copied"
+
+
+def test_ftsweep_small_cnn_checkpoint_round_trips(tmp_path: Path) -> None:
+    """The layout ``ftsweep pretrain`` writes: the backbone's state dict under ``backbone.``."""
+    from ftsweep.backbones.small_cnn import SmallCNN
+
+    body = _randomised(SmallCNN(), seed=9)
+    path = tmp_path / "simclr_small_cnn.pt"
+    torch.save(_under("backbone.", body), path)
+    assert detect_format(load_state_dict_file(path)) == "ftsweep"
+    fresh = SmallCNN()
+    load_backbone_weights(fresh, path)
+    _assert_equal_state(fresh, body)
