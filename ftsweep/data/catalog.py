@@ -30,7 +30,8 @@ Split choices:
 
 - Core-tuning/COIN (Table 1 of Core-tuning's appendix) train on train+val and test on the test
   part for DTD (3,760/1,880, partition 1 as in the UOT paper), Aircraft (6,667/3,333, variant
-  level) and Pets (3,680/3,669); Cars and CUB have no val part (the UOT paper's sizes).
+  level) and Pets (3,680/3,669; Core-tuning's "3,369" is a typo for the official 3,669 the
+  UOT paper quotes); Cars and CUB have no val part (the UOT paper's sizes).
 - Flowers102: Core-tuning/COIN use a Kaggle re-split (6,552/818) that cannot be reproduced from
   the official files; we use the official split with train = train+val (2,040) and test (6,149),
   as SCHaNe ("official train/test splits") does.
