@@ -27,7 +27,10 @@ def _to_numpy(x: Any, name: str, *, ndim: int | None = None) -> np.ndarray:
         ValueError: if ``x`` is empty or has the wrong number of dimensions.
     """
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype in (torch.bfloat16, torch.float16):
+            x = x.float()  # numpy has no bfloat16; float16 sums would lose precision
+        x = x.numpy()
     arr = np.asarray(x)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(

@@ -220,6 +220,8 @@ def test_label_values_and_input_type_do_not_matter(variant: str) -> None:
     from_torch = s_dbw(torch.from_numpy(x).float(), torch.from_numpy(y), variant=variant)
     assert isinstance(from_torch, float)
     assert from_torch == pytest.approx(reference, rel=1e-5)
+    from_bf16 = s_dbw(torch.from_numpy(x).bfloat16(), torch.from_numpy(y), variant=variant)
+    assert from_bf16 == pytest.approx(reference, rel=0.1)
 
 
 @pytest.mark.parametrize("variant", S_DBW_VARIANTS)
