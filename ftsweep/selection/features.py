@@ -1,0 +1,195 @@
+"""Feature extraction from a frozen backbone and a Parquet cache of the extracted features.
+
+The selection methods need one feature vector per image of the pre-training and the target
+training sets (Sec. 4.1: 512-dim penultimate ResNet18 features, 128-dim MoCo-v2 features).
+Extraction is the expensive step, so :func:`cached_features` stores ``(ids, labels, features)``
+in one Parquet file per cache key (backbone checkpoint digest, dataset and split, transform);
+the key's SHA-256 names the file and the key itself is kept in the Parquet metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["cache_path", "cached_features", "checkpoint_digest", "extract_features"]
+
+_KEY_META = b"ftsweep.selection.key"
+_FORMAT_META = b"ftsweep.selection.format"
+_FORMAT = b"1"
+_READ_CHUNK = 1 << 20
+
+
+@torch.no_grad()
+def extract_features(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    num_workers: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run a frozen backbone over a dataset in eval mode, without gradients.
+
+    Args:
+        model: Module mapping an image batch with shape (B, C, H, W) to features (B, D).
+        dataset: Dataset of ``(image_tensor, label)`` pairs; read in order, not shuffled.
+        batch_size: Images per forward pass.
+        device: Device to run the model on.
+        num_workers: DataLoader worker processes.
+
+    Returns:
+        ``(features, labels)``: float32 array with shape (N, D) and int64 array with shape (N,),
+        in dataset order. The model's train/eval mode is restored afterwards.
+
+    Raises:
+        ValueError: If the model does not return a 2-D batch of matching size.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    was_training = model.training
+    model.eval()
+    feats: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    try:
+        for images, target in loader:
+            out = model(images.to(device))
+            if out.dim() != 2 or out.shape[0] != images.shape[0]:
+                raise ValueError(
+                    f"model must map (B, C, H, W) to (B, D) but returned shape {tuple(out.shape)} "
+                    f"for a batch of {images.shape[0]}"
+                )
+            feats.append(out.detach().to("cpu", torch.float32).numpy())
+            labels.append(torch.as_tensor(target).to("cpu", torch.int64).numpy().reshape(-1))
+    finally:
+        model.train(was_training)
+    if not feats:
+        raise ValueError("dataset is empty")
+    return np.concatenate(feats, axis=0), np.concatenate(labels, axis=0)
+
+
+def checkpoint_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of a file (e.g. a backbone checkpoint), read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _canonical_key(key: Mapping[str, Any]) -> str:
+    if not isinstance(key, Mapping) or not key:
+        raise ValueError(f"key must be a non-empty dict, got {key!r}")
+    try:
+        return json.dumps(key, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"key must be JSON-serialisable: {err}") from err
+
+
+def cache_path(cache_dir: str | os.PathLike[str], key: Mapping[str, Any]) -> Path:
+    """Path of the Parquet file for a key: ``<cache_dir>/features-<sha256(key)[:24]>.parquet``."""
+    name = hashlib.sha256(_canonical_key(key).encode()).hexdigest()[:24]
+    return Path(cache_dir) / f"features-{name}.parquet"
+
+
+def _to_table(ids: np.ndarray, features: np.ndarray, labels: np.ndarray, key_json: str) -> pa.Table:
+    n, dim = features.shape
+    flat = pa.array(np.ascontiguousarray(features).reshape(-1))
+    table = pa.table(
+        {
+            "id": pa.array(ids),
+            "label": pa.array(labels),
+            "features": pa.FixedSizeListArray.from_arrays(flat, dim),
+        }
+    )
+    return table.replace_schema_metadata({_KEY_META: key_json.encode(), _FORMAT_META: _FORMAT})
+
+
+def _from_table(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    column = table.column("features").combine_chunks()
+    dim = column.type.list_size
+    values = column.values.to_numpy(zero_copy_only=False)
+    features = values.reshape(len(column), dim)
+    ids = table.column("id").to_numpy()
+    labels = table.column("label").to_numpy()
+    return ids, features, labels
+
+
+def _check_computed(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not (isinstance(result, tuple) and len(result) == 3):
+        raise ValueError("compute must return a tuple (ids, features, labels)")
+    ids, features, labels = (np.asarray(x) for x in result)
+    if features.ndim != 2 or not np.issubdtype(features.dtype, np.floating):
+        raise ValueError(
+            f"features must be a float array with shape (N, D), got {features.dtype} "
+            f"{features.shape}"
+        )
+    n = features.shape[0]
+    if ids.shape != (n,) or labels.shape != (n,):
+        raise ValueError(
+            f"ids and labels must have shape ({n},), got {ids.shape} and {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    return ids, features, labels
+
+
+def cached_features(
+    cache_dir: str | os.PathLike[str],
+    key: Mapping[str, Any],
+    compute: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Load ``(ids, features, labels)`` from the Parquet cache, computing and storing on a miss.
+
+    Args:
+        cache_dir: Directory of the cache (created if missing).
+        key: JSON-serialisable dict identifying the features, e.g.
+            ``{"checkpoint_sha256": checkpoint_digest(ckpt), "dataset": "cub", "split": "train",
+            "transform": "resize256-center224-imagenet-norm"}``. Its SHA-256 names the file and
+            it is stored in the file's metadata; a stored key that differs is a miss.
+        compute: Called on a miss; returns ``ids`` with shape (N,) (integers or strings),
+            ``features`` with shape (N, D) (float32 or float64) and integer ``labels`` with
+            shape (N,).
+
+    Returns:
+        ``(ids, features, labels)`` with the shapes above; values read back from the cache are
+        bit-identical to those computed.
+
+    The file is written to a temporary file in ``cache_dir`` and moved into place with
+    ``os.replace``, so an interrupted write never leaves a partial cache file.
+    """
+    key_json = _canonical_key(key)
+    path = cache_path(cache_dir, key)
+    if path.exists():
+        table = pq.read_table(path)
+        meta = table.schema.metadata or {}
+        if meta.get(_KEY_META) == key_json.encode() and meta.get(_FORMAT_META) == _FORMAT:
+            return _from_table(table)
+    ids, features, labels = _check_computed(compute())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-features-", suffix=".parquet", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(_to_table(ids, features, labels, key_json), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return ids, features, labels
