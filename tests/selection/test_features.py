@@ -1,0 +1,143 @@
+"""Feature extraction and the Parquet feature cache."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from ftsweep.selection import cache_path, cached_features, checkpoint_digest, extract_features
+
+
+class _Backbone(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.bn(self.conv(x))).mean(dim=(2, 3))
+
+
+def test_extract_features_eval_mode_no_grad() -> None:
+    torch.manual_seed(0)
+    model = _Backbone()
+    images = torch.randn(10, 3, 8, 8)
+    labels = torch.arange(10) % 3
+    feats, labs = extract_features(model, TensorDataset(images, labels), batch_size=4)
+    assert feats.shape == (10, 4) and feats.dtype == np.float32
+    assert labs.dtype == np.int64
+    np.testing.assert_array_equal(labs, labels.numpy())
+    model.eval()
+    with torch.no_grad():
+        expected = model(images).numpy()
+    np.testing.assert_allclose(feats, expected, rtol=1e-5, atol=1e-6)
+    model.train()
+    extract_features(model, TensorDataset(images, labels))
+    assert model.training  # mode restored
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_extract_features_rejects_non_2d_output() -> None:
+    model = nn.Conv2d(3, 2, 1)
+    data = TensorDataset(torch.randn(2, 3, 4, 4), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\(B, D\)"):
+        extract_features(model, data)
+
+
+def _make(n: int = 50, dim: int = 7, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ids = np.arange(n, dtype=np.int64) * 3
+    feats = rng.normal(size=(n, dim)).astype(np.float32)
+    feats[0, 0] = np.float32(1e-40)  # subnormal survives bit-for-bit
+    labels = rng.integers(0, 5, size=n)
+    return ids, feats, labels
+
+
+KEY = {"checkpoint_sha256": "ab" * 32, "dataset": "cub", "split": "train", "transform": "r256c224"}
+
+
+def test_cache_round_trip_bit_identical_and_computed_once(tmp_path: Path) -> None:
+    calls = []
+    data = _make()
+
+    def compute():
+        calls.append(1)
+        return data
+
+    first = cached_features(tmp_path, KEY, compute)
+    second = cached_features(tmp_path, dict(reversed(list(KEY.items()))), compute)
+    assert len(calls) == 1
+    for got, want in zip(second, data, strict=True):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
+    for got, want in zip(first, data, strict=True):
+        assert got.tobytes() == want.tobytes()
+    files = list(tmp_path.iterdir())
+    assert files == [cache_path(tmp_path, KEY)]  # no temp files left
+    meta = pq.read_schema(files[0]).metadata
+    assert b'"dataset":"cub"' in meta[b"ftsweep.selection.key"]
+
+
+def test_cache_key_change_recomputes(tmp_path: Path) -> None:
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return _make(seed=len(calls))
+
+    a = cached_features(tmp_path, KEY, compute)
+    b = cached_features(tmp_path, {**KEY, "split": "val"}, compute)
+    assert len(calls) == 2
+    assert not np.array_equal(a[1], b[1])
+    assert len(list(tmp_path.glob("features-*.parquet"))) == 2
+
+
+def test_cache_string_ids_and_float64(tmp_path: Path) -> None:
+    ids = np.array(["n01/a.jpg", "n02/b.jpg"])
+    feats = np.array([[1.0, 2.0], [3.0, 4.0]])
+    labels = np.array([1, 2])
+    cached_features(tmp_path, KEY, lambda: (ids, feats, labels))
+    got = cached_features(tmp_path, KEY, lambda: pytest.fail("recomputed"))
+    assert got[0].tolist() == ids.tolist()
+    assert got[1].dtype == np.float64 and got[1].tobytes() == feats.tobytes()
+
+
+def test_cache_failed_compute_leaves_nothing(tmp_path: Path) -> None:
+    def boom():
+        raise RuntimeError("extraction crashed")
+
+    with pytest.raises(RuntimeError, match="crashed"):
+        cached_features(tmp_path, KEY, boom)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cache_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:
+    def bad_write(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", bad_write)
+    with pytest.raises(OSError, match="disk full"):
+        cached_features(tmp_path, KEY, _make)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cache_rejects_bad_compute_output(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="shape"):
+        cached_features(tmp_path, KEY, lambda: (np.arange(3), np.ones((2, 2)), np.arange(2)))
+    with pytest.raises(ValueError, match="JSON"):
+        cached_features(tmp_path, {"x": object()}, _make)
+
+
+def test_checkpoint_digest(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    payload = b"weights" * 400_000  # > 1 MiB, several read chunks
+    path.write_bytes(payload)
+    assert checkpoint_digest(path) == hashlib.sha256(payload).hexdigest()
