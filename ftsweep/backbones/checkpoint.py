@@ -247,9 +247,7 @@ def remap_state_dict(state: Mapping[str, Tensor], format: str = "auto") -> dict[
     return out
 
 
-def load_backbone_weights(
-    backbone: nn.Module, path: str | PathLike[str], *, format: str = "auto"
-) -> None:
+def load_backbone_weights(backbone: nn.Module, path: str | PathLike[str], *, format: str = "auto") -> None:
     """Load a checkpoint file into ``backbone``, requiring an exact key and shape match.
 
     Raises:

@@ -99,9 +99,7 @@ def _not_found(name: str, root: str, rel: str, *, downloadable: bool, layout: st
     )
 
 
-def _require(
-    name: str, root: str, rel: str, download: bool, *, downloadable: bool, layout: str = ""
-) -> None:
+def _require(name: str, root: str, rel: str, download: bool, *, downloadable: bool, layout: str = "") -> None:
     """Raise ``FileNotFoundError`` unless ``root/rel`` exists or torchvision will download it."""
     if os.path.exists(os.path.join(root, rel)):
         return
@@ -184,9 +182,7 @@ def _concat(parts: Sequence[Dataset], targets: Sequence[np.ndarray]) -> tuple[Da
 # --------------------------------------------------------------------------- loaders
 
 
-def _load_cifar(
-    name: str, cls: type[tvd.CIFAR10], folder: str, root: str, download: bool
-) -> LoadedDataset:
+def _load_cifar(name: str, cls: type[tvd.CIFAR10], folder: str, root: str, download: bool) -> LoadedDataset:
     _require(name, root, folder, download, downloadable=True)
 
     def make(train: bool) -> tvd.CIFAR10:
@@ -236,9 +232,7 @@ def load_dtd(root: str, download: bool) -> LoadedDataset:
         for s in ("train", "val", "test")
     }
     classes = _check_same_classes("dtd", {s: d.classes for s, d in parts.items()})
-    train, train_t = _concat(
-        [parts["train"], parts["val"]], [parts["train"]._labels, parts["val"]._labels]
-    )
+    train, train_t = _concat([parts["train"], parts["val"]], [parts["train"]._labels, parts["val"]._labels])
     return LoadedDataset(
         train=train,
         test=parts["test"],
@@ -261,9 +255,7 @@ def load_flowers102(root: str, download: bool) -> LoadedDataset:
         )
         for s in ("train", "val", "test")
     }
-    train, train_t = _concat(
-        [parts["train"], parts["val"]], [parts["train"]._labels, parts["val"]._labels]
-    )
+    train, train_t = _concat([parts["train"], parts["val"]], [parts["train"]._labels, parts["val"]._labels])
     return LoadedDataset(
         train=train,
         test=parts["test"],
@@ -276,9 +268,7 @@ def load_pets(root: str, download: bool) -> LoadedDataset:
     rel = "oxford-iiit-pet"
     _require("pets", root, rel, download, downloadable=True)
     parts = {
-        s: _build(
-            "pets", root, rel, True, lambda s=s: tvd.OxfordIIITPet(root, split=s, download=download)
-        )
+        s: _build("pets", root, rel, True, lambda s=s: tvd.OxfordIIITPet(root, split=s, download=download))
         for s in ("trainval", "test")
     }
     return LoadedDataset(
@@ -320,9 +310,7 @@ def load_aircraft(root: str, download: bool) -> LoadedDataset:
             root,
             rel,
             True,
-            lambda s=s: tvd.FGVCAircraft(
-                root, split=s, annotation_level="variant", download=download
-            ),
+            lambda s=s: tvd.FGVCAircraft(root, split=s, annotation_level="variant", download=download),
         )
         for s in ("trainval", "test")
     }
@@ -353,16 +341,12 @@ def _load_caltech(
 
 def load_caltech101(root: str, download: bool) -> LoadedDataset:
     rel = os.path.join("caltech101", "101_ObjectCategories")
-    return _load_caltech(
-        "caltech101", tvd.Caltech101, rel, CALTECH101_TRAIN_PER_CLASS, root, download
-    )
+    return _load_caltech("caltech101", tvd.Caltech101, rel, CALTECH101_TRAIN_PER_CLASS, root, download)
 
 
 def load_caltech256(root: str, download: bool) -> LoadedDataset:
     rel = os.path.join("caltech256", "256_ObjectCategories")
-    return _load_caltech(
-        "caltech256", tvd.Caltech256, rel, CALTECH256_TRAIN_PER_CLASS, root, download
-    )
+    return _load_caltech("caltech256", tvd.Caltech256, rel, CALTECH256_TRAIN_PER_CLASS, root, download)
 
 
 def _image_folder_loader(
@@ -373,9 +357,7 @@ def _image_folder_loader(
     def load(root: str, download: bool) -> LoadedDataset:
         layout = f"{folder}/{{{parts[0]},{parts[1]}}}/<class>/<image>"
         for part in parts:
-            _require(
-                name, root, os.path.join(folder, part), False, downloadable=False, layout=layout
-            )
+            _require(name, root, os.path.join(folder, part), False, downloadable=False, layout=layout)
         train, test = (tvd.ImageFolder(os.path.join(root, folder, p)) for p in parts)
         classes = _check_same_classes(name, {parts[0]: train.classes, parts[1]: test.classes})
         return LoadedDataset(

@@ -87,6 +87,7 @@ DIGITS = register_dataset(
         mean=(0.305, 0.305, 0.305),
         std=(0.324, 0.324, 0.324),
         hflip=False,
+        grayscale=True,
         offline=True,
         description="scikit-learn digits, 8x8 upsampled to 3x32x32 (embedded, offline)",
     )

@@ -57,6 +57,7 @@ class DatasetInfo:
         num_test: size of the test part, if known.
         mean, std: per-channel normalisation.
         hflip: whether horizontal flips preserve the label (False for digits and SVHN).
+        grayscale: the images carry no colour (colour jitter reduces to brightness/contrast).
         offline: True when the data ships with an installed package (no root needed).
     """
 
@@ -69,6 +70,7 @@ class DatasetInfo:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     hflip: bool = True
+    grayscale: bool = False
     offline: bool = False
     description: str = field(default="", compare=False)
 
@@ -89,9 +91,7 @@ def get_dataset_info(name: str) -> DatasetInfo:
     try:
         return DATASETS[name]
     except KeyError:
-        raise KeyError(
-            f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}"
-        ) from None
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
 
 
 def load_dataset(name: str, root: str = "data", download: bool = False) -> LoadedDataset:

@@ -63,7 +63,10 @@ def _finish(info: DatasetInfo) -> list:
 def _crop(info: DatasetInfo) -> list:
     s = info.image_size
     if s <= SMALL_IMAGE:
-        crop = [v2.Resize((s, s), antialias=True), v2.RandomCrop(s, padding=s // 8, padding_mode="reflect")]
+        crop = [
+            v2.Resize((s, s), antialias=True),
+            v2.RandomCrop(s, padding=s // 8, padding_mode="reflect"),
+        ]
     else:
         crop = [v2.RandomResizedCrop(s, antialias=True)]
     return crop + ([v2.RandomHorizontalFlip()] if info.hflip else [])
@@ -75,8 +78,11 @@ def _start() -> list:
 
 def _eval(info: DatasetInfo) -> list:
     s = info.image_size
-    resize = [v2.Resize((s, s), antialias=True)] if s <= SMALL_IMAGE else [
-        v2.Resize(int(round(s / 0.875)), antialias=True), v2.CenterCrop(s)]
+    resize = (
+        [v2.Resize((s, s), antialias=True)]
+        if s <= SMALL_IMAGE
+        else [v2.Resize(int(round(s / 0.875)), antialias=True), v2.CenterCrop(s)]
+    )
     return _start() + resize + _finish(info)
 
 
@@ -99,7 +105,10 @@ def _simclr_like(info: DatasetInfo, blur_p: float, solarize_p: float, jitter: tu
     ops: list = [v2.RandomResizedCrop(s, scale=scale, antialias=True)]
     if info.hflip:
         ops.append(v2.RandomHorizontalFlip())
-    ops += [v2.RandomApply([v2.ColorJitter(*jitter)], p=0.8), v2.RandomGrayscale(p=0.2)]
+    if info.grayscale:
+        ops.append(v2.RandomApply([v2.ColorJitter(*jitter[:2])], p=0.8))
+    else:
+        ops += [v2.RandomApply([v2.ColorJitter(*jitter)], p=0.8), v2.RandomGrayscale(p=0.2)]
     if s > SMALL_IMAGE and blur_p > 0:
         k = 2 * (s // 20) + 1
         ops.append(v2.RandomApply([v2.GaussianBlur(k, sigma=(0.1, 2.0))], p=blur_p))

@@ -119,9 +119,7 @@ def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = Non
 
 
 def _check_inputs(features: Tensor, labels: Tensor, num_classes: int) -> None:
-    assert features.ndim == 2, (
-        f"features must have shape (batch_size, dim) but found {tuple(features.shape)}"
-    )
+    assert features.ndim == 2, f"features must have shape (batch_size, dim) but found {tuple(features.shape)}"
     assert labels.shape == (features.shape[0],), (
         f"labels must have shape ({features.shape[0]},) but found {tuple(labels.shape)}"
     )
@@ -364,9 +362,7 @@ def manifold_mixup(
     Returns:
         :class:`MixedBatch` (unpacks as ``features, soft_labels, lam, index``).
     """
-    assert features.ndim == 2, (
-        f"features must have shape (batch_size, dim) but found {tuple(features.shape)}"
-    )
+    assert features.ndim == 2, f"features must have shape (batch_size, dim) but found {tuple(features.shape)}"
     assert labels_onehot.ndim == 2 and labels_onehot.shape[0] == features.shape[0], (
         f"labels_onehot must have shape ({features.shape[0]}, num_classes) "
         f"but found {tuple(labels_onehot.shape)}"

@@ -18,12 +18,9 @@ __all__ = ["fixmatch_loss", "mean_teacher_loss", "pseudo_label_mask", "uda_loss"
 
 
 def _check_logits(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
-    assert a.dim() == 2, (
-        f"{name_a} must have shape (batch_size, num_classes) but found {tuple(a.shape)}"
-    )
+    assert a.dim() == 2, f"{name_a} must have shape (batch_size, num_classes) but found {tuple(a.shape)}"
     assert a.shape == b.shape, (
-        f"{name_a} and {name_b} must have same shape but found {tuple(a.shape)} "
-        f"and {tuple(b.shape)}"
+        f"{name_a} and {name_b} must have same shape but found {tuple(a.shape)} and {tuple(b.shape)}"
     )
 
 
@@ -37,9 +34,7 @@ def _check_temperature(temperature: float) -> None:
         raise ValueError(f"temperature must be > 0, got {temperature}")
 
 
-def pseudo_label_mask(
-    logits: Tensor, threshold: float, *, temperature: float = 1.0
-) -> tuple[Tensor, Tensor]:
+def pseudo_label_mask(logits: Tensor, threshold: float, *, temperature: float = 1.0) -> tuple[Tensor, Tensor]:
     """Confidence mask and hard pseudo-labels from (weak-view) logits, without gradient.
 
     Args:

@@ -20,8 +20,7 @@ __all__ = ["byol_loss", "l2_to_init", "moco_infonce_loss", "nt_xent_loss"]
 def _check_pair(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
     assert a.dim() == 2, f"{name_a} must have shape (batch_size, dim) but found {tuple(a.shape)}"
     assert a.shape == b.shape, (
-        f"{name_a} and {name_b} must have same shape but found {tuple(a.shape)} "
-        f"and {tuple(b.shape)}"
+        f"{name_a} and {name_b} must have same shape but found {tuple(a.shape)} and {tuple(b.shape)}"
     )
 
 
@@ -148,8 +147,7 @@ def l2_to_init(params: Iterable[Tensor], init_params: Iterable[Tensor]) -> Tenso
     init_params = list(init_params)
     if len(params) != len(init_params):
         raise ValueError(
-            f"params and init_params must have the same length, got {len(params)} "
-            f"and {len(init_params)}"
+            f"params and init_params must have the same length, got {len(params)} and {len(init_params)}"
         )
     if not params:
         raise ValueError("params is empty")

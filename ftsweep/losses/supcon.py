@@ -21,9 +21,7 @@ def _check_variant(variant: str) -> None:
 
 
 def _check_features(features: Tensor, temperature: float) -> None:
-    assert features.ndim == 2, (
-        f"features must have shape (batch_size, dim) but found {tuple(features.shape)}"
-    )
+    assert features.ndim == 2, f"features must have shape (batch_size, dim) but found {tuple(features.shape)}"
     assert features.is_floating_point(), f"features must be floating point, found {features.dtype}"
     assert temperature > 0, f"temperature must be positive but found {temperature}"
 

@@ -33,9 +33,7 @@ def _to_numpy(x: Any, name: str, *, ndim: int | None = None) -> np.ndarray:
         x = x.numpy()
     arr = np.asarray(x)
     if ndim is not None and arr.ndim != ndim:
-        raise ValueError(
-            f"{name} must be a {ndim}-d array but has shape {arr.shape} ({arr.ndim} dimensions)"
-        )
+        raise ValueError(f"{name} must be a {ndim}-d array but has shape {arr.shape} ({arr.ndim} dimensions)")
     if arr.size == 0:
         raise ValueError(f"{name} must be non-empty but has shape {arr.shape}")
     return arr

@@ -60,9 +60,7 @@ def kmeans_clustering_accuracy(
     y = _to_numpy(labels, "labels", ndim=1)
     _check_same_length(x, "features", y, "labels")
     if not 1 <= num_clusters <= x.shape[0]:
-        raise ValueError(
-            f"num_clusters must be in [1, num_samples={x.shape[0]}] but is {num_clusters}"
-        )
+        raise ValueError(f"num_clusters must be in [1, num_samples={x.shape[0]}] but is {num_clusters}")
     if n_init < 1:
         raise ValueError(f"n_init must be >= 1 but is {n_init}")
     kmeans = KMeans(n_clusters=num_clusters, n_init=n_init, random_state=seed)

@@ -104,8 +104,7 @@ def _encode(y: np.ndarray) -> tuple[np.ndarray, int]:
     uniques, codes = np.unique(y, return_inverse=True)
     if len(uniques) < 2:
         raise ValueError(
-            f"labels must contain at least 2 distinct clusters but found {len(uniques)} "
-            f"({uniques.tolist()})"
+            f"labels must contain at least 2 distinct clusters but found {len(uniques)} ({uniques.tolist()})"
         )
     return codes.reshape(-1), len(uniques)
 

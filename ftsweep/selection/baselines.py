@@ -73,7 +73,5 @@ def label_selection(
     if out[0] < 0:
         raise ValueError(f"source classes must be >= 0, got {int(out[0])}")
     if num_source_units is not None and out[-1] >= num_source_units:
-        raise ValueError(
-            f"source classes must be < num_source_units={num_source_units}, got {int(out[-1])}"
-        )
+        raise ValueError(f"source classes must be < num_source_units={num_source_units}, got {int(out[-1])}")
     return out

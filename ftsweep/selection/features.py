@@ -135,14 +135,11 @@ def _check_computed(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ids, features, labels = (np.asarray(x) for x in result)
     if features.ndim != 2 or not np.issubdtype(features.dtype, np.floating):
         raise ValueError(
-            f"features must be a float array with shape (N, D), got {features.dtype} "
-            f"{features.shape}"
+            f"features must be a float array with shape (N, D), got {features.dtype} {features.shape}"
         )
     n = features.shape[0]
     if ids.shape != (n,) or labels.shape != (n,):
-        raise ValueError(
-            f"ids and labels must have shape ({n},), got {ids.shape} and {labels.shape}"
-        )
+        raise ValueError(f"ids and labels must have shape ({n},), got {ids.shape} and {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
     return ids, features, labels

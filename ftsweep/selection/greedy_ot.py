@@ -58,9 +58,7 @@ def _check_weights(name: str, weights: np.ndarray | None, num: int) -> np.ndarra
     return w / w.sum()
 
 
-def pairwise_cost(
-    source_means: np.ndarray, target_means: np.ndarray, *, metric: Metric = "l2"
-) -> np.ndarray:
+def pairwise_cost(source_means: np.ndarray, target_means: np.ndarray, *, metric: Metric = "l2") -> np.ndarray:
     """Ground cost between unit means.
 
     Args:
@@ -143,10 +141,7 @@ def greedy_ot_scores(
     """
     cost = pairwise_cost(source_means, target_means, metric=metric)
     return np.array(
-        [
-            emd_similarity(cost[i : i + 1], None, target_weights, gamma=gamma)
-            for i in range(cost.shape[0])
-        ]
+        [emd_similarity(cost[i : i + 1], None, target_weights, gamma=gamma) for i in range(cost.shape[0])]
     )
 
 

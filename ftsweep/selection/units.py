@@ -48,9 +48,7 @@ def class_means(
     feats = _check_features(features)
     lab = np.asarray(labels)
     if lab.shape != (feats.shape[0],):
-        raise ValueError(
-            f"labels must have shape ({feats.shape[0]},) to match features, got {lab.shape}"
-        )
+        raise ValueError(f"labels must have shape ({feats.shape[0]},) to match features, got {lab.shape}")
     if not np.issubdtype(lab.dtype, np.integer):
         raise ValueError(f"labels must be integers, got dtype {lab.dtype}")
     lab = lab.astype(np.int64)
@@ -111,9 +109,7 @@ def cluster_units(
     """
     feats = _check_features(features).astype(np.float32, copy=False)
     if isinstance(num_clusters, bool) or not 1 <= num_clusters <= feats.shape[0]:
-        raise ValueError(
-            f"num_clusters must be in [1, num_samples={feats.shape[0]}], got {num_clusters!r}"
-        )
+        raise ValueError(f"num_clusters must be in [1, num_samples={feats.shape[0]}], got {num_clusters!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     norms = np.linalg.norm(feats, axis=1, keepdims=True)

@@ -72,15 +72,11 @@ def _check_means(name: str, means: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(arr, axis=1)
     if np.any(norms == 0):
         rows = np.flatnonzero(norms == 0)[:5].tolist()
-        raise ValueError(
-            f"{name} rows must have non-zero L2 norm to be normalised; zero rows: {rows}"
-        )
+        raise ValueError(f"{name} rows must have non-zero L2 norm to be normalised; zero rows: {rows}")
     return arr
 
 
-def cosine_cost(
-    source_means: np.ndarray, target_means: np.ndarray, *, eps_c: float = 0.01
-) -> np.ndarray:
+def cosine_cost(source_means: np.ndarray, target_means: np.ndarray, *, eps_c: float = 0.01) -> np.ndarray:
     """Cosine cost matrix of Sec. 4.1, ``C_ij = (1 - cos(b_i, a_j)) / eps_c``.
 
     Args:

@@ -1,0 +1,32 @@
+"""Backbones, heads and checkpoint import."""
+
+from ftsweep.backbones.checkpoint import (
+    CheckpointError,
+    load_backbone_weights,
+    load_state_dict_file,
+    remap_state_dict,
+)
+from ftsweep.backbones.factory import (
+    BACKBONES,
+    create_backbone,
+    is_known_backbone,
+    list_backbones,
+    register_backbone,
+)
+from ftsweep.backbones.heads import ProjectionHead, classifier_head
+from ftsweep.backbones.small_cnn import SmallCNN
+
+__all__ = [
+    "BACKBONES",
+    "CheckpointError",
+    "ProjectionHead",
+    "SmallCNN",
+    "classifier_head",
+    "create_backbone",
+    "is_known_backbone",
+    "list_backbones",
+    "load_backbone_weights",
+    "load_state_dict_file",
+    "register_backbone",
+    "remap_state_dict",
+]

@@ -1,0 +1,261 @@
+"""Frozen config dataclasses: the only home of every default.
+
+``TrainConfig`` holds the fields every fine-tuning method shares (data, backbone, optimiser,
+schedule); each method subclasses it with its own hyperparameters and range checks. Build a
+config with ``Cls.from_dict(mapping)``: an unknown key raises ``ConfigError`` with the closest
+known key, a wrong type or an out-of-range value raises ``ConfigError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from ftsweep.config.errors import ConfigError
+
+__all__ = ["BaseConfig", "TrainConfig", "check"]
+
+
+def check(
+    value: Any,
+    name: str,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    choices: Iterable[Any] | None = None,
+) -> None:
+    """Raise ``ConfigError`` unless ``value`` satisfies every bound given (None passes)."""
+    if value is None:
+        return
+    if choices is not None:
+        allowed = list(choices)
+        if value not in allowed:
+            raise ConfigError(name, value, f"must be one of {', '.join(map(str, allowed))}")
+        return
+    lo = f"({gt}" if gt is not None else (f"[{ge}" if ge is not None else "(-inf")
+    hi = f"{lt})" if lt is not None else (f"{le}]" if le is not None else "inf)")
+    ok = (
+        (gt is None or value > gt)
+        and (ge is None or value >= ge)
+        and (lt is None or value < lt)
+        and (le is None or value <= le)
+    )
+    if not ok:
+        if hi == "inf)" and lo != "(-inf":
+            msg = f"must be > {gt}" if gt is not None else f"must be >= {ge}"
+        else:
+            msg = f"must be in {lo}, {hi}"
+        raise ConfigError(name, value, msg)
+
+
+def _coerce(name: str, value: Any, tp: Any) -> Any:
+    """Coerce YAML/Tune values to the annotated type (int → float, list → tuple)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(name, value, "must not be null")
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(name, value, arg)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(name, value, "must be true or false")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            raise ConfigError(name, value, "must be an integer")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(name, value, "must be a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(name, value, "must be a string")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(name, value, "must be a list")
+        (inner, *_) = typing.get_args(tp) or (Any,)
+        return tuple(value if inner is Any else _coerce(name, v, inner) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """Base of all config dataclasses: strict ``from_dict`` and a ``validate`` hook."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Range checks; subclasses extend and call ``super().validate()``."""
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Self:
+        """Build from a mapping; unknown keys, wrong types and bad values raise ``ConfigError``."""
+        names = cls.field_names()
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for key, value in values.items():
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ConfigError(
+                    str(key),
+                    value,
+                    f"not a field of {cls.__name__}; {hint}allowed: {', '.join(names)}",
+                )
+            kwargs[key] = _coerce(key, value, hints[key])
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+@dataclass(frozen=True)
+class TrainConfig(BaseConfig):
+    """Fields shared by every fine-tuning method.
+
+    Attributes:
+        dataset: a key of ``ftsweep.data.DATASETS``.
+        data_root: where real datasets live (or are downloaded to when ``download``).
+        backbone: ``small_cnn``, ``torchvision.resnet50`` or any timm model name.
+        pretrained: ``auto`` (ftsweep's own self-supervised checkpoint, built once when
+            missing; digits only), ``none`` (random init) or a checkpoint path.
+        checkpoint_format: key-remapping rule for ``pretrained`` (see ftsweep.backbones).
+        seed: drives splits, init, data order and augmentation.
+        epochs: training epochs N.
+        lr: base learning rate (backbone); heads use ``lr * head_lr_mult``.
+        schedule: ``cosine``, ``step`` (``milestones`` epochs × ``gamma``) or ``constant``;
+            ``warmup_epochs`` of linear warm-up in every case.
+        val_fraction: validation split carved from train (model selection only).
+        labels_per_class / num_labels: balanced label budget; the rest is the unlabeled stream.
+        subsample: fraction of each class kept; long_tail_ratio: max/min class size.
+        max_train_batches: cap on batches per epoch (``--smoke``).
+        cache_dir: where built artefacts shared across trials live (stage-1 checkpoints,
+            feature caches); ``ftsweep run`` makes it absolute before trials start.
+    """
+
+    method: ClassVar[str] = "base"
+
+    dataset: str = "digits"
+    data_root: str = "data"
+    download: bool = False
+    backbone: str = "small_cnn"
+    pretrained: str = "auto"
+    checkpoint_format: str = "auto"
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 64
+    eval_batch_size: int = 512
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    head_lr_mult: float = 1.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+    grad_accum: int = 1
+    grad_clip: float | None = None
+    val_fraction: float = 0.1
+    labels_per_class: int | None = None
+    num_labels: int | None = None
+    subsample: float | None = None
+    long_tail_ratio: float | None = None
+    device: str = "auto"
+    amp: bool = False
+    num_workers: int = 0
+    max_train_batches: int | None = None
+    max_eval_batches: int | None = None
+    cache_dir: str = "results/cache"
+
+    def validate(self) -> None:
+        super().validate()
+        from ftsweep.data import DATASETS
+
+        check(self.dataset, "dataset", choices=sorted(DATASETS))
+        check(self.epochs, "epochs", ge=1)
+        check(self.batch_size, "batch_size", ge=1)
+        check(self.eval_batch_size, "eval_batch_size", ge=1)
+        check(self.optimizer, "optimizer", choices=("sgd", "adam", "adamw", "lars"))
+        check(self.lr, "lr", gt=0)
+        check(self.head_lr_mult, "head_lr_mult", gt=0)
+        check(self.momentum, "momentum", ge=0, lt=1)
+        check(self.weight_decay, "weight_decay", ge=0)
+        check(self.schedule, "schedule", choices=("cosine", "step", "constant"))
+        check(self.gamma, "gamma", gt=0, le=1)
+        check(self.warmup_epochs, "warmup_epochs", ge=0)
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+            raise ConfigError("warmup_epochs", self.warmup_epochs, f"must be < epochs ({self.epochs})")
+        for m in self.milestones:
+            check(m, "milestones", ge=1, le=self.epochs)
+        check(self.grad_accum, "grad_accum", ge=1)
+        check(self.grad_clip, "grad_clip", gt=0)
+        check(self.val_fraction, "val_fraction", gt=0, lt=1)
+        check(self.labels_per_class, "labels_per_class", ge=1)
+        check(self.num_labels, "num_labels", ge=1)
+        if self.labels_per_class is not None and self.num_labels is not None:
+            raise ConfigError("num_labels", self.num_labels, "give labels_per_class or num_labels, not both")
+        check(self.subsample, "subsample", gt=0, le=1)
+        check(self.long_tail_ratio, "long_tail_ratio", ge=1)
+        check(self.num_workers, "num_workers", ge=0)
+        check(self.max_train_batches, "max_train_batches", ge=1)
+        check(self.max_eval_batches, "max_eval_batches", ge=1)
+        if not _DEVICE.match(self.device):
+            raise ConfigError("device", self.device, "must be auto, cpu, cuda, cuda:N or mps")
+        self._check_label_budget()
+
+    def _check_label_budget(self) -> None:
+        from ftsweep.data import get_dataset_info
+
+        info = get_dataset_info(self.dataset)
+        budget = self.num_labels
+        if budget is None and self.labels_per_class is not None:
+            budget = self.labels_per_class * info.num_classes
+        if budget is None:
+            return
+        field = "num_labels" if self.num_labels is not None else "labels_per_class"
+        value = self.num_labels if self.num_labels is not None else self.labels_per_class
+        if self.num_labels is not None and self.num_labels % info.num_classes:
+            raise ConfigError(
+                field,
+                value,
+                f"must be a multiple of the {info.num_classes} classes of {info.name} (balanced budget)",
+            )
+        if info.num_train is not None:
+            pool = int(info.num_train * (1 - self.val_fraction) * (self.subsample or 1.0))
+            if budget > pool:
+                raise ConfigError(
+                    field,
+                    value,
+                    f"{budget} labels requested but {info.name} has about {pool} training images "
+                    f"after the validation split; allowed: at most {pool // info.num_classes} per class",
+                )

@@ -1,0 +1,36 @@
+"""The train/eval engine: loop, optimisers, schedules, seeding, model selection."""
+
+from ftsweep.engine.loop import (
+    BestTracker,
+    NonFiniteLossError,
+    StepOutput,
+    cycle,
+    epoch_seed,
+    evaluate,
+    extract_features,
+    make_loader,
+    resolve_device,
+    seed_everything,
+    to_device,
+    train_epoch,
+)
+from ftsweep.engine.optim import build_optimizer, build_scheduler, lr_factor, param_groups
+
+__all__ = [
+    "BestTracker",
+    "NonFiniteLossError",
+    "StepOutput",
+    "build_optimizer",
+    "build_scheduler",
+    "cycle",
+    "epoch_seed",
+    "evaluate",
+    "extract_features",
+    "lr_factor",
+    "make_loader",
+    "param_groups",
+    "resolve_device",
+    "seed_everything",
+    "to_device",
+    "train_epoch",
+]
