@@ -40,9 +40,7 @@ def test_forward_selection_by_hand() -> None:
     # {1, -0.5}: 0.5*0.5 + 0.1*1 + 0.4*1 = 0.75 -> unit 3, unlike the ranked top-2 [0, 1].
     chosen = greedy_ot_select(SOURCE, TARGET, 2, target_weights=TARGET_W, strategy="forward")
     np.testing.assert_array_equal(chosen, [0, 3])
-    sim = emd_similarity(
-        ot.dist(SOURCE[[0, 3]], TARGET, metric="euclidean"), None, TARGET_W, gamma=0.01
-    )
+    sim = emd_similarity(ot.dist(SOURCE[[0, 3]], TARGET, metric="euclidean"), None, TARGET_W, gamma=0.01)
     assert math.isclose(sim, math.exp(-0.01 * 0.75), rel_tol=1e-12)
 
 
