@@ -1,0 +1,170 @@
+"""SCHaNe's tables and Fig. 2 (schane.md) in the paper's own layout, from the runs DataFrame of
+:func:`analysis.runs.load_runs`.
+
+Configurations are selected on validation (``best/val/acc``) per cell, as everywhere in
+ftsweep (:func:`analysis.tables.select_configs`).
+
+- :func:`table1`: few-shot; rows = methods, columns = (dataset, 1-shot / 5-shot); the paper
+  reports, per cell, the *median* run over three runs with its 95% confidence interval, so a
+  cell is ``acc ± ci95`` of the median-accuracy seed (lower median for an even count).
+- :func:`table2`: full-dataset accuracy; rows = methods, columns = datasets, ``mean ± std``.
+- :func:`table3`: the ablation; rows CE, CE + SimCLR, CE + SupCon, SCHaNe with the paper's
+  Label / HNS marks, one accuracy column per dataset (``mean ± std``).
+- :func:`table4`: isotropy of the test embeddings (App. A.3), rows = methods.
+- :func:`fig2` / :func:`plot_fig2`: accuracy vs λ, as a table (rows λ, columns datasets) and
+  as a line plot with ± std error bars saved to a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.coin import fill_missing_params, pm_cells
+from analysis.tables import select_configs, summarize
+
+__all__ = [
+    "DATASET_NAMES",
+    "METHOD_NAMES",
+    "OBJECTIVE_ROWS",
+    "fig2",
+    "plot_fig2",
+    "table1",
+    "table2",
+    "table3",
+    "table4",
+]
+
+#: dataset key → the paper's column name, in the paper's order (Tables 1 and 2)
+DATASET_NAMES = {
+    "cifar_fs": "CIFAR-FS",
+    "fc100": "FC100",
+    "miniimagenet": "miniImageNet",
+    "tieredimagenet": "tieredImageNet",
+    "cifar100": "CIFAR-100",
+    "cub200": "CUB-200-2011",
+    "caltech256": "Caltech-256",
+    "flowers102": "Oxford 102 Flowers",
+    "pets": "Oxford-IIIT Pet",
+    "inat2017": "iNat2017",
+    "places365": "Places365",
+    "imagenet": "ImageNet-1k",
+}
+METHOD_NAMES = {"ce": "CE", "schane": "SCHaNe"}
+#: objective → (row name, Label, HNS) of Table 3
+OBJECTIVE_ROWS = {
+    "ce": ("CE", "✓", ""),
+    "ce_simclr": ("CE + SimCLR", "", ""),
+    "ce_supcon": ("CE + SupCon", "✓", ""),
+    "schane": ("SCHaNe", "✓", "✓"),
+}
+
+
+def _order(keys: list, names: dict) -> list:
+    """Known keys in the paper's order, then any others in their given order."""
+    return [k for k in names if k in keys] + [k for k in keys if k not in names]
+
+
+def _rename(frame: pd.DataFrame, rows: dict | None = None, cols: dict | None = None) -> pd.DataFrame:
+    frame = frame.copy()
+    if rows:
+        frame.index = [rows.get(r, r) for r in frame.index]
+    if cols:
+        frame.columns = [cols.get(c, c) for c in frame.columns]
+    return frame
+
+
+def _sorted(frame: pd.DataFrame, rows: dict[str, str], cols: dict[str, str]) -> pd.DataFrame:
+    return frame.loc[_order(list(frame.index), rows), _order(list(frame.columns), cols)]
+
+
+def table1(df: pd.DataFrame, n_way: int = 5, shots: tuple[int, ...] = (1, 5)) -> pd.DataFrame:
+    """Table 1: ``acc ± ci95`` (percent) of the median run per (method, dataset, K-shot)."""
+    chosen = select_configs(fill_missing_params(df), ["method", "dataset"])
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    for (method, dataset), runs in chosen.groupby(["method", "dataset"], sort=False):
+        for k in shots:
+            key = f"fewshot/{n_way}way{k}shot"
+            if key not in runs.columns or runs[key].isna().all():
+                continue
+            ranked = runs.dropna(subset=[key]).sort_values(key, kind="stable")
+            median = ranked.iloc[(len(ranked) - 1) // 2]
+            cells.setdefault((dataset, f"{k}-shot"), {})[method] = (
+                f"{median[key]:.2f} ± {median[key + '_ci95']:.2f}"
+            )
+    frame = pd.DataFrame(cells).fillna("–")
+    datasets = _order(list(dict.fromkeys(d for d, _ in frame.columns)), DATASET_NAMES)
+    columns = [(d, f"{k}-shot") for d in datasets for k in shots if (d, f"{k}-shot") in frame.columns]
+    frame = frame.loc[_order(list(frame.index), METHOD_NAMES), columns]
+    frame.columns = [f"{DATASET_NAMES.get(d, d)} {s}" for d, s in columns]
+    return _rename(frame, METHOD_NAMES)
+
+
+def table2(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """Table 2: full-dataset accuracy, methods × datasets."""
+    mean, std, _ = summarize(fill_missing_params(df), "method", "dataset", metric)
+    mean = _sorted(mean, METHOD_NAMES, DATASET_NAMES)
+    return _rename(pm_cells(mean, std.loc[mean.index, mean.columns]), METHOD_NAMES, DATASET_NAMES)
+
+
+def table3(df: pd.DataFrame, metric: str = "fewshot/5way1shot") -> pd.DataFrame:
+    """Table 3: the ablation rows with Label / HNS marks and accuracy per dataset."""
+    mean, std, _ = summarize(fill_missing_params(df), "objective", "dataset", metric)
+    mean = _sorted(mean, OBJECTIVE_ROWS, DATASET_NAMES)
+    cells = pm_cells(mean, std.loc[mean.index, mean.columns])
+    cells.columns = [DATASET_NAMES.get(c, c) for c in cells.columns]
+    marks = pd.DataFrame(
+        [OBJECTIVE_ROWS.get(o, (o, "?", "?"))[1:] for o in cells.index],
+        index=cells.index,
+        columns=["Label", "HNS"],
+    )
+    out = pd.concat([marks, cells], axis=1)
+    out.index = [OBJECTIVE_ROWS.get(o, (o,))[0] for o in out.index]
+    return out
+
+
+def table4(df: pd.DataFrame, metric: str = "test/isotropy") -> pd.DataFrame:
+    """Table 4: isotropy score of the test embeddings, methods × datasets (4 decimals)."""
+    mean, std, _ = summarize(fill_missing_params(df), "method", "dataset", metric)
+    mean = _sorted(mean, METHOD_NAMES, DATASET_NAMES)
+    return _rename(pm_cells(mean, std.loc[mean.index, mean.columns], digits=4), METHOD_NAMES, DATASET_NAMES)
+
+
+def _fig2_stats(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    mean, std, _ = summarize(fill_missing_params(df), "lambda_", "dataset", metric)
+    lambdas = sorted(mean.index)
+    mean = mean.loc[lambdas, _order(list(mean.columns), DATASET_NAMES)]
+    return mean, std.loc[mean.index, mean.columns]
+
+
+def fig2(df: pd.DataFrame, metric: str = "fewshot/5way1shot") -> pd.DataFrame:
+    """Fig. 2 as a table: rows λ, columns datasets, ``mean ± std``."""
+    mean, std = _fig2_stats(df, metric)
+    cells = pm_cells(mean, std)
+    cells.index = [f"{v:g}" for v in mean.index]
+    cells.index.name = "λ"
+    return _rename(cells, cols=DATASET_NAMES)
+
+
+def plot_fig2(df: pd.DataFrame, path: str | Path, metric: str = "fewshot/5way1shot") -> Path:
+    """Fig. 2: accuracy vs λ, one line per dataset with ± std error bars, saved to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mean, std = _fig2_stats(df, metric)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for d in mean.columns:
+        ax.errorbar(mean.index, mean[d], yerr=std[d], marker="o", capsize=3, label=DATASET_NAMES.get(d, d))
+    ax.set_xlabel("λ")
+    ax.set_ylabel(f"{metric} (%)")
+    ax.set_xticks(list(mean.index))
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
