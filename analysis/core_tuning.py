@@ -1,0 +1,210 @@
+"""Core-tuning's tables and figure in the paper's layout (core_tuning.md Table 1, 2, 6, Fig. 3).
+
+Every function takes the runs DataFrame of :func:`analysis.runs.load_runs` (columns ``method`` =
+the spec entry's name, ``dataset``, ``seed``, config fields, ``test/acc``, ``best/val/acc``) and
+returns a frame of ready-made ``mean ± std`` cells (over seeds, test accuracy of the configuration
+chosen per cell on mean validation accuracy, :func:`analysis.tables.summarize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.tables import summarize
+
+__all__ = [
+    "DATASET_NAMES",
+    "METHOD_NAMES",
+    "fig3",
+    "fig3_plot",
+    "table1",
+    "table2",
+    "table6",
+]
+
+#: dataset key → the paper's column title, in the paper's column order
+DATASET_NAMES = {
+    "imagenet20": "ImageNet-20",
+    "cifar10": "CIFAR10",
+    "cifar100": "CIFAR100",
+    "caltech101": "Caltech101",
+    "dtd": "DTD",
+    "aircraft": "Aircraft",
+    "cars": "Cars",
+    "pets": "Pets",
+    "flowers102": "Flowers",
+}
+#: Table 1 row names of the methods ftsweep implements
+METHOD_NAMES = {"ce": "CE-tuning", "scl": "SCL (Gunel et al., 2021)", "core_tuning": "Core-tuning (ours)"}
+#: Table 2's component columns
+TABLE2_COMPONENTS = ("L_ce", "L_con", "L_con^f", "mixup", "mixup-hard")
+#: spec entry names of the two Fig. 3 curves (sweeps/core_tuning_fig3.yaml) → (field, title)
+FIG3_CURVES = {"ct_eta": ("eta", "η"), "ct_alpha": ("mixup_alpha", "α")}
+#: Table 6: (swept field, held field, row title); the held threshold is at its default 0.8
+TABLE6_ROWS = (
+    ("lambda_n", "lambda_p", "Negative pair threshold λ_n"),
+    ("lambda_p", "lambda_n", "Positive pair threshold λ_p"),
+)
+TABLE6_HELD = 0.8
+
+
+def _cell(mean: float, std: float, digits: int = 2) -> str:
+    return "–" if pd.isna(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _dataset_order(datasets: Sequence[str]) -> list[str]:
+    known = [d for d in DATASET_NAMES if d in set(datasets)]
+    return known + sorted(d for d in set(datasets) if d not in DATASET_NAMES)
+
+
+def _summarize(df: pd.DataFrame, rows: str, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`analysis.tables.summarize` by (rows, dataset); config fields a row's method lacks
+    (NaN, e.g. ``eta`` of ``ce`` runs) are filled with ``"None"`` so they form one config."""
+    fill = [c for c in df.columns if "/" not in c and c not in (rows, "dataset") and df[c].isna().any()]
+    if fill:
+        df = df.assign(**{c: df[c].astype(object).where(df[c].notna(), "None") for c in fill})
+    mean, std, _ = summarize(df, rows, "dataset", metric)
+    return mean, std
+
+
+def _method_by_dataset(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    mean, std = _summarize(df, "method", metric)
+    cols = _dataset_order(list(mean.columns))
+    return mean[cols], std[cols]
+
+
+def _with_avg(mean: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
+    """Cells per dataset (paper titles) plus ``Avg.``, the mean over datasets of the means."""
+    out = pd.DataFrame(index=mean.index, dtype=object)
+    for d in mean.columns:
+        out[DATASET_NAMES.get(d, d)] = [_cell(m, s) for m, s in zip(mean[d], std[d], strict=True)]
+    avg = mean.mean(axis=1, skipna=False)
+    out["Avg."] = ["–" if pd.isna(a) else f"{a:.2f}" for a in avg]
+    return out
+
+
+def table1(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """Table 1: methods × the paper's datasets (+ Avg.), rows in the paper's order."""
+    mean, std = _method_by_dataset(df, metric)
+    order = [m for m in METHOD_NAMES if m in mean.index] + [m for m in mean.index if m not in METHOD_NAMES]
+    out = _with_avg(mean.loc[order], std.loc[order])
+    out.index = [METHOD_NAMES.get(m, m) for m in order]
+    return out
+
+
+def _components(runs: pd.DataFrame) -> dict[str, bool]:
+    """Which Table 2 components a row's runs use, read from their config fields."""
+    row = runs.iloc[0]
+    if row.get("contrastive") is None or pd.isna(row.get("contrastive")):  # CE-tuning
+        return dict.fromkeys(TABLE2_COMPONENTS, False) | {"L_ce": True}
+    con = float(row.get("eta", 0) or 0) > 0
+    return {
+        "L_ce": True,
+        "L_con": con and row["contrastive"] == "plain",
+        "L_con^f": con and row["contrastive"] == "focal",
+        "mixup": row.get("mixup") == "manifold",
+        "mixup-hard": row.get("mixup") == "hard",
+    }
+
+
+def table2(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """Table 2: ablation rows (the spec's entry names) with ✓ per component, × datasets + Avg.
+
+    The components are read from each row's config (``contrastive``, ``mixup``, ``eta``), so a
+    row is described by what it ran, not by its name. Rows are ordered by number of components
+    (the paper's order: CE, +L_con, +mixup, +L_con+mixup-hard, Core-tuning).
+    """
+    mean, std = _method_by_dataset(df, metric)
+    comps = {m: _components(df[df["method"] == m]) for m in mean.index}
+    rank = {"L_ce": 0, "L_con": 1, "mixup": 2, "mixup-hard": 3, "L_con^f": 4}
+    order = sorted(
+        mean.index, key=lambda m: (sum(comps[m].values()), max(rank[c] for c, v in comps[m].items() if v))
+    )
+    marks = pd.DataFrame(
+        {c: ["✓" if comps[m][c] else "" for m in order] for c in TABLE2_COMPONENTS}, index=order, dtype=object
+    )
+    return pd.concat([marks, _with_avg(mean.loc[order], std.loc[order])], axis=1)
+
+
+def _one_factor(runs: pd.DataFrame, field: str, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """mean/std of ``metric`` per (field value, dataset)."""
+    mean, std = _summarize(runs, field, metric)
+    return mean.sort_index(), std.sort_index()
+
+
+def _factor_rows(curves: list[tuple[str, pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
+    """Rows = (curve title [, dataset]), columns = the swept values."""
+    datasets = _dataset_order(sorted({d for _, m, _ in curves for d in m.columns}))
+    rows: dict[str, dict[str, str]] = {}
+    for title, mean, std in curves:
+        for d in datasets:
+            if d not in mean.columns:
+                continue
+            name = title if len(datasets) == 1 else f"{title} ({DATASET_NAMES.get(d, d)})"
+            rows[name] = {f"{v:g}": _cell(mean.loc[v, d], std.loc[v, d]) for v in mean.index}
+    values = sorted({float(k) for r in rows.values() for k in r}, key=float)
+    cols = [f"{v:g}" for v in values]
+    return pd.DataFrame.from_dict(rows, orient="index", dtype=object).reindex(columns=cols).fillna("–")
+
+
+def _fig3_curves(df: pd.DataFrame, metric: str) -> list[tuple[str, str, pd.DataFrame, pd.DataFrame]]:
+    curves = []
+    for label, (field, title) in FIG3_CURVES.items():
+        runs = df[df["method"] == label]
+        if len(runs):
+            curves.append((title, field, *_one_factor(runs, field, metric)))
+    if not curves:
+        raise KeyError(f"no runs named {' or '.join(FIG3_CURVES)} (sweeps/core_tuning_fig3.yaml's entries)")
+    return curves
+
+
+def fig3(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """Fig. 3 as a table: rows η and α, columns the swept values."""
+    return _factor_rows([(title, m, s) for title, _, m, s in _fig3_curves(df, metric)])
+
+
+def fig3_plot(df: pd.DataFrame, path: str | Path, metric: str = "test/acc") -> Path:
+    """Fig. 3: accuracy (mean ± std over seeds) vs η and vs α, one panel each, saved to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = _fig3_curves(df, metric)
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.5), squeeze=False)
+    for ax, (title, _, mean, std) in zip(axes[0], curves, strict=True):
+        for d in _dataset_order(list(mean.columns)):
+            x = np.asarray(mean.index, dtype=float)
+            ax.errorbar(x, mean[d], yerr=std[d], marker="o", capsize=3, label=DATASET_NAMES.get(d, d))
+        ax.set_xscale("log")
+        ax.set_xticks(x, [f"{v:g}" for v in x])
+        ax.set_xlabel(title)
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def table6(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """Table 6: rows λ_n (λ_p held at 0.8) and λ_p (λ_n held at 0.8), columns the thresholds.
+
+    Runs are picked by the held value, so the two one-at-a-time entries of
+    sweeps/core_tuning_table6.yaml and the full grid ``table6_thresholds`` both work.
+    """
+    curves = []
+    for field, held, title in TABLE6_ROWS:
+        runs = df[np.isclose(df[held].astype(float), TABLE6_HELD)]
+        if len(runs):
+            curves.append((title, *_one_factor(runs, field, metric)))
+    if not curves:
+        raise KeyError("no runs with lambda_p or lambda_n held at 0.8")
+    return _factor_rows(curves)
