@@ -1,0 +1,314 @@
+"""Shared machinery of the stage-2 Trainables of the target pretraining paper.
+
+Stage 2 fine-tunes a backbone whose initial weights are random (``pretrained: none``), a
+checkpoint (``pretrained: <path>``, the paper's "Pretrain" column) or the output of contrastive
+target pretraining (``stage1: {...}``, the "Trg. Pre." column), with the labeled loss of Eq. 4
+and, for the semi-supervised learners, ``λ · L_PL`` on an unlabeled stream (Eq. 4, Alg. 1).
+
+Training follows FixMatch's public code rather than epochs over the labeled set:
+
+- an *epoch* is ``iters_per_epoch`` optimiser steps (FixMatch evaluates every 1024 steps); each
+  step draws a labeled batch of ``batch_size`` from an endless reshuffled labeled stream
+  (:func:`ftsweep.engine.cycle`) and, for the semi-supervised learners, ``mu · batch_size``
+  unlabeled images with the class's ``unlabeled_views``;
+- labeled, weak and strong images go through the network in **one** forward pass (one set of
+  BatchNorm batch statistics for all of them), like FixMatch's code on one device (its
+  ``interleave`` only matters across several devices);
+- the learning rate follows FixMatch's ``lr · cos(7πk / 16K)`` when ``fixmatch_schedule`` (it
+  ends at cos(7π/16) ≈ 0.2·lr); otherwise TrainConfig's cosine to 0;
+- an exponential moving average of the weights (``ema_decay``) is kept after every optimiser
+  step and, when ``ema_eval``, is the model that validation/test evaluate (FixMatch's EMA model,
+  Mean Teacher's teacher).
+
+Stage 1 is shared, not per trial: ``stage1`` holds overrides of
+:class:`ftsweep.pretrain.target.TargetPretrainConfig`; the rest of that config comes from this
+trial's data/backbone fields (``dataset``, ``data_root``, ``backbone``, ``pretrained``,
+``checkpoint_format``, ``val_fraction``, ``device``). The trial's ``seed`` and label budget are
+deliberately *not* passed: the paper pretrains once per dataset on all of its training images
+(labels unused), so every seed and every label budget of a sweep reuses one stage-1 checkpoint,
+built once by :func:`ftsweep.pretrain.target.stage1_checkpoint`. The stage-1 seed is
+``stage1.seed`` (TargetPretrainConfig's default when absent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ftsweep.backbones import load_backbone_weights
+from ftsweep.config import ConfigError, TrainConfig, check
+from ftsweep.engine import cycle, make_loader
+from ftsweep.engine.ema import ModelEMA
+from trainables._base import FineTuneTrainable
+
+__all__ = [
+    "SemiConfig",
+    "SemiTrainable",
+    "Stage2Config",
+    "Stage2Trainable",
+    "fixmatch_lr_factor",
+    "sigmoid_rampup",
+    "stage1_config",
+]
+
+#: fields of a stage-2 config that seed the stage-1 config (``stage1:`` may override them,
+#: except ``backbone``, which must match for the checkpoint to load)
+STAGE1_INHERITED = (
+    "dataset",
+    "data_root",
+    "backbone",
+    "pretrained",
+    "checkpoint_format",
+    "val_fraction",
+    "device",
+)
+
+
+def fixmatch_lr_factor(
+    step: int, *, total_steps: int, warmup_steps: int = 0, cycles: float = 7 / 16
+) -> float:
+    """FixMatch's learning-rate multiplier ``max(0, cos(π · cycles · k / K))`` after linear warm-up.
+
+    With ``cycles = 7/16`` this is ``cos(7πk / 16K)`` of Sohn et al. (2020), which decays to
+    cos(7π/16) ≈ 0.195 at the last step rather than to 0.
+
+    Args:
+        step: optimiser step k (0-based).
+        total_steps: K > 0.
+        warmup_steps: linear warm-up length (the progress k is counted after it).
+        cycles: fraction of a half period covered by the K steps.
+    """
+    if total_steps <= 0:
+        raise ValueError(f"total_steps must be > 0, got {total_steps}")
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return max(0.0, math.cos(math.pi * cycles * progress))
+
+
+def sigmoid_rampup(step: int, length: int) -> float:
+    """Consistency ramp-up ``exp(−5 (1 − t)²)``, ``t = min(1, step / length)`` (Laine & Aila, Mean Teacher).
+
+    ``length = 0`` disables the ramp (returns 1).
+    """
+    if length <= 0:
+        return 1.0
+    t = min(1.0, max(0.0, step / length))
+    return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
+@dataclass(frozen=True)
+class Stage2Config(TrainConfig):
+    """Fields every stage-2 fine-tuning method of the target pretraining paper shares.
+
+    Attributes:
+        stage1: ``None`` (no target pretraining) or a mapping of TargetPretrainConfig overrides,
+            e.g. ``{objective: byol, epochs: 300}``; the stage-1 output replaces ``pretrained``
+            as this trial's initial weights (``pretrained`` initialises stage 1 instead).
+        iters_per_epoch: optimiser steps per epoch (FixMatch's evaluation interval, 1024).
+        ema_decay: decay of the weight average kept after every optimiser step.
+        ema_eval: evaluate the averaged model (FixMatch) instead of the trained one.
+        fixmatch_schedule: with ``schedule: cosine``, use FixMatch's ``cos(7πk/16K)``.
+    """
+
+    method: ClassVar[str] = "stage2"
+
+    stage1: dict[str, Any] | None = None
+    epochs: int = 200
+    iters_per_epoch: int = 1024
+    batch_size: int = 64
+    lr: float = 0.03
+    weight_decay: float = 5e-4
+    ema_decay: float = 0.999
+    ema_eval: bool = True
+    fixmatch_schedule: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.iters_per_epoch, "iters_per_epoch", ge=1)
+        check(self.ema_decay, "ema_decay", ge=0, le=1)
+        if self.stage1 is not None:
+            stage1_config(self)
+
+
+def stage1_config(cfg: Stage2Config) -> Any:
+    """The TargetPretrainConfig a stage-2 config names (``None`` without ``stage1``).
+
+    Raises:
+        ConfigError: ``stage1`` is not a mapping, names a different backbone, or one of its
+            values is rejected by TargetPretrainConfig (the field is reported as ``stage1.<key>``).
+    """
+    if cfg.stage1 is None:
+        return None
+    if not isinstance(cfg.stage1, Mapping):
+        raise ConfigError(
+            "stage1",
+            cfg.stage1,
+            "must be null or a mapping of target-pretraining settings, e.g. {objective: byol}",
+        )
+    overrides = dict(cfg.stage1)
+    if "backbone" in overrides and overrides["backbone"] != cfg.backbone:
+        raise ConfigError(
+            "stage1.backbone",
+            overrides["backbone"],
+            f"must equal the stage-2 backbone {cfg.backbone!r} (its weights initialise stage 2)",
+        )
+    from ftsweep.pretrain.target import TargetPretrainConfig
+
+    values = {name: getattr(cfg, name) for name in STAGE1_INHERITED}
+    values.update(overrides)
+    try:
+        return TargetPretrainConfig.from_dict(values)
+    except ConfigError as e:
+        raise e.within("stage1") from None
+
+
+@dataclass(frozen=True)
+class SemiConfig(Stage2Config):
+    """Fields of the semi-supervised learners (Eq. 4).
+
+    Attributes:
+        mu: unlabeled images per labeled image in a step (μ ≥ 1).
+        lambda_u: weight λ of the unlabeled loss L_PL (≥ 0).
+    """
+
+    method: ClassVar[str] = "semi"
+
+    mu: int = 7
+    lambda_u: float = 1.0
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.mu, "mu", ge=1)
+        check(self.lambda_u, "lambda_u", ge=0)
+        if self.labels_per_class is None and self.num_labels is None:
+            raise ConfigError(
+                "labels_per_class",
+                None,
+                f"{self.method} needs a label budget (labels_per_class or num_labels) so that the "
+                "rest of the training set forms its unlabeled stream",
+            )
+
+
+class Stage2Trainable(FineTuneTrainable):
+    """Stage-2 skeleton: initial weights (incl. stage 1), step-based epochs, EMA evaluation."""
+
+    config_cls: ClassVar[type[TrainConfig]] = Stage2Config
+    cfg: Stage2Config
+    train_views = "weak"
+    #: Mean Teacher's decay ramp ``min(decay, 1 − 1/(n + 1))`` (see ModelEMA)
+    ema_warmup: ClassVar[bool] = False
+    smoke_config: ClassVar[dict] = {"labels_per_class": 3, "iters_per_epoch": 2}
+
+    # ---- initial weights ----------------------------------------------------------------
+    def stage1_checkpoint(self) -> Any:
+        """Path of the shared stage-1 checkpoint (built once per distinct stage-1 config)."""
+        from ftsweep.pretrain.target import stage1_checkpoint
+
+        return stage1_checkpoint(stage1_config(self.cfg), self.cfg.cache_dir)
+
+    def build_backbone(self) -> nn.Module:
+        if self.cfg.stage1 is None:
+            return super().build_backbone()
+        from ftsweep.backbones import create_backbone
+
+        backbone = create_backbone(self.cfg.backbone)
+        load_backbone_weights(backbone, self.stage1_checkpoint(), format="ftsweep")
+        return backbone
+
+    # ---- method state -------------------------------------------------------------------
+    def setup_method(self) -> None:
+        self.ema = ModelEMA(self.model, self.cfg.ema_decay, warmup=self.ema_warmup)
+        cfg = self.cfg
+        if cfg.fixmatch_schedule and cfg.schedule == "cosine":
+            spe = max(1, self.steps_per_epoch() // cfg.grad_accum)
+            total, warm = cfg.epochs * spe, cfg.warmup_epochs * spe
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+                self.optimizer,
+                lambda k: fixmatch_lr_factor(k, total_steps=total, warmup_steps=warm),
+            )
+
+    def after_optimizer_step(self) -> None:
+        self.ema.update(self.model)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"ema": self.ema.state_dict()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.ema.load_state_dict(state["ema"])
+
+    # ---- forward ------------------------------------------------------------------------
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the trained (online / student) model."""
+        return self.model["classifier"](self.model["backbone"](x))
+
+    def eval_model(self) -> nn.Module:
+        return self.ema.module if self.cfg.ema_eval else self.model
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.eval_model()
+        return m["classifier"](m["backbone"](x))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.eval_model()["backbone"](x)
+
+    # ---- batches ------------------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        n = self.cfg.iters_per_epoch
+        return min(n, self.cfg.max_train_batches or n)
+
+    def unlabeled_seed(self, seed: int) -> int:
+        """Seed of the unlabeled stream, far from the labeled stream's ``seed + round``."""
+        return (seed * 6_364_136_223_846_793_005 + 1_442_695_040_888_963_407) % 2**63
+
+    def train_batches(self, seed: int) -> Iterator:
+        """``steps_per_epoch`` pairs ``(labeled_batch, unlabeled_batch | None)``."""
+        cfg = self.cfg
+        labeled = cycle(
+            make_loader(
+                self.data.labeled,
+                batch_size=cfg.batch_size,
+                shuffle=True,
+                seed=seed,
+                num_workers=cfg.num_workers,
+                drop_last=True,
+            ),
+            seed,
+        )
+        unlabeled = None
+        if self.unlabeled_views is not None:
+            useed = self.unlabeled_seed(seed)
+            unlabeled = cycle(
+                make_loader(
+                    self.data.unlabeled,
+                    batch_size=cfg.mu * cfg.batch_size,
+                    shuffle=True,
+                    seed=useed,
+                    num_workers=cfg.num_workers,
+                    drop_last=True,
+                ),
+                useed,
+            )
+        for _ in range(self.steps_per_epoch()):
+            yield next(labeled), (next(unlabeled) if unlabeled is not None else None)
+
+
+class SemiTrainable(Stage2Trainable):
+    """Semi-supervised stage 2: checks that an unlabeled stream exists."""
+
+    config_cls: ClassVar[type[TrainConfig]] = SemiConfig
+    cfg: SemiConfig
+
+    def setup_method(self) -> None:
+        if self.data.unlabeled is None or len(self.data.unlabeled) == 0:
+            raise ConfigError(
+                "labels_per_class",
+                self.cfg.labels_per_class,
+                f"the label budget leaves no unlabeled images in {self.cfg.dataset} for {self.cfg.method}",
+            )
+        super().setup_method()

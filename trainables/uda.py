@@ -1,0 +1,58 @@
+"""UDA (Xie et al., 2020) as a stage-2 learner (the paper's Table 8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from ftsweep.config import check
+from ftsweep.engine import StepOutput
+from ftsweep.losses import pseudo_label_mask, uda_loss
+from trainables._registry import register_trainable
+from trainables._semi import SemiConfig, SemiTrainable
+
+
+@dataclass(frozen=True)
+class UDAConfig(SemiConfig):
+    """UDA: ``CE(labeled) + λ_u · 1/(μB) Σ 1[max p ≥ β] · KL(sharpen(p, T) ‖ q_strong)``.
+
+    ``p = softmax(logits_weak)`` without gradient; the target is ``softmax(logits_weak / T)``.
+    Defaults follow TorchSSL/USB's UDA (β = 0.8, T = 0.4, λ_u = 1, μ = 7); training-signal
+    annealing is not implemented (docs/deviations.md).
+
+    Attributes:
+        threshold: confidence mask β in [0, 1] (0 disables masking).
+        temperature: sharpening temperature T > 0 (1 disables sharpening).
+    """
+
+    method: ClassVar[str] = "uda"
+
+    threshold: float = 0.8
+    temperature: float = 0.4
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.threshold, "threshold", ge=0, le=1)
+        check(self.temperature, "temperature", gt=0)
+
+
+@register_trainable("uda")
+class UDATrainable(SemiTrainable):
+    """Labeled CE + masked, sharpened consistency between weak and strong (RandAugment) views."""
+
+    config_cls = UDAConfig
+    cfg: UDAConfig
+    unlabeled_views = ("weak", "strong")
+
+    def training_step(self, batch: Any) -> StepOutput:
+        (x_l, y_l, _), ((x_w, x_s), _, _) = batch
+        n_l, n_u = len(x_l), len(x_w)
+        logits = self.logits(torch.cat([x_l, x_w, x_s]).to(self.device))
+        logits_l, logits_w, logits_s = logits.split([n_l, n_u, n_u])
+        ce = F.cross_entropy(logits_l, y_l.to(self.device))
+        unsup = uda_loss(logits_w, logits_s, threshold=self.cfg.threshold, temperature=self.cfg.temperature)
+        mask, _ = pseudo_label_mask(logits_w, self.cfg.threshold)
+        return ce + self.cfg.lambda_u * unsup, {"ce": ce, "unsup": unsup, "mask": mask.mean()}
