@@ -1,0 +1,223 @@
+"""COIN Trainable: the ⌊αN⌋ stage switch, a frozen classifier in stage 1, both stage losses against
+a float64 brute-force recomputation, S_Dbw against independently extracted features, stage-2-only
+model selection, save/restore across the stage boundary and config errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ftsweep.config import ConfigError
+from ftsweep.metrics import s_dbw
+from trainables import TRAINABLES
+from trainables.coin import CoinConfig, stage1_epochs
+
+BASE = {"pretrained": "none", "device": "cpu", "batch_size": 16, "max_train_batches": 2, "lr": 0.05}
+LABELS = [0, 0, 0, 1, 1, 2, 2, 2, 3, 4]  # 3 and 4 have no positive
+
+
+def make(**cfg):
+    return TRAINABLES["coin"](config={**BASE, **cfg})
+
+
+def make_batch(labels: list[int], seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(len(labels), 3, 32, 32, generator=g), torch.tensor(labels), torch.arange(len(labels))
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().double().numpy()
+
+
+def brute_supcon(v: np.ndarray, labels: list[int], tau: float, variant: str) -> float:
+    """COIN Eq. 1 (paper) / the public code's form (official), written as loops."""
+    n = len(labels)
+    per_anchor = []
+    for i in range(n):
+        denom = sum(math.exp(float(v[i] @ v[k]) / tau) for k in range(n) if k != i)
+        if variant == "paper":
+            pos = [j for j in range(n) if j != i and labels[j] == labels[i]]
+            if pos:
+                per_anchor.append(
+                    -sum(math.log(math.exp(float(v[i] @ v[j]) / tau) / denom) for j in pos) / len(pos)
+                )
+        else:
+            pos = [j for j in range(n) if labels[j] == labels[i]]  # the anchor itself included
+            per_anchor.append(-sum(math.log(math.exp(float(v[i] @ v[j]) / tau) / denom) for j in pos) / n)
+    return sum(per_anchor) / len(per_anchor)
+
+
+def brute_projector(seq: torch.nn.Sequential, f: np.ndarray) -> np.ndarray:
+    linears = [m for m in seq if isinstance(m, torch.nn.Linear)]
+    h = f
+    for k, lin in enumerate(linears):
+        h = h @ _np(lin.weight).T + _np(lin.bias)
+        if k < len(linears) - 1:
+            h = np.maximum(h, 0.0)
+    return h / np.linalg.norm(h, axis=1, keepdims=True)
+
+
+def brute_ce(f: np.ndarray, labels: list[int], w: np.ndarray, b: np.ndarray) -> float:
+    total = 0.0
+    for fi, yi in zip(f, labels, strict=True):
+        logits = w @ fi + b
+        total += math.log(sum(math.exp(z) for z in logits)) - logits[yi]
+    return total / len(labels)
+
+
+@pytest.mark.parametrize(
+    ("alpha", "epochs", "expected"),
+    [(0.5, 5, 2), (0.59, 5, 2), (0.6, 5, 3), (0.7, 10, 7), (0.29, 100, 29), (0.3, 10, 3), (0.1, 5, 0)],
+)
+def test_stage1_epochs_is_floor_alpha_n(alpha, epochs, expected):
+    assert stage1_epochs(alpha, epochs) == expected
+
+
+def test_stage_switch_at_floor_alpha_n_and_classifier_frozen_before():
+    t = make(epochs=5, alpha=0.5)  # ⌊2.5⌋ = 2 stage-1 epochs
+    clf0 = {k: v.clone() for k, v in t.model["classifier"].state_dict().items()}
+    bb0 = [p.detach().clone() for p in t.model["backbone"].parameters()]
+    pj0 = [p.detach().clone() for p in t.model["projector"].parameters()]
+    stages, results = [], []
+    for epoch in range(5):
+        r = t.train()
+        stages.append(r["stage"])
+        results.append(r)
+        if epoch == 1:  # end of stage 1: classifier untouched (no grad, no weight decay/momentum)
+            for k, v in t.model["classifier"].state_dict().items():
+                assert torch.equal(v, clf0[k]), k
+            assert all(
+                not torch.equal(p, q) for p, q in zip(t.model["projector"].parameters(), pj0, strict=True)
+            )
+            assert any(
+                not torch.equal(p, q) for p, q in zip(t.model["backbone"].parameters(), bb0, strict=True)
+            )
+            assert all(t.optimizer.state.get(p) in (None, {}) for p in t.model["classifier"].parameters())
+    assert stages == [1, 1, 2, 2, 2]
+    assert any(not torch.equal(v, clf0[k]) for k, v in t.model["classifier"].state_dict().items())
+    # stage 1 logs SupCon only, stage 2 CE and SupCon; test images are not looked at in stage 1
+    assert "train/ce" not in results[0] and "train/supcon" in results[0]
+    assert "train/ce" in results[2] and "test/acc" not in results[0] and "test/acc" not in results[1]
+    # selection only among stage-2 epochs
+    assert all(r["best/epoch"] >= 3 for r in results[2:])
+    best = max(range(2, 5), key=lambda e: (results[e]["val/acc"], -e))
+    assert results[-1]["best/epoch"] == best + 1
+    assert results[-1]["best/val/acc"] == results[best]["val/acc"]
+    assert (
+        "stage1/val/s_dbw" not in results[0]
+        and results[1]["stage1/val/s_dbw"] == results[-1]["stage1/val/s_dbw"]
+    )
+    assert "val/s_dbw" in results[-1] and "val/s_dbw" not in results[-2]
+    t.stop()
+
+
+def _val_features(t) -> tuple[np.ndarray, np.ndarray]:
+    t.model.eval()
+    feats, labels = [], []
+    with torch.no_grad():
+        for i in range(len(t.data.val)):
+            x, y, _ = t.data.val[i]
+            feats.append(t.model["backbone"](x[None]).numpy()[0])
+            labels.append(y)
+    return np.stack(feats), np.array(labels)
+
+
+@pytest.mark.parametrize("variant", ["official", "paper"])
+def test_s_dbw_of_validation_backbone_features(variant):
+    t = make(epochs=2, alpha=0.5, s_dbw_variant=variant)
+    r1 = t.train()
+    f, y = _val_features(t)
+    assert r1["stage1/val/s_dbw"] == pytest.approx(s_dbw(f, y, variant=variant), rel=1e-5)
+    r2 = t.train()
+    f, y = _val_features(t)
+    assert r2["val/s_dbw"] == pytest.approx(s_dbw(f, y, variant=variant), rel=1e-5)
+    t.stop()
+
+
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_stage_losses_match_brute_force(variant):
+    t = make(epochs=4, alpha=0.5, lambda_=0.3, temperature=0.2, supcon_variant=variant)
+    t.model.eval()  # deterministic BatchNorm: the recomputation does its own forward
+    batch = make_batch(LABELS)
+    with torch.no_grad():
+        f = _np(t.model["backbone"](batch[0]))
+    v = brute_projector(t.model["projector"], f)
+    con = brute_supcon(v, LABELS, 0.2, variant)
+    ce = brute_ce(f, LABELS, _np(t.model["classifier"].weight), _np(t.model["classifier"].bias))
+
+    t.epoch = 1  # still stage 1 (⌊0.5·4⌋ = 2)
+    loss, logs = t.training_step(batch)
+    assert float(loss.detach()) == pytest.approx(con, rel=1e-5, abs=1e-6)
+    assert set(logs) == {"supcon"}
+
+    t.epoch = 2  # first stage-2 epoch
+    loss, logs = t.training_step(batch)
+    assert float(loss.detach()) == pytest.approx(ce + 0.3 * con, rel=1e-5, abs=1e-6)
+    assert float(logs["ce"]) == pytest.approx(ce, rel=1e-5)
+    assert float(logs["supcon"]) == pytest.approx(con, rel=1e-5)
+    t.stop()
+
+
+def test_gradients_per_stage():
+    t = make(epochs=2, alpha=0.5)
+    batch = make_batch(LABELS)
+    t.epoch = 0
+    loss, _ = t.training_step(batch)
+    loss.backward()
+    for name, p in t.model.named_parameters():
+        if name.startswith("classifier"):
+            assert p.grad is None, name
+        else:
+            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    t.model.zero_grad(set_to_none=True)
+    t.epoch = 1
+    loss, _ = t.training_step(batch)
+    loss.backward()
+    for name, p in t.model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    t.stop()
+
+
+def test_save_restore_across_the_stage_boundary(tmp_path):
+    cfg = {"epochs": 3, "alpha": 0.5, **TRAINABLES["coin"].smoke_config}  # stage 1 = epoch 1
+    a = make(**cfg)
+    a.train()
+    a.save_checkpoint(str(tmp_path))
+    ra = a.train()
+    b = make(**cfg)
+    b.load_checkpoint(str(tmp_path))
+    rb = b.train()
+    for key in ("train/loss", "train/ce", "train/supcon", "val/acc", "val/loss", "stage", "best/epoch",
+                "best/val/acc", "test/acc", "stage1/val/s_dbw"):  # fmt: skip
+        assert ra[key] == rb[key], key
+    for (k, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
+        assert torch.equal(p, q), k
+    a.stop()
+    b.stop()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("alpha", 0.0),
+        ("alpha", 1.0),
+        ("alpha", -0.2),
+        ("alpha", 1.5),
+        ("temperature", 0.0),
+        ("temperature", -0.1),
+        ("lambda_", -0.1),
+        ("proj_dim", 0),
+        ("proj_layers", 0),
+        ("proj_hidden", 0),
+        ("supcon_variant", "focal"),
+        ("s_dbw_variant", "tong"),
+    ],
+)
+def test_bad_config_raises_naming_the_field(field, value):
+    with pytest.raises(ConfigError) as err:
+        CoinConfig.from_dict({field: value})
+    assert err.value.field == field
+    assert repr(value) in str(err.value)
