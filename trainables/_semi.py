@@ -110,6 +110,10 @@ class Stage2Config(TrainConfig):
         stage1: ``None`` (no target pretraining) or a mapping of TargetPretrainConfig overrides,
             e.g. ``{objective: byol, epochs: 300}``; the stage-1 output replaces ``pretrained``
             as this trial's initial weights (``pretrained`` initialises stage 1 instead).
+        stage1_defaults: TargetPretrainConfig overrides shared by every non-null ``stage1``
+            (a spec's stage-1 recipe, e.g. ``{epochs: 300, lr: 0.3}``; ``stage1`` keys win), so
+            a grid over ``stage1`` can name only what it varies and ``--smoke`` can shrink the
+            recipe.
         iters_per_epoch: optimiser steps per epoch (FixMatch's evaluation interval, 1024).
         ema_decay: decay of the weight average kept after every optimiser step.
         ema_eval: evaluate the averaged model (FixMatch) instead of the trained one.
@@ -119,6 +123,7 @@ class Stage2Config(TrainConfig):
     method: ClassVar[str] = "stage2"
 
     stage1: dict[str, Any] | None = None
+    stage1_defaults: dict[str, Any] | None = None
     epochs: int = 200
     iters_per_epoch: int = 1024
     batch_size: int = 64
@@ -132,8 +137,7 @@ class Stage2Config(TrainConfig):
         super().validate()
         check(self.iters_per_epoch, "iters_per_epoch", ge=1)
         check(self.ema_decay, "ema_decay", ge=0, le=1)
-        if self.stage1 is not None:
-            stage1_config(self)
+        stage1_config(self)
 
 
 def stage1_config(cfg: Stage2Config) -> Any:
@@ -143,6 +147,10 @@ def stage1_config(cfg: Stage2Config) -> Any:
         ConfigError: ``stage1`` is not a mapping, names a different backbone, or one of its
             values is rejected by TargetPretrainConfig (the field is reported as ``stage1.<key>``).
     """
+    if cfg.stage1_defaults is not None and not isinstance(cfg.stage1_defaults, Mapping):
+        raise ConfigError(
+            "stage1_defaults", cfg.stage1_defaults, "must be null or a mapping of target-pretraining settings"
+        )
     if cfg.stage1 is None:
         return None
     if not isinstance(cfg.stage1, Mapping):
@@ -151,7 +159,7 @@ def stage1_config(cfg: Stage2Config) -> Any:
             cfg.stage1,
             "must be null or a mapping of target-pretraining settings, e.g. {objective: byol}",
         )
-    overrides = dict(cfg.stage1)
+    overrides = {**(cfg.stage1_defaults or {}), **cfg.stage1}
     if "backbone" in overrides and overrides["backbone"] != cfg.backbone:
         raise ConfigError(
             "stage1.backbone",

@@ -426,6 +426,11 @@ def test_stage1_cross_dataset_override_is_passed_through():
         "small_cnn",
     )
     assert s1.seed == 0 and s1.labels_per_class is None
+    shared = FixMatchConfig.from_dict(
+        {"labels_per_class": 3, "stage1": {"epochs": 7}, "stage1_defaults": {"epochs": 300, "lr": 0.1}}
+    )
+    assert (stage1_config(shared).epochs, stage1_config(shared).lr) == (7, 0.1)
+    assert stage1_config(dataclasses.replace(shared, stage1=None)) is None
 
 
 # ---- config errors ----------------------------------------------------------------------------
@@ -458,6 +463,8 @@ def test_stage1_cross_dataset_override_is_passed_through():
             "stage1.backbone",
         ),
         (SupervisedConfig, {"stage1": {"dataset": "imagenet21k"}}, "stage1.dataset"),
+        (SupervisedConfig, {"stage1": {}, "stage1_defaults": {"tau_base": 2}}, "stage1.tau_base"),
+        (SupervisedConfig, {"stage1_defaults": [1]}, "stage1_defaults"),
     ],
 )
 def test_bad_input_raises_config_error_naming_the_field(cls, values, field):
