@@ -91,6 +91,7 @@ _KEY_EXCLUDE = (
     "eval_every",
     "cluster_n_init",
     "cache_dir",
+    "num_workers",
     "labels_per_class",
     "num_labels",
 )
@@ -136,6 +137,8 @@ class TargetPretrainConfig(BaseConfig):
         labels_per_class / num_labels / val_fraction: stage 2's split options; only the
             validation split matters here (the pool is labeled ∪ unlabeled).
         max_train_batches: cap on steps per epoch (smoke runs).
+        num_workers: DataLoader workers of the per-sample view pipelines (not used for
+            in-memory data, whose views are batched).
         eval_every: the Trainable reports clustering accuracy every this many epochs
             (0: only at the end).
         cluster_n_init: k-means restarts of the clustering metric.
@@ -172,6 +175,7 @@ class TargetPretrainConfig(BaseConfig):
     num_labels: int | None = None
     val_fraction: float = 0.1
     max_train_batches: int | None = None
+    num_workers: int = 0
     eval_every: int = 0
     cluster_n_init: int = 10
     cache_dir: str = "results/cache"
@@ -205,6 +209,7 @@ class TargetPretrainConfig(BaseConfig):
             raise ConfigError("num_labels", self.num_labels, "give labels_per_class or num_labels, not both")
         check(self.val_fraction, "val_fraction", gt=0, lt=1)
         check(self.max_train_batches, "max_train_batches", ge=1)
+        check(self.num_workers, "num_workers", ge=0)
         check(self.eval_every, "eval_every", ge=0)
         check(self.cluster_n_init, "cluster_n_init", ge=1)
         if self.pretrained == "":
@@ -306,9 +311,10 @@ class _TensorPoolBatches:
 class _ViewPoolBatches:
     """Shuffled full batches of two per-sample view recipes (``byol1``/``byol2`` or ``simclr``)."""
 
-    def __init__(self, dataset: ViewDataset, batch_size: int) -> None:
+    def __init__(self, dataset: ViewDataset, batch_size: int, num_workers: int = 0) -> None:
         self.dataset = dataset
         self.batch_size = min(batch_size, len(dataset))
+        self.num_workers = num_workers
 
     def __len__(self) -> int:
         return len(self.dataset) // self.batch_size
@@ -389,7 +395,9 @@ class TargetPretrainer:
         else:
             views = ["byol1", "byol2"] if cfg.objective == "byol" else ["simclr", "simclr"]
             self.batches = _ViewPoolBatches(
-                ViewDataset(self.loaded.train, self.pool, build_views(self.info, views)), cfg.batch_size
+                ViewDataset(self.loaded.train, self.pool, build_views(self.info, views)),
+                cfg.batch_size,
+                cfg.num_workers,
             )
         if len(self.batches) == 0:
             raise ConfigError("batch_size", cfg.batch_size, f"the pool has only {len(self.pool)} images")

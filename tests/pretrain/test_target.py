@@ -138,6 +138,23 @@ def test_batched_byol_view_solarises_with_probability_one_and_matches_simclr_vie
     torch.testing.assert_close(raw_sol, expected, atol=1e-5, rtol=0)
 
 
+def test_per_sample_view_batches_are_full_deterministic_and_differ_between_views():
+    from ftsweep.data import ViewDataset, build_views, load_dataset_cached
+
+    info = get_dataset_info("digits")
+    loaded = load_dataset_cached("digits", "data", False)
+    ds = ViewDataset(loaded.train, np.arange(21), build_views(info, ["byol1", "byol2"]))
+    batches = target_mod._ViewPoolBatches(ds, batch_size=8)
+    assert len(batches) == 2
+    first = list(batches.epoch(5))
+    again = list(batches.epoch(5))
+    assert [x1.shape for x1, _ in first] == [torch.Size([8, 3, 32, 32])] * 2
+    for (a1, a2), (b1, b2) in zip(first, again, strict=True):
+        assert torch.equal(a1, b1) and torch.equal(a2, b2)
+        assert not torch.equal(a1, a2)
+    assert not torch.equal(first[0][0], next(iter(batches.epoch(6)))[0])
+
+
 # ---- BYOL --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_byol_loss_is_symmetric_cosine_loss_plus_lambda_l2_to_init(reduction):
