@@ -10,7 +10,7 @@ data, model, optimiser and model selection. ``step()`` runs one epoch and return
 - ``best/epoch``, ``best/val/acc`` — the epoch selected on validation accuracy so far;
 - ``test/acc``, ``test/mpa`` — test metrics *of the selected epoch* (test images never
   influence selection; they are evaluated only when validation improves);
-- ``time/epoch_s``, ``time/train_s``, ``lr``, ``epoch``.
+- ``time/epoch_s``, ``time/train_s``, ``train/lr``, ``epoch``.
 """
 
 from __future__ import annotations
@@ -229,7 +229,7 @@ class FineTuneTrainable(tune.Trainable):
                 "best/epoch": float(self.tracker.epoch),
                 "best/val/acc": float(self.tracker.best),
                 "epoch": float(self.epoch),
-                "lr": float(self.optimizer.param_groups[0]["lr"]),
+                "train/lr": float(self.optimizer.param_groups[0]["lr"]),
                 "time/train_s": t_train,
                 "time/epoch_s": time.perf_counter() - t0,
             }

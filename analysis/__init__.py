@@ -1,0 +1,1 @@
+"""Analysis: MLflow runs → pandas → paper tables and plots."""

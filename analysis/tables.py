@@ -1,0 +1,188 @@
+"""Paper-style tables: mean ± std over seeds, best per column in bold, Δ vs a baseline.
+
+Model selection is by validation: for each (row, column) cell, among all configurations (every
+param except the seed) the one with the highest mean ``select_by`` (``best/val/acc``) over seeds
+is chosen, and the cell reports that configuration's ``metric`` (``test/acc`` — itself taken at
+the epoch selected on validation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["NON_CONFIG", "format_table", "render_frame", "select_configs", "summarize", "write_table"]
+
+#: columns that are not part of a configuration's identity
+NON_CONFIG = {"run_id", "status", "seed", "error", "pretrained", "data_root", "cache_dir", "device"}
+
+
+def _config_columns(df: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    metric_like = {c for c in df.columns if "/" in c or c == "epoch"}
+    return [c for c in df.columns if c not in NON_CONFIG and c not in metric_like and c not in keys]
+
+
+def select_configs(
+    df: pd.DataFrame, keys: Sequence[str], select_by: str = "best/val/acc", mode: str = "max"
+) -> pd.DataFrame:
+    """Keep, for each value of ``keys``, the runs of the configuration with the best mean
+    ``select_by`` over seeds."""
+    if df.empty:
+        return df
+    cfg_cols = _config_columns(df, keys)
+    ident = df[cfg_cols].astype(str).agg("|".join, axis=1) if cfg_cols else pd.Series("", index=df.index)
+    df = df.assign(_config=ident)
+    means = df.groupby([*keys, "_config"], dropna=False)[select_by].mean().reset_index()
+    best = (
+        means.sort_values(select_by, ascending=(mode == "min"), kind="stable")
+        .groupby(list(keys), dropna=False)
+        .head(1)
+    )
+    keep = df.merge(best[[*keys, "_config"]], on=[*keys, "_config"])
+    return keep.drop(columns="_config")
+
+
+def summarize(
+    df: pd.DataFrame,
+    rows: str | Sequence[str] = "method",
+    cols: str | Sequence[str] = "dataset",
+    metric: str = "test/acc",
+    *,
+    select_by: str = "best/val/acc",
+    mode: str = "max",
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Mean, std (ddof=1; 0 for one seed) and seed count of ``metric`` per (rows, cols) cell,
+    after validation-based configuration selection per cell."""
+    rows = [rows] if isinstance(rows, str) else list(rows)
+    cols = [cols] if isinstance(cols, str) else list(cols)
+    missing = [c for c in [*rows, *cols, metric, select_by] if c not in df.columns]
+    if missing:
+        raise KeyError(f"runs have no column {missing[0]!r}; columns: {', '.join(map(str, df.columns))}")
+    chosen = select_configs(df, rows + cols, select_by, mode)
+    g = chosen.groupby(rows + cols, dropna=False)[metric]
+    stats = g.agg(["mean", "count"]).join(g.std(ddof=1).rename("std").fillna(0.0))
+    order_rows = list(dict.fromkeys(map(tuple, df[rows].astype(object).values.tolist())))
+    mean = stats["mean"].unstack(cols)
+    std = stats["std"].unstack(cols)
+    n = stats["count"].unstack(cols)
+    if len(rows) == 1:
+        idx = [r[0] for r in order_rows]
+        mean, std, n = mean.reindex(idx), std.reindex(idx), n.reindex(idx)
+    return mean, std, n
+
+
+def format_table(
+    mean: pd.DataFrame,
+    std: pd.DataFrame,
+    *,
+    baseline: str | None = None,
+    fmt: str = "md",
+    digits: int = 2,
+    higher_is_better: bool = True,
+) -> str | pd.DataFrame:
+    """Render cells as ``mean ± std``, the best mean per column in bold, plus a
+    ``Δ vs <baseline>`` row (best other row minus the baseline, per column).
+
+    ``fmt``: ``md`` | ``latex`` | ``csv`` return text; ``frame`` returns the string DataFrame.
+    """
+    bold = (
+        (lambda s: f"**{s}**")
+        if fmt == "md"
+        else ((lambda s: f"\\textbf{{{s}}}") if fmt == "latex" else (lambda s: s))
+    )
+    pm = " $\\pm$ " if fmt == "latex" else " ± "
+    cells = pd.DataFrame(index=mean.index, columns=mean.columns, dtype=object)
+    for c in mean.columns:
+        col = mean[c]
+        best = col.max() if higher_is_better else col.min()
+        for r in mean.index:
+            m = col.loc[r]
+            if pd.isna(m):
+                cells.loc[r, c] = "–"
+                continue
+            text = f"{m:.{digits}f}{pm}{std.loc[r, c]:.{digits}f}"
+            cells.loc[r, c] = bold(text) if np.isclose(m, best) and col.notna().sum() > 1 else text
+    if baseline is not None:
+        if baseline not in mean.index:
+            raise KeyError(f"baseline {baseline!r} is not a row; rows: {', '.join(map(str, mean.index))}")
+        others = mean.drop(index=baseline)
+        best_other = others.max() if higher_is_better else others.min()
+        delta = best_other - mean.loc[baseline]
+        cells.loc[f"Δ vs {baseline}"] = [("–" if pd.isna(d) else f"{d:+.{digits}f}") for d in delta]
+    cells.index = [str(i) for i in cells.index]
+    cells.columns = [str(c) for c in cells.columns]
+    if fmt == "frame":
+        return cells
+    return render_frame(cells, fmt)
+
+
+def render_frame(cells: pd.DataFrame, fmt: str = "md") -> str:
+    """Render a frame of ready-made cells (e.g. a paper layout's) as md, latex or csv."""
+    cells = cells.copy()
+    cells.index = [str(i) for i in cells.index]
+    cells.columns = [str(c) for c in cells.columns]
+    if fmt == "md":
+        return _markdown(cells)
+    if fmt == "latex":
+        return _latex(cells)
+    if fmt == "csv":
+        return cells.to_csv()
+    raise ValueError(f"format: {fmt!r} — must be md, latex or csv")
+
+
+def _markdown(cells: pd.DataFrame) -> str:
+    header = ["", *cells.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":---:"] * len(cells.columns)) + "|"]
+    lines += [
+        "| " + " | ".join([str(i), *map(str, row)]) + " |"
+        for i, row in zip(cells.index, cells.values, strict=True)
+    ]
+    return "\n".join(lines)
+
+
+def _latex(cells: pd.DataFrame) -> str:
+    def esc(s: str) -> str:
+        return s.replace("_", "\\_").replace("%", "\\%").replace("Δ", "$\\Delta$")
+
+    lines = ["\\begin{tabular}{l" + "c" * len(cells.columns) + "}", "\\toprule"]
+    lines.append(" & ".join(["", *map(esc, cells.columns)]) + " \\\\")
+    lines.append("\\midrule")
+    lines += [
+        " & ".join([esc(str(i)), *map(str, row)]) + " \\\\"
+        for i, row in zip(cells.index, cells.values, strict=True)
+    ]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines)
+
+
+def write_table(
+    mean: pd.DataFrame, std: pd.DataFrame, n: pd.DataFrame, path: str | Path, *, baseline: str | None = None
+) -> Path:
+    """Write a table by suffix: ``.md``/``.tex``/``.csv`` rendered text, ``.parquet`` a long
+    frame (row, col, mean, std, n) through pyarrow. Atomic (temp file + rename)."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".parquet":
+        long = pd.DataFrame(
+            {
+                "row": [str(r) for r in mean.index for _ in mean.columns],
+                "col": [str(c) for _ in mean.index for c in mean.columns],
+                "mean": mean.to_numpy().ravel(),
+                "std": std.to_numpy().ravel(),
+                "n": n.fillna(0).to_numpy().ravel().astype(int),
+            }
+        )
+        long.to_parquet(tmp, engine="pyarrow", index=False)
+    else:
+        fmt = {".md": "md", ".tex": "latex", ".csv": "csv"}.get(path.suffix)
+        if fmt is None:
+            raise ValueError(f"table path {path}: suffix must be .md, .tex, .csv or .parquet")
+        tmp.write_text(str(format_table(mean, std, baseline=baseline, fmt=fmt)) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,5 @@
+"""``python -m ftsweep`` (what ``ray job submit`` runs on a cluster)."""
+
+from ftsweep.cli import main
+
+raise SystemExit(main())

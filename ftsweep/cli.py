@@ -1,0 +1,264 @@
+"""The ``ftsweep`` command: run, validate, list, table, ui, pretrain.
+
+Bad input exits with code 2 and one line ``ftsweep: error: <field>: <value> — <allowed>``,
+before Ray starts and before any MLflow run is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from ftsweep.config import ConfigError
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(msg: str) -> int:
+    print(f"ftsweep: error: {msg}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _spec_table(spec, args: argparse.Namespace, results: Path) -> None:  # noqa: ANN001
+    from analysis.runs import load_runs
+    from analysis.tables import format_table, summarize, write_table
+
+    table = spec.table
+    df = load_runs(spec.experiment, args.tracking_uri)
+    if df.empty:
+        print("ftsweep: no finished trials to tabulate")
+        return
+    rows, cols = table.get("rows", "method"), table.get("cols", "dataset")
+    metric = table.get("metric", "test/acc")
+    baseline = table.get("baseline")
+    labels = [m.label for m in spec.methods]
+    mean, std, n = summarize(df, rows, cols, metric, select_by=table.get("select_by", "best/val/acc"))
+    if rows == "method":
+        mean, std, n = (x.reindex([lbl for lbl in labels if lbl in x.index]) for x in (mean, std, n))
+    if baseline not in mean.index:
+        baseline = None
+    out = results / spec.name
+    print(
+        f"\n{spec.description or spec.name} — {metric} (mean ± std over seeds; config and epoch selected on validation)\n"
+    )
+    print(format_table(mean, std, baseline=baseline, fmt="md"))
+    for suffix in (".md", ".csv", ".parquet"):
+        write_table(mean, std, n, out / f"table{suffix}", baseline=baseline)
+    print(f"\nftsweep: table written to {out}/table.md (.csv, .parquet)")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ftsweep.config.spec import load_spec
+    from ftsweep.runner import check_pretrained, run_sweep
+
+    try:
+        spec = load_spec(args.spec, smoke=args.smoke)
+        check_pretrained(spec.jobs())
+    except ConfigError as e:
+        return _fail(str(e))
+    if args.tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
+    results = Path(args.results).resolve()
+    res = run_sweep(
+        spec,
+        results_dir=results,
+        tracking_uri=args.tracking_uri,
+        address=args.address,
+        num_cpus=args.num_cpus,
+    )
+    print(
+        f"ftsweep: {res.trials} trials ({res.errors} failed) in {res.seconds:.0f} s; MLflow experiment {res.experiment!r}"
+    )
+    if res.trials > res.errors:
+        _spec_table(spec, args, results)
+    from ftsweep.tracking import tracking_uri
+
+    print(f"\nOpen the MLflow UI with:  ftsweep ui   (tracking URI {tracking_uri(args.tracking_uri)})")
+    return 1 if res.trials and res.errors == res.trials else 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from ftsweep.config.spec import load_spec
+    from ftsweep.runner import check_pretrained
+
+    try:
+        spec = load_spec(args.spec, smoke=args.smoke)
+        jobs = spec.jobs()
+        check_pretrained(jobs)
+    except ConfigError as e:
+        return _fail(str(e))
+    seeds = len(spec.seeds)
+    print(
+        f"{args.spec}: OK — {len(jobs)} jobs ({', '.join(j.name for j in jobs)}), {seeds} seed(s), searcher {spec.searcher}"
+    )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ftsweep.backbones import list_backbones
+    from ftsweep.data import DATASETS
+    from trainables import TRAINABLES
+
+    print("methods:   " + ", ".join(sorted(TRAINABLES)))
+    print("datasets:  " + ", ".join(sorted(DATASETS)))
+    print("backbones: " + ", ".join(list_backbones()) + ", or any timm model name")
+    sweeps = sorted(p.name for p in Path(args.sweeps).glob("*.yaml"))
+    print("sweeps:    " + (", ".join(sweeps) if sweeps else f"(none in {args.sweeps})"))
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from analysis.runs import load_runs
+    from analysis.tables import format_table, render_frame, summarize, write_table
+
+    try:
+        df = load_runs(args.experiment, args.tracking_uri)
+    except KeyError as e:
+        return _fail(f"--experiment: {e.args[0]}")
+    if df.empty:
+        return _fail(f"--experiment: {args.experiment!r} has no finished runs")
+    if args.layout:
+        mod_name, _, fn_name = args.layout.partition(":")
+        try:
+            fn = getattr(importlib.import_module(mod_name), fn_name)
+        except (ImportError, AttributeError):
+            return _fail(f"--layout: {args.layout!r} — must name a function 'analysis.<paper>:<table>'")
+        frame = fn(df)
+        if args.format == "parquet":
+            if not args.output:
+                return _fail("--format: 'parquet' — needs --output PATH")
+            frame.astype(str).to_parquet(args.output, engine="pyarrow")
+        else:
+            text = render_frame(frame, args.format)
+            print(text)
+            if args.output:
+                Path(args.output).write_text(text + "\n")
+        return 0
+    rows, cols = args.rows.split(","), args.cols.split(",")
+    try:
+        mean, std, n = summarize(
+            df, rows if len(rows) > 1 else rows[0], cols if len(cols) > 1 else cols[0], args.metric
+        )
+    except KeyError as e:
+        return _fail(f"--rows/--cols/--metric: {e.args[0]}")
+    baseline = args.baseline
+    if baseline is not None and baseline not in mean.index:
+        return _fail(f"--baseline: {baseline!r} — must be one of the rows: {', '.join(map(str, mean.index))}")
+    if args.format == "parquet":
+        if not args.output:
+            return _fail("--format: 'parquet' — needs --output PATH")
+        write_table(mean, std, n, args.output)
+        print(f"wrote {args.output}")
+        return 0
+    text = format_table(mean, std, baseline=baseline, fmt=args.format)
+    print(text)
+    if args.output:
+        Path(args.output).write_text(str(text) + "\n")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from ftsweep.tracking import tracking_uri
+
+    uri = tracking_uri(args.tracking_uri)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+    ]
+    print(f"MLflow UI on http://127.0.0.1:{args.port}  (store {uri}; Ctrl-C to stop)", flush=True)
+    os.execv(sys.executable, cmd)
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from ftsweep.pretrain import SimCLRConfig, pretrain_simclr
+
+    try:
+        cfg = SimCLRConfig.from_dict(
+            {k: v for k, v in vars(args).items() if k in SimCLRConfig.field_names() and v is not None}
+        )
+    except ConfigError as e:
+        return _fail(str(e))
+    path = pretrain_simclr(cfg, root=Path(args.results) / "pretrained", force=args.force)
+    print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ftsweep", description="Ray Tune sweeps for contrastive and data-reuse fine-tuning."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a sweep spec with Ray Tune, log to MLflow, print its table")
+    r.add_argument("spec")
+    r.add_argument(
+        "--smoke", action="store_true", help="shrunk CPU check of the spec (digits, 2 epochs, 1 seed)"
+    )
+    r.add_argument("--results", default="results", help="where Tune results, checkpoints and tables go")
+    r.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
+    r.add_argument(
+        "--address", default=None, help="Ray cluster address (default $RAY_ADDRESS or a local instance)"
+    )
+    r.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray instance")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="check a spec without running anything")
+    v.add_argument("spec")
+    v.add_argument("--smoke", action="store_true")
+    v.set_defaults(func=cmd_validate)
+
+    ls = sub.add_parser("list", help="methods, datasets, backbones and sweeps")
+    ls.add_argument("--sweeps", default="sweeps")
+    ls.set_defaults(func=cmd_list)
+
+    t = sub.add_parser("table", help="render a paper table from an MLflow experiment")
+    t.add_argument("--experiment", required=True)
+    t.add_argument("--rows", default="method")
+    t.add_argument("--cols", default="dataset")
+    t.add_argument("--metric", default="test/acc")
+    t.add_argument("--format", default="md", choices=("md", "latex", "csv", "parquet"))
+    t.add_argument("--baseline", default=None)
+    t.add_argument("--layout", default=None, help="a paper layout, e.g. analysis.coin:table4")
+    t.add_argument("--output", default=None)
+    t.add_argument("--tracking-uri", default=None)
+    t.set_defaults(func=cmd_table)
+
+    u = sub.add_parser("ui", help="MLflow UI on the sqlite store, bound to 127.0.0.1")
+    u.add_argument("--port", type=int, default=5000)
+    u.add_argument("--tracking-uri", default=None)
+    u.set_defaults(func=cmd_ui)
+
+    pt = sub.add_parser("pretrain", help="build ftsweep's self-supervised (SimCLR) digits checkpoint")
+    pt.add_argument("--dataset", default=None)
+    pt.add_argument("--backbone", default=None)
+    pt.add_argument("--epochs", type=int, default=None)
+    pt.add_argument("--seed", type=int, default=None)
+    pt.add_argument("--results", default="results")
+    pt.add_argument("--force", action="store_true", help="rebuild even if the checkpoint exists")
+    pt.set_defaults(func=cmd_pretrain)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Search spaces: one module per method; plain functions returning Ray Tune param spaces."""

@@ -1,0 +1,40 @@
+"""Shared fixtures: one private Ray instance per test session (start-up costs ~10 s here)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A private local Ray instance (2 CPUs), started once, retried once on a start-up timeout."""
+    import ray
+
+    from ftsweep.runner import init_ray
+
+    os.environ.pop("RAY_ADDRESS", None)
+    init_ray(num_cpus=2)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def digits_checkpoint(tmp_path_factory) -> str:
+    """A short SimCLR digits checkpoint (5 epochs), built once per session."""
+    from ftsweep.pretrain import SimCLRConfig, pretrain_simclr
+
+    root = tmp_path_factory.mktemp("pretrained")
+    return str(pretrain_simclr(SimCLRConfig(epochs=5), root=root, log=False))
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    torch.set_num_threads(2)
+    yield
