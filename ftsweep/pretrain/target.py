@@ -388,7 +388,8 @@ class TargetPretrainer:
         self.loaded = load_dataset_cached(cfg.dataset, cfg.data_root, False)
         self.pool = target_pool(cfg)
         if isinstance(self.loaded.train, TensorImageDataset):
-            images = self.loaded.train.images[torch.from_numpy(self.pool)].to(self.device)
+            # views are drawn on the CPU with a CPU generator, then moved with the batch
+            images = self.loaded.train.images[torch.from_numpy(self.pool)]
             self.batches: _TensorPoolBatches | _ViewPoolBatches = _TensorPoolBatches(
                 images, self.info, cfg.objective, cfg.batch_size
             )
