@@ -46,9 +46,7 @@ def _resnet18(headless: bool) -> nn.Module:
 
 
 def _tiny_vit() -> nn.Module:
-    return timm.create_model(
-        "vit_tiny_patch16_224", pretrained=False, num_classes=0, img_size=32, depth=2
-    )
+    return timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, img_size=32, depth=2)
 
 
 def _mlp(prefix: str, dims: tuple[int, ...], seed: int) -> dict[str, Tensor]:
@@ -271,9 +269,7 @@ def test_missing_and_unexpected_keys_are_named(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as err:
         load_backbone_weights(backbone, path, format="torchvision")
     msg = str(err.value)
-    n_missing = sum(
-        k.startswith("layer4.") and not k.endswith("num_batches_tracked") for k in before
-    )
+    n_missing = sum(k.startswith("layer4.") and not k.endswith("num_batches_tracked") for k in before)
     assert f"{n_missing} missing keys (layer4.0.conv1.weight" in msg
     assert "more)" in msg
     assert "1 unexpected keys (extra.weight)" in msg
@@ -290,10 +286,7 @@ def test_shape_mismatch_is_named(tmp_path: Path) -> None:
         load_backbone_weights(_resnet18(headless=True), path)
     msg = str(err.value)
     assert "format auto → 'ftsweep'" in msg
-    assert (
-        "1 shape mismatches (conv1.weight: checkpoint (64, 3, 3, 3) vs backbone (64, 3, 7, 7))"
-        in msg
-    )
+    assert "1 shape mismatches (conv1.weight: checkpoint (64, 3, 3, 3) vs backbone (64, 3, 7, 7))" in msg
     assert "missing" not in msg and "unexpected" not in msg
 
 

@@ -175,9 +175,7 @@ def test_cifar_corrupted_file_is_reported(tmp_path: Path, monkeypatch: pytest.Mo
         load_dataset("cifar10", str(tmp_path))
 
 
-def test_build_data_end_to_end_on_tiny_cifar10(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_build_data_end_to_end_on_tiny_cifar10(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write_cifar(tmp_path, monkeypatch, tvd.CIFAR10, per_batch=10, num_classes=10)
     bundle = build_data(
         "cifar10",
@@ -324,9 +322,7 @@ def test_caltech101_thirty_per_class_without_background(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- ImageFolder trees
 
 
-@pytest.mark.parametrize(
-    ("name", "parts"), [("imagenet20", ("train", "val")), ("cub200", ("train", "test"))]
-)
+@pytest.mark.parametrize(("name", "parts"), [("imagenet20", ("train", "val")), ("cub200", ("train", "test"))])
 def test_image_folder_trees(name: str, parts: tuple[str, str], tmp_path: Path) -> None:
     classes = ["n01440764", "n02086240", "n02088364"]
     colors = {}

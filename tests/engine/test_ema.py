@@ -43,9 +43,7 @@ def test_ema_update_endpoints_and_no_grad() -> None:
     ema_update(target, online, 1.0)
     assert all(torch.equal(p, s) for p, s in zip(target.parameters(), snapshot, strict=True))
     ema_update(target, online, 0.0)
-    assert all(
-        torch.equal(p, o) for p, o in zip(target.parameters(), online.parameters(), strict=True)
-    )
+    assert all(torch.equal(p, o) for p, o in zip(target.parameters(), online.parameters(), strict=True))
     assert all(p.grad_fn is None for p in target.parameters())
 
 
@@ -60,9 +58,7 @@ def test_byol_momentum_endpoints_and_midpoint() -> None:
     assert byol_momentum(0, 100) == pytest.approx(0.996, abs=1e-15)
     assert byol_momentum(100, 100) == pytest.approx(1.0, abs=1e-15)
     assert byol_momentum(50, 100) == pytest.approx(0.998, abs=1e-15)
-    assert byol_momentum(25, 100, base=0.9) == pytest.approx(
-        1 - 0.1 * (math.cos(math.pi / 4) + 1) / 2
-    )
+    assert byol_momentum(25, 100, base=0.9) == pytest.approx(1 - 0.1 * (math.cos(math.pi / 4) + 1) / 2)
     values = [byol_momentum(k, 10) for k in range(11)]
     assert all(a < b for a, b in zip(values, values[1:], strict=False))
 

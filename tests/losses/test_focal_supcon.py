@@ -38,9 +38,7 @@ def _brute(x: torch.Tensor, pos: list[list[bool]], tau: float, variant: str) -> 
     return total / anchors if anchors else 0.0
 
 
-def _brute_torch(
-    x: torch.Tensor, pos: list[list[bool]], tau: float, detach_weight: bool
-) -> torch.Tensor:
+def _brute_torch(x: torch.Tensor, pos: list[list[bool]], tau: float, detach_weight: bool) -> torch.Tensor:
     """Paper variant with scalar autograd ops, optionally detaching the focal weight."""
     n = x.shape[0]
     terms = []

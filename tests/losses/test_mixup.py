@@ -51,9 +51,7 @@ def test_paper_hardest_positive_and_negative_by_loop() -> None:
     z, p = _pairs("paper")
     v = z.tolist()
     n = len(LABELS)
-    expected_anchors = [
-        i for i in range(n) if any(LABELS[j] == LABELS[i] for j in range(n) if j != i)
-    ]
+    expected_anchors = [i for i in range(n) if any(LABELS[j] == LABELS[i] for j in range(n) if j != i)]
     assert p.pos_anchor_index.tolist() == expected_anchors  # the lone class-4 sample is skipped
     for r, i in enumerate(p.pos_anchor_index.tolist()):
         best_pos, best_neg = None, None
@@ -66,9 +64,7 @@ def test_paper_hardest_positive_and_negative_by_loop() -> None:
         assert p.pos_positive_index[r].item() == best_pos[1]
         assert p.pos_negative_index[r].item() == best_neg[1]
         lam = p.pos_lambda[r].item()
-        want = [
-            lam * a + (1 - lam) * b for a, b in zip(v[best_pos[1]], v[best_neg[1]], strict=True)
-        ]
+        want = [lam * a + (1 - lam) * b for a, b in zip(v[best_pos[1]], v[best_neg[1]], strict=True)]
         assert p.pos_features[r].tolist() == pytest.approx(want, rel=1e-12)
         assert p.pos_labels[r].item() == LABELS[i]
         assert p.pos_soft_labels[r].tolist() == [float(c == LABELS[i]) for c in range(C)]
@@ -123,9 +119,7 @@ def test_official_pairs_follow_the_public_code() -> None:
     assert all(lam >= 0.8 for lam in p.neg_lambda.tolist())
     for i in range(n):
         # argmin / argmax over cos * mask, zeros included, first index on ties; 0 -> anchor
-        pos_row = [
-            _cos(v[i], v[j]) if (j != i and LABELS[j] == LABELS[i]) else 0.0 for j in range(n)
-        ]
+        pos_row = [_cos(v[i], v[j]) if (j != i and LABELS[j] == LABELS[i]) else 0.0 for j in range(n)]
         neg_row = [_cos(v[i], v[j]) if LABELS[j] != LABELS[i] else 0.0 for j in range(n)]
         hp = min(range(n), key=lambda j: (pos_row[j], j))
         hp = i if hp == 0 else hp

@@ -84,9 +84,7 @@ def test_nt_xent_matches_brute_force(tau: float) -> None:
 
 def test_nt_xent_symmetric_in_views() -> None:
     z1, z2 = _randn(4, 3, seed=9), _randn(4, 3, seed=10)
-    assert nt_xent_loss(z1, z2, 0.2).item() == pytest.approx(
-        nt_xent_loss(z2, z1, 0.2).item(), rel=1e-12
-    )
+    assert nt_xent_loss(z1, z2, 0.2).item() == pytest.approx(nt_xent_loss(z2, z1, 0.2).item(), rel=1e-12)
 
 
 def test_nt_xent_single_pair_is_zero_with_finite_grad() -> None:

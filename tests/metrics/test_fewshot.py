@@ -25,9 +25,7 @@ def test_noise_is_at_chance_within_ci() -> None:
     features = rng.normal(size=(300, 64))
     labels = np.repeat(np.arange(10), 30)
     n_way = 5
-    mean, ci = fewshot_eval(
-        features, labels, n_way=n_way, k_shot=5, n_query=15, n_episodes=40, seed=2
-    )
+    mean, ci = fewshot_eval(features, labels, n_way=n_way, k_shot=5, n_query=15, n_episodes=40, seed=2)
     assert 0.0 < ci < 0.03
     assert abs(mean - 1 / n_way) <= 2 * ci  # 2x the 95% half-width: ~1e-4 false-alarm rate
 
@@ -37,9 +35,7 @@ def test_reproducible_under_seed() -> None:
     kwargs = dict(n_way=3, k_shot=2, n_query=5, n_episodes=8)
     first = fewshot_eval(features, labels, seed=7, **kwargs)
     assert first == fewshot_eval(features, labels, seed=7, **kwargs)
-    assert first == fewshot_eval(
-        torch.from_numpy(features), torch.from_numpy(labels), seed=7, **kwargs
-    )
+    assert first == fewshot_eval(torch.from_numpy(features), torch.from_numpy(labels), seed=7, **kwargs)
     assert first != fewshot_eval(features, labels, seed=8, **kwargs)
     assert all(isinstance(value, float) for value in first)
 

@@ -70,9 +70,7 @@ def _official_brute_force(points: list[list[float]], labels: list[int]) -> tuple
     scat = sum((n - size[k]) / n * _norm(std[k]) for k in clusters) / (total_std * (c - 1))
 
     def count_in_box(ps: list[list[float]], u: list[float], half: list[float]) -> int:
-        return sum(
-            1 for p in ps if all(abs(a - b) <= h for a, b, h in zip(p, u, half, strict=True))
-        )
+        return sum(1 for p in ps if all(abs(a - b) <= h for a, b, h in zip(p, u, half, strict=True)))
 
     dens = {
         k: count_in_box(members[k], centre[k], [1.96 * s / math.sqrt(size[k]) for s in std[k]])
@@ -89,9 +87,7 @@ def _official_brute_force(points: list[list[float]], labels: list[int]) -> tuple
                 + 0.3 * (a * dens[i] + b * dens[j]) / (dens[i] + dens[j])
                 for a, b in zip(centre[i], centre[j], strict=True)
             ]
-            half = [
-                1.96 * (si + sj) / 2 / math.sqrt(nij) for si, sj in zip(std[i], std[j], strict=True)
-            ]
+            half = [1.96 * (si + sj) / 2 / math.sqrt(nij) for si, sj in zip(std[i], std[j], strict=True)]
             count = count_in_box(members[i] + members[j], u, half)
             total += count / max(dens[i], dens[j])
     return scat, total / (c * (c - 1))
