@@ -1,0 +1,310 @@
+"""The target pretraining paper's tables and Fig. 5 in its layouts (target_pretraining.md).
+
+Every function takes the runs DataFrame of :func:`analysis.runs.load_runs` and returns a frame of
+ready-made ``mean ± std`` cells (over seeds; per cell, the configuration with the best mean
+``best/val/acc`` is chosen by :func:`analysis.tables.summarize`). Rows are described by what the
+runs ran, read from their config columns, not by the spec's entry names:
+
+- *Pretrain*: ``pretrained`` — ``none`` → ``-``, a SimCLR checkpoint (ftsweep's ``auto``) →
+  ``SimCLR``, any other checkpoint → ``IN Sup``;
+- *Trg. Pre.*: the flattened ``stage1.*`` params (MLflow logs ``stage1: {objective: byol}`` as
+  ``stage1.objective``); no ``stage1.*`` value → ``-``; the objective falls back to
+  ``stage1_defaults.objective``, then BYOL (TargetPretrainConfig's default);
+- *SSL*: the Trainable, from the entry name's first ``-``-separated token (``fixmatch-rand`` →
+  FixMatch; ``supervised`` → ``-``);
+- label budget: ``labels_per_class`` × the dataset's classes (``#40``), or ``all``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.tables import summarize
+
+__all__ = [
+    "DATASET_NAMES",
+    "OBJECTIVE_NAMES",
+    "SSL_NAMES",
+    "budget",
+    "digits",
+    "fig5",
+    "fig5_plot",
+    "pretrain_name",
+    "ssl_name",
+    "stage1_dataset",
+    "stage1_epochs",
+    "table1",
+    "table10",
+    "table2",
+    "table8",
+    "table9",
+    "trg_name",
+]
+
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "svhn": "SVHN", "digits": "Digits"}
+OBJECTIVE_NAMES = {"byol": "BYOL", "moco_v2": "MoCo v2"}
+SSL_NAMES = {"supervised": "-", "fixmatch": "FixMatch", "uda": "UDA", "mean_teacher": "MT"}
+#: TargetPretrainConfig's defaults, used when neither stage1 nor stage1_defaults name the field
+STAGE1_DEFAULT_OBJECTIVE = "byol"
+STAGE1_DEFAULT_EPOCHS = 300
+NONE = "-"
+
+
+# ---- row descriptions -----------------------------------------------------------------------------
+def _present(v: object) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v)) and v != "None"
+
+
+def _stage1_value(row: pd.Series, key: str) -> object:
+    """``stage1.<key>``, else ``stage1_defaults.<key>`` (None when neither is set)."""
+    for col in (f"stage1.{key}", f"stage1_defaults.{key}"):
+        if col in row.index and _present(row[col]):
+            return row[col]
+    return None
+
+
+def _has_stage1(row: pd.Series) -> bool:
+    return any(c.startswith("stage1.") and _present(row[c]) for c in row.index)
+
+
+def pretrain_name(pretrained: object) -> str:
+    """``-`` for random init, ``SimCLR`` for ftsweep's digits checkpoint, else ``IN Sup``."""
+    if not _present(pretrained) or str(pretrained) in ("none", ""):
+        return NONE
+    return "SimCLR" if "simclr" in Path(str(pretrained)).name.lower() else "IN Sup"
+
+
+def trg_name(row: pd.Series) -> str:
+    """The Trg. Pre. column: the stage-1 objective's paper name or ``-``."""
+    if not _has_stage1(row):
+        return NONE
+    obj = _stage1_value(row, "objective") or STAGE1_DEFAULT_OBJECTIVE
+    return OBJECTIVE_NAMES.get(str(obj), str(obj))
+
+
+def stage1_dataset(row: pd.Series) -> str:
+    """Table 9's row: the dataset stage 1 ran on (the stage-2 dataset unless overridden)."""
+    if not _has_stage1(row):
+        return NONE
+    d = _stage1_value(row, "dataset") or row["dataset"]
+    return DATASET_NAMES.get(str(d), str(d))
+
+
+def stage1_epochs(row: pd.Series) -> int:
+    """Fig. 5's x: stage-1 epochs, 0 without stage 1."""
+    if not _has_stage1(row):
+        return 0
+    return int(_stage1_value(row, "epochs") or STAGE1_DEFAULT_EPOCHS)
+
+
+def ssl_name(label: str) -> str:
+    """The SSL column from a spec entry name (``fixmatch-rand`` → ``FixMatch``)."""
+    key = str(label).split("-")[0]
+    return SSL_NAMES.get(key, key)
+
+
+def budget(row: pd.Series) -> str:
+    """``#N`` labels in all, or ``all`` without a budget."""
+    from ftsweep.data import get_dataset_info
+
+    n = row.get("num_labels")
+    if not _present(n):
+        lpc = row.get("labels_per_class")
+        if not _present(lpc):
+            return "all"
+        n = int(lpc) * get_dataset_info(str(row["dataset"])).num_classes
+    return f"#{int(n)}"
+
+
+def _budget_key(name: str) -> float:
+    return float("inf") if name == "all" else float(name.lstrip("#"))
+
+
+# ---- cells --------------------------------------------------------------------------------------------
+def _cell(mean: float, std: float, digits: int = 2) -> str:
+    return "–" if pd.isna(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _grid(df: pd.DataFrame, row: pd.Series, col: pd.Series, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """mean / std of ``metric`` per (row, col) key, after per-cell validation selection."""
+    if df.empty:
+        raise KeyError("no finished runs")
+    runs = df.assign(_row=row.values, _col=col.values)
+    # config fields some runs lack (NaN: ``mu`` of supervised runs, ``stage1.*`` without stage 1)
+    # become "None" so that they form one configuration
+    fill = [c for c in runs.columns if "/" not in c and runs[c].isna().any()]
+    if fill:
+        runs = runs.assign(**{c: runs[c].astype(object).where(runs[c].notna(), "None") for c in fill})
+    mean, std, _ = summarize(runs, "_row", "_col", metric)
+    return mean, std
+
+
+def _frame(
+    mean: pd.DataFrame, std: pd.DataFrame, rows: Sequence, cols: Sequence, titles: dict | None = None
+) -> pd.DataFrame:
+    rows = [r for r in rows if r in mean.index]
+    cols = [c for c in cols if c in mean.columns]
+    out = pd.DataFrame(index=rows, columns=[str((titles or {}).get(c, c)) for c in cols], dtype=object)
+    for r in rows:
+        out.loc[r] = [_cell(mean.loc[r, c], std.loc[r, c]) for c in cols]
+    return out
+
+
+def _apply(df: pd.DataFrame, fn) -> pd.Series:  # noqa: ANN001
+    return df.apply(fn, axis=1) if len(df) else pd.Series([], dtype=object)
+
+
+def _rows_pts(df: pd.DataFrame) -> pd.Series:
+    """``Pretrain / Trg. Pre. / SSL`` per run."""
+    return _apply(
+        df, lambda r: f"{pretrain_name(r.get('pretrained'))} / {trg_name(r)} / {ssl_name(r['method'])}"
+    )
+
+
+def _paper_row_order(names: Sequence[str]) -> list[str]:
+    """Tables 1-2's order: supervised rows first, then each SSL; within, Pretrain then Trg."""
+    ssl_rank = {v: i for i, v in enumerate(SSL_NAMES.values())}
+    pre_rank = {NONE: 0, "SimCLR": 1, "IN Sup": 2}
+
+    def key(name: str) -> tuple:
+        pre, trg, ssl = name.split(" / ")
+        return (ssl_rank.get(ssl, 99), ssl, pre_rank.get(pre, 3), trg != NONE, trg)
+
+    return sorted(names, key=key)
+
+
+# ---- layouts ----------------------------------------------------------------------------------------
+def table1(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """Table 1: rows ``Pretrain / Trg. Pre. / SSL``, columns the label budgets (#40 #250 #1000)."""
+    cols = _apply(df, budget)
+    mean, std = _grid(df, _rows_pts(df), cols, metric)
+    return _frame(mean, std, _paper_row_order(list(mean.index)), sorted(mean.columns, key=_budget_key))
+
+
+def table2(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """Table 2: rows as Table 1, columns ``<dataset> #<labels>`` (CIFAR-100 #400 #2500, SVHN #40)."""
+    cols = _apply(df, lambda r: f"{DATASET_NAMES.get(r['dataset'], r['dataset'])} {budget(r)}")
+    mean, std = _grid(df, _rows_pts(df), cols, metric)
+    order = list(DATASET_NAMES.values())
+
+    def col_key(c: str) -> tuple:
+        name, _, b = c.rpartition(" ")
+        return (order.index(name) if name in order else len(order), name, _budget_key(b))
+
+    return _frame(mean, std, _paper_row_order(list(mean.index)), sorted(mean.columns, key=col_key))
+
+
+def table8(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """Table 8: rows ``Pretrain / Trg. Pre.`` (-, BYOL, MoCo v2), columns the SSL learner."""
+    rows = _apply(df, lambda r: f"{pretrain_name(r.get('pretrained'))} / {trg_name(r)}")
+    cols = _apply(df, lambda r: ssl_name(r["method"]))
+    mean, std = _grid(df, rows, cols, metric)
+    trg_rank = {NONE: 0, **{v: i + 1 for i, v in enumerate(OBJECTIVE_NAMES.values())}}
+    row_order = sorted(mean.index, key=lambda n: (n.split(" / ")[0], trg_rank.get(n.split(" / ")[1], 9)))
+    col_order = [c for c in SSL_NAMES.values() if c in mean.columns] + sorted(
+        c for c in mean.columns if c not in SSL_NAMES.values()
+    )
+    return _frame(mean, std, row_order, col_order)
+
+
+def table9(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """Table 9: rows the stage-1 dataset (``-`` = none), columns the fine-tuning dataset."""
+    rows = _apply(df, stage1_dataset)
+    mean, std = _grid(df, rows, df["dataset"], metric)
+    order = [NONE, *DATASET_NAMES.values()]
+    row_order = sorted(mean.index, key=lambda n: (order.index(n) if n in order else len(order), n))
+    col_order = sorted(
+        mean.columns, key=lambda d: (list(DATASET_NAMES).index(d) if d in DATASET_NAMES else 99, d)
+    )
+    return _frame(mean, std, row_order, col_order, DATASET_NAMES)
+
+
+def table10(df: pd.DataFrame) -> pd.DataFrame:
+    """Table 10: clustering accuracy ``train / test`` (mean ± std over seeds) of the backbone
+    before (``-``) and after stage 1 (the objective's name), columns the datasets.
+
+    Reads the ``target_pretrain`` runs' ``cluster/{train,test}_acc_before`` and
+    ``cluster/{train,test}_acc``; the before row pools every run of a dataset (same initial
+    weights), the after rows are split by ``objective``.
+    """
+    need = ["cluster/train_acc", "cluster/test_acc", "cluster/train_acc_before", "cluster/test_acc_before"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise KeyError(f"runs have no column {missing[0]!r} (Table 10 reads target_pretrain runs)")
+    datasets = sorted(
+        df["dataset"].unique(), key=lambda d: (list(DATASET_NAMES).index(d) if d in DATASET_NAMES else 99, d)
+    )
+    objective = (
+        df["objective"] if "objective" in df.columns else pd.Series(STAGE1_DEFAULT_OBJECTIVE, df.index)
+    )
+
+    def both(runs: pd.DataFrame, suffix: str) -> str:
+        tr, te = runs[f"cluster/train_acc{suffix}"], runs[f"cluster/test_acc{suffix}"]
+        sd = lambda s: s.std(ddof=1) if len(s) > 1 else 0.0  # noqa: E731
+        return f"{tr.mean():.2f} ± {sd(tr):.2f} / {te.mean():.2f} ± {sd(te):.2f}"
+
+    rows: dict[str, dict[str, str]] = {NONE: {}}
+    for d in datasets:
+        runs = df[df["dataset"] == d]
+        rows[NONE][DATASET_NAMES.get(d, d)] = both(runs, "_before")
+        for obj in sorted(objective[runs.index].unique()):
+            name = OBJECTIVE_NAMES.get(obj, obj)
+            rows.setdefault(name, {})[DATASET_NAMES.get(d, d)] = both(runs[objective[runs.index] == obj], "")
+    cols = [DATASET_NAMES.get(d, d) for d in datasets]
+    return pd.DataFrame.from_dict(rows, orient="index", dtype=object).reindex(columns=cols).fillna("–")
+
+
+def _fig5_stats(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    mean, std = _grid(df, _apply(df, budget), _apply(df, stage1_epochs), metric)
+    rows = sorted(mean.index, key=_budget_key)
+    cols = sorted(mean.columns)
+    return mean.loc[rows, cols], std.loc[rows, cols]
+
+
+def fig5(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """Fig. 5 as a table: rows the label budget, columns stage-1 epochs (0 = no stage 1)."""
+    mean, std = _fig5_stats(df, metric)
+    return _frame(mean, std, list(mean.index), list(mean.columns), {c: f"{c} ep" for c in mean.columns})
+
+
+def fig5_plot(df: pd.DataFrame, path: str | Path, metric: str = "test/acc") -> Path:
+    """Fig. 5: accuracy (mean ± std) against stage-1 epochs, one curve per label budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mean, std = _fig5_stats(df, metric)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    x = np.asarray(mean.columns, dtype=float)
+    for b in mean.index:
+        ax.errorbar(x, mean.loc[b], yerr=std.loc[b], marker="o", capsize=3, label=b)
+    ax.set_xlabel("target pretraining epochs")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(title="labels")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def digits(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
+    """sweeps/digits_semi.yaml: rows ``Pretrain / SSL``, columns Trg. Pre. (``-`` / BYOL), plus
+    ``Δ`` = the stage-1 column minus ``-`` (difference of the means)."""
+    rows = _apply(df, lambda r: f"{pretrain_name(r.get('pretrained'))} / {ssl_name(r['method'])}")
+    mean, std = _grid(df, rows, _apply(df, trg_name), metric)
+    ssl_rank = {v: i for i, v in enumerate(SSL_NAMES.values())}
+    row_order = sorted(mean.index, key=lambda n: (ssl_rank.get(n.split(" / ")[1], 9), n))
+    col_order = [NONE] + sorted(c for c in mean.columns if c != NONE)
+    out = _frame(mean, std, row_order, col_order)
+    for c in col_order[1:]:
+        if NONE in mean.columns:
+            out[f"Δ {c}"] = [f"{mean.loc[r, c] - mean.loc[r, NONE]:+.2f}" for r in out.index]
+    return out
