@@ -33,7 +33,7 @@ def select_configs(
     if df.empty:
         return df
     cfg_cols = _config_columns(df, keys)
-    ident = df[cfg_cols].astype(str).agg("|".join, axis=1) if cfg_cols else pd.Series("", index=df.index)
+    ident = df[cfg_cols].map(repr).agg("|".join, axis=1) if cfg_cols else pd.Series("", index=df.index)
     df = df.assign(_config=ident)
     means = df.groupby([*keys, "_config"], dropna=False)[select_by].mean().reset_index()
     best = (

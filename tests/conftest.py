@@ -12,6 +12,11 @@ import pytest
 import torch
 
 
+def pytest_collection_modifyitems(config, items):
+    """Cluster tests run last: their `ray stop` ends every Ray process on the machine."""
+    items.sort(key=lambda item: item.get_closest_marker("cluster") is not None)
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """A private local Ray instance (2 CPUs), started once, retried once on a start-up timeout."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ftsweep.config import ConfigError, TrainConfig
@@ -11,7 +13,7 @@ def test_defaults_and_coercion() -> None:
     cfg = TrainConfig.from_dict({"lr": 1, "milestones": [5, 8], "epochs": 10})
     assert cfg.lr == 1.0 and isinstance(cfg.lr, float)
     assert cfg.milestones == (5, 8)
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.lr = 2.0  # type: ignore[misc]
 
 

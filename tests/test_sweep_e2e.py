@@ -1,0 +1,108 @@
+"""End to end: a --smoke sweep through Ray Tune into MLflow; a failing trial does not stop it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SPEC = """
+name: e2e
+methods:
+  - method: ce
+  - method: scl
+    config: {temperature: 0.2}
+    search_space: {lambda_: [0.1, 0.5, 0.9]}
+dataset: digits
+backbone: small_cnn
+pretrained: none
+config: {epochs: 3, lr: 0.05, labels_per_class: 3}
+seeds: [0, 1]
+searcher: grid
+resources: {cpu: 1, gpu: 0}
+table: {rows: method, cols: dataset, metric: test/acc, baseline: ce}
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep(ray_session, tmp_path_factory):
+    from ftsweep.config.spec import load_spec
+    from ftsweep.runner import run_sweep
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    spec_path = tmp / "e2e.yaml"
+    spec_path.write_text(textwrap.dedent(SPEC))
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    spec = load_spec(spec_path, smoke=True)
+    result = run_sweep(spec, results_dir=tmp / "results", tracking_uri=uri, log=False)
+    return spec, result, uri, tmp
+
+
+def test_one_mlflow_run_per_trial_with_params_and_metrics(sweep) -> None:
+    from analysis.runs import load_runs
+
+    spec, result, uri, _ = sweep
+    # ce: 1 config; scl: --smoke keeps the first 2 λ values; 1 seed under --smoke
+    assert result.trials == 3 and result.errors == 0
+    runs = load_runs(spec.experiment, uri, status=None)
+    assert len(runs) == 3
+    assert set(runs["status"]) == {"FINISHED"}
+    assert sorted(runs["method"]) == ["ce", "scl", "scl"]
+    assert sorted(runs[runs.method == "scl"]["lambda_"]) == [0.1, 0.5]
+    for col in ("test/acc", "val/acc", "best/val/acc", "best/epoch", "train/loss", "time/epoch_s"):
+        assert runs[col].notna().all(), col
+    assert (runs["epochs"] == 2).all() and (runs["max_train_batches"] == 2).all()
+    assert set(runs["seed"]) == {0}
+
+
+def test_per_epoch_metric_history(sweep) -> None:
+    from mlflow.tracking import MlflowClient
+
+    spec, _, uri, _ = sweep
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(spec.experiment)
+    for run in client.search_runs([exp.experiment_id]):
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val/acc")]
+        assert steps == [1, 2]
+        assert run.data.tags["sweep"] == "e2e" and run.data.tags["dataset"] == "digits"
+        assert run.data.tags["git_commit"]
+
+
+def test_tune_storage_under_results(sweep) -> None:
+    _, result, _, tmp = sweep
+    assert result.storage == (tmp / "results" / "e2e").resolve()
+    assert (result.storage / "ce-digits").is_dir() and (result.storage / "scl-digits").is_dir()
+
+
+def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Path) -> None:
+    """lr = 1e30 diverges to a non-finite loss: that trial fails with the reason in MLflow,
+    the other trial of the same sweep finishes."""
+    from analysis.runs import load_runs
+    from ftsweep.config.spec import load_spec
+    from ftsweep.runner import run_sweep
+
+    spec_path = tmp_path / "nan.yaml"
+    spec_path.write_text(
+        textwrap.dedent(
+            """
+            name: nan
+            method: ce
+            dataset: digits
+            pretrained: none
+            config: {epochs: 4, labels_per_class: 3, momentum: 0.0}
+            search_space: {lr: [0.05, 1.0e+30]}
+            seeds: [0]
+            """
+        )
+    )
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = run_sweep(load_spec(spec_path), results_dir=tmp_path / "results", tracking_uri=uri, log=False)
+    assert (result.trials, result.errors) == (2, 1)
+    runs = load_runs("nan", uri, status=None).set_index("lr")
+    assert runs.loc[0.05, "status"] == "FINISHED"
+    assert runs.loc[1e30, "status"] == "FAILED"
+    assert (
+        "NonFiniteLossError" in runs.loc[1e30, "error"]
+        and "non-finite training loss" in runs.loc[1e30, "error"]
+    )

@@ -1,0 +1,70 @@
+"""MLflowTrialLogger without Ray: dedupe of steps after a restore, params, status."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from mlflow.tracking import MlflowClient
+
+from ftsweep.tracking import MLflowTrialLogger, flatten, tracking_uri
+
+
+def _trial(tid: str = "t1", **config):
+    return SimpleNamespace(trial_id=tid, config={"dataset": "digits", "seed": 1, **config}, error_file=None)
+
+
+def test_restore_does_not_duplicate_steps(tmp_path) -> None:
+    uri = f"sqlite:///{tmp_path}/m.db"
+    trial = _trial(lr=0.1, stage1={"objective": "byol", "epochs": 3})
+    log = MLflowTrialLogger("exp", uri, {"sweep": "s"}, {"method": "ce", "job": "ce-digits"})
+    log.on_trial_start(0, [], trial)
+    for it in (1, 2, 3):
+        log.on_trial_result(
+            0, [], trial, {"training_iteration": it, "val/acc": 10.0 * it, "epoch": float(it), "done": False}
+        )
+    # the trial is restored from its epoch-2 checkpoint and reports 3 again, then 4
+    for it in (3, 4):
+        log.on_trial_result(
+            0, [], trial, {"training_iteration": it, "val/acc": 10.0 * it, "epoch": float(it)}
+        )
+    # a new driver (e.g. Tuner.restore) finds the same run by its trial_id tag
+    log2 = MLflowTrialLogger("exp", uri)
+    log2.on_trial_result(0, [], trial, {"training_iteration": 4, "val/acc": 99.0, "epoch": 4.0})
+    log2.on_trial_result(0, [], trial, {"training_iteration": 5, "val/acc": 50.0, "epoch": 5.0})
+    log2.on_trial_complete(0, [], trial)
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    hist = client.get_metric_history(run.info.run_id, "val/acc")
+    assert [(m.step, m.value) for m in hist] == [(1, 10.0), (2, 20.0), (3, 30.0), (4, 40.0), (5, 50.0)]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["lr"] == "0.1" and run.data.params["stage1.objective"] == "byol"
+    assert run.data.tags["method"] == "ce" and run.data.tags["seed"] == "1"
+
+
+def test_error_marks_run_failed_with_reason(tmp_path) -> None:
+    uri = f"sqlite:///{tmp_path}/m.db"
+    err = tmp_path / "error.txt"
+    err.write_text(
+        "Traceback (most recent call last):\n  ...\nftsweep.engine.loop.NonFiniteLossError: non-finite training loss nan at batch 0\n"
+    )
+    trial = _trial("t9")
+    trial.error_file = str(err)
+    log = MLflowTrialLogger("exp", uri)
+    log.on_trial_start(0, [], trial)
+    log.on_trial_error(0, [], trial)
+    run = MlflowClient(uri).search_runs([MlflowClient(uri).get_experiment_by_name("exp").experiment_id])[0]
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"].startswith(
+        "ftsweep.engine.loop.NonFiniteLossError: non-finite training loss nan"
+    )
+
+
+def test_flatten_and_uri(tmp_path, monkeypatch) -> None:
+    assert flatten({"a": 1, "b": {"c": [1, 2]}, "__trial_index__": 0}) == {"a": "1", "b.c": "[1, 2]"}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
+    assert tracking_uri("sqlite:///x.db") == f"sqlite:///{tmp_path}/x.db"
