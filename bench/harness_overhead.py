@@ -1,0 +1,123 @@
+"""Tune harness overhead and ce/scl training throughput (issue 2's benchmark; not a test).
+
+1. Overhead: the wall time of a small sweep through ``ftsweep run`` (Ray start, Tune, MLflow,
+   checkpoints; trials one at a time with all cores, like the bare loop) ÷ the wall time of the
+   same trials run in a bare Python loop (Trainable instantiated and stepped in-process).
+2. Throughput: training images/s of ``ce`` and ``scl`` on the same backbone and batch.
+
+Usage: ``python bench/harness_overhead.py [--trials 4] [--epochs 150]`` — prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _spec(epochs: int, trials: int) -> str:
+    lams = [round(0.1 + 0.8 * i / max(1, trials - 1), 3) for i in range(trials)]
+    return f"""
+name: bench_overhead
+method: scl
+dataset: digits
+backbone: small_cnn
+pretrained: none
+config: {{epochs: {epochs}, lr: 0.05, temperature: 0.1, labels_per_class: 10}}
+search_space: {{lambda_: {lams}}}
+seeds: [0]
+resources: {{cpu: {os.cpu_count()}, gpu: 0}}
+max_concurrent_trials: 1
+"""
+
+
+def bare_loop(epochs: int, trials: int) -> float:
+    from trainables import TRAINABLES
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    for i in range(trials):
+        lam = round(0.1 + 0.8 * i / max(1, trials - 1), 3)
+        t = TRAINABLES["scl"](
+            config={
+                "pretrained": "none",
+                "epochs": epochs,
+                "lr": 0.05,
+                "temperature": 0.1,
+                "labels_per_class": 10,
+                "lambda_": lam,
+                "seed": 0,
+            }
+        )
+        for _ in range(epochs):
+            t.train()
+        t.stop()
+    return time.perf_counter() - t0
+
+
+def through_ftsweep(epochs: int, trials: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "bench.yaml"
+        spec.write_text(_spec(epochs, trials))
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "ftsweep", "run", str(spec), "--results", f"{tmp}/results"],
+            check=True, env=env, cwd=ROOT, capture_output=True,
+        )  # fmt: skip
+        return time.perf_counter() - t0
+
+
+def throughput(method: str, steps: int = 30, batch: int = 64) -> float:
+    from trainables import TRAINABLES
+
+    t = TRAINABLES[method](config={"pretrained": "none", "batch_size": batch, "seed": 0})
+    x = torch.randn(batch, 3, 32, 32)
+    y = torch.arange(batch) % 10
+    t.model.train()
+
+    def one() -> None:
+        loss, _ = t.training_step((x, y, torch.arange(batch)))
+        t.optimizer.zero_grad()
+        loss.backward()
+        t.optimizer.step()
+
+    for _ in range(5):
+        one()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        one()
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trials", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=150, help="epochs per trial (~20 s on 2 cores)")
+    args = ap.parse_args()
+    bare = bare_loop(args.epochs, args.trials)
+    tuned = through_ftsweep(args.epochs, args.trials)
+    out = {
+        "trials": args.trials,
+        "epochs_per_trial": args.epochs,
+        "bare_loop_s": round(bare, 1),
+        "ftsweep_run_s": round(tuned, 1),
+        "overhead_ratio": round(tuned / bare, 3),
+        "throughput_img_s": {m: round(throughput(m), 1) for m in ("ce", "scl")},
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
