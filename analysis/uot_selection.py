@@ -59,9 +59,40 @@ SELECTION_NAMES = {
 }
 
 
+#: the paper's row order (labels of the specs); other labels follow in their given order
+ROW_ORDER = [
+    "Fine-Tune",
+    "Fine-Tuning",
+    "Random",
+    "Greedy-OT",
+    "UOT",
+    "Random (w/ labels)",
+    "Greedy-OT (w/ labels)",
+    "UOT (w/ labels)",
+    "Random (w/o labels)",
+    "Greedy-OT (w/o labels)",
+    "UOT (w/o labels)",
+    "K=1000",
+    "K=2000",
+    "GOT-l2",
+    "GOT-cos",
+    "UOT-l2",
+    "UOT-cos",
+    "Label",
+    "Label (59 birds)",
+]
+#: non-config columns kept beside the config fields and the metrics
+_KEEP = {"method", "dataset", "seed", "status", "run_id"}
+
+
 def _fill(df: pd.DataFrame) -> pd.DataFrame:
-    """Missing config values → ``"None"`` (so configuration identities are strings)."""
-    df = df.copy()
+    """Keep config fields, metrics (names with ``/``) and run identity; missing config values →
+    ``"None"``. Ray's own result columns (``time_total_s``, ``training_iteration`` …) have no
+    ``/`` and would otherwise count as configuration and split seeds apart."""
+    from trainables.data_reuse import DataReuseConfig
+
+    fields = set(DataReuseConfig.field_names())
+    df = df[[c for c in df.columns if "/" in str(c) or c in fields or c in _KEEP]].copy()
     for c in df.columns:
         if "/" not in str(c) and df[c].isna().any():
             df[c] = df[c].astype(object).where(df[c].notna(), "None")
@@ -78,7 +109,7 @@ def _ordered(values: list, order: list) -> list:
 
 def _dataset_table(df: pd.DataFrame) -> pd.DataFrame:
     df = _fill(df)
-    rows = list(dict.fromkeys(df["method"]))
+    rows = _ordered(list(dict.fromkeys(df["method"])), ROW_ORDER)
     datasets = _ordered(list(dict.fromkeys(df["dataset"])), list(DATASET_NAMES))
     out = pd.DataFrame(index=rows, dtype=object)
     means = pd.DataFrame(index=rows, dtype=float)
@@ -111,7 +142,7 @@ def table3(df: pd.DataFrame) -> pd.DataFrame:
 def table4(df: pd.DataFrame) -> pd.DataFrame:
     """Table 4: recall (%) of the true source classes and accuracy, per method label."""
     df = _fill(df)
-    rows = list(dict.fromkeys(df["method"]))
+    rows = _ordered(list(dict.fromkeys(df["method"])), ROW_ORDER)
     datasets = _ordered(list(dict.fromkeys(df["dataset"])), list(DATASET_NAMES))
     out = pd.DataFrame(index=rows, dtype=object)
     for d in datasets:
@@ -177,7 +208,7 @@ def fig4a(df: pd.DataFrame) -> pd.DataFrame:
 def digits(df: pd.DataFrame) -> pd.DataFrame:
     """The digits pair: test accuracy, and recall / precision (%) of the selected source data."""
     df = _fill(df)
-    rows = list(dict.fromkeys(df["method"]))
+    rows = _ordered(list(dict.fromkeys(df["method"])), ROW_ORDER)
     out = pd.DataFrame(index=rows, dtype=object)
     acc, acc_std, n = summarize(df, "method", "dataset", "test/acc")
     d = acc.columns[0]

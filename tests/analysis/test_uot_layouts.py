@@ -23,6 +23,7 @@ def _run(method: str, dataset: str, seed: int, val: float, acc: float, **kw: obj
         "test/acc": acc,
         "test/mpa": acc - 10.0,  # distinguishable from top-1
         "selection/recall": float("nan"),
+        "time_total_s": 10.0 + seed,  # a Ray result column: differs per seed, not a config field
     }
     row.update(kw)
     return row
