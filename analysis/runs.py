@@ -26,7 +26,7 @@ def load_runs(
 ) -> pd.DataFrame:
     """One row per run of ``experiment``.
 
-    Columns: ``run_id``, ``status``, ``method`` (the spec label), ``dataset``, ``seed``, every
+    ``df.attrs["params"]`` lists the param (configuration) columns. Columns: ``run_id``, ``status``, ``method`` (the spec label), ``dataset``, ``seed``, every
     param (config field) by name, every final metric by name (``test/acc`` = the selected
     epoch's), and ``error`` for failed runs.
 
@@ -48,7 +48,9 @@ def load_runs(
         names = sorted(e.name for e in client.search_experiments())
         raise KeyError(f"no MLflow experiment {experiment!r}; known: {', '.join(names) or 'none'}")
     rows = []
+    params: set[str] = set()
     for run in client.search_runs([exp.experiment_id], max_results=50_000):
+        params.update(run.data.params)
         row: dict[str, object] = {k: parse_param(v) for k, v in run.data.params.items()}
         row.update(run.data.metrics)
         row["run_id"] = run.info.run_id
@@ -61,4 +63,6 @@ def load_runs(
     df = pd.DataFrame(rows)
     if status is not None and len(df):
         df = df[df["status"] == status]
-    return df.reset_index(drop=True)
+    df = df.reset_index(drop=True)
+    df.attrs["params"] = sorted(params - {"seed"})
+    return df

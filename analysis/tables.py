@@ -20,9 +20,21 @@ __all__ = ["NON_CONFIG", "format_table", "render_frame", "select_configs", "summ
 NON_CONFIG = {"run_id", "status", "seed", "error", "pretrained", "data_root", "cache_dir", "device"}
 
 
+#: Tune's own result fields (logged as metrics, never configuration)
+TUNE_RESULT_KEYS = {
+    "epoch", "training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore",
+    "iterations_since_restore", "timesteps_total", "episodes_total", "timesteps_since_restore",
+}  # fmt: skip
+
+
 def _config_columns(df: pd.DataFrame, keys: Sequence[str]) -> list[str]:
-    metric_like = {c for c in df.columns if "/" in c or c == "epoch"}
-    return [c for c in df.columns if c not in NON_CONFIG and c not in metric_like and c not in keys]
+    """The configuration columns: MLflow params when known (``df.attrs["params"]``), else every
+    column that is not a metric (``a/b`` names), a Tune result field or bookkeeping."""
+    if "params" in df.attrs:
+        cols = [c for c in df.attrs["params"] if c in df.columns]
+    else:
+        cols = [c for c in df.columns if "/" not in c and c not in TUNE_RESULT_KEYS]
+    return [c for c in cols if c not in NON_CONFIG and c not in keys]
 
 
 def select_configs(

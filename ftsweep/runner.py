@@ -46,7 +46,7 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
         if pre == "auto":
             fixed["pretrained"] = str(
                 pretrain_simclr(
-                    SimCLRConfig(dataset=fixed["dataset"], backbone=fixed["backbone"]),
+                    SimCLRConfig(dataset=auto_pretrain_dataset(fixed["dataset"]), backbone=fixed["backbone"]),
                     root=results_dir / "pretrained",
                 )
             )
@@ -56,12 +56,21 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
     return out
 
 
+def auto_pretrain_dataset(dataset: str) -> str | None:
+    """The pool ``pretrained: auto`` pretrains on: digits for digits and datasets built from it
+    (``digits_source`` / ``digits_target`` hold digits train images; their test images are the
+    digits test split, which pretraining never sees); None where no own recipe exists."""
+    return "digits" if dataset == "digits" or dataset.startswith("digits_") else None
+
+
 def check_pretrained(jobs: list[Job]) -> None:
     """``auto`` needs ftsweep's own recipe (digits + small_cnn); a path must exist."""
     for job in jobs:
         pre = job.fixed.get("pretrained", "auto")
         src = job.source.get("pretrained", "pretrained")
-        if pre == "auto" and (job.fixed["dataset"], job.fixed["backbone"]) != ("digits", "small_cnn"):
+        if pre == "auto" and (
+            auto_pretrain_dataset(job.fixed["dataset"]) is None or job.fixed["backbone"] != "small_cnn"
+        ):
             raise ConfigError(
                 src if src != "spec" else "pretrained",
                 pre,
@@ -187,6 +196,7 @@ def run_sweep(
                 name=job.name,
                 storage_path=str(storage),
                 verbose=0,
+                stop=spec.stop or None,
                 callbacks=[logger],
                 failure_config=tune.FailureConfig(max_failures=0),
                 checkpoint_config=tune.CheckpointConfig(

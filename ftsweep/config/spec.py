@@ -36,7 +36,7 @@ TOP_KEYS = {
     "name", "description", "experiment", "method", "config", "search_space", "methods", "dataset",
     "datasets", "backbone", "pretrained", "dataset_config", "seeds", "searcher", "scheduler",
     "num_samples", "resources", "metric", "mode", "smoke", "table", "max_concurrent_trials",
-    "checkpoint_frequency", "asha",
+    "checkpoint_frequency", "asha", "stop",
 }  # fmt: skip
 METHOD_KEYS = {"method", "config", "search_space", "name"}
 TABLE_KEYS = {"rows", "cols", "metric", "baseline", "layout", "select_by"}
@@ -108,6 +108,7 @@ class SweepSpec:
     max_concurrent_trials: int | None
     checkpoint_frequency: int
     asha: dict[str, Any]
+    stop: dict[str, float]
     smoke: bool
     smoke_overrides: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
@@ -306,6 +307,14 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
         _require(isinstance(v, Mapping), f"dataset_config.{d}", v, "must be a mapping")
     smoke_cfg = _mapping(raw, "smoke", {})
     asha = _mapping(raw, "asha", {})
+    stop = _mapping(raw, "stop", {})
+    for k, v in stop.items():
+        _require(
+            isinstance(v, int | float) and not isinstance(v, bool),
+            f"stop.{k}",
+            v,
+            "must be a number (Tune stops a trial once the reported value reaches it)",
+        )
 
     if smoke:
         datasets = [smoke_cfg.pop("dataset", "digits")]
@@ -347,6 +356,7 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
         max_concurrent_trials=mct,
         checkpoint_frequency=ckf,
         asha=asha,
+        stop={k: float(v) for k, v in stop.items()},
         smoke=smoke,
         smoke_overrides=smoke_cfg if smoke else {},
         path=path,

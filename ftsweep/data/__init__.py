@@ -16,6 +16,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ftsweep.data import catalog as _catalog  # noqa: F401  (registers the real datasets)
+from ftsweep.data import reuse as _reuse  # noqa: F401  (registers digits_source / digits_target)
 from ftsweep.data.digits import DIGITS, TensorImageDataset, digits_images
 from ftsweep.data.registry import (
     DATASETS,

@@ -23,7 +23,11 @@ ROWS = [
 @pytest.fixture
 def runs() -> pd.DataFrame:
     cols = ["method", "dataset", "seed", "lr", "best/val/acc", "test/acc"]
-    return pd.DataFrame(ROWS, columns=cols)
+    df = pd.DataFrame(ROWS, columns=cols)
+    # Tune's own result fields differ per run and must not split seeds into configurations
+    df["time_total_s"] = [float(i) for i in range(len(df))]
+    df["training_iteration"] = [3 + i for i in range(len(df))]
+    return df
 
 
 def test_summary_selects_on_validation(runs: pd.DataFrame) -> None:
@@ -33,6 +37,13 @@ def test_summary_selects_on_validation(runs: pd.DataFrame) -> None:
     assert mean.loc["scl", "a"] == 72.0 and std.loc["scl", "a"] == pytest.approx(2 * 2**0.5)
     assert n.loc["ce", "b"] == 1 and std.loc["ce", "b"] == 0.0
     assert list(mean.index) == ["ce", "scl"]
+
+
+def test_param_columns_from_mlflow_define_configurations(runs: pd.DataFrame) -> None:
+    runs["note"] = [f"n{i}" for i in range(len(runs))]  # not a param: ignored when attrs say so
+    runs.attrs["params"] = ["lr", "method", "dataset"]
+    mean, _, n = summarize(runs)
+    assert mean.loc["ce", "a"] == 61.0 and n.loc["ce", "a"] == 2
 
 
 def test_markdown_bold_and_delta(runs: pd.DataFrame) -> None:

@@ -1,0 +1,79 @@
+"""Spec parsing: --smoke shrinking, layering of config sources, every shipped spec validates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ray import tune
+
+from ftsweep.config import ConfigError
+from ftsweep.config.spec import SMOKE_OVERRIDES, load_spec, parse_spec
+from ftsweep.runner import check_pretrained
+
+SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.yaml"))
+
+RAW = {
+    "name": "t",
+    "methods": [
+        {"method": "ce"},
+        {"method": "scl", "config": {"temperature": 0.3}, "search_space": {"lambda_": [0.1, 0.3, 0.5]}},
+    ],
+    "datasets": ["digits", "cifar10"],
+    "backbone": "torchvision.resnet18",
+    "pretrained": "none",
+    "config": {"epochs": 100, "lr": 0.1, "batch_size": 256},
+    "dataset_config": {"cifar10": {"lr": 0.01}},
+    "seeds": [0, 1, 2],
+}
+
+
+def test_layers_and_jobs() -> None:
+    spec = parse_spec(RAW)
+    jobs = {j.name: j for j in spec.jobs()}
+    assert sorted(jobs) == ["ce-cifar10", "ce-digits", "scl-cifar10", "scl-digits"]
+    assert jobs["ce-cifar10"].fixed["lr"] == 0.01 and jobs["ce-digits"].fixed["lr"] == 0.1
+    assert jobs["scl-digits"].fixed["temperature"] == 0.3
+    assert jobs["scl-digits"].space["lambda_"] == tune.grid_search([0.1, 0.3, 0.5])
+    assert spec.seeds == (0, 1, 2) and spec.experiment == "t"
+
+
+def test_smoke_shrinks_everything() -> None:
+    spec = parse_spec({**RAW, "smoke": {"labels_per_class": 2}}, smoke=True)
+    assert spec.datasets == ("digits",) and spec.backbone == "small_cnn" and spec.pretrained == "auto"
+    assert spec.seeds == (0,) and spec.experiment == "t-smoke"
+    job = {j.name: j for j in spec.jobs()}["scl-digits"]
+    assert job.space["lambda_"] == tune.grid_search([0.1, 0.3])
+    for k, v in SMOKE_OVERRIDES.items():
+        if k in job.fixed:
+            assert job.fixed[k] == v, k
+    assert job.fixed["labels_per_class"] == 2 and job.fixed["epochs"] == 2
+
+
+def test_label_budget_override_replaces_the_other_form() -> None:
+    raw = {**RAW, "config": {**RAW["config"], "num_labels": 40}, "smoke": {"labels_per_class": 2}}
+    job = parse_spec(raw, smoke=True).jobs()[0]
+    assert "num_labels" not in job.fixed and job.fixed["labels_per_class"] == 2
+
+
+def test_space_bounds_are_checked_for_ranges() -> None:
+    spec = parse_spec({**RAW, "methods": [{"method": "scl", "search_space": "search_spaces.scl:bad"}]})
+    with pytest.raises(ConfigError, match="no module search_spaces.scl|has no function"):
+        spec.jobs()
+
+
+def test_pretrained_auto_needs_digits_small_cnn() -> None:
+    spec = parse_spec({**RAW, "pretrained": "auto"})
+    with pytest.raises(
+        ConfigError, match="auto builds ftsweep's SimCLR checkpoint for digits \\+ small_cnn only"
+    ):
+        check_pretrained(spec.jobs())
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
+def test_every_shipped_spec_validates(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.jobs()
+    smoke = load_spec(path, smoke=True)
+    check_pretrained(smoke.jobs())
+    assert all(j.fixed["dataset"].startswith("digits") for j in smoke.jobs())
