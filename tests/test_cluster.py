@@ -34,6 +34,7 @@ config: {epochs: 2, lr: 0.05, temperature: 0.2, labels_per_class: 3}
 search_space: {lambda_: [0.2, 0.8]}
 seeds: [0]
 resources: {cpu: 1, gpu: 0}
+smoke: {pretrained: none}
 """
 
 

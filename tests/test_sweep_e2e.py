@@ -21,6 +21,7 @@ config: {epochs: 3, lr: 0.05, labels_per_class: 3}
 seeds: [0, 1]
 searcher: grid
 resources: {cpu: 1, gpu: 0}
+smoke: {pretrained: none}
 table: {rows: method, cols: dataset, metric: test/acc, baseline: ce}
 """
 
@@ -106,3 +107,34 @@ def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Pa
         "NonFiniteLossError" in runs.loc[1e30, "error"]
         and "non-finite training loss" in runs.loc[1e30, "error"]
     )
+
+
+def test_optuna_asha_runs_every_suggestion_once_per_seed(ray_session, tmp_path: Path) -> None:
+    from analysis.runs import load_runs
+    from ftsweep.config.spec import load_spec
+    from ftsweep.runner import run_sweep
+
+    spec_path = tmp_path / "opt.yaml"
+    spec_path.write_text(
+        textwrap.dedent(
+            """
+            name: opt
+            method: scl
+            dataset: digits
+            pretrained: none
+            config: {epochs: 2, labels_per_class: 3, lr: 0.05}
+            search_space: {lambda_: [0.1, 0.9], temperature: [0.1, 0.5]}
+            seeds: [0, 1]
+            searcher: optuna
+            scheduler: asha
+            num_samples: 2
+            """
+        )
+    )
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = run_sweep(load_spec(spec_path), results_dir=tmp_path / "results", tracking_uri=uri, log=False)
+    assert (result.trials, result.errors) == (4, 0)
+    runs = load_runs("opt", uri, status=None)
+    assert len(runs) == 4
+    seeds_per_config = runs.groupby(["lambda_", "temperature"])["seed"].apply(lambda s: sorted(s)).tolist()
+    assert all(s == [0, 1] for s in seeds_per_config), seeds_per_config
