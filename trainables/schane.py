@@ -102,7 +102,13 @@ class SchaneTrainable(FineTuneTrainable):
     config_cls = SchaneConfig
     cfg: SchaneConfig
     train_views: ClassVar[tuple[str, ...]] = ("autoaugment", "autoaugment")
-    smoke_config: ClassVar[dict] = {"fewshot_ways": [5], "fewshot_shots": [1], "fewshot_episodes": 5}
+    #: few-shot on, cheap: the registry test keeps one eval batch (~6 test images per class)
+    smoke_config: ClassVar[dict] = {
+        "fewshot_ways": [5],
+        "fewshot_shots": [1],
+        "fewshot_query": 2,
+        "fewshot_episodes": 5,
+    }
 
     def training_step(self, batch: Any) -> StepOutput:
         (x1, x2), y, _ = batch
