@@ -35,7 +35,11 @@ def _spec_table(spec, args: argparse.Namespace, results: Path) -> None:  # noqa:
     metric = table.get("metric", "test/acc")
     baseline = table.get("baseline")
     labels = [m.label for m in spec.methods]
-    mean, std, n = summarize(df, rows, cols, metric, select_by=table.get("select_by", "best/val/acc"))
+    try:
+        mean, std, n = summarize(df, rows, cols, metric, select_by=table.get("select_by", "best/val/acc"))
+    except KeyError as e:
+        print(f"ftsweep: no table: {e.args[0]} (set the spec's table: rows/cols/metric/select_by)")
+        return
     if rows == "method":
         mean, std, n = (x.reindex([lbl for lbl in labels if lbl in x.index]) for x in (mean, std, n))
     if baseline not in mean.index:

@@ -227,7 +227,7 @@ class FineTuneTrainable(tune.Trainable):
         result.update(
             {
                 "best/epoch": float(self.tracker.epoch),
-                "best/val/acc": float(self.tracker.best),
+                "best/val/acc": float("nan") if self.tracker.best is None else float(self.tracker.best),
                 "epoch": float(self.epoch),
                 "train/lr": float(self.optimizer.param_groups[0]["lr"]),
                 "time/train_s": t_train,

@@ -52,6 +52,7 @@ SMOKE_OVERRIDES: dict[str, Any] = {
     "num_workers": 0,
     "warmup_epochs": 0,
     "milestones": [],
+    "checkpoint_format": "auto",
 }
 
 
