@@ -1,16 +1,18 @@
 """The cluster path: a real local head (`ray start --head`, token auth on), a `--smoke` sweep
 submitted with `ray job submit --working-dir .`, MLflow checked, head stopped.
 
-Runs last in the session (see conftest): `ray stop` ends every Ray process on the machine.
+Runs last in the session (see conftest), after the session's private Ray instance.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -63,24 +65,41 @@ def _ray(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def head(tmp_path):
-    gcs, dash = _free_port(), _free_port()
-    start = [
-        "start", "--head", "--num-cpus", "2", "--node-ip-address", "127.0.0.1", "--port", str(gcs),
+    """`ray start --head --block` in its own session, every port explicit and free, its own temp
+    dir; stopped by killing that session — never `ray stop`, which would end every Ray instance
+    on the machine."""
+    gcs, dash, agent, agent_grpc, rt_env, metrics, client = (_free_port() for _ in range(7))
+    temp = Path(tempfile.mkdtemp(prefix="rayhead-", dir="/tmp"))  # short: unix socket paths
+    cmd = [
+        str(BIN / "ray"), "start", "--head", "--block", "--num-cpus", "2",
+        "--node-ip-address", "127.0.0.1", "--port", str(gcs),
         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--include-dashboard", "true",
-        "--disable-usage-stats",
+        "--dashboard-agent-listen-port", str(agent), "--dashboard-agent-grpc-port", str(agent_grpc),
+        "--runtime-env-agent-port", str(rt_env), "--metrics-export-port", str(metrics),
+        "--ray-client-server-port", str(client), "--temp-dir", str(temp), "--disable-usage-stats",
     ]  # fmt: skip
-    for _attempt in range(2):  # "node timed out during startup" happens on 2 cores: retry the start once
-        proc = _ray(*start)
-        if proc.returncode == 0:
-            break
-        _ray("stop", "--force")
-        time.sleep(2)
-    else:
-        pytest.fail(f"ray start failed twice:\n{proc.stdout}\n{proc.stderr}")
+    log = open(tmp_path / "head.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"http://127.0.0.1:{dash}"
     try:
-        yield f"http://127.0.0.1:{dash}"
+        deadline = time.time() + 180
+        while True:  # up once the job API answers (token auth on)
+            ok = _ray("job", "list", "--address", address, timeout=60)
+            if ok.returncode == 0:
+                break
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"ray head did not come up:\n{(tmp_path / 'head.log').read_text()[-3000:]}")
+            time.sleep(3)
+        yield address
     finally:
-        _ray("stop", "--force", timeout=120)
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):  # graceful, then the rest
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(wait)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_ray_job_submit_smoke_sweep(head: str, tmp_path: Path) -> None:
@@ -90,15 +109,18 @@ def test_ray_job_submit_smoke_sweep(head: str, tmp_path: Path) -> None:
     spec.write_text(textwrap.dedent(SPEC))
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
-    assert (Path.home() / ".ray" / "auth_token").exists() or shutil.which("ray")
-    proc = subprocess.run(
-        [
-            str(BIN / "ray"), "job", "submit", "--address", head, "--working-dir", str(REPO),
-            "--", "python", "-m", "ftsweep", "run", str(spec), "--smoke",
-            "--tracking-uri", uri, "--results", str(tmp_path / "results"),
-        ],
-        env=_env(), capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+    assert (Path.home() / ".ray" / "auth_token").exists()  # written by `ray start`: token auth is on
+    submit = [
+        str(BIN / "ray"), "job", "submit", "--address", head, "--working-dir", str(REPO),
+        "--", "python", "-m", "ftsweep", "run", str(spec), "--smoke",
+        "--tracking-uri", uri, "--results", str(tmp_path / "results"),
+    ]  # fmt: skip
+    deadline = time.time() + 180
+    while True:  # the head's job agent registers a few seconds after `ray start` returns
+        proc = subprocess.run(submit, env=_env(), capture_output=True, text=True, timeout=900)
+        if "No available agent to submit job" not in proc.stdout + proc.stderr or time.time() > deadline:
+            break
+        time.sleep(5)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "succeeded" in (proc.stdout + proc.stderr)
     runs = load_runs("cluster_smoke-smoke", uri, status=None)
