@@ -459,24 +459,25 @@ def _jobs(spec: SweepSpec) -> list[Job]:
                 (spec.dataset_config.get(d, {}), f"dataset_config.{d}"),
                 (m.config, f"{where}.config"),
             ):
-                for k, v in layer.items():
-                    fixed[k] = copy.deepcopy(v)
-                    source[k] = f"{prefix}.{k}"
+                _apply(fixed, layer, source, prefix)
+            job_space = space
             if spec.smoke:
                 for layer in (getattr(cls, "smoke_config", {}), SMOKE_OVERRIDES, spec.smoke_overrides):
                     _apply(fixed, layer, source, "smoke")
+                # a smoke value replaces a search axis of the same key (e.g. epochs of Fig. 5)
+                job_space = {k: v for k, v in space.items() if k not in fixed}
             names = cls.config_cls.field_names()
             fixed = {k: v for k, v in fixed.items() if k in names or k not in SMOKE_OVERRIDES}
-            for k in space:
+            for k in job_space:
                 source[k] = f"{where}.search_space.{k}"
-            if "seed" in space or "seed" in fixed:
+            if "seed" in job_space or "seed" in fixed:
                 raise ConfigError(
                     source.get("seed", "seed"),
-                    space.get("seed", fixed.get("seed")),
+                    job_space.get("seed", fixed.get("seed")),
                     "seeds are given by the spec's `seeds:` list",
                 )
-            _validate_points(cls.config_cls, fixed, space, source)
-            jobs.append(Job(f"{m.label}-{d}", m.method, m.label, d, fixed, space, source))
+            _validate_points(cls.config_cls, fixed, job_space, source)
+            jobs.append(Job(f"{m.label}-{d}", m.method, m.label, d, fixed, job_space, source))
     return jobs
 
 

@@ -175,6 +175,7 @@ DIGITS_SOURCE = register_dataset(
         name="digits_source",
         num_classes=10 * (1 + len(DIGITS_REUSE_DISTRACTORS)),
         load=_load_source,
+        num_train=1020,  # 34 images in each of the 30 classes (checked in tests/data/test_digits.py)
         num_test=0,
         description="digits reuse source pool: upright digits 0-9 + rot90 and inverted distractor classes",
         **_COMMON,  # type: ignore[arg-type]
@@ -186,6 +187,7 @@ DIGITS_TARGET = register_dataset(
         num_classes=len(DIGITS_REUSE_TARGET_DIGITS),
         load=_load_target,
         num_train=DIGITS_REUSE_TARGET_PER_CLASS * len(DIGITS_REUSE_TARGET_DIGITS),
+        num_test=180,  # the digits test images of digits 0-4 (checked in tests/data/test_digits.py)
         description="digits reuse target: other upright images of digits 0-4 (test = digits test split)",
         **_COMMON,  # type: ignore[arg-type]
     )

@@ -31,9 +31,12 @@ def test_space_keys_and_bounds(method: str, fn) -> None:
     assert space, "empty space"
     fields = set(cls.field_names())
     assert all(k in fields for k in space), sorted(set(space) - fields)
-    base = {"pretrained": "none"}
-    base.update(getattr(TRAINABLES[method], "smoke_config", {}))
-    for key, value in space.items():
-        values = _domain_values(value)
-        for v in values if values is not None else [value]:
-            cls.from_dict({**{k: x for k, x in base.items() if k in fields and k != key}, key: v})
+    base = {"pretrained": "none", **getattr(TRAINABLES[method], "smoke_config", {})}
+    axes = {k: _domain_values(v) for k, v in space.items()}
+    fixed = {k: v for k, v in space.items() if axes[k] is None}
+    first = {k: vals[0] for k, vals in axes.items() if vals is not None}
+    for key, values in axes.items():
+        # each value of each axis, with the space's fixed entries and the other axes' first values
+        for v in values if values is not None else [space[key]]:
+            point = {**fixed, **first, key: v}
+            cls.from_dict({**{k: x for k, x in base.items() if k in fields and k not in point}, **point})
