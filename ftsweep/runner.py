@@ -191,6 +191,7 @@ def run_sweep(
                 scheduler=_scheduler(spec),
                 num_samples=num_samples,
                 max_concurrent_trials=spec.max_concurrent_trials,
+                reuse_actors=True,  # Trainables implement reset_config: no process start per trial
             ),
             run_config=tune.RunConfig(
                 name=job.name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,6 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 INTERNAL_KEYS = ("__trial_index__", "_seeds")
 RESULT_SKIP = {
     "done",
-    "training_iteration",
     "trial_id",
     "timestamp",
     "pid",
@@ -105,6 +105,7 @@ class MLflowTrialLogger(tune.Callback):
         uri: str | None = None,
         tags: Mapping[str, str] | None = None,
         job_tags: Mapping[str, str] | None = None,
+        flush_seconds: float = 5.0,
     ) -> None:
         from mlflow.tracking import MlflowClient
 
@@ -115,6 +116,11 @@ class MLflowTrialLogger(tune.Callback):
         self.tags = {**(tags or {}), **(job_tags or {})}
         self.run_ids: dict[str, str] = {}
         self.last_step: dict[str, int] = {}
+        # per-epoch metrics are buffered and written in batches: one SQLite transaction per
+        # result costs more than a small epoch; a trial's end, error or checkpoint flushes
+        self.flush_seconds = flush_seconds
+        self.pending: dict[str, list] = {}
+        self.last_flush = time.monotonic()
 
     def _run_id(self, trial: Any) -> str:
         tid = trial.trial_id
@@ -125,7 +131,7 @@ class MLflowTrialLogger(tune.Callback):
         )
         if found:
             run_id = found[0].info.run_id
-            hist = [m.step for m in self.client.get_metric_history(run_id, "epoch")]
+            hist = [m.step for m in self.client.get_metric_history(run_id, "training_iteration")]
             self.last_step[tid] = max(hist, default=0)
             self.client.update_run(run_id, "RUNNING")
         else:
@@ -164,18 +170,36 @@ class MLflowTrialLogger(tune.Callback):
         if step <= self.last_step.get(trial.trial_id, 0):
             return  # already logged before a restore
         ts = int(float(result.get("timestamp", 0)) * 1000)
-        metrics = [Metric(k, v, ts, step) for k, v in _metrics(result).items()]
-        for i in range(0, len(metrics), 500):
-            self.client.log_batch(run_id, metrics=metrics[i : i + 500])
+        self.pending.setdefault(run_id, []).extend(
+            Metric(k, v, ts, step) for k, v in _metrics(result).items()
+        )
         self.last_step[trial.trial_id] = step
+        if time.monotonic() - self.last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered metric (batches of at most 1000, MLflow's limit)."""
+        for run_id, metrics in self.pending.items():
+            for i in range(0, len(metrics), 1000):
+                self.client.log_batch(run_id, metrics=metrics[i : i + 1000])
+        self.pending = {}
+        self.last_flush = time.monotonic()
+
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        self.flush()  # what a restore would resume from is in MLflow before it is needed
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.flush()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         run_id = self._run_id(trial)
+        self.flush()
         self.client.set_tag(run_id, "status", "FINISHED")
         self.client.set_terminated(run_id, "FINISHED")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         run_id = self._run_id(trial)
+        self.flush()
         self.client.set_tag(run_id, "error", _error_text(trial)[:5000])
         self.client.set_tag(run_id, "status", "FAILED")
         self.client.set_terminated(run_id, "FAILED")

@@ -27,6 +27,8 @@ def test_restore_does_not_duplicate_steps(tmp_path) -> None:
         log.on_trial_result(
             0, [], trial, {"training_iteration": it, "val/acc": 10.0 * it, "epoch": float(it)}
         )
+    # metrics are buffered; a checkpoint flushes them (a restore resumes from a checkpoint)
+    log.on_checkpoint(0, [], trial, None)
     # a new driver (e.g. Tuner.restore) finds the same run by its trial_id tag
     log2 = MLflowTrialLogger("exp", uri)
     log2.on_trial_result(0, [], trial, {"training_iteration": 4, "val/acc": 99.0, "epoch": 4.0})
