@@ -80,7 +80,10 @@ def test_every_shipped_spec_validates(path: Path) -> None:
 
 
 def test_smoke_value_replaces_a_grid_axis_of_the_same_key() -> None:
-    raw = {**RAW, "methods": [{"method": "scl", "search_space": {"epochs": [50, 100], "lambda_": [0.1, 0.9]}}]}
+    raw = {
+        **RAW,
+        "methods": [{"method": "scl", "search_space": {"epochs": [50, 100], "lambda_": [0.1, 0.9]}}],
+    }
     job = parse_spec(raw, smoke=True).jobs()[0]
     assert job.fixed["epochs"] == 2 and "epochs" not in job.space
     assert job.space["lambda_"] == tune.grid_search([0.1, 0.9])
