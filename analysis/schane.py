@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.coin import fill_missing_params, pm_cells
-from analysis.tables import select_configs, summarize
+from analysis.tables import save_figure, select_configs, summarize
 
 __all__ = [
     "DATASET_NAMES",
@@ -162,9 +162,4 @@ def plot_fig2(df: pd.DataFrame, path: str | Path, metric: str = "fewshot/5way1sh
     ax.set_ylabel(f"{metric} (%)")
     ax.set_xticks(list(mean.index))
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

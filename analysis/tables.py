@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["NON_CONFIG", "format_table", "render_frame", "select_configs", "summarize", "write_table"]
+__all__ = [
+    "NON_CONFIG",
+    "format_table",
+    "render_frame",
+    "save_figure",
+    "select_configs",
+    "summarize",
+    "write_table",
+]
 
 #: columns that are not part of a configuration's identity
 NON_CONFIG = {"run_id", "status", "seed", "error", "pretrained", "data_root", "cache_dir", "device"}
@@ -197,4 +205,16 @@ def write_table(
             raise ValueError(f"table path {path}: suffix must be .md, .tex, .csv or .parquet")
         tmp.write_text(str(format_table(mean, std, baseline=baseline, fmt=fmt)) + "\n")
     os.replace(tmp, path)
+    return path
+
+
+def save_figure(fig: object, path: str | Path) -> Path:
+    """Save a matplotlib figure (tight layout) to ``path``, creating folders, and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()  # type: ignore[attr-defined]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
     return path

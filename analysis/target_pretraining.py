@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.tables import summarize
+from analysis.tables import save_figure, summarize
 
 __all__ = [
     "DATASET_NAMES",
@@ -287,12 +287,7 @@ def fig5_plot(df: pd.DataFrame, path: str | Path, metric: str = "test/acc") -> P
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(title="labels")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def digits(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
