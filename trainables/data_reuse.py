@@ -78,9 +78,8 @@ class DataReuseConfig(TrainConfig):
         num_clusters: K of the cosine k-means when ``source_labels`` is false.
         eps, tau1, tau2, eps_c: UOT's entropic weight, source / target marginal KL weights and
             cost temperature (C = (1 − cos)/ε_c).
-        metric: ground cost of Greedy-OT, ``l2`` (Cui et al., the paper's Greedy-OT) or
-            ``cosine`` (Table 4's GOT-cos); ``auto`` = l2 for Greedy-OT, cosine for UOT (the
-            only cost ``ftsweep.selection.uot_scores`` implements).
+        metric: ground cost, ``l2`` or ``cosine`` (Table 4's GOT/UOT × l2/cos); ``auto`` = l2
+            for Greedy-OT (Cui et al.) and cosine for UOT (Sec. 4.1).
         lambda_: weight λ ≥ 0 of the source loss.
         true_units: the source units that truly match the target (recall and ``label``
             selection); empty = the registered mapping of the pair, if any.
@@ -124,13 +123,6 @@ class DataReuseConfig(TrainConfig):
         check(self.feature_batch_size, "feature_batch_size", ge=1)
         for u in self.true_units:
             check(u, "true_units", ge=0)
-        if self.selection == "uot" and self.metric == "l2":
-            raise ConfigError(
-                "metric",
-                self.metric,
-                "UOT selection uses the cosine cost of Eq. 5 (ftsweep.selection.uot_scores); "
-                "allowed with selection uot: auto, cosine",
-            )
         if self.selection in ("none", "label"):
             pass
         elif self.source_labels:
@@ -292,7 +284,13 @@ class DataReuseTrainable(FineTuneTrainable):
             tgt_means, _ = class_means(tgt_feats[rows], tgt_labels[rows])
             if cfg.selection == "uot":
                 scores = uot_scores(
-                    src_means, tgt_means, eps=cfg.eps, tau1=cfg.tau1, tau2=cfg.tau2, eps_c=cfg.eps_c
+                    src_means,
+                    tgt_means,
+                    eps=cfg.eps,
+                    tau1=cfg.tau1,
+                    tau2=cfg.tau2,
+                    eps_c=cfg.eps_c,
+                    cost=cfg.cost_metric,
                 )
             else:
                 scores = greedy_ot_scores(src_means, tgt_means, metric=cfg.cost_metric)  # type: ignore[arg-type]

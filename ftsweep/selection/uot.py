@@ -179,6 +179,7 @@ def uot_plan(
     tau1: float = 1.0,
     tau2: float = 100.0,
     eps_c: float = 0.01,
+    cost: str = "cosine",
     solver: Solver = "auto",
     max_iter: int = 10_000,
     tol: float = 1e-9,
@@ -196,6 +197,8 @@ def uot_plan(
             every target class).
         eps_c: Cost temperature > 0 of ``C = (1 - cos) / eps_c`` (0.01 in the paper's text,
             0.1 in its public code).
+        cost: ``"cosine"`` (Sec. 4.1, the default) or ``"l2"`` — the Euclidean distance of the
+            unnormalised means, ``C = ||b_j - a_i|| / eps_c``, the UOT-l2 row of Table 4.
         solver: ``"sinkhorn"`` (POT's generalised Sinkhorn), ``"log"`` (log-domain iteration)
             or ``"auto"``: POT unless ``(max C - min C) / eps`` exceeds 300, then log-domain.
         max_iter: Maximum number of Sinkhorn iterations.
@@ -218,10 +221,18 @@ def uot_plan(
     if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
     _check_positive("tol", tol)
-    cost = cosine_cost(source_means, target_means, eps_c=eps_c)
+    if cost == "cosine":
+        cost_matrix = cosine_cost(source_means, target_means, eps_c=eps_c)
+    elif cost == "l2":
+        from ftsweep.selection.greedy_ot import pairwise_cost
 
-    shift = float(cost.min())
-    shifted = cost - shift
+        _check_positive("eps_c", eps_c)
+        cost_matrix = pairwise_cost(source_means, target_means, metric="l2") / eps_c
+    else:
+        raise ValueError(f"cost must be 'cosine' or 'l2', got {cost!r}")
+
+    shift = float(cost_matrix.min())
+    shifted = cost_matrix - shift
     if solver == "auto":
         solver = "log" if float(shifted.max()) / eps > _MAX_EXP_RANGE else "sinkhorn"
     run = _sinkhorn_pot if solver == "sinkhorn" else _sinkhorn_log
@@ -246,6 +257,7 @@ def uot_scores(
     tau1: float = 1.0,
     tau2: float = 100.0,
     eps_c: float = 0.01,
+    cost: str = "cosine",
     solver: Solver = "auto",
     max_iter: int = 10_000,
     tol: float = 1e-9,
@@ -262,6 +274,7 @@ def uot_scores(
         tau1: KL weight > 0 on the source marginal.
         tau2: KL weight > 0 on the target marginal.
         eps_c: Cost temperature > 0.
+        cost: ``"cosine"`` or ``"l2"`` ground cost.
         solver: ``"auto"``, ``"sinkhorn"`` or ``"log"``.
         max_iter: Maximum number of Sinkhorn iterations.
         tol: Stopping threshold.
@@ -280,6 +293,7 @@ def uot_scores(
         tau1=tau1,
         tau2=tau2,
         eps_c=eps_c,
+        cost=cost,
         solver=solver,
         max_iter=max_iter,
         tol=tol,

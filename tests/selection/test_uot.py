@@ -186,3 +186,28 @@ def test_select_rejects_nan_and_2d() -> None:
         select(np.array([1.0, np.nan]), 1)
     with pytest.raises(ValueError, match="shape"):
         select(np.ones((2, 2)), 1)
+
+
+def test_l2_cost_matches_scaling_iterations_on_euclidean_distances() -> None:
+    """Table 4's UOT-l2: C_ij = ||b_j - a_i||_2 / eps_c on the unnormalised means."""
+    rng = np.random.default_rng(5)
+    source, target = rng.normal(size=(7, 4)), rng.normal(size=(3, 4))
+    eps, tau1, tau2, eps_c = 1.0, 1.0, 100.0, 2.0
+    cost = np.array([[np.sqrt(((s - t) ** 2).sum()) / eps_c for t in target] for s in source])
+    kernel = np.exp(-cost / eps)
+    u, v = np.ones(7), np.ones(3)
+    for _ in range(5000):
+        u = (1.0 / (kernel @ v)) ** (tau1 / (tau1 + eps))
+        v = (1.0 / (kernel.T @ u)) ** (tau2 / (tau2 + eps))
+    expected = u[:, None] * kernel * v[None, :]
+    got = uot_plan(source, target, eps=eps, tau1=tau1, tau2=tau2, eps_c=eps_c, cost="l2")
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    scores = uot_scores(source, target, eps=eps, tau1=tau1, tau2=tau2, eps_c=eps_c, cost="l2")
+    np.testing.assert_allclose(scores, expected.sum(axis=1), rtol=1e-6)
+    # scaling the features changes the l2 plan but not the cosine one
+    assert not np.allclose(
+        uot_scores(3 * source, target, eps_c=eps_c, cost="l2"),
+        uot_scores(source, target, eps_c=eps_c, cost="l2"),
+    )
+    with pytest.raises(ValueError, match="cost must be 'cosine' or 'l2'"):
+        uot_plan(source, target, cost="manhattan")

@@ -127,7 +127,8 @@ def test_config_choice_errors() -> None:
     with pytest.raises(ConfigError, match="selection"):
         DataReuseConfig.from_dict({"selection": "greedy"})
     with pytest.raises(ConfigError, match="metric"):
-        DataReuseConfig.from_dict({"selection": "uot", "metric": "l2", "k": 5})
+        DataReuseConfig.from_dict({"selection": "uot", "metric": "manhattan", "k": 5})
+    assert DataReuseConfig.from_dict({"selection": "uot", "metric": "l2", "k": 5}).cost_metric == "l2"
     with pytest.raises(ConfigError, match="k: 31 .*30 classes of digits_source"):
         DataReuseConfig.from_dict({"k": 31})
     with pytest.raises(ConfigError, match="true_units"):
