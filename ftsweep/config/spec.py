@@ -462,10 +462,13 @@ def _jobs(spec: SweepSpec) -> list[Job]:
                 _apply(fixed, layer, source, prefix)
             job_space = space
             if spec.smoke:
-                for layer in (getattr(cls, "smoke_config", {}), SMOKE_OVERRIDES, spec.smoke_overrides):
+                # the method's smoke defaults fill in only what the space does not sweep; the
+                # global smoke values and the spec's `smoke:` replace a same-key axis (epochs)
+                method_smoke = {k: v for k, v in getattr(cls, "smoke_config", {}).items() if k not in space}
+                for layer in (method_smoke, SMOKE_OVERRIDES, spec.smoke_overrides):
                     _apply(fixed, layer, source, "smoke")
-                # a smoke value replaces a search axis of the same key (e.g. epochs of Fig. 5)
-                job_space = {k: v for k, v in space.items() if k not in fixed}
+                replaced = {*SMOKE_OVERRIDES, *spec.smoke_overrides}
+                job_space = {k: v for k, v in space.items() if k not in replaced}
             names = cls.config_cls.field_names()
             fixed = {k: v for k, v in fixed.items() if k in names or k not in SMOKE_OVERRIDES}
             for k in job_space:

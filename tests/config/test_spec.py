@@ -87,3 +87,9 @@ def test_smoke_value_replaces_a_grid_axis_of_the_same_key() -> None:
     job = parse_spec(raw, smoke=True).jobs()[0]
     assert job.fixed["epochs"] == 2 and "epochs" not in job.space
     assert job.space["lambda_"] == tune.grid_search([0.1, 0.9])
+
+
+def test_smoke_keeps_a_swept_axis_that_the_method_smoke_defaults_also_set() -> None:
+    raw = {**RAW, "methods": [{"method": "coin", "search_space": {"alpha": [0.1, 0.3, 0.5]}}]}
+    job = parse_spec(raw, smoke=True).jobs()[0]
+    assert job.space["alpha"] == tune.grid_search([0.1, 0.3]) and "alpha" not in job.fixed
