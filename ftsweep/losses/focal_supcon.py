@@ -5,15 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ftsweep.losses.supcon import (
-    Variant,
-    _check_features,
-    _check_variant,
-    _log_prob,
-    _mean_over_valid,
-    _positive_mask,
-    _zero,
-)
+from ftsweep.losses.supcon import Variant, _mean_over_valid, _validated_log_prob, _zero
 
 
 def focal_supcon_loss(
@@ -57,13 +49,11 @@ def focal_supcon_loss(
     Returns:
         Scalar Tensor.
     """
-    _check_variant(variant)
-    _check_features(features, temperature)
-    n = features.shape[0]
-    pos = _positive_mask(labels, positive_mask, n, features.device)
-    if n < 2:
+    prepared = _validated_log_prob(features, labels, temperature, variant, positive_mask)
+    if prepared is None:
         return _zero(features)
-    log_prob = _log_prob(features, temperature)
+    pos, log_prob = prepared
+    n = features.shape[0]
     # mask before exp: log p_ii (never used) can overflow exp and poison the backward pass
     log_prob = torch.where(pos, log_prob, torch.zeros_like(log_prob))
     summed = ((1 - log_prob.exp()) * log_prob).sum(dim=1)

@@ -86,6 +86,24 @@ def _zero(features: Tensor) -> Tensor:
     return features.sum() * 0
 
 
+def _validated_log_prob(
+    features: Tensor,
+    labels: Tensor | None,
+    temperature: float,
+    variant: str,
+    positive_mask: Tensor | None,
+) -> tuple[Tensor, Tensor] | None:
+    """Shared prologue of the SupCon-family losses: check the inputs and return the positive
+    mask and the (N, N) log-softmax over k != i, or None when the batch has fewer than 2 rows."""
+    _check_variant(variant)
+    _check_features(features, temperature)
+    n = features.shape[0]
+    pos = _positive_mask(labels, positive_mask, n, features.device)
+    if n < 2:
+        return None
+    return pos, _log_prob(features, temperature)
+
+
 def supcon_loss(
     features: Tensor,
     labels: Tensor | None,
@@ -126,13 +144,11 @@ def supcon_loss(
     Returns:
         Scalar Tensor.
     """
-    _check_variant(variant)
-    _check_features(features, temperature)
-    n = features.shape[0]
-    pos = _positive_mask(labels, positive_mask, n, features.device)
-    if n < 2:
+    prepared = _validated_log_prob(features, labels, temperature, variant, positive_mask)
+    if prepared is None:
         return _zero(features)
-    log_prob = _log_prob(features, temperature)
+    pos, log_prob = prepared
+    n = features.shape[0]
     if variant == "official":
         eye = torch.eye(n, dtype=torch.bool, device=features.device)
         pos_with_self = pos | eye
