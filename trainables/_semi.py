@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ftsweep.backbones import load_backbone_weights
@@ -254,6 +255,16 @@ class Stage2Trainable(FineTuneTrainable):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the trained (online / student) model."""
         return self.model["classifier"](self.model["backbone"](x))
+
+    def weak_strong_logits(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Labeled CE and the weak / strong unlabeled logits of one (labeled, (weak, strong))
+        batch, all from one concatenated forward pass as in FixMatch's code (shared BatchNorm
+        statistics). Returns ``(ce, logits_weak, logits_strong)``."""
+        (x_l, y_l, _), ((x_w, x_s), _, _) = batch
+        n_l, n_u = len(x_l), len(x_w)
+        logits = self.logits(torch.cat([x_l, x_w, x_s]).to(self.device))
+        logits_l, logits_w, logits_s = logits.split([n_l, n_u, n_u])
+        return F.cross_entropy(logits_l, y_l.to(self.device)), logits_w, logits_s
 
     def eval_model(self) -> nn.Module:
         return self.ema.module if self.cfg.ema_eval else self.model

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import torch
-import torch.nn.functional as F
-
 from ftsweep.config import check
 from ftsweep.engine import StepOutput
 from ftsweep.losses import pseudo_label_mask, uda_loss
@@ -48,11 +45,7 @@ class UDATrainable(SemiTrainable):
     unlabeled_views = ("weak", "strong")
 
     def training_step(self, batch: Any) -> StepOutput:
-        (x_l, y_l, _), ((x_w, x_s), _, _) = batch
-        n_l, n_u = len(x_l), len(x_w)
-        logits = self.logits(torch.cat([x_l, x_w, x_s]).to(self.device))
-        logits_l, logits_w, logits_s = logits.split([n_l, n_u, n_u])
-        ce = F.cross_entropy(logits_l, y_l.to(self.device))
+        ce, logits_w, logits_s = self.weak_strong_logits(batch)
         unsup = uda_loss(logits_w, logits_s, threshold=self.cfg.threshold, temperature=self.cfg.temperature)
         mask, _ = pseudo_label_mask(logits_w, self.cfg.threshold)
         return ce + self.cfg.lambda_u * unsup, {"ce": ce, "unsup": unsup, "mask": mask.mean()}
