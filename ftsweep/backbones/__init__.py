@@ -1,10 +1,14 @@
 """Backbones, heads and checkpoint import."""
 
 from ftsweep.backbones.checkpoint import (
+    PROJECTION_FORMATS,
     CheckpointError,
+    detect_format,
     load_backbone_weights,
+    load_projection_head,
     load_state_dict_file,
     remap_state_dict,
+    resolve_format,
 )
 from ftsweep.backbones.factory import (
     BACKBONES,
@@ -18,15 +22,19 @@ from ftsweep.backbones.small_cnn import SmallCNN
 
 __all__ = [
     "BACKBONES",
+    "PROJECTION_FORMATS",
     "CheckpointError",
     "ProjectionHead",
     "SmallCNN",
     "classifier_head",
     "create_backbone",
+    "detect_format",
     "is_known_backbone",
     "list_backbones",
     "load_backbone_weights",
+    "load_projection_head",
     "load_state_dict_file",
     "register_backbone",
     "remap_state_dict",
+    "resolve_format",
 ]

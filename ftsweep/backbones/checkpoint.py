@@ -36,6 +36,9 @@ Three steps, each usable alone:
    unexpected keys and shape mismatches — never a silent ``strict=False``. The one tolerated
    gap is a missing BatchNorm ``num_batches_tracked`` counter (older checkpoints lack it; it is
    not a weight and torch fills it in).
+
+The MoCo projection head that step 2 drops can be loaded on its own with
+:func:`load_projection_head` (the UOT paper selects on MoCo-v2's 128-d ``fc`` output, Sec. 4.1).
 """
 
 from __future__ import annotations
@@ -53,11 +56,14 @@ from torch import Tensor, nn
 __all__ = [
     "CHECKPOINT_FORMATS",
     "CONTAINER_KEYS",
+    "PROJECTION_FORMATS",
     "CheckpointError",
     "detect_format",
     "load_backbone_weights",
+    "load_projection_head",
     "load_state_dict_file",
     "remap_state_dict",
+    "resolve_format",
 ]
 
 CONTAINER_KEYS = (
@@ -208,6 +214,11 @@ def detect_format(state: Mapping[str, Tensor]) -> str:
     return "timm"
 
 
+def resolve_format(state: Mapping[str, Tensor], format: str = "auto") -> str:
+    """``format`` itself, or :func:`detect_format` of ``state`` when it is ``"auto"``."""
+    return detect_format(state) if format == "auto" else format
+
+
 def remap_state_dict(state: Mapping[str, Tensor], format: str = "auto") -> dict[str, Tensor]:
     """Rename a checkpoint's keys to a headless backbone's and drop everything else.
 
@@ -221,7 +232,7 @@ def remap_state_dict(state: Mapping[str, Tensor], format: str = "auto") -> dict[
     Raises:
         CheckpointError: unknown format, or no key under the format's prefixes.
     """
-    name = detect_format(state) if format == "auto" else format
+    name = resolve_format(state, format)
     if name not in CHECKPOINT_FORMATS:
         raise CheckpointError(
             f"unknown checkpoint format {format!r}; known: auto, {', '.join(CHECKPOINT_FORMATS)}"
@@ -255,7 +266,7 @@ def load_backbone_weights(backbone: nn.Module, path: str | PathLike[str], *, for
             few of each with their counts); ``backbone`` is left untouched in that case.
     """
     raw = load_state_dict_file(path)
-    name = detect_format(raw) if format == "auto" else format
+    name = resolve_format(raw, format)
     state = remap_state_dict(raw, name)
     expected = backbone.state_dict()
     missing = [k for k in expected if k not in state and not k.endswith(".num_batches_tracked")]
@@ -277,3 +288,109 @@ def load_backbone_weights(backbone: nn.Module, path: str | PathLike[str], *, for
             f"{type(backbone).__name__}: " + "; ".join(p for p in parts if p)
         )
     backbone.load_state_dict(state, strict=True)
+
+
+#: formats whose checkpoints carry a projection head :func:`load_projection_head` can build
+PROJECTION_FORMATS = ("moco_v2",)
+_HEAD_KEY = re.compile(r"^fc\.(?:(\d+)\.)?(weight|bias|running_mean|running_var|num_batches_tracked)$")
+
+
+def _head_layer(index: str, params: Mapping[str, Tensor], where: str) -> nn.Module:
+    """One layer of a projection MLP from its parameters: Linear (2-D weight) or BatchNorm1d."""
+    weight = params.get("weight")
+    if weight is not None and weight.dim() == 2:
+        out_dim, in_dim = weight.shape
+        layer: nn.Module = nn.Linear(in_dim, out_dim, bias="bias" in params)
+    elif "running_mean" in params:
+        dim = params["running_mean"].shape[0]
+        layer = nn.BatchNorm1d(dim, affine="weight" in params)
+    else:
+        raise CheckpointError(
+            f"{where}: projection layer fc.{index} is neither a Linear (2-D weight) nor a "
+            f"BatchNorm1d (running_mean); its keys: {', '.join(sorted(params))}"
+        )
+    expected = set(layer.state_dict()) - {"num_batches_tracked"}
+    if not expected <= set(params) <= expected | {"num_batches_tracked"}:
+        raise CheckpointError(
+            f"{where}: projection layer fc.{index} has keys {sorted(params)}, "
+            f"a {type(layer).__name__} needs {sorted(expected)}"
+        )
+    layer.load_state_dict({k: v for k, v in params.items() if k in expected}, strict=False)
+    return layer
+
+
+def load_projection_head(path: str | PathLike[str], *, format: str = "auto") -> nn.Module:
+    """Build the MoCo query encoder's projection head ``encoder_q.fc`` from a checkpoint file.
+
+    The head is what maps the pooled backbone features to MoCo's embedding, the features the UOT
+    paper selects with for MoCo-v2 (Sec. 4.1: "128-dim features from the final FC layer").
+    Layouts (keys after the ``module.`` DataParallel prefix and ``encoder_q.`` /
+    ``base_encoder.``):
+
+    - MoCo v1: ``fc.weight``, ``fc.bias`` → ``nn.Linear(2048, 128)``;
+    - MoCo v2 (``--mlp``): ``fc.0.*`` Linear(2048, 2048), ReLU, ``fc.2.*`` Linear(2048, 128) →
+      ``nn.Sequential(Linear, ReLU, Linear)``;
+    - MoCo v3: ``fc.<i>.*`` Linear (no bias) / BatchNorm1d layers with ReLU at the indices that
+      hold no weights → the same ``nn.Sequential``.
+
+    Every index without weights between two layers is a ReLU (the only parameter-free layer of
+    these heads). The output is the raw last-layer output, not L2-normalised (MoCo normalises
+    after the encoder; cosine costs and cosine k-means are scale-free).
+
+    Args:
+        path: checkpoint file (read as in :func:`load_state_dict_file`).
+        format: ``"auto"`` or a key of :data:`CHECKPOINT_FORMATS`; must resolve to one of
+            :data:`PROJECTION_FORMATS`.
+
+    Returns:
+        The head in eval mode, on the CPU, float32. Shape: (B, backbone features) → (B, out_dim).
+
+    Raises:
+        CheckpointError: the format has no projection head, the checkpoint holds no ``fc.*``
+            keys under the query encoder, or they do not form a Linear/BatchNorm1d MLP.
+    """
+    raw = load_state_dict_file(path)
+    name = resolve_format(raw, format)
+    where = f"checkpoint {str(path)!r} (format {name!r})"
+    if name not in PROJECTION_FORMATS:
+        raise CheckpointError(
+            f"{where}: projection heads are read from {', '.join(PROJECTION_FORMATS)} checkpoints only"
+        )
+    state = _strip_data_parallel(raw)
+    prefixes = CHECKPOINT_FORMATS[name].prefixes
+    prefix = next((p for p in prefixes if any(k.startswith(p) for k in state)), prefixes[0])
+    head = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix + "fc.")}
+    if not head:
+        raise CheckpointError(f"{where} has no projection head: no key starts with {prefix}fc.")
+    layers: dict[str, dict[str, Tensor]] = {}
+    for key, value in head.items():
+        match = _HEAD_KEY.match(key)
+        if match is None:
+            raise CheckpointError(f"{where}: unexpected projection-head key {prefix}{key}")
+        layers.setdefault(match.group(1) or "", {})[match.group(2)] = value.float()
+    if "" in layers and len(layers) > 1:
+        raise CheckpointError(f"{where}: projection head mixes fc.weight with fc.<i>.* keys")
+    if "" in layers:  # MoCo v1: one Linear
+        return _head_layer("", layers[""], where).eval()
+    indices = sorted(int(i) for i in layers)
+    if indices[0] != 0:
+        raise CheckpointError(f"{where}: projection head starts at fc.{indices[0]}, not fc.0")
+    modules: list[nn.Module] = []
+    width: int | None = None
+    for i in range(indices[-1] + 1):
+        if str(i) not in layers:
+            modules.append(nn.ReLU())
+            continue
+        layer = _head_layer(str(i), layers[str(i)], where)
+        dims = (
+            (layer.in_features, layer.out_features)
+            if isinstance(layer, nn.Linear)
+            else (layer.num_features,) * 2
+        )
+        if width is not None and dims[0] != width:
+            raise CheckpointError(
+                f"{where}: projection layer fc.{i} takes {dims[0]} features, fc.* before it gives {width}"
+            )
+        width = dims[1]
+        modules.append(layer)
+    return nn.Sequential(*modules).eval()
