@@ -1,8 +1,9 @@
 """Fine-tuning on target data plus selected pre-training data (UOT paper, Sec. 3.2–3.3).
 
-At setup the pre-trained backbone extracts penultimate features of the source (pre-training)
-and target training images (Parquet-cached by checkpoint digest, dataset and transform under
-``cache_dir``); the source is split into units — its classes when ``source_labels``, cosine
+At setup the pre-trained model extracts features of the source (pre-training) and target
+training images — the penultimate (pooled backbone) features, or for a MoCo checkpoint the
+output of its projection head (``feature_layer``; Sec. 4.1 uses MoCo-v2's 128-d FC output) —
+Parquet-cached by checkpoint digest, dataset, transform and layer under ``cache_dir``; the source is split into units — its classes when ``source_labels``, cosine
 k-means clusters otherwise — and ``k`` units are selected by UOT (Eq. 5), Greedy-OT, random or
 label-based selection. Training then draws, at every step, a target batch and a batch of the
 same size from the selected source images:
@@ -35,13 +36,21 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from ftsweep.backbones import classifier_head
+from ftsweep.backbones import (
+    PROJECTION_FORMATS,
+    CheckpointError,
+    classifier_head,
+    load_projection_head,
+    load_state_dict_file,
+    resolve_format,
+)
 from ftsweep.config import ConfigError, TrainConfig, check
 from ftsweep.data import ViewDataset, build_view, build_views, get_dataset_info, load_dataset_cached
 from ftsweep.data.reuse import true_matches, unit_members
 from ftsweep.engine import StepOutput, cycle, make_loader
 from ftsweep.losses import soft_cross_entropy
 from ftsweep.selection import (
+    FEATURE_LAYERS,
     cached_features,
     checkpoint_digest,
     class_means,
@@ -51,6 +60,7 @@ from ftsweep.selection import (
     label_selection,
     random_selection,
     recall_rate,
+    resolve_feature_layer,
     select,
     uot_scores,
 )
@@ -83,6 +93,11 @@ class DataReuseConfig(TrainConfig):
         lambda_: weight λ ≥ 0 of the source loss.
         true_units: the source units that truly match the target (recall and ``label``
             selection); empty = the registered mapping of the pair, if any.
+        feature_layer: what represents an image for selection and k-means: ``penultimate``
+            (the pooled backbone output), ``projection`` (the checkpoint's MoCo projection
+            head on top of it; needs a MoCo checkpoint with ``encoder_q.fc``) or ``auto`` =
+            projection for MoCo checkpoints (``checkpoint_format`` moco_v2, or auto-detected
+            as such), penultimate otherwise (Sec. 4.1).
         feature_batch_size: images per forward pass of the feature extraction.
     """
 
@@ -101,6 +116,7 @@ class DataReuseConfig(TrainConfig):
     metric: str = "auto"
     lambda_: float = 1.0
     true_units: tuple[int, ...] = ()
+    feature_layer: str = "auto"
     feature_batch_size: int = 256
     batch_size: int = 256
     epochs: int = 100
@@ -121,6 +137,23 @@ class DataReuseConfig(TrainConfig):
         check(self.metric, "metric", choices=("auto", "l2", "cosine"))
         check(self.lambda_, "lambda_", ge=0)
         check(self.feature_batch_size, "feature_batch_size", ge=1)
+        check(self.feature_layer, "feature_layer", choices=FEATURE_LAYERS)
+        if self.feature_layer == "projection":
+            head_formats = ("auto", *PROJECTION_FORMATS)
+            if self.pretrained in ("none", "", "auto"):
+                raise ConfigError(
+                    "feature_layer",
+                    "projection",
+                    f"needs a MoCo checkpoint with a projection head as pretrained, not "
+                    f"{self.pretrained or 'none'!r} (use penultimate or auto)",
+                )
+            if self.checkpoint_format not in head_formats:
+                raise ConfigError(
+                    "feature_layer",
+                    "projection",
+                    f"needs checkpoint_format {' or '.join(head_formats)} (a checkpoint with a "
+                    f"projection head), not {self.checkpoint_format!r}",
+                )
         for u in self.true_units:
             check(u, "true_units", ge=0)
         if self.selection in ("none", "label"):
@@ -191,6 +224,19 @@ class DataReuseTrainable(FineTuneTrainable):
         return heads
 
     # ---- selection ----------------------------------------------------------------------
+    @property
+    def feature_layer(self) -> str:
+        """``feature_layer`` with ``auto`` resolved from the checkpoint's format."""
+        cfg = self.cfg
+        if cfg.feature_layer != "auto" or cfg.pretrained in ("none", ""):
+            return resolve_feature_layer(cfg.feature_layer, None)
+        if not hasattr(self, "_feature_layer"):
+            fmt = cfg.checkpoint_format
+            if fmt == "auto":
+                fmt = resolve_format(load_state_dict_file(cfg.pretrained))
+            self._feature_layer = resolve_feature_layer("auto", fmt)
+        return self._feature_layer
+
     def _feature_key(self, dataset: str) -> dict[str, Any]:
         cfg = self.cfg
         if cfg.pretrained in ("none", ""):
@@ -204,8 +250,33 @@ class DataReuseTrainable(FineTuneTrainable):
             "dataset": dataset,
             "split": "train",
             "transform": "eval",
-            "layer": "penultimate",
+            "layer": self.feature_layer,
         }
+
+    def _feature_model(self) -> nn.Module:
+        """The frozen map image → selection features: the backbone, then the MoCo head if asked."""
+        backbone = self.model["backbone"]
+        if self.feature_layer == "penultimate":
+            return backbone
+        cfg = self.cfg
+        why = f"feature_layer {cfg.feature_layer} → projection needs the checkpoint's projection head"
+        try:
+            head = load_projection_head(cfg.pretrained, format=cfg.checkpoint_format)
+        except CheckpointError as err:
+            raise ConfigError(
+                "feature_layer", cfg.feature_layer, f"{why} (else use penultimate): {err}"
+            ) from err
+        first = next(m for m in head.modules() if isinstance(m, nn.Linear))
+        if first.in_features != backbone.num_features:
+            raise ConfigError(
+                "feature_layer",
+                cfg.feature_layer,
+                f"{why}: it takes {first.in_features} features but {cfg.backbone} gives "
+                f"{backbone.num_features}",
+            )
+        model = nn.Sequential(backbone, head.to(self.device))
+        model.train(backbone.training)  # extract_features restores this mode on every child
+        return model
 
     def _features(self, dataset: str) -> tuple[np.ndarray, np.ndarray]:
         """(features, labels) of every train-part image of ``dataset``, in index order."""
@@ -215,7 +286,7 @@ class DataReuseTrainable(FineTuneTrainable):
 
         def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             feats, labels = extract_features(
-                self.model["backbone"], _Pairs(ds), batch_size=self.cfg.feature_batch_size, device=self.device
+                self._feature_model(), _Pairs(ds), batch_size=self.cfg.feature_batch_size, device=self.device
             )
             return np.arange(len(ds), dtype=np.int64), feats, labels
 

@@ -7,10 +7,12 @@ classes and the top-k are reused in fine-tuning: UOT selection (Eq. 5), the Gree
 
 from ftsweep.selection.baselines import label_selection, random_selection
 from ftsweep.selection.features import (
+    FEATURE_LAYERS,
     cache_path,
     cached_features,
     checkpoint_digest,
     extract_features,
+    resolve_feature_layer,
 )
 from ftsweep.selection.greedy_ot import (
     emd_similarity,
@@ -23,6 +25,7 @@ from ftsweep.selection.units import class_means, cluster_units
 from ftsweep.selection.uot import cosine_cost, select, uot_plan, uot_scores
 
 __all__ = [
+    "FEATURE_LAYERS",
     "cache_path",
     "cached_features",
     "checkpoint_digest",
@@ -37,6 +40,7 @@ __all__ = [
     "pairwise_cost",
     "random_selection",
     "recall_rate",
+    "resolve_feature_layer",
     "select",
     "uot_plan",
     "uot_scores",

@@ -3,8 +3,10 @@
 The selection methods need one feature vector per image of the pre-training and the target
 training sets (Sec. 4.1: 512-dim penultimate ResNet18 features, 128-dim MoCo-v2 features).
 Extraction is the expensive step, so :func:`cached_features` stores ``(ids, labels, features)``
-in one Parquet file per cache key (backbone checkpoint digest, dataset and split, transform);
-the key's SHA-256 names the file and the key itself is kept in the Parquet metadata.
+in one Parquet file per cache key (backbone checkpoint digest, dataset and split, transform,
+feature layer); the key's SHA-256 names the file and the key itself is kept in the Parquet
+metadata. :func:`resolve_feature_layer` picks the layer: the projection output for MoCo
+checkpoints, the penultimate (pooled backbone) features otherwise.
 """
 
 from __future__ import annotations
@@ -25,12 +27,48 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["cache_path", "cached_features", "checkpoint_digest", "extract_features"]
+from ftsweep.backbones import PROJECTION_FORMATS
+
+__all__ = [
+    "FEATURE_LAYERS",
+    "cache_path",
+    "cached_features",
+    "checkpoint_digest",
+    "extract_features",
+    "resolve_feature_layer",
+]
+
+#: ``auto`` = :func:`resolve_feature_layer`'s choice; ``penultimate`` = the pooled backbone
+#: output; ``projection`` = the pre-training projection head applied to it
+FEATURE_LAYERS = ("auto", "penultimate", "projection")
 
 _KEY_META = b"ftsweep.selection.key"
 _FORMAT_META = b"ftsweep.selection.format"
 _FORMAT = b"1"
 _READ_CHUNK = 1 << 20
+
+
+def resolve_feature_layer(layer: str, checkpoint_format: str | None) -> str:
+    """The layer whose output represents an image for selection (Sec. 4.1).
+
+    The paper uses "512-dim features from the penultimate layer" of the supervised ResNet-18 and
+    "128-dim features from the final FC layer" (the projection head) of MoCo-v2, so ``auto`` is
+    ``projection`` for checkpoints in a format with a projection head
+    (``ftsweep.backbones.PROJECTION_FORMATS``: MoCo) and ``penultimate`` otherwise.
+
+    Args:
+        layer: one of :data:`FEATURE_LAYERS`.
+        checkpoint_format: the resolved format of the pre-trained checkpoint (not ``"auto"``),
+            or ``None`` for a randomly initialised backbone.
+
+    Returns:
+        ``"penultimate"`` or ``"projection"``.
+    """
+    if layer not in FEATURE_LAYERS:
+        raise ValueError(f"feature layer must be one of {', '.join(FEATURE_LAYERS)}, got {layer!r}")
+    if layer != "auto":
+        return layer
+    return "projection" if checkpoint_format in PROJECTION_FORMATS else "penultimate"
 
 
 @torch.no_grad()
