@@ -16,6 +16,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ftsweep.data import catalog as _catalog  # noqa: F401  (registers the real datasets)
+from ftsweep.data import fewshot as _fewshot  # noqa: F401  (registers the few-shot benchmarks)
 from ftsweep.data import reuse as _reuse  # noqa: F401  (registers digits_source / digits_target)
 from ftsweep.data.digits import DIGITS, TensorImageDataset, digits_images
 from ftsweep.data.registry import (
@@ -97,6 +98,8 @@ class DataBundle:
         val: validation split of the train part (eval view) — model selection only.
         test: the test part (eval view) — reported for the selected epoch only.
         train_eval: labeled train images with the eval view (feature metrics).
+        novel: few-shot benchmarks only — the novel classes' images (eval view), disjoint from
+            every class trained on; None for other datasets.
     """
 
     info: DatasetInfo
@@ -107,6 +110,7 @@ class DataBundle:
     val: ViewDataset
     test: ViewDataset
     train_eval: ViewDataset
+    novel: ViewDataset | None = None
 
     @property
     def num_classes(self) -> int:
@@ -146,6 +150,9 @@ def build_data(
         long_tail_ratio=long_tail_ratio,
     )
     ev = build_view(info, "eval")
+    novel = None
+    if loaded.novel is not None:
+        novel = ViewDataset(loaded.novel, np.arange(len(loaded.novel)), ev)
     unlabeled = None
     if len(splits.unlabeled):
         unlabeled = ViewDataset(
@@ -163,4 +170,5 @@ def build_data(
         val=ViewDataset(loaded.train, splits.val, ev),
         test=ViewDataset(loaded.test, np.arange(len(loaded.test)), ev),
         train_eval=ViewDataset(loaded.train, splits.labeled, ev),
+        novel=novel,
     )

@@ -24,6 +24,10 @@ dogs        120  train (12,000)      test (8,580)      ``dogs/{train,test}/<clas
 sun397      397  train (19,850)      test (19,850)     ``sun397/{train,test}/<class>/``
 imagenet20  20   train (18,494)      val (7,854)       ``imagenet20/{train,val}/<wnid>/``
 imagenet    1000 train (1,281,167)   val (50,000)      ``imagenet/{train,val}/<wnid>/``
+inat2017    5089 train (579,184)     val (95,986)      ``inat2017/{2017/, train2017.json,
+                                                       val2017.json}``
+places365   365  train-std (1,803,460) val (36,500)    ``places365/`` (torchvision layout,
+                                                       256×256 "small" images)
 =========== ==== =================== ================= ===================================
 
 Split choices:
@@ -48,12 +52,23 @@ Split choices:
   ``train``/``val`` folders merged into one tree (20 disjoint wnids), ImageNet the ILSVRC-2012
   ``train``/``val`` folders with one sub-folder per wnid.
 
+- iNaturalist 2017 (SCHaNe Table 2): torchvision's ``INaturalist(version="2017")`` indexes
+  every image of ``train_val_images`` (renamed ``2017/``) without a split; the official
+  train/val split (579,184 / 95,986 images; the test labels were never released, so val is the
+  test part, as in the papers) is read from the competition's COCO-style ``train2017.json`` /
+  ``val2017.json`` (``images[].file_name`` = ``train_val_images/<super>/<species>/<id>.jpg``).
+  Labels are torchvision's category indices (super-category, then species, in sorted order).
+- Places365 (SCHaNe Table 2): torchvision's ``Places365`` with ``train-standard`` (1,803,460)
+  as train and the official ``val`` (36,500, 100 per class) as test, the 256×256 ("small")
+  images every 224-px fine-tuning recipe uses.
+
 A missing dataset with ``download=False`` (or one torchvision cannot download) raises
 :class:`FileNotFoundError` naming the dataset, the expected path and what to do.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 
@@ -373,6 +388,84 @@ def _image_folder_loader(
     return load
 
 
+_INAT_LAYOUT = (
+    "inat2017/2017/<super-category>/<species>/<image>.jpg (train_val_images.tar.gz extracted and "
+    "renamed, as torchvision's INaturalist(version='2017') expects) and "
+    "inat2017/{train2017,val2017}.json (train_val2017.zip)"
+)
+
+
+def _inat_split_indices(dataset: tvd.INaturalist, json_path: str) -> np.ndarray:
+    """Positions in ``dataset`` of the images listed in the COCO-style ``json_path``."""
+    where = {
+        (dataset.all_categories[cat].replace(os.sep, "/"), fname): i
+        for i, (cat, fname) in enumerate(dataset.index)
+    }
+    with open(json_path) as f:
+        files = [img["file_name"] for img in json.load(f)["images"]]
+    keys = [("/".join(f.split("/")[-3:-1]), f.split("/")[-1]) for f in files]
+    missing = [f for f, k in zip(files, keys, strict=True) if k not in where]
+    if missing:
+        raise FileNotFoundError(
+            f"dataset 'inat2017': {len(missing)} images listed in {json_path!r} are not in the image "
+            f"tree (first: {missing[0]!r}); layout: {_INAT_LAYOUT}"
+        )
+    return np.array([where[k] for k in keys], dtype=np.int64)
+
+
+def load_inat2017(root: str, download: bool) -> LoadedDataset:
+    """iNaturalist 2017, official train / val split (see the module docstring)."""
+    del download  # the split files are not downloadable through torchvision
+    base = os.path.join(root, "inat2017")
+    for rel in ("2017", "train2017.json", "val2017.json"):
+        _require(
+            "inat2017", root, os.path.join("inat2017", rel), False, downloadable=False, layout=_INAT_LAYOUT
+        )
+    full = _build("inat2017", root, "inat2017", False, lambda: tvd.INaturalist(base, version="2017"))
+    targets = _int64([cat for cat, _ in full.index])
+    idx = {s: _inat_split_indices(full, os.path.join(base, f"{s}2017.json")) for s in ("train", "val")}
+    return LoadedDataset(
+        train=Subset(full, idx["train"].tolist()),
+        test=Subset(full, idx["val"].tolist()),
+        train_targets=targets[idx["train"]],
+        test_targets=targets[idx["val"]],
+        class_names=tuple(full.all_categories),
+    )
+
+
+def load_places365(root: str, download: bool) -> LoadedDataset:
+    """Places365-Standard, train-standard / val, 256×256 images (see the module docstring)."""
+    base = os.path.join(root, "places365")
+    layout = (
+        "places365/{categories_places365.txt, places365_train_standard.txt, places365_val.txt, "
+        "data_256_standard/, val_256/} (torchvision's Places365 layout, small=True)"
+    )
+    for rel in ("categories_places365.txt", "places365_train_standard.txt", "places365_val.txt"):
+        _require(
+            "places365", root, os.path.join("places365", rel), download, downloadable=True, layout=layout
+        )
+
+    def make(split: str) -> tvd.Places365:
+        try:
+            return tvd.Places365(base, split=split, small=True, download=download)
+        except RuntimeError as err:
+            if "corrupted" not in str(err):
+                raise
+            raise FileNotFoundError(
+                _not_found("places365", root, "places365", downloadable=True, layout=layout)
+                + f" [torchvision: {err}]"
+            ) from err
+
+    train, test = make("train-standard"), make("val")
+    return LoadedDataset(
+        train=train,
+        test=test,
+        train_targets=_int64(train.targets),
+        test_targets=_int64(test.targets),
+        class_names=tuple(train.classes),
+    )
+
+
 # --------------------------------------------------------------------------- registry
 
 # Large-image datasets use DatasetInfo's defaults: 224-px crops and ImageNet mean/std.
@@ -533,5 +626,25 @@ register_dataset(
         num_train=1_281_167,
         num_test=50_000,
         description="ILSVRC-2012 train / val as ImageFolder trees",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="inat2017",
+        num_classes=5089,
+        load=load_inat2017,
+        num_train=579_184,
+        num_test=95_986,
+        description="iNaturalist 2017, official train / val (json split files; manual placement)",
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="places365",
+        num_classes=365,
+        load=load_places365,
+        num_train=1_803_460,
+        num_test=36_500,
+        description="Places365-Standard, train-standard / val, 256x256 images",
     )
 )

@@ -2,7 +2,9 @@
 
 A loader returns a :class:`LoadedDataset` whose ``train``/``test`` items are ``(image, label)``
 with ``image`` a PIL image or a ``uint8`` tensor of shape (C, H, W). Targets are exposed as
-arrays so splits can be computed without decoding any image.
+arrays so splits can be computed without decoding any image. Few-shot benchmarks
+(``ftsweep.data.fewshot``) also carry a ``novel`` part: images of classes disjoint from the
+train/test classes, from which few-shot episodes are drawn.
 """
 
 from __future__ import annotations
@@ -25,13 +27,24 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LoadedDataset:
-    """The train and test parts of a dataset with their integer targets."""
+    """The train and test parts of a dataset with their integer targets.
+
+    Attributes:
+        train, test: datasets of ``(image, label)``; labels in ``[0, num_classes)``.
+        train_targets, test_targets: int arrays with shape (len(train),) and (len(test),).
+        class_names: names of the train/test classes, if known.
+        novel: few-shot benchmarks only — images of the novel (meta-test) classes, disjoint
+            from the train/test classes; labels in ``[0, num_novel_classes)``. None otherwise.
+        novel_targets: int array with shape (len(novel),), given exactly when ``novel`` is.
+    """
 
     train: Dataset
     test: Dataset
     train_targets: np.ndarray
     test_targets: np.ndarray
     class_names: tuple[str, ...] | None = None
+    novel: Dataset | None = None
+    novel_targets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.train_targets) != len(self.train):  # type: ignore[arg-type]
@@ -41,6 +54,12 @@ class LoadedDataset:
         if len(self.test_targets) != len(self.test):  # type: ignore[arg-type]
             raise ValueError(
                 f"test has {len(self.test)} items but {len(self.test_targets)} targets"  # type: ignore[arg-type]
+            )
+        if (self.novel is None) != (self.novel_targets is None):
+            raise ValueError("novel and novel_targets must be given together")
+        if self.novel is not None and len(self.novel_targets) != len(self.novel):  # type: ignore[arg-type]
+            raise ValueError(
+                f"novel has {len(self.novel)} items but {len(self.novel_targets)} targets"  # type: ignore[arg-type]
             )
 
 
@@ -59,6 +78,8 @@ class DatasetInfo:
         hflip: whether horizontal flips preserve the label (False for digits and SVHN).
         grayscale: the images carry no colour (colour jitter reduces to brightness/contrast).
         offline: True when the data ships with an installed package (no root needed).
+        num_novel_classes: few-shot benchmarks only — number of novel classes the loader returns
+            as ``LoadedDataset.novel`` (None: the dataset has no novel part).
     """
 
     name: str
@@ -72,6 +93,7 @@ class DatasetInfo:
     hflip: bool = True
     grayscale: bool = False
     offline: bool = False
+    num_novel_classes: int | None = None
     description: str = field(default="", compare=False)
 
 

@@ -23,7 +23,9 @@ from torchvision import datasets as tvd
 from ftsweep.data import DATASETS, build_data, load_dataset
 from ftsweep.data.catalog import CALTECH101_TRAIN_PER_CLASS, per_class_train_split
 
-CIFAR_LIKE = {"cifar10", "cifar100", "svhn"}
+CIFAR_LIKE = {"cifar10", "cifar100", "svhn", "cifar_fs", "fc100"}
+#: 32-px datasets normalised with CIFAR statistics (the few-shot benchmarks are CIFAR-100 subsets)
+CIFAR_STATS = {"cifar10", "cifar100", "cifar_fs", "fc100"}
 REAL = sorted(n for n, info in DATASETS.items() if not info.offline)
 
 
@@ -59,7 +61,7 @@ def test_static_info_is_sane(name: str) -> None:
     assert info.image_size == (32 if name in CIFAR_LIKE or name == "digits" else 224)
     assert len(info.mean) == 3 and len(info.std) == 3
     assert all(0.0 < m < 1.0 for m in info.mean) and all(0.0 < s < 1.0 for s in info.std)
-    if not name.startswith("cifar") and name != "digits":
+    if name not in CIFAR_STATS and name != "digits":
         assert info.mean == (0.485, 0.456, 0.406) and info.std == (0.229, 0.224, 0.225)
     assert info.hflip == (name not in {"svhn", "digits"})
     assert callable(info.load)
@@ -350,3 +352,131 @@ def test_image_folder_class_mismatch_is_named(tmp_path: Path) -> None:
     _save(tmp_path / "dogs" / "test" / "beagle" / "0.png", (1, 2, 3))
     with pytest.raises(ValueError, match=r"'dogs'.*only in train: \['pug'\]"):
         load_dataset("dogs", str(tmp_path))
+
+
+# --------------------------------------------------------------------------- iNat2017, Places365
+
+
+def test_sizes_of_schane_table2_datasets() -> None:
+    """iNat2017 (competition README: 5,089 classes, 579,184 / 95,986) and Places365-Standard."""
+    assert (
+        DATASETS["inat2017"].num_classes,
+        DATASETS["inat2017"].num_train,
+        DATASETS["inat2017"].num_test,
+    ) == (
+        5089,
+        579_184,
+        95_986,
+    )
+    info = DATASETS["places365"]
+    assert (info.num_classes, info.num_train, info.num_test) == (365, 1_803_460, 36_500)
+
+
+def _write_inat2017(root: Path) -> tuple[dict[str, list[str]], dict[str, tuple[int, int, int]]]:
+    """A train_val_images tree (renamed 2017/) and COCO-style train2017/val2017 json files."""
+    import json
+
+    species = {"Aves": ["Corvus corax", "Pica pica"], "Fungi": ["Amanita muscaria"]}
+    files: dict[str, list[str]] = {"train": [], "val": []}
+    colors = {}
+    k = 0
+    for sup, names in species.items():
+        for sp in names:
+            for j in range(3):
+                rel = f"{sup}/{sp}/{k:04d}.jpg"
+                _save(root / "inat2017" / "2017" / rel, _color(k))
+                colors[rel] = _color(k)
+                files["train" if j < 2 else "val"].append(f"train_val_images/{rel}")
+                k += 1
+    for split, names in files.items():
+        doc = {
+            "images": [{"id": i, "file_name": f, "width": 16, "height": 16} for i, f in enumerate(names)],
+            "annotations": [{"id": i, "image_id": i, "category_id": 0} for i in range(len(names))],
+            "categories": [],
+        }
+        (root / "inat2017" / f"{split}2017.json").write_text(json.dumps(doc))
+    return files, colors
+
+
+def test_inat2017_official_split_from_json(tmp_path: Path) -> None:
+    files, colors = _write_inat2017(tmp_path)
+    loaded = load_dataset("inat2017", str(tmp_path))
+    # torchvision's category order: super-category, then species, sorted
+    assert loaded.class_names == ("Aves/Corvus corax", "Aves/Pica pica", "Fungi/Amanita muscaria")
+    assert len(loaded.train) == 6 and len(loaded.test) == 3
+    assert np.array_equal(loaded.train_targets, [0, 0, 1, 1, 2, 2])
+    assert np.array_equal(loaded.test_targets, [0, 1, 2])
+    for part, targets, names in ((loaded.train, loaded.train_targets, files["train"]), (loaded.test, loaded.test_targets, files["val"])):  # fmt: skip
+        for i, name in enumerate(names):
+            img, label = part[i]
+            rel = name.removeprefix("train_val_images/")
+            assert label == targets[i] and np.abs(_pixel(img) - colors[rel]).max() <= 8
+
+
+def test_inat2017_image_missing_from_tree_is_named(tmp_path: Path) -> None:
+    import json
+
+    _write_inat2017(tmp_path)
+    path = tmp_path / "inat2017" / "val2017.json"
+    doc = json.loads(path.read_text())
+    doc["images"].append({"id": 99, "file_name": "train_val_images/Aves/Pica pica/gone.jpg"})
+    path.write_text(json.dumps(doc))
+    with pytest.raises(FileNotFoundError, match="1 images listed in .*val2017.json.*gone.jpg"):
+        load_dataset("inat2017", str(tmp_path))
+
+
+def _write_places365(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[int, int, int]]:
+    base = root / "places365"
+    base.mkdir(parents=True)
+    cats = ["/a/airfield", "/b/bakery", "/c/canyon"]
+    (base / "categories_places365.txt").write_text("".join(f"{c} {i}\n" for i, c in enumerate(cats)))
+    colors, train_rows, val_rows = {}, [], []
+    k = 0
+    for i, c in enumerate(cats):
+        for j in range(2):
+            rel = f"{c}/{j + 1:08d}.jpg"
+            _save(base / "data_256_standard" / rel.lstrip("/"), _color(k))
+            colors[f"train{rel}"] = _color(k)
+            train_rows.append(f"{rel} {i}")
+            k += 1
+        name = f"Places365_val_{i + 1:08d}.jpg"
+        _save(base / "val_256" / name, _color(k))
+        colors[f"val/{name}"] = _color(k)
+        val_rows.append(f"{name} {2 - i}")  # val labels in another order than the files
+        k += 1
+    (base / "places365_train_standard.txt").write_text("\n".join(train_rows) + "\n")
+    (base / "places365_val.txt").write_text("\n".join(val_rows) + "\n")
+    cls = tvd.Places365
+    monkeypatch.setattr(
+        cls, "_CATEGORIES_META", ("categories_places365.txt", _md5(base / "categories_places365.txt"))
+    )
+    monkeypatch.setattr(
+        cls,
+        "_FILE_LIST_META",
+        {
+            **cls._FILE_LIST_META,
+            "train-standard": ("places365_train_standard.txt", _md5(base / "places365_train_standard.txt")),
+            "val": ("places365_val.txt", _md5(base / "places365_val.txt")),
+        },
+    )
+    return colors
+
+
+def test_places365_train_standard_and_val(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    colors = _write_places365(tmp_path, monkeypatch)
+    loaded = load_dataset("places365", str(tmp_path))
+    assert loaded.class_names == ("/a/airfield", "/b/bakery", "/c/canyon")
+    assert np.array_equal(loaded.train_targets, [0, 0, 1, 1, 2, 2])
+    assert np.array_equal(loaded.test_targets, [2, 1, 0])
+    img, label = loaded.train[3]
+    assert label == 1 and np.abs(_pixel(img) - colors["train/b/bakery/00000002.jpg"]).max() <= 8
+    img, label = loaded.test[0]
+    assert label == 2 and np.abs(_pixel(img) - colors["val/Places365_val_00000001.jpg"]).max() <= 8
+
+
+def test_places365_corrupted_file_list_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_places365(tmp_path, monkeypatch)
+    with open(tmp_path / "places365" / "places365_val.txt", "a") as f:
+        f.write("junk 0\n")
+    with pytest.raises(FileNotFoundError, match="'places365' not found.*corrupted"):
+        load_dataset("places365", str(tmp_path))
