@@ -3,13 +3,12 @@ and the manifold-mixup ablation (Table 2, "mixup" row).
 
 Randomness only comes from the ``generator`` argument (a ``torch.Generator``; the default CPU
 generator when None), so a seeded generator gives identical pairs. Beta(alpha, alpha) is sampled
-as ``X / (X + Y)`` with ``X, Y ~ Gamma(alpha)`` drawn by Marsaglia-Tsang rejection from
-``torch.randn`` / ``torch.rand`` (``torch.distributions.Beta`` cannot take a generator).
+as ``X / (X + Y)`` with ``X, Y ~ Gamma(alpha)`` from ``torch._standard_gamma``
+(``torch.distributions.Beta`` cannot take a generator).
 """
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -72,37 +71,13 @@ def _generator_device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")
 
 
-def _uniform_open0(n: int, generator: torch.Generator | None) -> Tensor:
-    """Uniform draws in (0, 1], float64, shape (n,), on the generator's device."""
-    device = _generator_device(generator)
-    return 1.0 - torch.rand(n, generator=generator, dtype=torch.float64, device=device)
-
-
-def _log_standard_gamma(shape: float, n: int, generator: torch.Generator | None) -> Tensor:
-    """log of n Gamma(shape, 1) draws (Marsaglia & Tsang, 2000), float64, shape (n,)."""
-    device = _generator_device(generator)
-    boosted = shape < 1.0
-    a = shape + 1.0 if boosted else shape
-    d = a - 1.0 / 3.0
-    c = 1.0 / math.sqrt(9.0 * d)
-    out = torch.zeros(n, dtype=torch.float64, device=device)
-    todo = torch.ones(n, dtype=torch.bool, device=device)
-    while bool(todo.any()):
-        idx = todo.nonzero().squeeze(1)
-        x = torch.randn(idx.numel(), generator=generator, dtype=torch.float64, device=device)
-        log_u = _uniform_open0(idx.numel(), generator).log()
-        v = (1.0 + c * x) ** 3
-        log_v = v.clamp(min=torch.finfo(torch.float64).tiny).log()
-        accept = (v > 0) & (log_u < 0.5 * x * x + d - d * v + d * log_v)
-        out[idx[accept]] = math.log(d) + log_v[accept]
-        todo[idx[accept]] = False
-    if boosted:  # Gamma(a) = Gamma(a + 1) * U^(1/a)
-        out = out + _uniform_open0(n, generator).log() / shape
-    return out
-
-
 def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = None) -> Tensor:
     """Draw n samples of Beta(alpha, alpha) reproducibly from ``generator``.
+
+    ``X / (X + Y)`` with ``X, Y ~ Gamma(alpha, 1)`` drawn by ``torch._standard_gamma``, the op
+    behind ``torch.distributions.Gamma``, which (unlike ``torch.distributions.Beta``) takes a
+    generator: one vectorised call, no Python rejection loop, no host sync. Its Gamma draws are
+    clamped to the smallest positive float64, so ``X + Y > 0`` even for tiny ``alpha``.
 
     Args:
         alpha: concentration alpha > 0 of the symmetric Beta distribution.
@@ -113,9 +88,10 @@ def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = Non
         float64 Tensor with shape (n,) on the generator's device, values in [0, 1].
     """
     assert alpha > 0, f"alpha must be positive but found {alpha}"
-    log_x = _log_standard_gamma(alpha, n, generator)
-    log_y = _log_standard_gamma(alpha, n, generator)
-    return torch.sigmoid(log_x - log_y)
+    device = _generator_device(generator)
+    concentration = torch.full((2, n), alpha, dtype=torch.float64, device=device)
+    x, y = torch._standard_gamma(concentration, generator=generator)
+    return x / (x + y)
 
 
 def _check_inputs(features: Tensor, labels: Tensor, num_classes: int) -> None:
@@ -124,6 +100,32 @@ def _check_inputs(features: Tensor, labels: Tensor, num_classes: int) -> None:
         f"labels must have shape ({features.shape[0]},) but found {tuple(labels.shape)}"
     )
     assert num_classes > 0, f"num_classes must be positive but found {num_classes}"
+
+
+def _mixing_matrix(first: Tensor, second: Tensor, lam: Tensor, n: int) -> Tensor:
+    """Row r mixes ``lam[r]`` of sample ``first[r]`` with ``1 - lam[r]`` of ``second[r]``.
+
+    Args:
+        first: int64 Tensor with shape (k,), values in [0, n).
+        second: int64 Tensor with shape (k,), values in [0, n) (may equal ``first``).
+        lam: Tensor with shape (k,), the mixing coefficients.
+        n: batch size.
+
+    Returns:
+        Tensor ``m`` with shape (k, n) and the dtype of ``lam``: ``m @ x`` is
+        ``lam * x[first] + (1 - lam) * x[second]`` for any ``x`` with n rows (features or
+        one-hot labels), with one matrix product forward and one backward.
+    """
+    m = lam.new_zeros(lam.shape[0], n)
+    index = torch.stack([first, second], dim=1)
+    return m.scatter_add_(1, index, torch.stack([lam, 1 - lam], dim=1))
+
+
+def _pair_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """``(pos, neg)`` bool (n, n) masks: same label and not self; different label."""
+    same = labels[:, None] == labels[None, :]
+    neg = ~same
+    return same.fill_diagonal_(False), neg
 
 
 def mixup_hard_pairs(
@@ -152,8 +154,9 @@ def mixup_hard_pairs(
           drawn uniformly among the samples of another class,
           ``lam = max(Beta(alpha, alpha), lambda_n)``, soft label
           ``(1 - lam) * y_i + lam * y_n``. Anchors without a negative are skipped.
-        * draws, in order: the hard-positive lambdas, the negative choices, the hard-negative
-          lambdas.
+        * draws, in order: P + M Beta values (the first P for the hard positives), then one
+          uniform key per (hard-negative anchor, sample); ``z_n`` is the negative with the
+          largest key.
 
     ``variant="official"`` (Core-tuning's ``feature_mixup``): every anchor yields one pair of
     each kind, nothing is skipped.
@@ -165,13 +168,17 @@ def mixup_hard_pairs(
           non-positives and at the anchor itself), replaced by the anchor when that argmin is
           column 0, and ``z_hn`` is the argmax of ``cos * negative_mask``; ties resolve to the
           first index. The label is the soft mix ``lam * y_hp + (1 - lam) * y_hn``.
-        * draws, in order: the permutation, the hard-negative lambdas, the hard-positive
-          lambdas.
+        * draws, in order: the permutation, then 2N Beta values (the first N for the hard
+          negatives).
+
+    Which anchors are skipped depends only on ``labels``, and that bookkeeping runs on
+    ``labels.device``: pass the labels as they came from the data loader (host memory) with
+    features on an accelerator, and the call needs no device-to-host sync.
 
     Args:
         features: Tensor with shape (batch_size, dim), encoder features z (not necessarily
             normalised).
-        labels: int Tensor with shape (batch_size,), values in [0, num_classes).
+        labels: int Tensor with shape (batch_size,), values in [0, num_classes); on any device.
         num_classes: number of classes C.
         alpha: Beta(alpha, alpha) concentration, > 0.
         lambda_p: lower clip of the hard-positive lambda (paper only).
@@ -180,82 +187,72 @@ def mixup_hard_pairs(
         variant: ``"paper"`` or ``"official"``.
 
     Returns:
-        :class:`HardPairs`; mixed features have the dtype and device of ``features``.
+        :class:`HardPairs`; every tensor is on the device of ``features`` and the mixed
+        features, soft labels and lambdas have its dtype.
     """
     _check_variant(variant)
     _check_inputs(features, labels, num_classes)
     n = features.shape[0]
-    device = features.device
-    labels = labels.to(device)
-    onehot = F.one_hot(labels.long(), num_classes).to(features.dtype)
+    device, dtype = features.device, features.dtype
+    draw_device = _generator_device(generator)
+    labels = labels.long()
+    labels_dev = labels.to(device)
+    onehot = F.one_hot(labels_dev, num_classes).to(dtype)
+    pos, neg = _pair_masks(labels)
     with torch.no_grad():
         unit = F.normalize(features.detach(), dim=1)
         cos = unit @ unit.T
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(n, dtype=torch.bool, device=device)
-    pos = same & ~eye
-    neg = ~same
-
-    def beta(count: int) -> Tensor:
-        return sample_beta(alpha, count, generator=generator).to(device, features.dtype)
 
     if variant == "official":
-        perm = torch.randperm(n, generator=generator, device=_generator_device(generator))
-        perm = perm.to(device)
-        lam_n = beta(n).clamp(min=lambda_n)
-        neg_features = (1 - lam_n)[:, None] * features + lam_n[:, None] * features[perm]
-        neg_soft = (1 - lam_n)[:, None] * onehot + lam_n[:, None] * onehot[perm]
-        hn = (cos * neg.to(cos.dtype)).argmax(dim=1)
-        hp = (cos * pos.to(cos.dtype)).argmin(dim=1)
+        perm = torch.randperm(n, generator=generator, device=draw_device).to(device)
+        lam = sample_beta(alpha, 2 * n, generator=generator).to(device, dtype)
+        lam_n, lam_p = lam[:n].clamp(min=lambda_n), lam[n:]
         arange = torch.arange(n, device=device)
+        hn = torch.where(neg.to(device), cos, 0.0).argmax(dim=1)
+        hp = torch.where(pos.to(device), cos, 0.0).argmin(dim=1)
         hp = torch.where(hp == 0, arange, hp)
-        lam_p = beta(n)
-        pos_features = lam_p[:, None] * features[hp] + (1 - lam_p)[:, None] * features[hn]
-        pos_soft = lam_p[:, None] * onehot[hp] + (1 - lam_p)[:, None] * onehot[hn]
+        mix = _mixing_matrix(torch.cat([perm, hp]), torch.cat([arange, hn]), torch.cat([lam_n, lam_p]), n)
+        mixed = mix @ features
+        mixed_soft = mix @ onehot
         return HardPairs(
-            pos_features=pos_features,
-            pos_labels=labels.long(),
-            pos_soft_labels=pos_soft,
+            pos_features=mixed[n:],
+            pos_labels=labels_dev,
+            pos_soft_labels=mixed_soft[n:],
             pos_anchor_index=arange,
             pos_positive_index=hp,
             pos_negative_index=hn,
             pos_lambda=lam_p,
-            neg_features=neg_features,
-            neg_soft_labels=neg_soft,
+            neg_features=mixed[:n],
+            neg_soft_labels=mixed_soft[:n],
             neg_anchor_index=arange,
             neg_partner_index=perm,
             neg_lambda=lam_n,
         )
 
-    has_pos = pos.any(dim=1)
     has_neg = neg.any(dim=1)
-    # hard positives
-    a_idx = (has_pos & has_neg).nonzero().squeeze(1)
-    hp = cos.masked_fill(~pos, float("inf")).argmin(dim=1)[a_idx]
-    hn = cos.masked_fill(~neg, float("-inf")).argmax(dim=1)[a_idx]
-    lam_p = beta(a_idx.numel()).clamp(min=lambda_p)
-    pos_features = lam_p[:, None] * features[hp] + (1 - lam_p)[:, None] * features[hn]
-    # hard negatives: partner uniformly among the anchor's negatives
-    b_idx = has_neg.nonzero().squeeze(1)
-    neg_b = neg[b_idx]
-    count = neg_b.sum(dim=1)
-    u = torch.rand(b_idx.numel(), generator=generator, dtype=torch.float64,
-                   device=_generator_device(generator)).to(device)  # fmt: skip
-    rank = torch.minimum((u * count.to(torch.float64)).floor().long(), count - 1)
-    partner = (neg_b & (neg_b.long().cumsum(dim=1) - 1 == rank[:, None])).long().argmax(dim=1)
-    lam_n = beta(b_idx.numel()).clamp(min=lambda_n)
-    neg_features = (1 - lam_n)[:, None] * features[b_idx] + lam_n[:, None] * features[partner]
-    neg_soft = (1 - lam_n)[:, None] * onehot[b_idx] + lam_n[:, None] * onehot[partner]
+    a_idx = (pos.any(dim=1) & has_neg).nonzero().squeeze(1)  # anchors of hard positives
+    b_idx = has_neg.nonzero().squeeze(1)  # anchors of hard negatives
+    n_p, n_n = a_idx.numel(), b_idx.numel()
+    lam = sample_beta(alpha, n_p + n_n, generator=generator).to(device, dtype)
+    lam_p, lam_n = lam[:n_p].clamp(min=lambda_p), lam[n_p:].clamp(min=lambda_n)
+    # partner uniformly among the anchor's negatives: the negative with the largest iid key
+    keys = torch.rand(n_n, n, generator=generator, dtype=torch.float64, device=draw_device)
+    partner = torch.where(neg[b_idx], keys.to(labels.device), -1.0).argmax(dim=1).to(device)
+    a_idx, b_idx = a_idx.to(device), b_idx.to(device)
+    hp = torch.where(pos.to(device), cos, float("inf")).argmin(dim=1)[a_idx]
+    hn = torch.where(neg.to(device), cos, float("-inf")).argmax(dim=1)[a_idx]
+    mix = _mixing_matrix(torch.cat([hp, partner]), torch.cat([hn, b_idx]), torch.cat([lam_p, lam_n]), n)
+    mixed = mix @ features
     return HardPairs(
-        pos_features=pos_features,
-        pos_labels=labels[a_idx].long(),
+        pos_features=mixed[:n_p],
+        pos_labels=labels_dev[a_idx],
         pos_soft_labels=onehot[a_idx],
         pos_anchor_index=a_idx,
         pos_positive_index=hp,
         pos_negative_index=hn,
         pos_lambda=lam_p,
-        neg_features=neg_features,
-        neg_soft_labels=neg_soft,
+        neg_features=mixed[n_p:],
+        neg_soft_labels=mix[n_p:] @ onehot,
         neg_anchor_index=b_idx,
         neg_partner_index=partner,
         neg_lambda=lam_n,

@@ -195,3 +195,73 @@ def test_manifold_mixup() -> None:
     assert all(s == pytest.approx(1.0) for s in out.soft_labels.sum(dim=1).tolist())
     features, soft_labels, _, _ = out
     assert features.shape == z.shape and soft_labels.shape == y.shape
+
+
+def test_sample_beta_tiny_alpha_is_finite_and_reproducible() -> None:
+    x = sample_beta(0.01, 4000, generator=torch.Generator().manual_seed(0))
+    again = sample_beta(0.01, 4000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, again)
+    assert bool(torch.isfinite(x).all()) and bool(((x >= 0) & (x <= 1)).all())
+    # Beta(0.01, 0.01) puts almost all mass near 0 and 1, about half at each end
+    assert ((x < 0.01) | (x > 0.99)).double().mean().item() > 0.9
+    assert (x < 0.5).double().mean().item() == pytest.approx(0.5, abs=0.05)
+
+
+def test_paper_partner_is_uniform_over_the_negatives() -> None:
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])  # negatives of anchor 0: samples 2, 3, 4, 5
+    z = _feats(6)
+    g = torch.Generator().manual_seed(0)
+    draws = 2000
+    counts = [0] * 6
+    for _ in range(draws):
+        p = mixup_hard_pairs(z, labels, 3, 1.0, 0.8, 0.8, generator=g)
+        counts[p.neg_partner_index[0].item()] += 1
+    assert counts[:2] == [0, 0]
+    sd = math.sqrt(draws * 0.25 * 0.75)
+    assert all(abs(c - draws / 4) < 4 * sd for c in counts[2:])
+
+
+def test_official_mixed_values_by_loop_including_fixed_points() -> None:
+    labels = [0, 1, 0]
+    z = _feats(3)
+    v = z.tolist()
+    fixed_points = 0
+    for seed in range(12):
+        g = torch.Generator().manual_seed(seed)
+        p = mixup_hard_pairs(z, torch.tensor(labels), 2, 1.0, 0.8, 0.5, generator=g, variant="official")
+        for i in range(3):
+            k, lam = p.neg_partner_index[i].item(), p.neg_lambda[i].item()
+            fixed_points += k == i
+            want = [(1 - lam) * a + lam * b for a, b in zip(v[i], v[k], strict=True)]
+            assert p.neg_features[i].tolist() == pytest.approx(want, rel=1e-12)
+            soft = [(1 - lam) * (c == labels[i]) + lam * (c == labels[k]) for c in range(2)]
+            assert p.neg_soft_labels[i].tolist() == pytest.approx(soft, rel=1e-12, abs=1e-15)
+            hp, hn, mu = (
+                p.pos_positive_index[i].item(),
+                p.pos_negative_index[i].item(),
+                p.pos_lambda[i].item(),
+            )
+            want = [mu * a + (1 - mu) * b for a, b in zip(v[hp], v[hn], strict=True)]
+            assert p.pos_features[i].tolist() == pytest.approx(want, rel=1e-12)
+    assert fixed_points > 0  # the permutation partner can be the anchor itself
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_float32_features_keep_dtype_and_labels_may_be_int32(variant: str) -> None:
+    z = _feats(len(LABELS)).float()
+    p = mixup_hard_pairs(z, torch.tensor(LABELS, dtype=torch.int32), C, 1.0, 0.8, 0.8, variant=variant)
+    assert all(t.dtype == torch.float32 for t in (p.pos_features, p.neg_features, p.neg_soft_labels))
+    assert all(t.dtype == torch.float32 for t in (p.pos_lambda, p.neg_lambda, p.pos_soft_labels))
+    assert p.pos_labels.dtype == torch.int64
+    ref = mixup_hard_pairs(
+        z.double(), torch.tensor(LABELS), C, 1.0, 0.8, 0.8, variant=variant, generator=_gen()
+    )
+    again = mixup_hard_pairs(
+        z, torch.tensor(LABELS, dtype=torch.int32), C, 1.0, 0.8, 0.8, variant=variant, generator=_gen()
+    )
+    assert torch.equal(ref.neg_partner_index, again.neg_partner_index)
+    assert torch.allclose(ref.neg_features.float(), again.neg_features, atol=1e-6)
