@@ -10,7 +10,13 @@ data, model, optimiser and model selection. ``step()`` runs one epoch and return
 - ``best/epoch``, ``best/val/acc`` — the epoch selected on validation accuracy so far;
 - ``test/acc``, ``test/mpa`` — test metrics *of the selected epoch* (test images never
   influence selection; they are evaluated only when validation improves);
-- ``time/epoch_s``, ``time/train_s``, ``train/lr``, ``epoch``.
+- ``time/epoch_s``, ``time/train_s``, ``train/lr``, ``epoch``;
+- with ``early_stop_patience`` set: ``early_stop/best_epoch`` (the epoch of the lowest
+  ``val/loss`` so far) and ``early_stop/stopped`` (1 on the epoch that ends the trial early).
+
+The final report carries ``done: True`` — after ``epochs`` epochs, or earlier once ``val/loss``
+has not decreased for ``early_stop_patience`` epochs (then ``epoch_metrics(last=True)`` runs on
+that epoch and Tune's end-of-trial checkpoint is taken). Selection stays on ``val/acc``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from ftsweep.config import ConfigError, TrainConfig
 from ftsweep.data import DataBundle, build_data
 from ftsweep.engine import (
     BestTracker,
+    EarlyStopping,
     StepOutput,
     build_optimizer,
     build_scheduler,
@@ -88,6 +95,7 @@ class FineTuneTrainable(tune.Trainable):
             gamma=cfg.gamma,
         )
         self.tracker = BestTracker("val/acc", "max")
+        self.early_stopping = EarlyStopping(cfg.early_stop_patience) if cfg.early_stop_patience else None
         self.epoch = 0
         self.setup_method()
 
@@ -219,7 +227,8 @@ class FineTuneTrainable(tune.Trainable):
         self.epoch += 1
         if self.tracker.update(self.epoch, val):
             self.tracker.selected = {**val, **self.selected_metrics()}
-        last = self.epoch >= self.cfg.epochs
+        stop_early = self.early_stopping is not None and self.early_stopping.update(self.epoch, val)
+        last = self.epoch >= self.cfg.epochs or stop_early
         result: dict[str, float] = {f"train/{k}": float(v) for k, v in train_logs.items()}
         result.update(val)
         result.update({k: v for k, v in self.tracker.selected.items() if not k.startswith("val/")})
@@ -234,6 +243,9 @@ class FineTuneTrainable(tune.Trainable):
                 "time/epoch_s": time.perf_counter() - t0,
             }
         )
+        if self.early_stopping is not None:
+            result["early_stop/best_epoch"] = float(self.early_stopping.tracker.epoch)
+            result["early_stop/stopped"] = float(stop_early and self.epoch < self.cfg.epochs)
         if last:
             result["done"] = True
         return result
@@ -253,6 +265,7 @@ class FineTuneTrainable(tune.Trainable):
             "scheduler": self.scheduler.state_dict(),
             "epoch": self.epoch,
             "tracker": self.tracker.state_dict(),
+            "early_stop": None if self.early_stopping is None else self.early_stopping.state_dict(),
             "extra": self.extra_state(),
         }
         tmp = Path(checkpoint_dir) / "state.pt.tmp"
@@ -267,6 +280,8 @@ class FineTuneTrainable(tune.Trainable):
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = state["epoch"]
         self.tracker.load_state_dict(state["tracker"])
+        if self.early_stopping is not None and state.get("early_stop") is not None:
+            self.early_stopping.load_state_dict(state["early_stop"])
         self.load_extra_state(state["extra"])
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:

@@ -157,6 +157,9 @@ class TrainConfig(BaseConfig):
         labels_per_class / num_labels: balanced label budget; the rest is the unlabeled stream.
         subsample: fraction of each class kept; long_tail_ratio: max/min class size.
         max_train_batches: cap on batches per epoch (``--smoke``).
+        early_stop_patience: end the trial once ``val/loss`` has not decreased for this many
+            epochs (SCHaNe App. A.2: 10); None = train all ``epochs``. Selection stays on
+            ``val/acc``.
         cache_dir: where built artefacts shared across trials live (stage-1 checkpoints,
             feature caches); ``ftsweep run`` makes it absolute before trials start.
     """
@@ -195,6 +198,7 @@ class TrainConfig(BaseConfig):
     num_workers: int = 0
     max_train_batches: int | None = None
     max_eval_batches: int | None = None
+    early_stop_patience: int | None = None
     cache_dir: str = "results/cache"
 
     def validate(self) -> None:
@@ -229,6 +233,7 @@ class TrainConfig(BaseConfig):
         check(self.num_workers, "num_workers", ge=0)
         check(self.max_train_batches, "max_train_batches", ge=1)
         check(self.max_eval_batches, "max_eval_batches", ge=1)
+        check(self.early_stop_patience, "early_stop_patience", ge=1)
         if not _DEVICE.match(self.device):
             raise ConfigError("device", self.device, "must be auto, cpu, cuda, cuda:N or mps")
         self._check_label_budget()

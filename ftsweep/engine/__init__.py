@@ -2,6 +2,7 @@
 
 from ftsweep.engine.loop import (
     BestTracker,
+    EarlyStopping,
     NonFiniteLossError,
     StepOutput,
     cycle,
@@ -18,6 +19,7 @@ from ftsweep.engine.optim import build_optimizer, build_scheduler, lr_factor, pa
 
 __all__ = [
     "BestTracker",
+    "EarlyStopping",
     "NonFiniteLossError",
     "StepOutput",
     "build_optimizer",

@@ -17,6 +17,7 @@ from ftsweep.metrics import mean_per_class_accuracy, top1_accuracy
 
 __all__ = [
     "BestTracker",
+    "EarlyStopping",
     "NonFiniteLossError",
     "StepOutput",
     "cycle",
@@ -253,3 +254,38 @@ class BestTracker:
             state["epoch"],
             dict(state["selected"]),
         )
+
+
+@dataclass
+class EarlyStopping:
+    """Stop training once ``metric`` has not improved for ``patience`` epochs.
+
+    SCHaNe App. A.2: "terminating the training when the validation loss does not decrease for
+    10 epochs" — ``metric="val/loss"``, ``mode="min"``, ``patience=10``. An epoch that only ties
+    the best value does not count as an improvement.
+
+    Attributes:
+        patience: epochs without improvement after which :meth:`update` returns True (>= 1).
+        metric: the key watched; mode: ``min`` or ``max``.
+        tracker: the best value and its epoch so far.
+    """
+
+    patience: int
+    metric: str = "val/loss"
+    mode: str = "min"
+    tracker: BestTracker = field(init=False)
+
+    def __post_init__(self) -> None:
+        assert self.patience >= 1, f"patience must be >= 1 but is {self.patience}"
+        self.tracker = BestTracker(self.metric, self.mode)
+
+    def update(self, epoch: int, metrics: dict[str, float]) -> bool:
+        """Record ``metrics`` of ``epoch`` (1-based); True when training should stop now."""
+        self.tracker.update(epoch, metrics)
+        return epoch - self.tracker.epoch >= self.patience
+
+    def state_dict(self) -> dict:
+        return self.tracker.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.tracker.load_state_dict(state)

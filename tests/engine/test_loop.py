@@ -60,3 +60,27 @@ def test_best_tracker_keeps_earlier_epoch_on_ties() -> None:
     u = BestTracker()
     u.load_state_dict(s)
     assert (u.best, u.epoch) == (60.0, 3)
+
+
+def test_early_stopping_on_a_hand_made_val_loss_sequence() -> None:
+    from ftsweep.engine import EarlyStopping
+
+    losses = [1.0, 0.8, 0.9, 0.8, 0.85, 0.7]  # best at epoch 2; epoch 4 only ties it
+    stop = EarlyStopping(patience=3)
+    decisions = [stop.update(e, {"val/loss": v}) for e, v in enumerate(losses, start=1)]
+    assert decisions == [False, False, False, False, True, False]
+    assert stop.tracker.epoch == 6  # a later improvement resets the count
+
+    patient = EarlyStopping(patience=1)
+    assert [patient.update(e, {"val/loss": v}) for e, v in enumerate([3.0, 2.0, 2.5], 1)] == [
+        False,
+        False,
+        True,
+    ]
+
+    restored = EarlyStopping(patience=3)
+    stop2 = EarlyStopping(patience=3)
+    for e, v in enumerate(losses[:3], start=1):
+        stop2.update(e, {"val/loss": v})
+    restored.load_state_dict(stop2.state_dict())
+    assert [restored.update(e, {"val/loss": v}) for e, v in ((4, 0.8), (5, 0.85))] == [False, True]

@@ -1,0 +1,88 @@
+"""FineTuneTrainable's early stopping (``early_stop_patience``) on a scripted validation-loss
+sequence: the trial ends at the right epoch with ``done``, final metrics are computed on that
+epoch, selection stays on ``val/acc``, and save → restore continues with the stopping state."""
+
+from __future__ import annotations
+
+import pytest
+
+from ftsweep.config import ConfigError, TrainConfig
+from trainables import TRAINABLES
+
+# val/loss is lowest at epoch 2; epochs 3 and 4 do not decrease it -> patience 2 stops at 4.
+VAL_LOSS = [0.9, 0.7, 0.8, 0.75, 0.6, 0.5, 0.4, 0.3]
+# val/acc is highest at epoch 3: selection (best/epoch) must follow accuracy, not the loss.
+VAL_ACC = [50.0, 60.0, 70.0, 65.0, 80.0, 85.0, 90.0, 95.0]
+CFG = {
+    "pretrained": "none",
+    "device": "cpu",
+    "epochs": 8,
+    "batch_size": 32,
+    "max_train_batches": 1,
+    "early_stop_patience": 2,
+}
+
+
+def scripted(config: dict | None = None):
+    """A ``ce`` trainable whose validation metrics follow VAL_LOSS / VAL_ACC by epoch."""
+    t = TRAINABLES["ce"](config={**CFG, **(config or {})})
+    real = t.evaluate_split
+    finals: list[int] = []
+
+    def evaluate_split(split: str) -> dict[str, float]:
+        if split != "val":
+            return real(split)
+        return {"val/acc": VAL_ACC[t.epoch], "val/mpa": VAL_ACC[t.epoch], "val/loss": VAL_LOSS[t.epoch]}
+
+    def epoch_metrics(last: bool) -> dict[str, float]:
+        if last:
+            finals.append(t.epoch)
+        return {}
+
+    t.evaluate_split = evaluate_split
+    t.epoch_metrics = epoch_metrics
+    return t, finals
+
+
+def test_stops_when_val_loss_has_not_decreased_for_patience_epochs() -> None:
+    t, finals = scripted()
+    results = [t.train() for _ in range(4)]
+    assert [bool(r.get("done", False)) for r in results] == [False, False, False, True]
+    assert [r["early_stop/stopped"] for r in results] == [0.0, 0.0, 0.0, 1.0]
+    assert [r["early_stop/best_epoch"] for r in results] == [1.0, 2.0, 2.0, 2.0]
+    assert finals == [4], "final metrics on the stopping epoch only"
+    assert results[-1]["best/epoch"] == 3.0 and results[-1]["best/val/acc"] == 70.0
+    t.stop()
+
+
+def test_off_by_default_and_trains_all_epochs() -> None:
+    assert TrainConfig().early_stop_patience is None
+    t, finals = scripted({"early_stop_patience": None, "epochs": 5})
+    results = [t.train() for _ in range(5)]
+    assert [bool(r.get("done", False)) for r in results] == [False] * 4 + [True]
+    assert not any(k.startswith("early_stop/") for k in results[-1])
+    assert finals == [5]
+    t.stop()
+
+
+def test_save_restore_keeps_the_stopping_state(tmp_path) -> None:
+    a, _ = scripted()
+    for _ in range(3):
+        a.train()
+    ckpt = a.save(str(tmp_path / "ckpt"))
+    expected = a.train()
+    b, finals = scripted()
+    b.restore(ckpt)
+    got = b.train()  # a fresh stopper would see epoch 4 as its best and not stop
+    assert expected["done"] is True and got.get("done") is True
+    assert got["early_stop/best_epoch"] == expected["early_stop/best_epoch"] == 2.0
+    assert got["training_iteration"] == expected["training_iteration"] == 4
+    assert finals == [4]
+    a.stop()
+    b.stop()
+
+
+def test_bad_patience_is_rejected() -> None:
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict({"early_stop_patience": 0})
+    assert err.value.field == "early_stop_patience"
