@@ -243,3 +243,154 @@ def test_fewshot_ways_and_shots_come_together():
     with pytest.raises(ConfigError) as err:
         SchaneConfig.from_dict({"fewshot_ways": [5], "fewshot_shots": [0]})
     assert err.value.field == "fewshot_shots"
+
+
+# --------------------------------------------------------------------------- App. A.2 regularisers
+
+
+def test_paper_defaults_dropout_and_early_stopping():
+    cfg = SchaneConfig()
+    assert cfg.dropout == 0.1 and cfg.early_stop_patience == 10
+
+
+def test_dropout_on_encoder_output_only_in_train_mode():
+    from torch import nn
+
+    t = make(dropout=0.5)
+    assert isinstance(t.model["dropout"], nn.Dropout) and t.model["dropout"].p == 0.5
+    x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    t.model.eval()
+    with torch.no_grad():
+        f = t.model["backbone"](x)
+        assert torch.equal(t.features(x), f), "eval mode: no dropout"
+        t.model["dropout"].train()  # backbone stays in eval mode: same f
+        out = t.features(x)
+    dropped = out == 0
+    assert 0 < dropped.float().mean() < 1
+    assert torch.allclose(out[~dropped], f[~dropped] / 0.5, rtol=1e-6), "kept units scaled by 1/(1-p)"
+    # the training loss sees the dropout: two draws differ in train mode, never in eval mode
+    batch = two_view_batch(LABELS)
+    with torch.no_grad():
+        losses = [float(t.training_step(batch)[0]) for _ in range(2)]
+        assert losses[0] != losses[1]
+        t.model["dropout"].eval()
+        assert float(t.training_step(batch)[0]) == float(t.training_step(batch)[0])
+    t.stop()
+
+
+# --------------------------------------------------------------------------- novel-class episodes
+
+
+NOVEL_CLASSES, NOVEL_PER_CLASS = 6, 4
+
+
+@pytest.fixture
+def tiny_fewshot_dataset(monkeypatch):
+    """A registered dataset with 3 base classes and 6 novel classes whose images are distinct."""
+    from ftsweep.data import DATASETS, DatasetInfo, LoadedDataset, TensorImageDataset, load_dataset_cached
+
+    g = torch.Generator().manual_seed(0)
+
+    def images(n: int) -> torch.Tensor:
+        return torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+
+    base_t = np.repeat(np.arange(3), 10)
+    test_t = np.repeat(np.arange(3), 4)
+    novel_t = np.repeat(np.arange(NOVEL_CLASSES), NOVEL_PER_CLASS)
+    loaded = LoadedDataset(
+        train=TensorImageDataset(images(len(base_t)), base_t),
+        test=TensorImageDataset(images(len(test_t)), test_t),
+        train_targets=base_t,
+        test_targets=test_t,
+        novel=TensorImageDataset(images(len(novel_t)), novel_t),
+        novel_targets=novel_t,
+    )
+    info = DatasetInfo(
+        name="tiny_fs", num_classes=3, load=lambda root, download: loaded, image_size=32,
+        num_train=30, num_test=12, num_novel_classes=NOVEL_CLASSES, offline=True,
+    )  # fmt: skip
+    monkeypatch.setitem(DATASETS, "tiny_fs", info)
+    load_dataset_cached.cache_clear()
+    yield loaded
+    load_dataset_cached.cache_clear()
+
+
+def _spy_fewshot(monkeypatch) -> list[tuple[np.ndarray, np.ndarray]]:
+    import trainables.schane as schane_module
+
+    calls = []
+
+    def spy(features, labels, **kwargs):
+        calls.append((np.asarray(features), np.asarray(labels)))
+        return fewshot_eval(features, labels, **kwargs)
+
+    monkeypatch.setattr(schane_module, "fewshot_eval", spy)
+    return calls
+
+
+def _features_of(t, dataset) -> np.ndarray:
+    t.model.eval()
+    with torch.no_grad():
+        f = torch.stack([t.model["backbone"](dataset[i][0][None])[0] for i in range(len(dataset))])
+    return (f / f.norm(dim=1, keepdim=True)).numpy()
+
+
+def test_episodes_come_from_novel_classes_only(tiny_fewshot_dataset, monkeypatch):
+    calls = _spy_fewshot(monkeypatch)
+    cfg = {"dataset": "tiny_fs", "epochs": 1, "max_train_batches": 1, "val_fraction": 0.2}
+    t = make(**cfg, fewshot_ways=[5], fewshot_shots=[1], fewshot_query=3, fewshot_episodes=4)
+    assert t.data.novel is not None and len(t.data.novel) == NOVEL_CLASSES * NOVEL_PER_CLASS
+    r = t.train()
+    assert r["fewshot/on_novel"] == 1.0
+    (feats, labels), = calls  # fmt: skip
+    assert np.array_equal(labels, tiny_fewshot_dataset.novel_targets), "novel images, novel labels"
+    assert np.allclose(feats, _features_of(t, t.data.novel), atol=1e-5)
+    mean, ci = fewshot_eval(feats, labels, n_way=5, k_shot=1, n_query=3, n_episodes=4, seed=0)
+    assert r["fewshot/5way1shot"] == pytest.approx(100 * mean) and r[
+        "fewshot/5way1shot_ci95"
+    ] == pytest.approx(100 * ci)
+    # the isotropy score stays on the base classes' test part
+    assert r["test/isotropy"] == pytest.approx(isotropy_score(_features_of(t, t.data.test)), rel=1e-4)
+    t.stop()
+
+    calls.clear()
+    t = make(
+        **cfg, fewshot_split="test", fewshot_ways=[3], fewshot_shots=[1], fewshot_query=3, fewshot_episodes=2
+    )
+    r = t.train()
+    assert r["fewshot/on_novel"] == 0.0
+    assert np.array_equal(calls[0][1], tiny_fewshot_dataset.test_targets)
+    t.stop()
+
+
+def test_fewshot_falls_back_to_test_without_novel_classes(monkeypatch):
+    calls = _spy_fewshot(monkeypatch)
+    t = make(
+        epochs=1,
+        max_train_batches=1,
+        fewshot_ways=[3],
+        fewshot_shots=[1],
+        fewshot_query=2,
+        fewshot_episodes=2,
+    )
+    r = t.train()
+    assert r["fewshot/on_novel"] == 0.0 and len(calls[0][1]) == len(t.data.test)
+    t.stop()
+
+
+def test_fewshot_split_config_errors(tiny_fewshot_dataset):
+    with pytest.raises(ConfigError, match="has no novel classes") as err:
+        SchaneConfig.from_dict({"fewshot_split": "novel", "fewshot_ways": [5], "fewshot_shots": [1]})
+    assert err.value.field == "fewshot_split"
+    with pytest.raises(ConfigError) as err:
+        SchaneConfig.from_dict({"dataset": "tiny_fs", "fewshot_ways": [7], "fewshot_shots": [1]})
+    assert err.value.field == "fewshot_ways" and "6" in str(err.value)
+    for field, value in (
+        ("dropout", 1.0),
+        ("dropout", -0.1),
+        ("fewshot_split", "val"),
+        ("early_stop_patience", 0),
+    ):
+        with pytest.raises(ConfigError) as err:
+            SchaneConfig.from_dict({field: value})
+        assert err.value.field == field
