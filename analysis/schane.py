@@ -40,8 +40,8 @@ __all__ = [
 DATASET_NAMES = {
     "cifar_fs": "CIFAR-FS",
     "fc100": "FC100",
-    "miniimagenet": "miniImageNet",
-    "tieredimagenet": "tieredImageNet",
+    "mini_imagenet": "miniImageNet",
+    "tiered_imagenet": "tieredImageNet",
     "cifar100": "CIFAR-100",
     "cub200": "CUB-200-2011",
     "caltech256": "Caltech-256",

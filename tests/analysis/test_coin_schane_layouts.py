@@ -171,3 +171,12 @@ def test_missing_metric_raises():
         coin.table1(df)
     with pytest.raises(KeyError, match="s_dbw"):
         coin.table2(df)
+
+
+def test_schane_dataset_columns_are_registered_datasets():
+    """Every column of SCHaNe's Tables 1-2 names a dataset of the registry (the few-shot
+    benchmarks and iNat2017 / Places365 included), in the paper's order."""
+    from ftsweep.data import DATASETS
+
+    assert set(schane.DATASET_NAMES) <= set(DATASETS)
+    assert list(schane.DATASET_NAMES)[:4] == ["cifar_fs", "fc100", "mini_imagenet", "tiered_imagenet"]
