@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
 
 from ftsweep.metrics.classification import ArrayLike, _check_same_length, _to_numpy
 
@@ -32,6 +30,8 @@ def clustering_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     clusters, p_codes = np.unique(p, return_inverse=True)
     contingency = np.zeros((len(clusters), len(classes)), dtype=np.int64)  # L_c^T L
     np.add.at(contingency, (p_codes.reshape(-1), t_codes.reshape(-1)), 1)
+    from scipy.optimize import linear_sum_assignment  # lazy: keeps `import trainables` light
+
     rows, cols = linear_sum_assignment(contingency, maximize=True)
     return float(contingency[rows, cols].sum() / len(t))
 
@@ -63,5 +63,7 @@ def kmeans_clustering_accuracy(
         raise ValueError(f"num_clusters must be in [1, num_samples={x.shape[0]}] but is {num_clusters}")
     if n_init < 1:
         raise ValueError(f"n_init must be >= 1 but is {n_init}")
+    from sklearn.cluster import KMeans  # lazy: keeps `import trainables` light
+
     kmeans = KMeans(n_clusters=num_clusters, n_init=n_init, random_state=seed)
     return clustering_accuracy(y, kmeans.fit_predict(x))

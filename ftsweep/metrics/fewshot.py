@@ -10,7 +10,6 @@ The paper samples 3,000 tasks per run; ``n_episodes`` defaults to 600, the commo
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from ftsweep.metrics.classification import ArrayLike, _check_same_length, _to_numpy
 
@@ -83,6 +82,8 @@ def fewshot_eval(
             f"{per_class} samples are needed, but only {len(eligible)} of {len(classes)} "
             f"classes have that many"
         )
+
+    from sklearn.linear_model import LogisticRegression  # lazy: keeps `import trainables` light
 
     rng = np.random.default_rng(seed)
     support_y = np.repeat(np.arange(n_way), k_shot)
