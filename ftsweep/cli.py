@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+import threading
 from pathlib import Path
 
 from ftsweep.config import ConfigError
@@ -76,8 +77,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"ftsweep: {res.trials} trials ({res.errors} failed) in {res.seconds:.0f} s; MLflow experiment {res.experiment!r}"
     )
-    if res.trials > res.errors:
-        _spec_table(spec, args, results)
+    # Ray stops (about a second of waiting on its processes) while the table is read from MLflow
+    import ray
+
+    stopping = threading.Thread(target=ray.shutdown)
+    stopping.start()
+    try:
+        if res.trials > res.errors:
+            _spec_table(spec, args, results)
+    finally:
+        stopping.join()
     from ftsweep.tracking import tracking_uri
 
     print(f"\nOpen the MLflow UI with:  ftsweep ui   (tracking URI {tracking_uri(args.tracking_uri)})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ def run_sweep(
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     from ray import tune
 
-    from ftsweep.tracking import MLflowTrialLogger, git_commit
+    from ftsweep.tracking import MLflowTrialLogger, git_commit, prepare_experiment
     from ftsweep.tracking import tracking_uri as resolve_uri
     from trainables import TRAINABLES
 
@@ -163,14 +164,20 @@ def run_sweep(
     jobs = spec.jobs()
     check_pretrained(jobs)
     jobs = prepare_paths(spec, jobs, results_dir)
-    init_ray(address, num_cpus)
     uri = resolve_uri(tracking_uri)
-    base_tags = {
-        "sweep": spec.name,
-        "spec": str(spec.path or ""),
-        "git_commit": git_commit(),
-        "smoke": str(spec.smoke),
-    }
+    # the tracking store (a fresh SQLite schema takes seconds) and the git commit are prepared
+    # in a thread while Ray starts its processes
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        experiment_ready = pool.submit(prepare_experiment, spec.experiment, uri)
+        commit = pool.submit(git_commit)
+        init_ray(address, num_cpus)
+        experiment_ready.result()
+        base_tags = {
+            "sweep": spec.name,
+            "spec": str(spec.path or ""),
+            "git_commit": commit.result(),
+            "smoke": str(spec.smoke),
+        }
     total = errors = 0
     per_job: dict[str, tuple[int, int]] = {}
     for job in jobs:

@@ -26,6 +26,7 @@ __all__ = [
     "MLflowTrialLogger",
     "flatten",
     "git_commit",
+    "prepare_experiment",
     "tracking_uri",
 ]
 
@@ -63,6 +64,16 @@ def git_commit(cwd: str | Path | None = None) -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return os.environ.get("FTSWEEP_GIT_COMMIT", "unknown")
+
+
+def prepare_experiment(experiment: str, uri: str | None = None) -> str:
+    """Open the tracking store (creating a fresh SQLite schema takes seconds) and return the id
+    of ``experiment``, created when missing. Safe to run in a thread while Ray starts."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri(uri))
+    exp = client.get_experiment_by_name(experiment)
+    return exp.experiment_id if exp else client.create_experiment(experiment)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -111,8 +122,7 @@ class MLflowTrialLogger(tune.Callback):
 
         self.uri = tracking_uri(uri)
         self.client = MlflowClient(self.uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
+        self.experiment_id = prepare_experiment(experiment, self.uri)
         self.tags = {**(tags or {}), **(job_tags or {})}
         self.run_ids: dict[str, str] = {}
         self.last_step: dict[str, int] = {}
