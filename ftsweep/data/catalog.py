@@ -440,7 +440,8 @@ def load_places365(root: str, download: bool) -> LoadedDataset:
         "places365/{categories_places365.txt, places365_train_standard.txt, places365_val.txt, "
         "data_256_standard/, val_256/} (torchvision's Places365 layout, small=True)"
     )
-    for rel in ("categories_places365.txt", "places365_train_standard.txt", "places365_val.txt"):
+    files = ("categories_places365.txt", "places365_train_standard.txt", "places365_val.txt")
+    for rel in (*files, "data_256_standard", "val_256"):
         _require(
             "places365", root, os.path.join("places365", rel), download, downloadable=True, layout=layout
         )

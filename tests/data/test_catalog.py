@@ -480,3 +480,12 @@ def test_places365_corrupted_file_list_is_reported(tmp_path: Path, monkeypatch: 
         f.write("junk 0\n")
     with pytest.raises(FileNotFoundError, match="'places365' not found.*corrupted"):
         load_dataset("places365", str(tmp_path))
+
+
+def test_places365_missing_image_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    _write_places365(tmp_path, monkeypatch)
+    shutil.rmtree(tmp_path / "places365" / "val_256")
+    with pytest.raises(FileNotFoundError, match="val_256"):
+        load_dataset("places365", str(tmp_path))
