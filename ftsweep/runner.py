@@ -152,11 +152,8 @@ def run_sweep(
     """Run every job of ``spec``; failing trials are recorded and the sweep goes on."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    from ray import tune
-
-    from ftsweep.tracking import MLflowTrialLogger, git_commit, prepare_experiment
+    from ftsweep.tracking import git_commit, open_experiment
     from ftsweep.tracking import tracking_uri as resolve_uri
-    from trainables import TRAINABLES
 
     t0 = time.perf_counter()
     results_dir = Path(results_dir).resolve()
@@ -165,25 +162,49 @@ def run_sweep(
     check_pretrained(jobs)
     jobs = prepare_paths(spec, jobs, results_dir)
     uri = resolve_uri(tracking_uri)
-    # the tracking store (a fresh SQLite schema takes seconds) and the git commit are prepared
-    # in a thread while Ray starts its processes
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        experiment_ready = pool.submit(prepare_experiment, spec.experiment, uri)
-        commit = pool.submit(git_commit)
+    # the tracking store (a fresh SQLite schema takes seconds) is opened in a thread while Ray
+    # starts and the first trial actor imports its modules; the loggers wait for it
+    pool = ThreadPoolExecutor(max_workers=1)
+    store = pool.submit(open_experiment, spec.experiment, uri)
+    try:
         init_ray(address, num_cpus)
-        experiment_ready.result()
         base_tags = {
             "sweep": spec.name,
             "spec": str(spec.path or ""),
-            "git_commit": commit.result(),
+            "git_commit": git_commit(),
             "smoke": str(spec.smoke),
         }
+        return _run_jobs(spec, jobs, storage, uri, store, base_tags, log=log, t0=t0)
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _run_jobs(
+    spec: SweepSpec,
+    jobs: list[Job],
+    storage: Path,
+    uri: str,
+    store: Any,
+    base_tags: dict[str, str],
+    *,
+    log: bool,
+    t0: float,
+) -> SweepResult:
+    from ray import tune
+
+    from ftsweep.tracking import MLflowTrialLogger
+    from trainables import TRAINABLES
+
     total = errors = 0
     per_job: dict[str, tuple[int, int]] = {}
     for job in jobs:
         space, search_alg = _param_space(spec, job)
         logger = MLflowTrialLogger(
-            spec.experiment, uri, base_tags, {"method": job.method, "label": job.label, "job": job.name}
+            spec.experiment,
+            uri,
+            base_tags,
+            {"method": job.method, "label": job.label, "job": job.name},
+            store=store,
         )
         resources = {"cpu": spec.resources.get("cpu", 1), "gpu": spec.resources.get("gpu", 0)}
         trainable = tune.with_resources(TRAINABLES[job.method], resources)

@@ -16,17 +16,21 @@ import os
 import subprocess
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "MLflowTrialLogger",
     "flatten",
     "git_commit",
-    "prepare_experiment",
+    "open_experiment",
     "tracking_uri",
 ]
 
@@ -66,14 +70,17 @@ def git_commit(cwd: str | Path | None = None) -> str:
         return os.environ.get("FTSWEEP_GIT_COMMIT", "unknown")
 
 
-def prepare_experiment(experiment: str, uri: str | None = None) -> str:
-    """Open the tracking store (creating a fresh SQLite schema takes seconds) and return the id
-    of ``experiment``, created when missing. Safe to run in a thread while Ray starts."""
+def open_experiment(experiment: str, uri: str | None = None) -> tuple[MlflowClient, str]:
+    """A client of the tracking store and the id of ``experiment`` (created when missing).
+
+    Opening a new SQLite store creates its schema, which takes seconds: ``run_sweep`` does this
+    in a thread while Ray starts and the first trial actor imports its modules.
+    """
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri(uri))
     exp = client.get_experiment_by_name(experiment)
-    return exp.experiment_id if exp else client.create_experiment(experiment)
+    return client, (exp.experiment_id if exp else client.create_experiment(experiment))
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -108,6 +115,9 @@ class MLflowTrialLogger(tune.Callback):
         uri: tracking URI (see :func:`tracking_uri`).
         tags: tags for every run (sweep name, spec path, git commit …).
         job_tags: extra tags per trial, e.g. method/dataset of the Tuner this callback serves.
+        store: a pending :func:`open_experiment` of the same experiment and URI (opened in a
+            thread by the caller); the callback waits for it at its first use. Without it, the
+            store is opened at the first use.
     """
 
     def __init__(
@@ -117,12 +127,13 @@ class MLflowTrialLogger(tune.Callback):
         tags: Mapping[str, str] | None = None,
         job_tags: Mapping[str, str] | None = None,
         flush_seconds: float = 5.0,
+        *,
+        store: Future[tuple[MlflowClient, str]] | None = None,
     ) -> None:
-        from mlflow.tracking import MlflowClient
-
+        self.experiment = experiment
         self.uri = tracking_uri(uri)
-        self.client = MlflowClient(self.uri)
-        self.experiment_id = prepare_experiment(experiment, self.uri)
+        self._store = store
+        self._opened: tuple[MlflowClient, str] | None = None
         self.tags = {**(tags or {}), **(job_tags or {})}
         self.run_ids: dict[str, str] = {}
         self.last_step: dict[str, int] = {}
@@ -131,6 +142,24 @@ class MLflowTrialLogger(tune.Callback):
         self.flush_seconds = flush_seconds
         self.pending: dict[str, list] = {}
         self.last_flush = time.monotonic()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its run config (callbacks included) with the experiment state; a pending
+        # future and a client are not state: an unpickled logger reopens the store at first use
+        return {**self.__dict__, "_store": None, "_opened": None}
+
+    def _open(self) -> tuple[MlflowClient, str]:
+        if self._opened is None:
+            self._opened = self._store.result() if self._store else open_experiment(self.experiment, self.uri)
+        return self._opened
+
+    @property
+    def client(self) -> MlflowClient:
+        return self._open()[0]
+
+    @property
+    def experiment_id(self) -> str:
+        return self._open()[1]
 
     def _run_id(self, trial: Any) -> str:
         tid = trial.trial_id

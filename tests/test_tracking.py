@@ -70,3 +70,35 @@ def test_flatten_and_uri(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
     assert tracking_uri("sqlite:///x.db") == f"sqlite:///{tmp_path}/x.db"
+
+
+def test_store_opened_in_a_thread_is_awaited_and_not_pickled(tmp_path) -> None:
+    import pickle
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ftsweep.tracking import open_experiment
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    gate = threading.Event()
+
+    def slow_open():
+        gate.wait(10)
+        return open_experiment("exp", uri)
+
+    with ThreadPoolExecutor(1) as pool:
+        store = pool.submit(slow_open)
+        log = MLflowTrialLogger("exp", uri, store=store)
+        # Tune pickles callbacks with its experiment state: the pending store is not part of it
+        clone = pickle.loads(pickle.dumps(log))
+        assert not store.done()  # neither construction nor pickling waited for the store
+        gate.set()
+        log.on_trial_start(0, [], _trial("a"))
+        log.on_trial_complete(0, [], _trial("a"))
+    assert log.experiment_id == store.result()[1]
+    clone.on_trial_start(0, [], _trial("b"))  # reopens the same store by name
+    clone.on_trial_complete(0, [], _trial("b"))
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    assert sorted(r.data.tags["trial_id"] for r in runs) == ["a", "b"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
