@@ -12,7 +12,13 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ftsweep.selection import cache_path, cached_features, checkpoint_digest, extract_features
+from ftsweep.selection import (
+    cache_path,
+    cached_features,
+    checkpoint_digest,
+    extract_features,
+    resolve_feature_layer,
+)
 
 
 class _Backbone(nn.Module):
@@ -141,3 +147,23 @@ def test_checkpoint_digest(tmp_path: Path) -> None:
     payload = b"weights" * 400_000  # > 1 MiB, several read chunks
     path.write_bytes(payload)
     assert checkpoint_digest(path) == hashlib.sha256(payload).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("layer", "fmt", "expected"),
+    [
+        ("auto", "moco_v2", "projection"),  # Sec. 4.1: MoCo-v2's 128-d FC output
+        ("auto", "torchvision", "penultimate"),  # Sec. 4.1: ResNet-18's 512-d penultimate
+        ("auto", "simclr", "penultimate"),
+        ("auto", None, "penultimate"),  # random init
+        ("penultimate", "moco_v2", "penultimate"),
+        ("projection", "torchvision", "projection"),  # explicit choice is kept
+    ],
+)
+def test_resolve_feature_layer(layer: str, fmt: str | None, expected: str) -> None:
+    assert resolve_feature_layer(layer, fmt) == expected
+
+
+def test_resolve_feature_layer_rejects_unknown_layers() -> None:
+    with pytest.raises(ValueError, match="auto, penultimate, projection.*'fc'"):
+        resolve_feature_layer("fc", "moco_v2")
