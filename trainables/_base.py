@@ -116,6 +116,7 @@ class FineTuneTrainable(tune.Trainable):
             long_tail_ratio=cfg.long_tail_ratio,
             train_views=self.train_views,
             unlabeled_views=self.unlabeled_views,
+            image_size=cfg.image_size,
         )
 
     def build_backbone(self) -> nn.Module:

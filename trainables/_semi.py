@@ -67,6 +67,7 @@ STAGE1_INHERITED = (
     "checkpoint_format",
     "val_fraction",
     "device",
+    "image_size",
 )
 
 

@@ -157,6 +157,9 @@ class TrainConfig(BaseConfig):
         labels_per_class / num_labels: balanced label budget; the rest is the unlabeled stream.
         subsample: fraction of each class kept; long_tail_ratio: max/min class size.
         max_train_batches: cap on batches per epoch (``--smoke``).
+        image_size: side of the training crop and of the evaluation centre crop; None = the
+            dataset's own (``ftsweep list``). E.g. 224 to feed 32-px CIFAR to a ViT-B/16 or to
+            follow Core-tuning's 224-px preprocessing (App. B).
         early_stop_patience: end the trial once ``val/loss`` has not decreased for this many
             epochs (SCHaNe App. A.2: 10); None = train all ``epochs``. Selection stays on
             ``val/acc``.
@@ -198,6 +201,7 @@ class TrainConfig(BaseConfig):
     num_workers: int = 0
     max_train_batches: int | None = None
     max_eval_batches: int | None = None
+    image_size: int | None = None
     early_stop_patience: int | None = None
     cache_dir: str = "results/cache"
 
@@ -234,6 +238,7 @@ class TrainConfig(BaseConfig):
         check(self.max_train_batches, "max_train_batches", ge=1)
         check(self.max_eval_batches, "max_eval_batches", ge=1)
         check(self.early_stop_patience, "early_stop_patience", ge=1)
+        check(self.image_size, "image_size", ge=8)
         if not _DEVICE.match(self.device):
             raise ConfigError("device", self.device, "must be auto, cpu, cuda, cuda:N or mps")
         self._check_label_budget()

@@ -53,6 +53,7 @@ SMOKE_OVERRIDES: dict[str, Any] = {
     "warmup_epochs": 0,
     "milestones": [],
     "checkpoint_format": "auto",
+    "image_size": None,
 }
 
 

@@ -9,7 +9,7 @@ the position in the train/test part (stable ids for caches).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -53,6 +53,7 @@ __all__ = [
     "long_tail_counts",
     "make_splits",
     "register_dataset",
+    "resolve_info",
 ]
 
 
@@ -123,6 +124,15 @@ def load_dataset_cached(name: str, root: str, download: bool) -> LoadedDataset:
     return load_dataset(name, root, download)
 
 
+def resolve_info(dataset: str, image_size: int | None = None) -> DatasetInfo:
+    """The registry's facts about ``dataset``, with the training crop side replaced by
+    ``image_size`` when given (e.g. 32-px CIFAR up-sampled to a ViT's 224, as the papers do)."""
+    info = get_dataset_info(dataset)
+    return (
+        info if image_size is None or image_size == info.image_size else replace(info, image_size=image_size)
+    )
+
+
 def build_data(
     dataset: str,
     *,
@@ -136,9 +146,11 @@ def build_data(
     long_tail_ratio: float | None = None,
     train_views: str | Sequence[str] = "standard",
     unlabeled_views: str | Sequence[str] | None = None,
+    image_size: int | None = None,
 ) -> DataBundle:
-    """Load ``dataset``, split its train part by ``seed`` and attach the view pipelines."""
-    info = get_dataset_info(dataset)
+    """Load ``dataset``, split its train part by ``seed`` and attach the view pipelines
+    (crops of side ``image_size``, default the dataset's own; see :func:`resolve_info`)."""
+    info = resolve_info(dataset, image_size)
     loaded = load_dataset_cached(dataset, root, download)
     splits = make_splits(
         loaded.train_targets,

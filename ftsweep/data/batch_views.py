@@ -32,13 +32,14 @@ def batch_simclr_view(
 
     Args:
         images: uint8 tensor with shape (B, C, H, W).
-        info: gives ``hflip``, ``mean`` and ``std``.
+        info: gives ``hflip``, ``mean``, ``std`` and the output side S = ``image_size``.
         generator: source of randomness (on the images' device).
 
     Returns:
-        Normalised float tensor with shape (B, C, H, W).
+        Normalised float tensor with shape (B, C, S, S).
     """
-    b, c, h, w = images.shape
+    b, c = images.shape[:2]
+    size = info.image_size
     dev = images.device
     x = images.float() / 255.0
 
@@ -57,7 +58,7 @@ def batch_simclr_view(
     theta = torch.zeros(b, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 0, 2] = sw * flip, tx
     theta[:, 1, 1], theta[:, 1, 2] = sh, ty
-    grid = F.affine_grid(theta, (b, c, h, w), align_corners=False)
+    grid = F.affine_grid(theta, (b, c, size, size), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
     apply = (torch.rand(b, device=dev, generator=generator) < jitter_p).float().view(b, 1, 1, 1)

@@ -46,9 +46,9 @@ from ftsweep.data import (
     ViewDataset,
     build_view,
     build_views,
-    get_dataset_info,
     load_dataset_cached,
     make_splits,
+    resolve_info,
 )
 from ftsweep.data.batch_views import batch_simclr_view
 from ftsweep.data.registry import DatasetInfo
@@ -137,6 +137,7 @@ class TargetPretrainConfig(BaseConfig):
         labels_per_class / num_labels / val_fraction: stage 2's split options; only the
             validation split matters here (the pool is labeled ∪ unlabeled).
         max_train_batches: cap on steps per epoch (smoke runs).
+        image_size: crop side of the views (None: the dataset's own; inherited from stage 2).
         num_workers: DataLoader workers of the per-sample view pipelines (not used for
             in-memory data, whose views are batched).
         eval_every: the Trainable reports clustering accuracy every this many epochs
@@ -175,6 +176,7 @@ class TargetPretrainConfig(BaseConfig):
     num_labels: int | None = None
     val_fraction: float = 0.1
     max_train_batches: int | None = None
+    image_size: int | None = None
     num_workers: int = 0
     eval_every: int = 0
     cluster_n_init: int = 10
@@ -184,6 +186,7 @@ class TargetPretrainConfig(BaseConfig):
         check(self.objective, "objective", choices=("byol", "moco_v2"))
         check(self.dataset, "dataset", choices=sorted(DATASETS))
         check(self.epochs, "epochs", ge=1)
+        check(self.image_size, "image_size", ge=8)
         check(self.batch_size, "batch_size", ge=2)
         check(self.optimizer, "optimizer", choices=("lars", "sgd"))
         check(self.lr, "lr", gt=0)
@@ -384,7 +387,7 @@ class TargetPretrainer:
         self.cfg = cfg
         seed_everything(cfg.seed)
         self.device = resolve_device(cfg.device)
-        self.info = get_dataset_info(cfg.dataset)
+        self.info = resolve_info(cfg.dataset, cfg.image_size)
         self.loaded = load_dataset_cached(cfg.dataset, cfg.data_root, False)
         self.pool = target_pool(cfg)
         if isinstance(self.loaded.train, TensorImageDataset):
@@ -630,6 +633,8 @@ def stage1_key(cfg: TargetPretrainConfig) -> str:
     values = replace(cfg, proj_dim=dim, proj_hidden=hidden).to_dict()
     for name in _KEY_EXCLUDE:
         values.pop(name)
+    if values["image_size"] is None:
+        values.pop("image_size")  # the dataset's own size: keys written before the field existed stay valid
     values["_format"] = _KEY_VERSION
     blob = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -35,6 +35,7 @@ def test_defaults_and_coercion() -> None:
         ({"lrr": 0.1}, "lrr", "did you mean 'lr'?"),
         ({"device": "tpu"}, "device", "must be auto, cpu, cuda, cuda:N or mps"),
         ({"nesterov": "yes"}, "nesterov", "must be true or false"),
+        ({"image_size": 4}, "image_size", "must be >= 8"),
     ],
 )
 def test_bad_values_name_field_value_and_rule(values: dict, field: str, allowed: str) -> None:

@@ -64,3 +64,25 @@ def test_build_data_streams() -> None:
     assert x.shape == (3, 32, 32) and y == int(b.loaded.test_targets[0])
     ids = set(b.splits.labeled) | set(b.splits.unlabeled) | set(b.splits.val)
     assert len(ids) == 1437
+
+
+def test_image_size_resizes_every_view_and_keeps_the_registry() -> None:
+    from ftsweep.data import get_dataset_info, resolve_info
+    from ftsweep.data.batch_views import batch_simclr_view
+
+    b = build_data("digits", seed=0, labels_per_class=2, train_views=("simclr", "weak"), image_size=48)
+    assert b.info.image_size == 48 and get_dataset_info("digits").image_size == 32
+    (v1, v2), _, _ = b.labeled[0]
+    assert v1.shape == v2.shape == (3, 48, 48)
+    assert b.val[0][0].shape == b.test[0][0].shape == (3, 48, 48)
+    # eval view of a 32-px image at side 48: a plain resize of the whole image
+    img = b.loaded.test[0][0]
+    expected = torch.nn.functional.interpolate(
+        img.float()[None] / 255, size=(48, 48), mode="bilinear", antialias=True, align_corners=False
+    )[0]
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (b.info.mean, b.info.std))
+    assert torch.allclose(b.test[0][0], (expected - mean) / std, atol=0.02)
+    # the batched views (digits pretraining) follow the same side
+    views = batch_simclr_view(b.loaded.train.images[:4], resolve_info("digits", 48))
+    assert views.shape == (4, 3, 48, 48)
+    assert resolve_info("digits", None) is get_dataset_info("digits")

@@ -362,9 +362,17 @@ def test_different_configs_get_different_files(tmp_path, monkeypatch):
     monkeypatch.setattr(target_mod, "pretrain_target", _fake_builder(calls))
     paths = {
         stage1_checkpoint(tiny(**change), tmp_path)
-        for change in ({}, {"seed": 1}, {"l2_init": 0.0}, {"objective": "moco_v2"}, {"tau_base": 0.99})
+        for change in (
+            {},
+            {"seed": 1},
+            {"l2_init": 0.0},
+            {"objective": "moco_v2"},
+            {"tau_base": 0.99},
+            {"image_size": 48},
+        )
     }
-    assert len(paths) == 5 and len(calls) == 5
+    assert len(paths) == 6 and len(calls) == 6
+
     # an unset projector size keys like the objective's default written out
     assert stage1_key(TargetPretrainConfig()) == stage1_key(
         TargetPretrainConfig(proj_dim=256, proj_hidden=4096)

@@ -86,3 +86,25 @@ def test_bad_patience_is_rejected() -> None:
     with pytest.raises(ConfigError) as err:
         TrainConfig.from_dict({"early_stop_patience": 0})
     assert err.value.field == "early_stop_patience"
+
+
+def test_image_size_feeds_small_images_to_a_224_vit() -> None:
+    """A ViT-B/16-style model refuses 32-px input; ``image_size: 224`` up-samples every view."""
+    cfg = {
+        "dataset": "digits",
+        "backbone": "vit_tiny_patch16_224",
+        "pretrained": "none",
+        "image_size": 224,
+        "epochs": 1,
+        "batch_size": 4,
+        "eval_batch_size": 8,
+        "max_train_batches": 1,
+        "max_eval_batches": 1,
+        "device": "cpu",
+    }
+    trial = TRAINABLES["ce"](config=cfg)
+    x, _, _ = trial.data.labeled[0]
+    assert x.shape == (3, 224, 224)
+    result = trial.train()
+    assert result["training_iteration"] == 1 and 0.0 <= result["val/acc"] <= 100.0
+    trial.stop()
