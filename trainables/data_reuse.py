@@ -230,7 +230,7 @@ class DataReuseTrainable(FineTuneTrainable):
         cfg = self.cfg
         if cfg.feature_layer != "auto" or cfg.pretrained in ("none", ""):
             return resolve_feature_layer(cfg.feature_layer, None)
-        if not hasattr(self, "_feature_layer"):
+        if self._feature_layer is None:  # reset by setup_method: an actor may be reused
             fmt = cfg.checkpoint_format
             if fmt == "auto":
                 fmt = resolve_format(load_state_dict_file(cfg.pretrained))
@@ -324,6 +324,7 @@ class DataReuseTrainable(FineTuneTrainable):
 
     def setup_method(self) -> None:
         cfg = self.cfg
+        self._feature_layer: str | None = None
         self.selection: dict[str, Any] = {}
         self.source_stream: ViewDataset | None = None
         if not self.reuses:

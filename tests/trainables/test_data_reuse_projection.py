@@ -154,6 +154,23 @@ def test_non_moco_checkpoint_uses_penultimate_under_auto(tmp_path: Path) -> None
         t.stop()
 
 
+def test_reused_actor_resolves_the_layer_of_its_new_checkpoint(tmp_path: Path) -> None:
+    """Tune's actor reuse calls reset_config → setup on the same object: auto is re-resolved."""
+    ftsweep_ckpt = tmp_path / "ftsweep.pt"
+    torch.save(
+        {f"backbone.{k}": v for k, v in create_backbone("small_cnn").state_dict().items()}, ftsweep_ckpt
+    )
+    moco = _moco_checkpoint(tmp_path / "moco.pth.tar", _head(WIDTH, seed=3))
+    t = T(config=_config(tmp_path, pretrained=str(ftsweep_ckpt), selection="uot"))
+    try:
+        assert t.feature_layer == "penultimate"
+        assert t.reset_config(_config(tmp_path, pretrained=str(moco), selection="uot"))
+        assert t.feature_layer == "projection"
+        assert t._feature_key("digits_target")["layer"] == "projection"
+    finally:
+        t.stop()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
