@@ -151,27 +151,29 @@ class CoreTuningTrainable(FineTuneTrainable):
         """Contrastive features ``v = G_c(z) / ||G_c(z)||``, shape (B, proj_dim)."""
         return F.normalize(self.model["projector"](features), dim=1)
 
-    def contrastive_loss(self, features: Tensor, positive_mask: Tensor) -> Tensor:
-        """``L_con^f`` (focal) or ``L_con`` (plain) of the projected ``features``."""
+    def contrastive_loss(
+        self, features: Tensor, labels: Tensor | None, positive_mask: Tensor | None
+    ) -> Tensor:
+        """``L_con^f`` (focal) or ``L_con`` (plain) of the projected ``features``; positives from
+        ``labels`` or, for a set with mixed samples, from ``positive_mask``."""
         v = self.project(features)
         cfg = self.cfg
         loss_fn = focal_supcon_loss if cfg.contrastive == "focal" else supcon_loss
-        return loss_fn(v, None, cfg.temperature, variant=cfg.variant, positive_mask=positive_mask)
+        return loss_fn(v, labels, cfg.temperature, variant=cfg.variant, positive_mask=positive_mask)
 
     def training_step(self, batch: Any) -> StepOutput:
-        x, y, _ = batch
-        x, y = x.to(self.device), y.to(self.device)
+        x, labels, _ = batch
+        x, y = x.to(self.device), labels.to(self.device)
         cfg = self.cfg
         num_classes = self.data.num_classes
         classifier = self.model["classifier"]
         z = self.model["backbone"](x)
-        onehot = F.one_hot(y, num_classes).to(z.dtype)
 
         n = z.shape[0]
         if cfg.mixup == "hard":
             pairs = mixup_hard_pairs(
                 z,
-                y,
+                labels,  # the loader's (host) labels: the pair bookkeeping needs no device sync
                 num_classes,
                 cfg.mixup_alpha,
                 cfg.lambda_p,
@@ -191,6 +193,7 @@ class CoreTuningTrainable(FineTuneTrainable):
                 ce_mixed = soft_cross_entropy(logits[n:], pairs.neg_soft_labels)
                 ce_m = ce + ce_mixed
         elif cfg.mixup == "manifold":
+            onehot = F.one_hot(y, num_classes).to(z.dtype)
             mixed = manifold_mixup(z, onehot, cfg.mixup_alpha, generator=self.generator)
             set_z = torch.cat([z, mixed.features], dim=0)
             set_q = torch.cat([onehot, mixed.soft_labels], dim=0)
@@ -202,14 +205,16 @@ class CoreTuningTrainable(FineTuneTrainable):
             ce = F.cross_entropy(classifier(z), y)
             ce_mixed = torch.zeros_like(ce)
             ce_m = ce
-            set_z, set_q = z, onehot
+            set_z, set_q = z, None
 
         logs: dict[str, Tensor] = {"ce": ce, "ce_mixed": ce_mixed}
         logs["generated"] = torch.tensor(float(set_z.shape[0] - n))
         if cfg.eta == 0:
             logs["con"] = torch.zeros_like(ce)
             return ce_m, logs
-        mask = soft_label_positive_mask(set_q, variant=cfg.variant)
-        con = self.contrastive_loss(set_z, mask)
+        if set_q is None:  # originals only: positives share the label
+            con = self.contrastive_loss(set_z, y, None)
+        else:
+            con = self.contrastive_loss(set_z, None, soft_label_positive_mask(set_q, variant=cfg.variant))
         logs["con"] = con
         return ce_m + cfg.eta * con, logs

@@ -2,10 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from ftsweep.losses.supcon import Variant, _mean_over_valid, _validated_log_prob, _zero
+from ftsweep.losses.supcon import (
+    Variant,
+    _check_features,
+    _check_variant,
+    _mean_over_valid,
+    _positive_mask,
+    _zero,
+)
+
+
+class _ScaledGram(torch.autograd.Function):
+    """``scale * v @ v.T`` with the symmetric backward ``scale * (G + G^T) @ v``.
+
+    One matrix product in the backward pass where autograd's ``mm`` backward needs two (one per
+    operand); the gram matrix of the contrastive set is the largest product of the loss.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, v: Tensor, scale: float) -> Tensor:
+        ctx.save_for_backward(v)
+        ctx.scale = scale
+        return torch.mm(v, v.T).mul_(scale)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (v,) = ctx.saved_tensors
+        return torch.mm(grad + grad.T, v).mul_(ctx.scale), None
+
+
+def _log_prob_over_others(features: Tensor, temperature: float) -> Tensor:
+    """``log p_ij = s_ij - log sum_{k != i} exp(s_ik)`` with ``s = features @ features.T / tau``.
+
+    Args:
+        features: Tensor with shape (n, dim), n >= 2.
+        temperature: tau > 0.
+
+    Returns:
+        Tensor with shape (n, n); the diagonal (``k = i``, never a term of the loss) is -inf and
+        receives no gradient.
+    """
+    logits = _ScaledGram.apply(features, 1.0 / temperature)
+    return logits.fill_diagonal_(float("-inf")).log_softmax(dim=1)
 
 
 def focal_supcon_loss(
@@ -49,14 +92,15 @@ def focal_supcon_loss(
     Returns:
         Scalar Tensor.
     """
-    prepared = _validated_log_prob(features, labels, temperature, variant, positive_mask)
-    if prepared is None:
-        return _zero(features)
-    pos, log_prob = prepared
+    _check_variant(variant)
+    _check_features(features, temperature)
     n = features.shape[0]
-    # mask before exp: log p_ii (never used) can overflow exp and poison the backward pass
-    log_prob = torch.where(pos, log_prob, torch.zeros_like(log_prob))
-    summed = ((1 - log_prob.exp()) * log_prob).sum(dim=1)
+    pos = _positive_mask(labels, positive_mask, n, features.device)
+    if n < 2:
+        return _zero(features)
+    # only positive terms (never the -inf diagonal) reach exp, so the backward stays finite
+    log_prob = torch.where(pos, _log_prob_over_others(features, temperature), 0.0)
+    summed = (log_prob - log_prob.exp() * log_prob).sum(dim=1)  # sum_j (1 - p_ij) log p_ij
     n_pos = pos.sum(dim=1)
     if variant == "official":
         per_anchor = -summed / n

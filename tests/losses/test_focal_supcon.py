@@ -138,3 +138,30 @@ def test_float32_small_temperature_is_finite() -> None:
     loss = focal_supcon_loss(x, torch.arange(16) % 4, 0.005)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
+
+
+def test_scaled_gram_backward_matches_autograd_mm() -> None:
+    from ftsweep.losses.focal_supcon import _ScaledGram
+
+    v = torch.randn(7, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    upstream = torch.randn(
+        7, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(4)
+    )  # not symmetric
+    a = v.clone().requires_grad_()
+    (_ScaledGram.apply(a, 2.5) * upstream).sum().backward()
+    b = v.clone().requires_grad_()
+    ((b @ b.T * 2.5) * upstream).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda x: _ScaledGram.apply(x, 0.3), (v.clone().requires_grad_(),))
+
+
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_dominant_self_similarity_is_excluded(variant: str) -> None:
+    # unnormalised rows with large norms: s_ii dwarfs every s_ik, yet never enters the loss
+    x = _unit(6, 3, seed=5) * torch.tensor([[6.0], [1.0], [5.0], [1.0], [1.0], [4.0]], dtype=torch.float64)
+    labels = [0, 0, 1, 1, 2, 2]
+    xr = x.clone().requires_grad_()
+    loss = focal_supcon_loss(xr, torch.tensor(labels), 0.5, variant=variant)
+    loss.backward()
+    assert loss.item() == pytest.approx(_brute(x, _label_mask(labels), 0.5, variant), rel=1e-10)
+    assert torch.isfinite(xr.grad).all()
