@@ -326,6 +326,7 @@ class DataReuseTrainable(FineTuneTrainable):
         cfg = self.cfg
         self._feature_layer: str | None = None
         self.selection: dict[str, Any] = {}
+        self.selection_metrics: dict[str, float] = {}
         self.source_stream: ViewDataset | None = None
         if not self.reuses:
             return
@@ -417,7 +418,7 @@ class DataReuseTrainable(FineTuneTrainable):
             (Path(logdir) / "selection.json").write_text(json.dumps(self.selection, indent=1))
 
     def epoch_metrics(self, last: bool) -> dict[str, float]:
-        return dict(getattr(self, "selection_metrics", {}))
+        return dict(self.selection_metrics)
 
     # ---- training -----------------------------------------------------------------------
     def train_batches(self, seed: int) -> Iterable:

@@ -114,6 +114,18 @@ def test_selection_none_is_plain_fine_tuning(tmp_path: Path) -> None:
         t.stop()
 
 
+def test_reused_actor_for_plain_fine_tuning_reports_no_selection(tmp_path: Path) -> None:
+    """reset_config (Tune actor reuse) from a UOT trial to selection none drops its selection/*."""
+    t = T(config=_config(tmp_path, selection="uot", epochs=1))
+    try:
+        assert "selection/recall" in t.train()
+        assert t.reset_config(_config(tmp_path, selection="none", epochs=1))
+        assert t.source_stream is None
+        assert not any(k.startswith("selection/") for k in t.train())
+    finally:
+        t.stop()
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("eps", 0.0), ("tau1", -1.0), ("tau2", 0.0), ("eps_c", 0.0), ("k", 0), ("lambda_", -0.1)],
