@@ -3,7 +3,8 @@
 At setup the pre-trained model extracts features of the source (pre-training) and target
 training images — the penultimate (pooled backbone) features, or for a MoCo checkpoint the
 output of its projection head (``feature_layer``; Sec. 4.1 uses MoCo-v2's 128-d FC output) —
-Parquet-cached by checkpoint digest, dataset, transform and layer under ``cache_dir``; the source is split into units — its classes when ``source_labels``, cosine
+Parquet-cached by checkpoint digest, dataset, transform, crop size (``image_size``) and layer
+under ``cache_dir``; the source is split into units — its classes when ``source_labels``, cosine
 k-means clusters otherwise — and ``k`` units are selected by UOT (Eq. 5), Greedy-OT, random or
 label-based selection. Training then draws, at every step, a target batch and a batch of the
 same size from the selected source images:
@@ -45,7 +46,14 @@ from ftsweep.backbones import (
     resolve_format,
 )
 from ftsweep.config import ConfigError, TrainConfig, check
-from ftsweep.data import ViewDataset, build_view, build_views, get_dataset_info, load_dataset_cached
+from ftsweep.data import (
+    ViewDataset,
+    build_view,
+    build_views,
+    get_dataset_info,
+    load_dataset_cached,
+    resolve_info,
+)
 from ftsweep.data.reuse import true_matches, unit_members
 from ftsweep.engine import StepOutput, cycle, make_loader
 from ftsweep.losses import soft_cross_entropy
@@ -250,6 +258,7 @@ class DataReuseTrainable(FineTuneTrainable):
             "dataset": dataset,
             "split": "train",
             "transform": "eval",
+            "image_size": resolve_info(dataset, cfg.image_size).image_size,
             "layer": self.feature_layer,
         }
 
@@ -280,7 +289,7 @@ class DataReuseTrainable(FineTuneTrainable):
 
     def _features(self, dataset: str) -> tuple[np.ndarray, np.ndarray]:
         """(features, labels) of every train-part image of ``dataset``, in index order."""
-        info = get_dataset_info(dataset)
+        info = resolve_info(dataset, self.cfg.image_size)
         loaded = load_dataset_cached(dataset, self.cfg.data_root, self.cfg.download)
         ds = ViewDataset(loaded.train, np.arange(len(loaded.train)), build_view(info, "eval"))
 
@@ -330,7 +339,7 @@ class DataReuseTrainable(FineTuneTrainable):
         self.source_stream: ViewDataset | None = None
         if not self.reuses:
             return
-        src_info = get_dataset_info(cfg.source_dataset)
+        src_info = resolve_info(cfg.source_dataset, cfg.image_size)
         src = load_dataset_cached(cfg.source_dataset, cfg.data_root, cfg.download)
         src_classes = np.asarray(src.train_targets, dtype=np.int64)
         need_features = cfg.selection in ("uot", "greedy_ot") or not cfg.source_labels

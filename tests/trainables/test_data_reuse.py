@@ -222,3 +222,22 @@ def test_feature_cache_is_reused_across_trials(tmp_path: Path, monkeypatch: pyte
     third = T(config=_config(tmp_path, selection="uot", seed=1, epochs=1))  # other init → new key
     third.stop()
     assert len(calls) == 4
+
+
+def test_image_size_applies_to_the_source_stream_and_the_features(tmp_path: Path) -> None:
+    t = T(config=_config(tmp_path, selection="uot", image_size=40, epochs=1))
+    try:
+        assert t.source_stream[0][0].shape == (3, 40, 40)
+        assert t.data.labeled[0][0].shape == (3, 40, 40)
+        assert t._feature_key("digits_source")["image_size"] == 40
+        assert t.train()["selection/num_images"] == 170
+    finally:
+        t.stop()
+    assert len(list((tmp_path / "cache").glob("features-*.parquet"))) == 2
+    d = T(config=_config(tmp_path, selection="uot", epochs=1))
+    try:
+        assert d.source_stream[0][0].shape == (3, 32, 32)  # the digits' own size
+        assert d._feature_key("digits_source")["image_size"] == 32
+    finally:
+        d.stop()
+    assert len(list((tmp_path / "cache").glob("features-*.parquet"))) == 4  # other crop → new entries
