@@ -53,6 +53,26 @@ def _spec_table(spec, args: argparse.Namespace, results: Path) -> None:  # noqa:
     for suffix in (".md", ".csv", ".parquet"):
         write_table(mean, std, n, out / f"table{suffix}", baseline=baseline)
     print(f"\nftsweep: table written to {out}/table.md (.csv, .parquet)")
+    if table.get("layout"):
+        _spec_layout(table["layout"], df, out)
+
+
+def _spec_layout(layout: str, df, out: Path) -> None:  # noqa: ANN001
+    """The spec's paper layout (``table: {layout: analysis.<paper>:<fn>}``), printed and written
+    to ``paper_table.md``; a layout that cannot be filled from these runs is reported, not raised
+    (the sweep itself has finished)."""
+    from analysis.tables import render_frame
+
+    mod_name, _, fn_name = layout.partition(":")
+    try:
+        frame = getattr(importlib.import_module(mod_name), fn_name)(df)
+    except Exception as e:  # noqa: BLE001 — e.g. a smoke run without the layout's columns
+        print(f"ftsweep: paper layout {layout} not rendered: {type(e).__name__}: {e}")
+        return
+    text = render_frame(frame, "md")
+    print(f"\nPaper layout ({layout}):\n\n{text}")
+    (out / "paper_table.md").write_text(text + "\n")
+    print(f"\nftsweep: paper layout written to {out}/paper_table.md")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

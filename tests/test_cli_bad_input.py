@@ -83,6 +83,10 @@ CASES = [
         "pretrained: '/no/such/ckpt.pt' — must be an existing checkpoint file",
     ),
     (GOOD + "colour: red\n", "colour: 'red' — unknown spec key"),
+    (
+        GOOD + "table: {layout: analysis.coin:table99}\n",
+        "table.layout: 'analysis.coin:table99' — must name a table function",
+    ),
     (GOOD.replace("seeds: [0, 1]", "seeds: [0, 0]"), "seeds: [0, 0] — must not repeat"),
     (
         GOOD.replace("resources: {cpu: 1, gpu: 0}", "resources: {cpu: 1, tpu: 1}"),

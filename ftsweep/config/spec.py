@@ -133,6 +133,20 @@ def _mapping(raw: Mapping[str, Any], key: str, default: Any) -> dict:
     return dict(value)
 
 
+def _check_layout(layout: Any) -> None:
+    """``table.layout`` names a function ``module:function`` (``analysis.<paper>:<table>``)."""
+    allowed = "must name a table function 'analysis.<paper>:<table>', e.g. analysis.coin:table4"
+    if not isinstance(layout, str) or layout.count(":") != 1:
+        raise ConfigError("table.layout", layout, allowed)
+    mod_name, fn_name = layout.split(":")
+    try:
+        fn = getattr(importlib.import_module(mod_name), fn_name)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError("table.layout", layout, allowed) from None
+    if not callable(fn):
+        raise ConfigError("table.layout", layout, allowed)
+
+
 def load_spec(path: str | Path, *, smoke: bool = False) -> SweepSpec:
     """Read and validate a YAML spec (``ConfigError`` on anything wrong)."""
     p = Path(path)
@@ -283,6 +297,8 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
     bad = sorted(set(table) - TABLE_KEYS)
     if bad:
         raise ConfigError(f"table.{bad[0]}", table[bad[0]], f"allowed: {', '.join(sorted(TABLE_KEYS))}")
+    if "layout" in table:
+        _check_layout(table["layout"])
     mct = raw.get("max_concurrent_trials")
     _require(
         mct is None or (isinstance(mct, int) and mct >= 1),
