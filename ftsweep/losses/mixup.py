@@ -206,12 +206,12 @@ def mixup_hard_pairs(
     if variant == "official":
         perm = torch.randperm(n, generator=generator, device=draw_device).to(device)
         lam = sample_beta(alpha, 2 * n, generator=generator).to(device, dtype)
-        lam_n, lam_p = lam[:n].clamp(min=lambda_n), lam[n:]
+        lam_n, lam_p = lam[:n].clamp_(min=lambda_n), lam[n:]  # views of lam
         arange = torch.arange(n, device=device)
         hn = torch.where(neg.to(device), cos, 0.0).argmax(dim=1)
         hp = torch.where(pos.to(device), cos, 0.0).argmin(dim=1)
         hp = torch.where(hp == 0, arange, hp)
-        mix = _mixing_matrix(torch.cat([perm, hp]), torch.cat([arange, hn]), torch.cat([lam_n, lam_p]), n)
+        mix = _mixing_matrix(torch.cat([perm, hp]), torch.cat([arange, hn]), lam, n)
         mixed = mix @ features
         mixed_soft = mix @ onehot
         return HardPairs(
@@ -234,14 +234,14 @@ def mixup_hard_pairs(
     b_idx = has_neg.nonzero().squeeze(1)  # anchors of hard negatives
     n_p, n_n = a_idx.numel(), b_idx.numel()
     lam = sample_beta(alpha, n_p + n_n, generator=generator).to(device, dtype)
-    lam_p, lam_n = lam[:n_p].clamp(min=lambda_p), lam[n_p:].clamp(min=lambda_n)
+    lam_p, lam_n = lam[:n_p].clamp_(min=lambda_p), lam[n_p:].clamp_(min=lambda_n)  # views of lam
     # partner uniformly among the anchor's negatives: the negative with the largest iid key
     keys = torch.rand(n_n, n, generator=generator, dtype=torch.float64, device=draw_device)
     partner = torch.where(neg[b_idx], keys.to(labels.device), -1.0).argmax(dim=1).to(device)
     a_idx, b_idx = a_idx.to(device), b_idx.to(device)
     hp = torch.where(pos.to(device), cos, float("inf")).argmin(dim=1)[a_idx]
     hn = torch.where(neg.to(device), cos, float("-inf")).argmax(dim=1)[a_idx]
-    mix = _mixing_matrix(torch.cat([hp, partner]), torch.cat([hn, b_idx]), torch.cat([lam_p, lam_n]), n)
+    mix = _mixing_matrix(torch.cat([hp, partner]), torch.cat([hn, b_idx]), lam, n)
     mixed = mix @ features
     return HardPairs(
         pos_features=mixed[:n_p],
