@@ -92,7 +92,10 @@ def _build(method: str, backbone: str, batch_size: int, args: argparse.Namespace
         "cache_dir": args.cache_dir,
     }
     t = cls(config=config)
-    t.epoch = t.cfg.epochs - 1  # last epoch: COIN's stage 2, ramps at their end
+    try:
+        t.epoch = t.cfg.epochs - 1  # last epoch: COIN's stage 2, ramps at their end
+    except AttributeError:  # an epoch derived from the Trainable's stages (target_pretrain)
+        pass
     batch = _resize(next(iter(t.train_batches(0))), args.image_size)
     n_images = sum(int(x.shape[0]) for x in _images(batch))
     t.model.train()
