@@ -27,7 +27,6 @@ import math
 from typing import Literal
 
 import numpy as np
-import ot
 
 from ftsweep.selection.uot import select
 
@@ -81,6 +80,8 @@ def pairwise_cost(source_means: np.ndarray, target_means: np.ndarray, *, metric:
             f"{src.shape[1]} and {tgt.shape[1]}"
         )
     if metric == "l2":
+        import ot  # lazy: keeps `import trainables` light
+
         return ot.dist(src, tgt, metric="euclidean")
     if metric == "cosine":
         ns = np.linalg.norm(src, axis=1, keepdims=True)
@@ -115,6 +116,8 @@ def emd_similarity(
     c = np.asarray(cost, dtype=np.float64)
     a = _check_weights("source_weights", source_weights, c.shape[0])
     b = _check_weights("target_weights", target_weights, c.shape[1])
+    import ot  # lazy: keeps `import trainables` light
+
     return math.exp(-gamma * float(ot.emd2(a, b, c)))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from sklearn.cluster import MiniBatchKMeans
 
 __all__ = ["class_means", "cluster_units"]
 
@@ -116,6 +115,8 @@ def cluster_units(
     if np.any(norms == 0):
         raise ValueError("features rows must have non-zero L2 norm for cosine k-means")
     unit = feats / norms
+    from sklearn.cluster import MiniBatchKMeans  # lazy: keeps `import trainables` light
+
     km = MiniBatchKMeans(
         n_clusters=num_clusters,
         random_state=seed,

@@ -37,8 +37,6 @@ import warnings
 from typing import Literal
 
 import numpy as np
-import ot
-from scipy.special import logsumexp
 
 __all__ = ["cosine_cost", "select", "uot_plan", "uot_scores"]
 
@@ -117,6 +115,8 @@ def _sinkhorn_pot(
     cost: np.ndarray, eps: float, tau1: float, tau2: float, max_iter: int, tol: float
 ) -> tuple[np.ndarray, bool, str]:
     """POT's generalised Sinkhorn on unit weights. Returns (plan, converged, message)."""
+    import ot  # lazy: keeps `import trainables` light
+
     a = np.ones(cost.shape[0], dtype=np.float64)
     b = np.ones(cost.shape[1], dtype=np.float64)
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
@@ -152,6 +152,8 @@ def _sinkhorn_log(
     fi = tau / (tau + eps). Stops when the largest change of f and g is below ``tol`` (the
     relative change of u and v, as in POT's criterion).
     """
+    from scipy.special import logsumexp
+
     log_k = -cost / eps
     fi1 = tau1 / (tau1 + eps)
     fi2 = tau2 / (tau2 + eps)
