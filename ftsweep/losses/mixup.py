@@ -330,7 +330,9 @@ def soft_label_positive_mask(
         f"{tuple(soft_labels_a.shape)} and {tuple(b.shape)}"
     )
     if variant == "paper":
-        return soft_labels_a.argmax(dim=1)[:, None] == b.argmax(dim=1)[None, :]
+        dominant_a = soft_labels_a.argmax(dim=1)
+        dominant_b = dominant_a if soft_labels_b is None else b.argmax(dim=1)
+        return dominant_a[:, None] == dominant_b[None, :]
     both = torch.cat([soft_labels_a, b.to(soft_labels_a)], dim=0)
     _, ids = torch.unique(both, dim=0, return_inverse=True)
     n_a = soft_labels_a.shape[0]

@@ -265,3 +265,15 @@ def test_float32_features_keep_dtype_and_labels_may_be_int32(variant: str) -> No
     )
     assert torch.equal(ref.neg_partner_index, again.neg_partner_index)
     assert torch.allclose(ref.neg_features.float(), again.neg_features, atol=1e-6)
+
+
+def test_soft_label_positive_mask_paper_between_two_sets_by_loop() -> None:
+    a = torch.tensor([[0.7, 0.3, 0.0], [0.2, 0.0, 0.8], [0.5, 0.5, 0.0]], dtype=torch.float64)
+    b = torch.tensor(
+        [[0.0, 1.0, 0.0], [0.6, 0.4, 0.0], [0.1, 0.2, 0.7], [1.0, 0.0, 0.0]], dtype=torch.float64
+    )
+    got = soft_label_positive_mask(a, b, variant="paper")
+    assert got.shape == (3, 4)
+    for i, qa in enumerate(a.tolist()):
+        for j, qb in enumerate(b.tolist()):
+            assert got[i, j].item() == (qa.index(max(qa)) == qb.index(max(qb)))  # ties: first class
