@@ -1,5 +1,5 @@
 """``python -m ftsweep`` (what ``ray job submit`` runs on a cluster)."""
 
-from ftsweep.cli import main
+from ftsweep.cli import entry
 
-raise SystemExit(main())
+entry()

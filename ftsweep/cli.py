@@ -293,5 +293,24 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.func(args) or 0)
 
 
+def entry() -> None:
+    """The ``ftsweep`` / ``python -m ftsweep`` process: :func:`main`, then exit.
+
+    After ``ftsweep run`` everything is written (MLflow commits per call, the tables are closed
+    files) and Ray is stopped, so the process leaves with ``os._exit`` once the standard
+    streams and logging are flushed: the interpreter's own teardown of torch, Ray's core worker
+    and the rest costs seconds and has nothing left to save.
+    """
+    code = main()
+    if sys.argv[1:2] != ["run"]:
+        raise SystemExit(code)
+    import logging
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
