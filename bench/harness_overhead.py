@@ -6,7 +6,7 @@
    instantiated and stepped in-process). Both sides pay their interpreter start and imports.
 2. Throughput: training images/s of ``ce`` and ``scl`` on the same backbone and batch.
 
-Usage: ``python bench/harness_overhead.py [--trials 4] [--epochs 150]`` — prints JSON.
+Usage: ``python bench/harness_overhead.py [--trials 4] [--epochs 30] [--repeats 3]`` — prints JSON.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -129,22 +130,35 @@ def throughput(method: str, steps: int = 30, batch: int = 64) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved bare/ftsweep pairs (medians)")
     ap.add_argument(
-        "--epochs", type=int, default=40, help="epochs per trial (full digits train part: ~20 s on 2 cores)"
+        "--epochs", type=int, default=30, help="epochs per trial (full digits train part: ~20 s on 2 cores)"
     )
     args = ap.parse_args()
-    bare = bare_loop(args.epochs, args.trials)
-    tuned = through_ftsweep(args.epochs, args.trials)
+    # interleaved repeats; medians (the machine's load drifts between runs)
+    bares, tuneds = [], []
+    for _ in range(args.repeats):
+        bares.append(bare_loop(args.epochs, args.trials))
+        tuneds.append(through_ftsweep(args.epochs, args.trials))
+
+    def med(runs: list[dict[str, float]], key: str) -> float:
+        return round(statistics.median(r[key] for r in runs), 1)
+
     out = {
         "trials": args.trials,
         "epochs_per_trial": args.epochs,
-        "bare_loop_process_s": round(bare["wall_s"], 1),
-        "bare_loop_imports_s": round(bare["imports_s"], 1),
-        "bare_loop_trials_s": round(bare["loop_s"], 1),
-        "ftsweep_run_s": round(tuned["wall_s"], 1),
-        "ftsweep_trials_s": round(tuned["trials_total_s"], 1),
-        "harness_s": round(tuned["wall_s"] - tuned["trials_total_s"], 1),
-        "overhead_ratio": round(tuned["wall_s"] / bare["wall_s"], 3),
+        "repeats": args.repeats,
+        "bare_loop_process_s": med(bares, "wall_s"),
+        "bare_loop_imports_s": med(bares, "imports_s"),
+        "bare_loop_trials_s": med(bares, "loop_s"),
+        "ftsweep_run_s": med(tuneds, "wall_s"),
+        "ftsweep_trials_s": med(tuneds, "trials_total_s"),
+        "harness_s": round(statistics.median(r["wall_s"] - r["trials_total_s"] for r in tuneds), 1),
+        "overhead_ratio": round(med(tuneds, "wall_s") / med(bares, "wall_s"), 3),
+        "runs_s": {
+            "bare": [round(r["wall_s"], 1) for r in bares],
+            "ftsweep": [round(r["wall_s"], 1) for r in tuneds],
+        },
         "throughput_img_s": {m: round(throughput(m), 1) for m in ("ce", "scl")},
         "cpus": os.cpu_count(),
         "torch": torch.__version__,

@@ -99,7 +99,14 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
             if address:
                 ray.init(address=address, log_to_driver=False, logging_level="ERROR")
             else:
-                ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), **kwargs)
+                # trial workers at normal priority (Ray's default niceness 15 lets the driver
+                # and any other process on the machine slow the trials down)
+                ray.init(
+                    address="local",
+                    num_cpus=num_cpus or os.cpu_count(),
+                    _system_config={"worker_niceness": 0},
+                    **kwargs,
+                )
             return
         except Exception:  # noqa: BLE001 — "node timed out during startup" happens on 2 cores
             if attempt:
