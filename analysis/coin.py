@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.tables import summarize
+from analysis.tables import fill_missing_params, paper_order, pm_cells, rename, summarize
 
 __all__ = [
     "DATASET_NAMES",
@@ -51,49 +51,12 @@ METHOD_NAMES = {
 }
 
 
-def fill_missing_params(df: pd.DataFrame) -> pd.DataFrame:
-    """Replace missing config values (a field another method does not have) by ``"None"``.
-
-    Runs of several methods share one frame, so each method's own fields are NaN in the other
-    methods' rows; the configuration identity used for selection must still be a string.
-    Metric columns (names with ``/``) are left alone.
-    """
-    df = df.copy()
-    for c in df.columns:
-        if "/" not in str(c) and df[c].isna().any():
-            df[c] = df[c].astype(object).where(df[c].notna(), "None")
-    return df
-
-
-def pm_cells(mean: pd.DataFrame, std: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
-    """``mean ± std`` strings; ``–`` where a cell has no run."""
-    out = pd.DataFrame(index=mean.index, columns=mean.columns, dtype=object)
-    for r in mean.index:
-        for c in mean.columns:
-            m = mean.loc[r, c]
-            out.loc[r, c] = "–" if pd.isna(m) else f"{m:.{digits}f} ± {std.loc[r, c]:.{digits}f}"
-    return out
-
-
-def _order(keys: list, names: dict[str, str]) -> list:
-    """Known keys in the paper's order, then any others in their given order."""
-    known = [k for k in names if k in keys]
-    return known + [k for k in keys if k not in names]
-
-
-def _rename(frame: pd.DataFrame, rows: dict | None = None, cols: dict | None = None) -> pd.DataFrame:
-    frame = frame.copy()
-    if rows:
-        frame.index = [rows.get(r, r) for r in frame.index]
-    if cols:
-        frame.columns = [cols.get(c, c) for c in frame.columns]
-    return frame
-
-
 def table1(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
     """Table 1: methods × datasets accuracy, ``Avg.`` column and ``COIN − SCL`` row."""
     mean, std, _ = summarize(fill_missing_params(df), "method", "dataset", metric)
-    mean = mean.loc[_order(list(mean.index), METHOD_NAMES), _order(list(mean.columns), DATASET_NAMES)]
+    mean = mean.loc[
+        paper_order(list(mean.index), METHOD_NAMES), paper_order(list(mean.columns), DATASET_NAMES)
+    ]
     std = std.loc[mean.index, mean.columns]
     cells = pm_cells(mean, std)
     avg = mean.mean(axis=1, skipna=False)
@@ -103,7 +66,7 @@ def table1(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
         row = ["–" if pd.isna(g) else f"{g:+.2f}" for g in gain]
         a = avg.loc["coin"] - avg.loc["scl"]
         cells.loc["coin − scl"] = [*row, "–" if pd.isna(a) else f"{a:+.2f}"]
-    return _rename(cells, {**METHOD_NAMES, "coin − scl": "COIN − SCL"}, DATASET_NAMES)
+    return rename(cells, {**METHOD_NAMES, "coin − scl": "COIN − SCL"}, DATASET_NAMES)
 
 
 def table2(df: pd.DataFrame, metric: str = "val/s_dbw") -> pd.DataFrame:
@@ -111,23 +74,25 @@ def table2(df: pd.DataFrame, metric: str = "val/s_dbw") -> pd.DataFrame:
     if metric not in df.columns:
         raise KeyError(f"runs have no column {metric!r} (only coin logs S_Dbw)")
     mean, std, _ = summarize(fill_missing_params(df[df[metric].notna()]), "method", "dataset", metric)
-    mean = mean.loc[_order(list(mean.index), METHOD_NAMES), _order(list(mean.columns), DATASET_NAMES)]
+    mean = mean.loc[
+        paper_order(list(mean.index), METHOD_NAMES), paper_order(list(mean.columns), DATASET_NAMES)
+    ]
     std = std.loc[mean.index, mean.columns]
     cells = pm_cells(mean, std)
     cells["Avg."] = [f"{a:.2f}" for a in mean.mean(axis=1)]
-    return _rename(cells, METHOD_NAMES, DATASET_NAMES)
+    return rename(cells, METHOD_NAMES, DATASET_NAMES)
 
 
 def _sweep_row(df: pd.DataFrame, param: str, metric: str) -> pd.DataFrame:
     mean, std, _ = summarize(fill_missing_params(df), "dataset", param, metric)
     values = sorted(mean.columns)
     mean, std = mean[values], std[values]
-    mean = mean.loc[_order(list(mean.index), DATASET_NAMES)]
+    mean = mean.loc[paper_order(list(mean.index), DATASET_NAMES)]
     std = std.loc[mean.index]
     cells = pm_cells(mean, std)
     cells.columns = [f"{v:g}" for v in values]
     cells["Avg."] = [f"{a:.2f}" for a in mean.mean(axis=1)]
-    return _rename(cells, DATASET_NAMES)
+    return rename(cells, DATASET_NAMES)
 
 
 def table3(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.tables import save_figure, summarize
+from analysis.tables import pm_cell, save_figure, summarize
 
 __all__ = [
     "DATASET_NAMES",
@@ -52,10 +52,6 @@ TABLE6_ROWS = (
 TABLE6_HELD = 0.8
 
 
-def _cell(mean: float, std: float, digits: int = 2) -> str:
-    return "–" if pd.isna(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def _dataset_order(datasets: Sequence[str]) -> list[str]:
     known = [d for d in DATASET_NAMES if d in set(datasets)]
     return known + sorted(d for d in set(datasets) if d not in DATASET_NAMES)
@@ -81,7 +77,7 @@ def _with_avg(mean: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
     """Cells per dataset (paper titles) plus ``Avg.``, the mean over datasets of the means."""
     out = pd.DataFrame(index=mean.index, dtype=object)
     for d in mean.columns:
-        out[DATASET_NAMES.get(d, d)] = [_cell(m, s) for m, s in zip(mean[d], std[d], strict=True)]
+        out[DATASET_NAMES.get(d, d)] = [pm_cell(m, s) for m, s in zip(mean[d], std[d], strict=True)]
     avg = mean.mean(axis=1, skipna=False)
     out["Avg."] = ["–" if pd.isna(a) else f"{a:.2f}" for a in avg]
     return out
@@ -145,7 +141,7 @@ def _factor_rows(curves: list[tuple[str, pd.DataFrame, pd.DataFrame]]) -> pd.Dat
             if d not in mean.columns:
                 continue
             name = title if len(datasets) == 1 else f"{title} ({DATASET_NAMES.get(d, d)})"
-            rows[name] = {f"{v:g}": _cell(mean.loc[v, d], std.loc[v, d]) for v in mean.index}
+            rows[name] = {f"{v:g}": pm_cell(mean.loc[v, d], std.loc[v, d]) for v in mean.index}
     values = sorted({float(k) for r in rows.values() for k in r}, key=float)
     cols = [f"{v:g}" for v in values]
     return pd.DataFrame.from_dict(rows, orient="index", dtype=object).reindex(columns=cols).fillna("–")

@@ -21,8 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.coin import fill_missing_params, pm_cells
-from analysis.tables import save_figure, select_configs, summarize
+from analysis.tables import (
+    fill_missing_params,
+    paper_order,
+    pm_cells,
+    rename,
+    save_figure,
+    select_configs,
+    summarize,
+)
 
 __all__ = [
     "DATASET_NAMES",
@@ -61,22 +68,8 @@ OBJECTIVE_ROWS = {
 }
 
 
-def _order(keys: list, names: dict) -> list:
-    """Known keys in the paper's order, then any others in their given order."""
-    return [k for k in names if k in keys] + [k for k in keys if k not in names]
-
-
-def _rename(frame: pd.DataFrame, rows: dict | None = None, cols: dict | None = None) -> pd.DataFrame:
-    frame = frame.copy()
-    if rows:
-        frame.index = [rows.get(r, r) for r in frame.index]
-    if cols:
-        frame.columns = [cols.get(c, c) for c in frame.columns]
-    return frame
-
-
 def _sorted(frame: pd.DataFrame, rows: dict[str, str], cols: dict[str, str]) -> pd.DataFrame:
-    return frame.loc[_order(list(frame.index), rows), _order(list(frame.columns), cols)]
+    return frame.loc[paper_order(list(frame.index), rows), paper_order(list(frame.columns), cols)]
 
 
 def table1(df: pd.DataFrame, n_way: int = 5, shots: tuple[int, ...] = (1, 5)) -> pd.DataFrame:
@@ -94,18 +87,18 @@ def table1(df: pd.DataFrame, n_way: int = 5, shots: tuple[int, ...] = (1, 5)) ->
                 f"{median[key]:.2f} ± {median[key + '_ci95']:.2f}"
             )
     frame = pd.DataFrame(cells).fillna("–")
-    datasets = _order(list(dict.fromkeys(d for d, _ in frame.columns)), DATASET_NAMES)
+    datasets = paper_order(list(dict.fromkeys(d for d, _ in frame.columns)), DATASET_NAMES)
     columns = [(d, f"{k}-shot") for d in datasets for k in shots if (d, f"{k}-shot") in frame.columns]
-    frame = frame.loc[_order(list(frame.index), METHOD_NAMES), columns]
+    frame = frame.loc[paper_order(list(frame.index), METHOD_NAMES), columns]
     frame.columns = [f"{DATASET_NAMES.get(d, d)} {s}" for d, s in columns]
-    return _rename(frame, METHOD_NAMES)
+    return rename(frame, METHOD_NAMES)
 
 
 def table2(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
     """Table 2: full-dataset accuracy, methods × datasets."""
     mean, std, _ = summarize(fill_missing_params(df), "method", "dataset", metric)
     mean = _sorted(mean, METHOD_NAMES, DATASET_NAMES)
-    return _rename(pm_cells(mean, std.loc[mean.index, mean.columns]), METHOD_NAMES, DATASET_NAMES)
+    return rename(pm_cells(mean, std.loc[mean.index, mean.columns]), METHOD_NAMES, DATASET_NAMES)
 
 
 def table3(df: pd.DataFrame, metric: str = "fewshot/5way1shot") -> pd.DataFrame:
@@ -128,13 +121,13 @@ def table4(df: pd.DataFrame, metric: str = "test/isotropy") -> pd.DataFrame:
     """Table 4: isotropy score of the test embeddings, methods × datasets (4 decimals)."""
     mean, std, _ = summarize(fill_missing_params(df), "method", "dataset", metric)
     mean = _sorted(mean, METHOD_NAMES, DATASET_NAMES)
-    return _rename(pm_cells(mean, std.loc[mean.index, mean.columns], digits=4), METHOD_NAMES, DATASET_NAMES)
+    return rename(pm_cells(mean, std.loc[mean.index, mean.columns], digits=4), METHOD_NAMES, DATASET_NAMES)
 
 
 def _fig2_stats(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     mean, std, _ = summarize(fill_missing_params(df), "lambda_", "dataset", metric)
     lambdas = sorted(mean.index)
-    mean = mean.loc[lambdas, _order(list(mean.columns), DATASET_NAMES)]
+    mean = mean.loc[lambdas, paper_order(list(mean.columns), DATASET_NAMES)]
     return mean, std.loc[mean.index, mean.columns]
 
 
@@ -144,7 +137,7 @@ def fig2(df: pd.DataFrame, metric: str = "fewshot/5way1shot") -> pd.DataFrame:
     cells = pm_cells(mean, std)
     cells.index = [f"{v:g}" for v in mean.index]
     cells.index.name = "λ"
-    return _rename(cells, cols=DATASET_NAMES)
+    return rename(cells, cols=DATASET_NAMES)
 
 
 def plot_fig2(df: pd.DataFrame, path: str | Path, metric: str = "fewshot/5way1shot") -> Path:

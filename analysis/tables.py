@@ -16,7 +16,12 @@ import pandas as pd
 
 __all__ = [
     "NON_CONFIG",
+    "fill_missing_params",
     "format_table",
+    "paper_order",
+    "pm_cell",
+    "pm_cells",
+    "rename",
     "render_frame",
     "save_figure",
     "select_configs",
@@ -218,3 +223,50 @@ def save_figure(fig: object, path: str | Path) -> Path:
     fig.savefig(path)  # type: ignore[attr-defined]
     plt.close(fig)  # type: ignore[arg-type]
     return path
+
+
+# ---- helpers shared by the paper layouts (analysis/<paper>.py) ---------------------------------
+
+
+def fill_missing_params(df: pd.DataFrame) -> pd.DataFrame:
+    """Replace missing config values (a field another method does not have) by ``"None"``.
+
+    Runs of several methods share one frame, so each method's own fields are NaN in the other
+    methods' rows; the configuration identity used for selection must still be a string.
+    Metric columns (names with ``/``) are left alone.
+    """
+    df = df.copy()
+    for c in df.columns:
+        if "/" not in str(c) and df[c].isna().any():
+            df[c] = df[c].astype(object).where(df[c].notna(), "None")
+    return df
+
+
+def pm_cell(mean: float, std: float, digits: int = 2) -> str:
+    """``mean ± std``; ``–`` for a cell without runs."""
+    return "–" if pd.isna(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def pm_cells(mean: pd.DataFrame, std: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """:func:`pm_cell` of every cell of two aligned frames."""
+    out = pd.DataFrame(index=mean.index, columns=mean.columns, dtype=object)
+    for r in mean.index:
+        for c in mean.columns:
+            out.loc[r, c] = pm_cell(mean.loc[r, c], std.loc[r, c], digits)
+    return out
+
+
+def paper_order(keys: Sequence, order: Sequence) -> list:
+    """The keys found in ``order`` in the paper's order, then any others in their given order."""
+    known = [k for k in order if k in keys]
+    return known + [k for k in keys if k not in order]
+
+
+def rename(frame: pd.DataFrame, rows: dict | None = None, cols: dict | None = None) -> pd.DataFrame:
+    """A copy with index / column labels mapped through ``rows`` / ``cols`` (others kept)."""
+    frame = frame.copy()
+    if rows:
+        frame.index = [rows.get(r, r) for r in frame.index]
+    if cols:
+        frame.columns = [cols.get(c, c) for c in frame.columns]
+    return frame

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.tables import save_figure, summarize
+from analysis.tables import pm_cell, save_figure, summarize
 
 __all__ = [
     "DATASET_NAMES",
@@ -125,10 +125,6 @@ def _budget_key(name: str) -> float:
 
 
 # ---- cells --------------------------------------------------------------------------------------------
-def _cell(mean: float, std: float, digits: int = 2) -> str:
-    return "–" if pd.isna(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def _grid(df: pd.DataFrame, row: pd.Series, col: pd.Series, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """mean / std of ``metric`` per (row, col) key, after per-cell validation selection."""
     if df.empty:
@@ -150,7 +146,7 @@ def _frame(
     cols = [c for c in cols if c in mean.columns]
     out = pd.DataFrame(index=rows, columns=[str((titles or {}).get(c, c)) for c in cols], dtype=object)
     for r in rows:
-        out.loc[r] = [_cell(mean.loc[r, c], std.loc[r, c]) for c in cols]
+        out.loc[r] = [pm_cell(mean.loc[r, c], std.loc[r, c]) for c in cols]
     return out
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.tables import summarize
+from analysis.tables import fill_missing_params, paper_order, pm_cell, summarize
 
 __all__ = [
     "DATASET_NAMES",
@@ -92,25 +92,13 @@ def _fill(df: pd.DataFrame) -> pd.DataFrame:
     from trainables.data_reuse import DataReuseConfig
 
     fields = set(DataReuseConfig.field_names())
-    df = df[[c for c in df.columns if "/" in str(c) or c in fields or c in _KEEP]].copy()
-    for c in df.columns:
-        if "/" not in str(c) and df[c].isna().any():
-            df[c] = df[c].astype(object).where(df[c].notna(), "None")
-    return df
-
-
-def _cell(mean: float, std: float, digits: int = 2) -> str:
-    return "–" if pd.isna(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def _ordered(values: list, order: list) -> list:
-    return [v for v in order if v in values] + [v for v in values if v not in order]
+    return fill_missing_params(df[[c for c in df.columns if "/" in str(c) or c in fields or c in _KEEP]])
 
 
 def _dataset_table(df: pd.DataFrame) -> pd.DataFrame:
     df = _fill(df)
-    rows = _ordered(list(dict.fromkeys(df["method"])), ROW_ORDER)
-    datasets = _ordered(list(dict.fromkeys(df["dataset"])), list(DATASET_NAMES))
+    rows = paper_order(list(dict.fromkeys(df["method"])), ROW_ORDER)
+    datasets = paper_order(list(dict.fromkeys(df["dataset"])), list(DATASET_NAMES))
     out = pd.DataFrame(index=rows, dtype=object)
     means = pd.DataFrame(index=rows, dtype=float)
     for d in datasets:
@@ -119,8 +107,8 @@ def _dataset_table(df: pd.DataFrame) -> pd.DataFrame:
         mean, std, _ = summarize(sub, "method", "dataset", metric)
         name = DATASET_NAMES.get(d, d)
         means[name] = mean[d].reindex(rows)
-        out[name] = [_cell(mean[d].get(r), std[d].get(r)) for r in rows]
-    out["Avg."] = [_cell(v, 0.0).split(" ± ")[0] for v in means.mean(axis=1, skipna=False)]
+        out[name] = [pm_cell(mean[d].get(r), std[d].get(r)) for r in rows]
+    out["Avg."] = [pm_cell(v, 0.0).split(" ± ")[0] for v in means.mean(axis=1, skipna=False)]
     return out
 
 
@@ -142,8 +130,8 @@ def table3(df: pd.DataFrame) -> pd.DataFrame:
 def table4(df: pd.DataFrame) -> pd.DataFrame:
     """Table 4: recall (%) of the true source classes and accuracy, per method label."""
     df = _fill(df)
-    rows = _ordered(list(dict.fromkeys(df["method"])), ROW_ORDER)
-    datasets = _ordered(list(dict.fromkeys(df["dataset"])), list(DATASET_NAMES))
+    rows = paper_order(list(dict.fromkeys(df["method"])), ROW_ORDER)
+    datasets = paper_order(list(dict.fromkeys(df["dataset"])), list(DATASET_NAMES))
     out = pd.DataFrame(index=rows, dtype=object)
     for d in datasets:
         sub = df[df["dataset"] == d].assign(
@@ -153,8 +141,8 @@ def table4(df: pd.DataFrame) -> pd.DataFrame:
         rec, rec_std, _ = summarize(sub, "method", "dataset", "selection/recall_pct")
         acc, acc_std, _ = summarize(sub, "method", "dataset", metric)
         suffix = f" ({DATASET_NAMES.get(d, d)})" if len(datasets) > 1 else ""
-        out[f"Rec.{suffix}"] = [_cell(rec[d].get(r), rec_std[d].get(r)) for r in rows]
-        out[f"Acc.{suffix}"] = [_cell(acc[d].get(r), acc_std[d].get(r)) for r in rows]
+        out[f"Rec.{suffix}"] = [pm_cell(rec[d].get(r), rec_std[d].get(r)) for r in rows]
+        out[f"Acc.{suffix}"] = [pm_cell(acc[d].get(r), acc_std[d].get(r)) for r in rows]
     return out
 
 
@@ -167,7 +155,7 @@ def fig3a(df: pd.DataFrame) -> pd.DataFrame:
     mean, std = mean.sort_index(), std.sort_index()
     out = pd.DataFrame(index=mean.index, dtype=object)
     for m in methods:
-        out[m] = [_cell(a, b) for a, b in zip(mean[m], std[m], strict=True)]
+        out[m] = [pm_cell(a, b) for a, b in zip(mean[m], std[m], strict=True)]
     if "Fine-Tune" in methods:
         for m in methods:
             if m != "Fine-Tune":
@@ -184,8 +172,8 @@ def fig3b(df: pd.DataFrame) -> pd.DataFrame:
     mean, std, _ = summarize(df, ["dataset", "k"], "sel", "test/acc")
     mean, std = mean.sort_index(), std.sort_index()
     out = pd.DataFrame(index=mean.index, dtype=object)
-    for c in _ordered(list(mean.columns), list(SELECTION_NAMES.values())):
-        out[c] = [_cell(a, b) for a, b in zip(mean[c], std[c], strict=True)]
+    for c in paper_order(list(mean.columns), list(SELECTION_NAMES.values())):
+        out[c] = [pm_cell(a, b) for a, b in zip(mean[c], std[c], strict=True)]
     out.index = [f"{DATASET_NAMES.get(d, d)} k={k}" for d, k in mean.index]
     return out
 
@@ -200,7 +188,7 @@ def fig4a(df: pd.DataFrame) -> pd.DataFrame:
     mean, std = mean.sort_index(), std.sort_index()
     out = pd.DataFrame(index=[f"{e:g}" for e in mean.index], dtype=object)
     for d in mean.columns:
-        out[DATASET_NAMES.get(d, d)] = [_cell(a, b, 1) for a, b in zip(mean[d], std[d], strict=True)]
+        out[DATASET_NAMES.get(d, d)] = [pm_cell(a, b, 1) for a, b in zip(mean[d], std[d], strict=True)]
     out.index.name = "eps_c"
     return out
 
@@ -208,15 +196,15 @@ def fig4a(df: pd.DataFrame) -> pd.DataFrame:
 def digits(df: pd.DataFrame) -> pd.DataFrame:
     """The digits pair: test accuracy, and recall / precision (%) of the selected source data."""
     df = _fill(df)
-    rows = _ordered(list(dict.fromkeys(df["method"])), ROW_ORDER)
+    rows = paper_order(list(dict.fromkeys(df["method"])), ROW_ORDER)
     out = pd.DataFrame(index=rows, dtype=object)
     acc, acc_std, n = summarize(df, "method", "dataset", "test/acc")
     d = acc.columns[0]
-    out["Test acc."] = [_cell(acc[d].get(r), acc_std[d].get(r)) for r in rows]
+    out["Test acc."] = [pm_cell(acc[d].get(r), acc_std[d].get(r)) for r in rows]
     for col, name in (("selection/recall", "Recall"), ("selection/precision", "Precision")):
         if col in df.columns:
             sub = df.assign(**{"pct/value": 100.0 * df[col]})  # a metric-like name (has "/")
             m, s, _ = summarize(sub, "method", "dataset", "pct/value")
-            out[name] = [_cell(m[d].get(r), s[d].get(r), 1) for r in rows]
+            out[name] = [pm_cell(m[d].get(r), s[d].get(r), 1) for r in rows]
     out["Seeds"] = [str(int(n[d].get(r))) if not pd.isna(n[d].get(r)) else "0" for r in rows]
     return out

@@ -129,16 +129,30 @@ def _require(name: str, root: str, rel: str, download: bool, *, downloadable: bo
     raise FileNotFoundError(_not_found(name, root, rel, downloadable=downloadable, layout=layout))
 
 
-def _build(name: str, root: str, rel: str, downloadable: bool, make: Callable[[], Dataset]):
-    """Call a torchvision constructor; its "not found (or corrupted)" becomes FileNotFoundError."""
+def _build(
+    name: str, root: str, rel: str, downloadable: bool, make: Callable[[], Dataset], *, layout: str = ""
+):
+    """Call a torchvision constructor; its "not found" / "corrupted" becomes FileNotFoundError."""
     try:
         return make()
     except RuntimeError as err:
-        if "not found" not in str(err).lower():
+        msg = str(err).lower()
+        if "not found" not in msg and "corrupted" not in msg:
             raise
         raise FileNotFoundError(
-            _not_found(name, root, rel, downloadable=downloadable) + f" [torchvision: {err}]"
+            _not_found(name, root, rel, downloadable=downloadable, layout=layout) + f" [torchvision: {err}]"
         ) from err
+
+
+def _loaded(train: Dataset, test: Dataset, class_names: Sequence[str] | None = None) -> LoadedDataset:
+    """A LoadedDataset of two torchvision datasets with ``targets`` and ``classes``."""
+    return LoadedDataset(
+        train=train,
+        test=test,
+        train_targets=_int64(train.targets),  # type: ignore[attr-defined]
+        test_targets=_int64(test.targets),  # type: ignore[attr-defined]
+        class_names=tuple(class_names if class_names is not None else train.classes),  # type: ignore[attr-defined]
+    )
 
 
 def _int64(values: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -209,14 +223,7 @@ def _load_cifar(name: str, cls: type[tvd.CIFAR10], folder: str, root: str, downl
     def make(train: bool) -> tvd.CIFAR10:
         return _build(name, root, folder, True, lambda: cls(root, train=train, download=download))
 
-    train, test = make(True), make(False)
-    return LoadedDataset(
-        train=train,
-        test=test,
-        train_targets=_int64(train.targets),
-        test_targets=_int64(test.targets),
-        class_names=tuple(train.classes),
-    )
+    return _loaded(make(True), make(False))
 
 
 def load_cifar10(root: str, download: bool) -> LoadedDataset:
@@ -380,13 +387,8 @@ def _image_folder_loader(
         for part in parts:
             _require(name, root, os.path.join(folder, part), False, downloadable=False, layout=layout)
         train, test = (tvd.ImageFolder(os.path.join(root, folder, p)) for p in parts)
-        classes = _check_same_classes(name, {parts[0]: train.classes, parts[1]: test.classes})
-        return LoadedDataset(
-            train=train,
-            test=test,
-            train_targets=_int64(train.targets),
-            test_targets=_int64(test.targets),
-            class_names=classes,
+        return _loaded(
+            train, test, _check_same_classes(name, {parts[0]: train.classes, parts[1]: test.classes})
         )
 
     load.__name__ = f"load_{name}"
@@ -453,24 +455,16 @@ def load_places365(root: str, download: bool) -> LoadedDataset:
         )
 
     def make(split: str) -> tvd.Places365:
-        try:
-            return tvd.Places365(base, split=split, small=True, download=download)
-        except RuntimeError as err:
-            if "corrupted" not in str(err):
-                raise
-            raise FileNotFoundError(
-                _not_found("places365", root, "places365", downloadable=True, layout=layout)
-                + f" [torchvision: {err}]"
-            ) from err
+        return _build(
+            "places365",
+            root,
+            "places365",
+            True,
+            lambda: tvd.Places365(base, split=split, small=True, download=download),
+            layout=layout,
+        )
 
-    train, test = make("train-standard"), make("val")
-    return LoadedDataset(
-        train=train,
-        test=test,
-        train_targets=_int64(train.targets),
-        test_targets=_int64(test.targets),
-        class_names=tuple(train.classes),
-    )
+    return _loaded(make("train-standard"), make("val"))
 
 
 # --------------------------------------------------------------------------- registry

@@ -163,16 +163,11 @@ def test_every_parameter_gets_a_gradient(objective):
     t.stop()
 
 
-def _test_features(t) -> tuple[np.ndarray, np.ndarray]:
+def _features_of(t, dataset) -> np.ndarray:
     t.model.eval()
-    feats, labels = [], []
     with torch.no_grad():
-        for i in range(len(t.data.test)):
-            x, y, _ = t.data.test[i]
-            f = t.model["backbone"](x[None]).numpy()[0]
-            feats.append(f / np.linalg.norm(f))
-            labels.append(y)
-    return np.stack(feats), np.array(labels)
+        f = torch.stack([t.model["backbone"](dataset[i][0][None])[0] for i in range(len(dataset))])
+    return (f / f.norm(dim=1, keepdim=True)).numpy()
 
 
 def test_fewshot_and_isotropy_at_the_end():
@@ -180,7 +175,8 @@ def test_fewshot_and_isotropy_at_the_end():
     r1 = t.train()
     assert not any(k.startswith("fewshot/") for k in r1) and "test/isotropy" not in r1
     r2 = t.train()
-    feats, labels = _test_features(t)
+    feats = _features_of(t, t.data.test)
+    labels = np.array([t.data.test[i][1] for i in range(len(t.data.test))])
     for n in (5, 3):
         for k in (1, 2):
             mean, ci = fewshot_eval(feats, labels, n_way=n, k_shot=k, n_query=5, n_episodes=4, seed=0)
@@ -326,13 +322,6 @@ def _spy_fewshot(monkeypatch) -> list[tuple[np.ndarray, np.ndarray]]:
 
     monkeypatch.setattr(schane_module, "fewshot_eval", spy)
     return calls
-
-
-def _features_of(t, dataset) -> np.ndarray:
-    t.model.eval()
-    with torch.no_grad():
-        f = torch.stack([t.model["backbone"](dataset[i][0][None])[0] for i in range(len(dataset))])
-    return (f / f.norm(dim=1, keepdim=True)).numpy()
 
 
 def test_episodes_come_from_novel_classes_only(tiny_fewshot_dataset, monkeypatch):
