@@ -7,7 +7,6 @@ before Ray starts and before any MLflow run is created.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import threading
@@ -62,10 +61,10 @@ def _spec_layout(layout: str, df, out: Path) -> None:  # noqa: ANN001
     to ``paper_table.md``; a layout that cannot be filled from these runs is reported, not raised
     (the sweep itself has finished)."""
     from analysis.tables import render_frame
+    from ftsweep.config.spec import load_layout
 
-    mod_name, _, fn_name = layout.partition(":")
     try:
-        frame = getattr(importlib.import_module(mod_name), fn_name)(df)
+        frame = load_layout(layout)(df)
     except Exception as e:  # noqa: BLE001 — e.g. a smoke run without the layout's columns
         print(f"ftsweep: paper layout {layout} not rendered: {type(e).__name__}: {e}")
         return
@@ -154,12 +153,12 @@ def cmd_table(args: argparse.Namespace) -> int:
     if df.empty:
         return _fail(f"--experiment: {args.experiment!r} has no finished runs")
     if args.layout:
-        mod_name, _, fn_name = args.layout.partition(":")
+        from ftsweep.config.spec import load_layout
+
         try:
-            fn = getattr(importlib.import_module(mod_name), fn_name)
-        except (ImportError, AttributeError):
-            return _fail(f"--layout: {args.layout!r} — must name a function 'analysis.<paper>:<table>'")
-        frame = fn(df)
+            frame = load_layout(args.layout, "--layout")(df)
+        except ConfigError as e:
+            return _fail(str(e))
         if args.format == "parquet":
             if not args.output:
                 return _fail("--format: 'parquet' — needs --output PATH")
@@ -290,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     return int(args.func(args) or 0)
 
 
@@ -301,8 +304,9 @@ def entry() -> None:
     streams and logging are flushed: the interpreter's own teardown of torch, Ray's core worker
     and the rest costs seconds and has nothing left to save.
     """
-    code = main()
-    if sys.argv[1:2] != ["run"]:
+    args = build_parser().parse_args()
+    code = _dispatch(args)
+    if args.func is not cmd_run:
         raise SystemExit(code)
     import logging
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftsweep.config import ConfigError
 from ftsweep.config.spec import Job, SweepSpec
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 __all__ = ["SweepResult", "init_ray", "prepare_paths", "run_sweep"]
 
@@ -191,7 +194,7 @@ def _run_jobs(
     jobs: list[Job],
     storage: Path,
     uri: str,
-    store: Any,
+    store: Future[tuple[MlflowClient, str]],
     base_tags: dict[str, str],
     *,
     log: bool,

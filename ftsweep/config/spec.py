@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import importlib
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ __all__ = [
     "Job",
     "MethodSpec",
     "SweepSpec",
+    "load_layout",
     "load_spec",
     "parse_spec",
     "resolve_search_space",
@@ -133,18 +134,24 @@ def _mapping(raw: Mapping[str, Any], key: str, default: Any) -> dict:
     return dict(value)
 
 
-def _check_layout(layout: Any) -> None:
-    """``table.layout`` names a function ``module:function`` (``analysis.<paper>:<table>``)."""
+def load_layout(layout: Any, field: str = "table.layout") -> Callable[..., Any]:
+    """The paper-layout function ``layout`` names (``analysis.<paper>:<table>``).
+
+    Raises:
+        ConfigError: (reported as ``field``) the string is not ``module:function`` or names
+            nothing callable.
+    """
     allowed = "must name a table function 'analysis.<paper>:<table>', e.g. analysis.coin:table4"
     if not isinstance(layout, str) or layout.count(":") != 1:
-        raise ConfigError("table.layout", layout, allowed)
+        raise ConfigError(field, layout, allowed)
     mod_name, fn_name = layout.split(":")
     try:
         fn = getattr(importlib.import_module(mod_name), fn_name)
     except (ImportError, AttributeError, ValueError):
-        raise ConfigError("table.layout", layout, allowed) from None
+        raise ConfigError(field, layout, allowed) from None
     if not callable(fn):
-        raise ConfigError("table.layout", layout, allowed)
+        raise ConfigError(field, layout, allowed)
+    return fn
 
 
 def load_spec(path: str | Path, *, smoke: bool = False) -> SweepSpec:
@@ -298,7 +305,7 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
     if bad:
         raise ConfigError(f"table.{bad[0]}", table[bad[0]], f"allowed: {', '.join(sorted(TABLE_KEYS))}")
     if "layout" in table:
-        _check_layout(table["layout"])
+        load_layout(table["layout"])
     mct = raw.get("max_concurrent_trials")
     _require(
         mct is None or (isinstance(mct, int) and mct >= 1),
