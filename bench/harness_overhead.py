@@ -35,13 +35,13 @@ def _fixed(epochs: int) -> dict:
     return {"epochs": epochs, "lr": 0.05, "temperature": 0.1, "seed": 0}
 
 
-def _spec(epochs: int, trials: int) -> str:
+def _spec(epochs: int, trials: int, name: str = "bench_overhead") -> str:
     import yaml
 
     fixed = {k: v for k, v in _fixed(epochs).items() if k != "seed"}
     return yaml.safe_dump(
         {
-            "name": "bench_overhead",
+            "name": name,
             "method": "scl",
             "dataset": "digits",
             "backbone": "small_cnn",
@@ -82,13 +82,24 @@ def bare_loop(epochs: int, trials: int) -> dict[str, float]:
     return {"wall_s": wall, **inner}
 
 
-def through_ftsweep(epochs: int, trials: int) -> dict[str, float]:
-    """``ftsweep run`` of the same trials: wall time, and the trials' own time as Tune measured
-    it (``time_total_s``, read back from MLflow) — the rest is the harness."""
+def tracking_store(root: str) -> str:
+    """The MLflow store every ``ftsweep run`` of the benchmark logs to, created before any
+    timing: a researcher's sweeps share one ``mlflow.db``, and creating its schema (~3 s,
+    once per store) is not a cost of each sweep."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{root}/mlflow.db"
+    MlflowClient(uri).search_experiments()
+    return uri
+
+
+def through_ftsweep(epochs: int, trials: int, uri: str, name: str) -> dict[str, float]:
+    """``ftsweep run`` of the same trials (its own experiment ``name`` in the shared store
+    ``uri``): wall time, and the trials' own time as Tune measured it (``time_total_s``, read
+    back from MLflow) — the rest is the harness."""
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "bench.yaml"
-        spec.write_text(_spec(epochs, trials))
-        uri = f"sqlite:///{tmp}/mlflow.db"
+        spec.write_text(_spec(epochs, trials, name))
         env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
         t0 = time.perf_counter()
         subprocess.run(
@@ -99,7 +110,7 @@ def through_ftsweep(epochs: int, trials: int) -> dict[str, float]:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(uri)
-        exp = client.get_experiment_by_name("bench_overhead")
+        exp = client.get_experiment_by_name(name)
         runs = client.search_runs([exp.experiment_id])
         trials_s = sum(r.data.metrics["time_total_s"] for r in runs)
         return {"wall_s": wall, "trials_total_s": trials_s}
@@ -137,9 +148,11 @@ def main() -> None:
     args = ap.parse_args()
     # interleaved repeats; medians (the machine's load drifts between runs)
     bares, tuneds = [], []
-    for _ in range(args.repeats):
-        bares.append(bare_loop(args.epochs, args.trials))
-        tuneds.append(through_ftsweep(args.epochs, args.trials))
+    with tempfile.TemporaryDirectory() as store:
+        uri = tracking_store(store)
+        for i in range(args.repeats):
+            bares.append(bare_loop(args.epochs, args.trials))
+            tuneds.append(through_ftsweep(args.epochs, args.trials, uri, f"bench_overhead_{i}"))
 
     def med(runs: list[dict[str, float]], key: str) -> float:
         return round(statistics.median(r[key] for r in runs), 1)
