@@ -6,7 +6,7 @@
    instantiated and stepped in-process). Both sides pay their interpreter start and imports.
 2. Throughput: training images/s of ``ce`` and ``scl`` on the same backbone and batch.
 
-Usage: ``python bench/harness_overhead.py [--trials 4] [--epochs 30] [--repeats 3]`` — prints JSON.
+Usage: ``python bench/harness_overhead.py [--trials 4] [--epochs 30] [--repeats 3] [--fresh-store]`` — prints JSON.
 """
 
 from __future__ import annotations
@@ -82,14 +82,15 @@ def bare_loop(epochs: int, trials: int) -> dict[str, float]:
     return {"wall_s": wall, **inner}
 
 
-def tracking_store(root: str) -> str:
-    """The MLflow store every ``ftsweep run`` of the benchmark logs to, created before any
-    timing: a researcher's sweeps share one ``mlflow.db``, and creating its schema (~3 s,
-    once per store) is not a cost of each sweep."""
+def tracking_store(root: str, *, create: bool = True) -> str:
+    """The MLflow store ``ftsweep run`` logs to, by default created before any timing: a
+    researcher's sweeps share one ``mlflow.db``, and creating its schema (~3 s, once per store)
+    is not a cost of each sweep. ``create=False`` leaves that to the timed run (a first sweep)."""
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{root}/mlflow.db"
-    MlflowClient(uri).search_experiments()
+    if create:
+        MlflowClient(uri).search_experiments()
     return uri
 
 
@@ -145,12 +146,20 @@ def main() -> None:
     ap.add_argument(
         "--epochs", type=int, default=30, help="epochs per trial (full digits train part: ~20 s on 2 cores)"
     )
+    ap.add_argument(
+        "--fresh-store",
+        action="store_true",
+        help="each ftsweep run creates its own MLflow store (a first sweep)",
+    )
     args = ap.parse_args()
     # interleaved repeats; medians (the machine's load drifts between runs)
     bares, tuneds = [], []
     with tempfile.TemporaryDirectory() as store:
-        uri = tracking_store(store)
+        shared = tracking_store(store)
         for i in range(args.repeats):
+            uri = tracking_store(f"{store}/{i}", create=False) if args.fresh_store else shared
+            if args.fresh_store:
+                os.makedirs(f"{store}/{i}")
             bares.append(bare_loop(args.epochs, args.trials))
             tuneds.append(through_ftsweep(args.epochs, args.trials, uri, f"bench_overhead_{i}"))
 
@@ -161,6 +170,7 @@ def main() -> None:
         "trials": args.trials,
         "epochs_per_trial": args.epochs,
         "repeats": args.repeats,
+        "mlflow_store": "fresh per run" if args.fresh_store else "existing",
         "bare_loop_process_s": med(bares, "wall_s"),
         "bare_loop_imports_s": med(bares, "imports_s"),
         "bare_loop_trials_s": med(bares, "loop_s"),
