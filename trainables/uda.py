@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from ftsweep.config import check
 from ftsweep.engine import StepOutput
-from ftsweep.losses import pseudo_label_mask, uda_loss
+from ftsweep.losses import uda_loss
 from trainables._registry import register_trainable
 from trainables._semi import SemiConfig, SemiTrainable
 
@@ -46,6 +46,11 @@ class UDATrainable(SemiTrainable):
 
     def training_step(self, batch: Any) -> StepOutput:
         ce, logits_w, logits_s = self.weak_strong_logits(batch)
-        unsup = uda_loss(logits_w, logits_s, threshold=self.cfg.threshold, temperature=self.cfg.temperature)
-        mask, _ = pseudo_label_mask(logits_w, self.cfg.threshold)
+        unsup, mask = uda_loss(
+            logits_w,
+            logits_s,
+            threshold=self.cfg.threshold,
+            temperature=self.cfg.temperature,
+            return_mask=True,
+        )
         return ce + self.cfg.lambda_u * unsup, {"ce": ce, "unsup": unsup, "mask": mask.mean()}

@@ -8,7 +8,7 @@ over *all* unlabelled samples in the batch, masked-out samples contributing 0.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -59,13 +59,32 @@ def pseudo_label_mask(logits: Tensor, threshold: float, *, temperature: float = 
     return mask, labels
 
 
+@overload
+def fixmatch_loss(
+    logits_weak: Tensor,
+    logits_strong: Tensor,
+    threshold: float,
+    *,
+    temperature: float = ...,
+    return_mask: Literal[False] = ...,
+) -> Tensor: ...
+@overload
+def fixmatch_loss(
+    logits_weak: Tensor,
+    logits_strong: Tensor,
+    threshold: float,
+    *,
+    temperature: float = ...,
+    return_mask: Literal[True],
+) -> tuple[Tensor, Tensor]: ...
 def fixmatch_loss(
     logits_weak: Tensor,
     logits_strong: Tensor,
     threshold: float,
     *,
     temperature: float = 1.0,
-) -> Tensor:
+    return_mask: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """FixMatch unlabelled loss (Sohn et al., 2020), an instance of L_PL in Eq. 4.
 
     ``l_u = 1/B_u * sum_b 1[max q_b >= tau] * CE(argmax q_b, logits_strong_b)`` with
@@ -78,9 +97,12 @@ def fixmatch_loss(
             augmented view.
         threshold: Confidence threshold tau in [0, 1] (0.95 in the paper).
         temperature: Temperature T > 0 of the pseudo-label softmax; 1 is FixMatch's default.
+        return_mask: Also return the confidence mask (shape (batch_size,), as
+            :func:`pseudo_label_mask` gives it), e.g. to log the mask rate.
 
     Returns:
-        Scalar tensor, the masked cross-entropy averaged over all batch_size samples.
+        Scalar tensor, the masked cross-entropy averaged over all batch_size samples; with
+        ``return_mask``, ``(loss, mask)``.
 
     Raises:
         ValueError: If ``threshold`` is outside [0, 1] or ``temperature`` is not positive.
@@ -88,16 +110,36 @@ def fixmatch_loss(
     _check_logits(logits_weak, logits_strong, "logits_weak", "logits_strong")
     mask, labels = pseudo_label_mask(logits_weak, threshold, temperature=temperature)
     ce = F.cross_entropy(logits_strong, labels, reduction="none")
-    return (ce * mask.to(ce.dtype)).mean()
+    loss = (ce * mask.to(ce.dtype)).mean()
+    return (loss, mask) if return_mask else loss
 
 
+@overload
+def uda_loss(
+    logits_weak: Tensor,
+    logits_strong: Tensor,
+    *,
+    threshold: float = ...,
+    temperature: float = ...,
+    return_mask: Literal[False] = ...,
+) -> Tensor: ...
+@overload
+def uda_loss(
+    logits_weak: Tensor,
+    logits_strong: Tensor,
+    *,
+    threshold: float = ...,
+    temperature: float = ...,
+    return_mask: Literal[True],
+) -> tuple[Tensor, Tensor]: ...
 def uda_loss(
     logits_weak: Tensor,
     logits_strong: Tensor,
     *,
     threshold: float = 0.8,
     temperature: float = 0.4,
-) -> Tensor:
+    return_mask: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """UDA consistency loss with sharpening and confidence masking (Xie et al., 2020).
 
     Per sample ``KL(p_tgt || softmax(logits_strong))`` where the target
@@ -112,9 +154,11 @@ def uda_loss(
             strongly augmented view.
         threshold: Confidence threshold beta in [0, 1]; 0 disables masking.
         temperature: Sharpening temperature T > 0; 1 disables sharpening.
+        return_mask: Also return the confidence mask (shape (batch_size,)).
 
     Returns:
-        Scalar tensor, the masked KL divergence averaged over all batch_size samples.
+        Scalar tensor, the masked KL divergence averaged over all batch_size samples; with
+        ``return_mask``, ``(loss, mask)``.
 
     Raises:
         ValueError: If ``threshold`` is outside [0, 1] or ``temperature`` is not positive.
@@ -126,7 +170,8 @@ def uda_loss(
     log_p_tgt = F.log_softmax(target_logits, dim=-1)
     log_q = F.log_softmax(logits_strong, dim=-1)
     kl = (log_p_tgt.exp() * (log_p_tgt - log_q)).sum(dim=-1)
-    return (kl * mask.to(kl.dtype)).mean()
+    loss = (kl * mask.to(kl.dtype)).mean()
+    return (loss, mask) if return_mask else loss
 
 
 def mean_teacher_loss(

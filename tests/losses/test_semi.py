@@ -160,3 +160,16 @@ def test_mean_teacher_symmetric_value_and_bad_variant() -> None:
     assert mean_teacher_loss(s, t).item() == pytest.approx(mean_teacher_loss(t, s).item())
     with pytest.raises(ValueError, match="variant"):
         mean_teacher_loss(s, t, variant="typo")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("which", ["fixmatch", "uda"])
+def test_return_mask_gives_the_same_loss_and_the_confidence_mask(which: str) -> None:
+    # thresholds 0.75: only row 0 (max prob 0.8) passes; UDA's mask uses T = 1 whatever its T
+    if which == "fixmatch":
+        plain = fixmatch_loss(_t(WEAK), _t(STRONG), 0.75)
+        loss, mask = fixmatch_loss(_t(WEAK), _t(STRONG), 0.75, return_mask=True)
+    else:
+        plain = uda_loss(_t(WEAK), _t(STRONG), threshold=0.75, temperature=0.4)
+        loss, mask = uda_loss(_t(WEAK), _t(STRONG), threshold=0.75, temperature=0.4, return_mask=True)
+    assert loss.item() == plain.item()
+    assert mask.tolist() == [1.0, 0.0, 0.0]
