@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -43,3 +44,29 @@ def digits_checkpoint(tmp_path_factory) -> str:
 def _torch_threads():
     torch.set_num_threads(2)
     yield
+
+
+def _check_grads(
+    model: torch.nn.Module,
+    *,
+    nonzero: bool = True,
+    without: Callable[[str], bool] = lambda name: False,
+) -> None:
+    """Every trainable parameter got a finite gradient after ``backward`` (non-zero somewhere
+    with ``nonzero``), except those ``without(name)`` selects, which must have none."""
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if without(name):
+            assert p.grad is None, f"{name} got a gradient"
+            continue
+        assert p.grad is not None, f"{name} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
+        if nonzero:
+            assert p.grad.abs().sum() > 0, f"{name} has an all-zero gradient"
+
+
+@pytest.fixture
+def assert_grads() -> Callable[..., None]:
+    """``assert_grads(model, nonzero=True, without=lambda name: ...)`` (see ``_check_grads``)."""
+    return _check_grads

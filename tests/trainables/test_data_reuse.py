@@ -50,7 +50,7 @@ def _soft_ce64(logits: torch.Tensor, q: torch.Tensor) -> float:
     return total / len(z)
 
 
-def test_labeled_step_is_ce_target_plus_lambda_ce_source(tmp_path: Path) -> None:
+def test_labeled_step_is_ce_target_plus_lambda_ce_source(tmp_path: Path, assert_grads) -> None:
     t = T(config=_config(tmp_path, lambda_=0.3))
     try:
         g = torch.Generator().manual_seed(0)
@@ -67,8 +67,7 @@ def test_labeled_step_is_ce_target_plus_lambda_ce_source(tmp_path: Path) -> None
         assert float(logs["ce_source"].detach()) == pytest.approx(ce_s, rel=1e-5)
         assert float(loss) == pytest.approx(ce_t + 0.3 * ce_s, rel=1e-5)
         loss.backward()
-        for name, p in t.model.named_parameters():
-            assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert_grads(t.model)
     finally:
         t.stop()
 

@@ -153,13 +153,11 @@ def test_training_batches_have_two_different_autoaugment_views():
 
 
 @pytest.mark.parametrize("objective", ["schane", "ce_simclr"])
-def test_every_parameter_gets_a_gradient(objective):
+def test_every_parameter_gets_a_gradient(objective, assert_grads):
     t = make(objective=objective)
     loss, _ = t.training_step(two_view_batch(LABELS))
     loss.backward()
-    for name, p in t.model.named_parameters():
-        if p.requires_grad:
-            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    assert_grads(t.model)
     t.stop()
 
 

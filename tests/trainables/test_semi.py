@@ -82,7 +82,7 @@ def concat_logits(t, parts: list[torch.Tensor]) -> list[np.ndarray]:
 
 # ---- FixMatch ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_fixmatch_step_equals_ce_plus_lambda_masked_ce(temperature):
+def test_fixmatch_step_equals_ce_plus_lambda_masked_ce(temperature, assert_grads):
     t = make("fixmatch", lambda_u=0.7, temperature=temperature)
     try:
         batch = semi_batch()
@@ -108,7 +108,7 @@ def test_fixmatch_step_equals_ce_plus_lambda_masked_ce(temperature):
         assert float(logs["unsup"].detach()) == pytest.approx(unsup, rel=1e-5, abs=1e-6)
         assert float(logs["mask"]) == pytest.approx(0.5)
         loss.backward()
-        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in t.model.parameters())
+        assert_grads(t.model)
     finally:
         t.stop()
 
