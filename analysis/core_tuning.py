@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.tables import pm_cell, save_figure, summarize
+from analysis.tables import fill_missing_params, paper_order, pm_cell, save_figure, summarize
 
 __all__ = [
     "DATASET_NAMES",
@@ -53,17 +53,14 @@ TABLE6_HELD = 0.8
 
 
 def _dataset_order(datasets: Sequence[str]) -> list[str]:
-    known = [d for d in DATASET_NAMES if d in set(datasets)]
-    return known + sorted(d for d in set(datasets) if d not in DATASET_NAMES)
+    """The paper's dataset order, then any others sorted."""
+    return paper_order(sorted(set(datasets)), list(DATASET_NAMES))
 
 
 def _summarize(df: pd.DataFrame, rows: str, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`analysis.tables.summarize` by (rows, dataset); config fields a row's method lacks
     (NaN, e.g. ``eta`` of ``ce`` runs) are filled with ``"None"`` so they form one config."""
-    fill = [c for c in df.columns if "/" not in c and c not in (rows, "dataset") and df[c].isna().any()]
-    if fill:
-        df = df.assign(**{c: df[c].astype(object).where(df[c].notna(), "None") for c in fill})
-    mean, std, _ = summarize(df, rows, "dataset", metric)
+    mean, std, _ = summarize(fill_missing_params(df), rows, "dataset", metric)
     return mean, std
 
 
