@@ -7,13 +7,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ftsweep.losses.supcon import (
+from ftsweep.losses._contrastive import (
     Variant,
-    _check_features,
-    _check_variant,
-    _mean_over_valid,
-    _positive_mask,
-    _zero,
+    build_positive_mask,
+    check_features,
+    check_variant,
+    graph_zero,
+    mean_over_valid,
 )
 
 
@@ -92,12 +92,12 @@ def focal_supcon_loss(
     Returns:
         Scalar Tensor.
     """
-    _check_variant(variant)
-    _check_features(features, temperature)
+    check_variant(variant)
+    check_features(features, temperature)
     n = features.shape[0]
-    pos = _positive_mask(labels, positive_mask, n, features.device)
+    pos = build_positive_mask(labels, positive_mask, n, features.device)
     if n < 2:
-        return _zero(features)
+        return graph_zero(features)
     # only positive terms (never the -inf diagonal) reach exp, so the backward stays finite
     log_prob = torch.where(pos, _log_prob_over_others(features, temperature), 0.0)
     summed = (log_prob - log_prob.exp() * log_prob).sum(dim=1)  # sum_j (1 - p_ij) log p_ij
@@ -106,4 +106,4 @@ def focal_supcon_loss(
         per_anchor = -summed / n
     else:
         per_anchor = -summed / n_pos.clamp(min=1).to(features.dtype)
-    return _mean_over_valid(per_anchor, n_pos > 0)
+    return mean_over_valid(per_anchor, n_pos > 0)

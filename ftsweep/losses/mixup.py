@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ftsweep.losses.supcon import Variant, _check_variant
+from ftsweep.losses._contrastive import Variant, check_variant
 
 
 class HardPairs(NamedTuple):
@@ -190,7 +190,7 @@ def mixup_hard_pairs(
         :class:`HardPairs`; every tensor is on the device of ``features`` and the mixed
         features, soft labels and lambdas have its dtype.
     """
-    _check_variant(variant)
+    check_variant(variant)
     _check_inputs(features, labels, num_classes)
     n = features.shape[0]
     device, dtype = features.device, features.dtype
@@ -289,7 +289,7 @@ def contrastive_set(
         (batch_size + P + M, num_classes); positives for the (focal) contrastive loss follow
         from ``soft_label_positive_mask(set_labels, set_labels, variant=variant)``.
     """
-    _check_variant(variant)
+    check_variant(variant)
     _check_inputs(features, labels, num_classes)
     onehot = F.one_hot(labels.to(features.device).long(), num_classes).to(features.dtype)
     if variant == "official":
@@ -323,7 +323,7 @@ def soft_label_positive_mask(
     Returns:
         bool Tensor with shape (n_a, n_b).
     """
-    _check_variant(variant)
+    check_variant(variant)
     b = soft_labels_a if soft_labels_b is None else soft_labels_b
     assert soft_labels_a.ndim == 2 and b.ndim == 2 and soft_labels_a.shape[1] == b.shape[1], (
         f"soft labels must have shapes (n_a, C) and (n_b, C) but found "

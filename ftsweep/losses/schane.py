@@ -38,13 +38,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ftsweep.losses.supcon import (
+from ftsweep.losses._contrastive import (
     Variant,
-    _check_features,
-    _check_variant,
-    _masked_logsumexp,
-    _mean_over_valid,
-    _zero,
+    check_features,
+    check_variant,
+    graph_zero,
+    masked_logsumexp,
+    mean_over_valid,
 )
 
 
@@ -74,14 +74,14 @@ def scln_loss(
     Returns:
         Scalar Tensor.
     """
-    _check_variant(variant)
-    _check_features(features, temperature)
+    check_variant(variant)
+    check_features(features, temperature)
     n = features.shape[0]
     assert labels.shape == (n,), f"labels must have shape ({n},) but found {tuple(labels.shape)}"
     if detach_beta is None:
         detach_beta = variant == "paper"
     if n < 2:
-        return _zero(features)
+        return graph_zero(features)
     labels = labels.to(features.device)
     same = labels[:, None] == labels[None, :]
     eye = torch.eye(n, dtype=torch.bool, device=features.device)
@@ -91,7 +91,7 @@ def scln_loss(
 
     # log beta_ik = s_ik + log|N_i| - log sum_{k' in N_i} exp(s_ik')   (Eq. 3)
     n_neg = neg.sum(dim=1)
-    lse_neg, has_neg = _masked_logsumexp(logits, neg)
+    lse_neg, has_neg = masked_logsumexp(logits, neg)
     log_n_neg = n_neg.clamp(min=1).to(features.dtype).log()
     log_beta = logits + (log_n_neg - lse_neg)[:, None]
     if detach_beta:
@@ -101,17 +101,17 @@ def scln_loss(
     n_pos = pos.sum(dim=1)
     if variant == "paper":
         denom_terms = torch.where(pos, logits, weighted_neg)
-        log_denom, _ = _masked_logsumexp(denom_terms, pos | neg)
+        log_denom, _ = masked_logsumexp(denom_terms, pos | neg)
         log_prob = logits - log_denom[:, None]
         summed = torch.where(pos, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
         per_anchor = -summed / n_pos.clamp(min=1).to(features.dtype)
     else:
-        lse_pos, _ = _masked_logsumexp(logits, pos)
+        lse_pos, _ = masked_logsumexp(logits, pos)
         log_pos = lse_pos - n_pos.clamp(min=1).to(features.dtype).log()
-        lse_wneg, _ = _masked_logsumexp(weighted_neg, neg)
+        lse_wneg, _ = masked_logsumexp(weighted_neg, neg)
         per_anchor = torch.logaddexp(log_pos, lse_wneg) - log_pos
         per_anchor = torch.where(has_neg, per_anchor, torch.zeros_like(per_anchor))
-    return _mean_over_valid(per_anchor, n_pos > 0)
+    return mean_over_valid(per_anchor, n_pos > 0)
 
 
 def schane_loss(
