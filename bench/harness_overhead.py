@@ -62,12 +62,13 @@ import torch
 from trainables import TRAINABLES
 torch.set_num_threads(os.cpu_count() or 1)
 t1 = time.perf_counter()
+steps = 0.0
 for lam in {lambdas!r}:
     t = TRAINABLES["scl"](config={{"pretrained": "none", **{fixed!r}, "lambda_": lam}})
     for _ in range({epochs}):
-        t.train()
+        steps += t.train()["time_this_iter_s"]
     t.stop()
-print(json.dumps({{"imports_s": t1 - t0, "loop_s": time.perf_counter() - t1}}))
+print(json.dumps({{"imports_s": t1 - t0, "loop_s": time.perf_counter() - t1, "steps_s": steps}}))
 """
 
 
@@ -166,6 +167,8 @@ def main() -> None:
     def med(runs: list[dict[str, float]], key: str) -> float:
         return round(statistics.median(r[key] for r in runs), 1)
 
+    steps = statistics.median([b["steps_s"] for b in bares] + [t["trials_total_s"] for t in tuneds])
+
     out = {
         "trials": args.trials,
         "epochs_per_trial": args.epochs,
@@ -174,10 +177,19 @@ def main() -> None:
         "bare_loop_process_s": med(bares, "wall_s"),
         "bare_loop_imports_s": med(bares, "imports_s"),
         "bare_loop_trials_s": med(bares, "loop_s"),
+        "bare_loop_steps_s": med(bares, "steps_s"),
         "ftsweep_run_s": med(tuneds, "wall_s"),
         "ftsweep_trials_s": med(tuneds, "trials_total_s"),
         "harness_s": round(statistics.median(r["wall_s"] - r["trials_total_s"] for r in tuneds), 1),
         "overhead_ratio": round(med(tuneds, "wall_s") / med(bares, "wall_s"), 3),
+        "pair_ratios": [round(t["wall_s"] / b["wall_s"], 3) for b, t in zip(bares, tuneds, strict=True)],
+        # the same ratio with the training steps' own time (noisy by ±10 % here, and equal on
+        # both sides on average) replaced by their median over all runs of both sides
+        "step_adjusted_ratio": round(
+            (steps + statistics.median(t["wall_s"] - t["trials_total_s"] for t in tuneds))
+            / (steps + statistics.median(b["wall_s"] - b["steps_s"] for b in bares)),
+            3,
+        ),
         "runs_s": {
             "bare": [round(r["wall_s"], 1) for r in bares],
             "ftsweep": [round(r["wall_s"], 1) for r in tuneds],
