@@ -156,8 +156,8 @@ def test_stage_losses_match_brute_force(variant):
     t.epoch = 2  # first stage-2 epoch
     loss, logs = t.training_step(batch)
     assert float(loss.detach()) == pytest.approx(ce + 0.3 * con, rel=1e-5, abs=1e-6)
-    assert float(logs["ce"]) == pytest.approx(ce, rel=1e-5)
-    assert float(logs["supcon"]) == pytest.approx(con, rel=1e-5)
+    assert float(logs["ce"].detach()) == pytest.approx(ce, rel=1e-5)
+    assert float(logs["supcon"].detach()) == pytest.approx(con, rel=1e-5)
     t.stop()
 
 
