@@ -4,7 +4,7 @@ the other samples, and a branch-free mean over valid anchors."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -67,16 +67,41 @@ def masked_logsumexp(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     return torch.where(has_any, lse, torch.zeros_like(lse)), has_any
 
 
-def log_softmax_over_others(features: Tensor, temperature: float) -> Tensor:
-    """log p_ij = s_ij - log sum_{k != i} exp(s_ik), s = features @ features.T / temperature.
+class _ScaledGram(torch.autograd.Function):
+    """``scale * v @ v.T`` with the symmetric backward ``scale * (G + G^T) @ v``.
 
-    Returns a (N, N) Tensor; rows of a batch of one sample are a finite placeholder.
+    One matrix product in the backward pass where autograd's ``mm`` backward needs two (one per
+    operand); the gram matrix of the contrastive set is the largest product of these losses.
     """
-    n = features.shape[0]
-    logits = features @ features.T / temperature
-    not_self = ~torch.eye(n, dtype=torch.bool, device=features.device)
-    lse, _ = masked_logsumexp(logits, not_self)
-    return logits - lse[:, None]
+
+    @staticmethod
+    def forward(ctx: Any, v: Tensor, scale: float) -> Tensor:
+        ctx.save_for_backward(v)
+        ctx.scale = scale
+        return torch.mm(v, v.T).mul_(scale)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (v,) = ctx.saved_tensors
+        return torch.mm(grad + grad.T, v).mul_(ctx.scale), None
+
+
+def log_softmax_over_others(features: Tensor, temperature: float) -> Tensor:
+    """``log p_ij = s_ij - log sum_{k != i} exp(s_ik)`` with ``s = features @ features.T / tau``.
+
+    Args:
+        features: Tensor with shape (n, dim), n >= 2.
+        temperature: tau > 0.
+
+    Returns:
+        Tensor with shape (n, n). The diagonal is the same expression for j = i (the self term
+        of the official SupCon variant); callers that exclude self mask it out before any
+        ``exp``, since ``s_ii`` is the largest similarity and may overflow.
+    """
+    logits = _ScaledGram.apply(features, 1.0 / temperature)
+    not_self = ~torch.eye(features.shape[0], dtype=torch.bool, device=features.device)
+    lse = logits.masked_fill(~not_self, float("-inf")).logsumexp(dim=1, keepdim=True)
+    return logits - lse
 
 
 def graph_zero(features: Tensor) -> Tensor:

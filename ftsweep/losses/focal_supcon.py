@@ -2,53 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
-from ftsweep.losses._contrastive import (
-    Variant,
-    build_positive_mask,
-    check_features,
-    check_variant,
-    graph_zero,
-    mean_over_valid,
-)
-
-
-class _ScaledGram(torch.autograd.Function):
-    """``scale * v @ v.T`` with the symmetric backward ``scale * (G + G^T) @ v``.
-
-    One matrix product in the backward pass where autograd's ``mm`` backward needs two (one per
-    operand); the gram matrix of the contrastive set is the largest product of the loss.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, v: Tensor, scale: float) -> Tensor:
-        ctx.save_for_backward(v)
-        ctx.scale = scale
-        return torch.mm(v, v.T).mul_(scale)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-        (v,) = ctx.saved_tensors
-        return torch.mm(grad + grad.T, v).mul_(ctx.scale), None
-
-
-def _log_prob_over_others(features: Tensor, temperature: float) -> Tensor:
-    """``log p_ij = s_ij - log sum_{k != i} exp(s_ik)`` with ``s = features @ features.T / tau``.
-
-    Args:
-        features: Tensor with shape (n, dim), n >= 2.
-        temperature: tau > 0.
-
-    Returns:
-        Tensor with shape (n, n); the diagonal (``k = i``, never a term of the loss) is -inf and
-        receives no gradient.
-    """
-    logits = _ScaledGram.apply(features, 1.0 / temperature)
-    return logits.fill_diagonal_(float("-inf")).log_softmax(dim=1)
+from ftsweep.losses._contrastive import Variant, graph_zero, mean_over_valid, validated_log_prob
 
 
 def focal_supcon_loss(
@@ -92,14 +49,13 @@ def focal_supcon_loss(
     Returns:
         Scalar Tensor.
     """
-    check_variant(variant)
-    check_features(features, temperature)
-    n = features.shape[0]
-    pos = build_positive_mask(labels, positive_mask, n, features.device)
-    if n < 2:
+    prepared = validated_log_prob(features, labels, temperature, variant, positive_mask)
+    if prepared is None:
         return graph_zero(features)
-    # only positive terms (never the -inf diagonal) reach exp, so the backward stays finite
-    log_prob = torch.where(pos, _log_prob_over_others(features, temperature), 0.0)
+    pos, log_prob = prepared
+    n = features.shape[0]
+    # only positive terms (never the diagonal, whose exp may overflow) reach exp
+    log_prob = torch.where(pos, log_prob, 0.0)
     summed = (log_prob - log_prob.exp() * log_prob).sum(dim=1)  # sum_j (1 - p_ij) log p_ij
     n_pos = pos.sum(dim=1)
     if variant == "official":

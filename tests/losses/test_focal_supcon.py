@@ -141,7 +141,7 @@ def test_float32_small_temperature_is_finite() -> None:
 
 
 def test_scaled_gram_backward_matches_autograd_mm() -> None:
-    from ftsweep.losses.focal_supcon import _ScaledGram
+    from ftsweep.losses._contrastive import _ScaledGram
 
     v = torch.randn(7, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     upstream = torch.randn(
