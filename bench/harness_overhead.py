@@ -84,9 +84,10 @@ def bare_loop(epochs: int, trials: int) -> dict[str, float]:
 
 
 def tracking_store(root: str, *, create: bool = True) -> str:
-    """The MLflow store ``ftsweep run`` logs to, by default created before any timing: a
-    researcher's sweeps share one ``mlflow.db``, and creating its schema (~3 s, once per store)
-    is not a cost of each sweep. ``create=False`` leaves that to the timed run (a first sweep)."""
+    """The MLflow store (a SQLite file in the existing folder ``root``) ``ftsweep run`` logs
+    to, by default created before any timing: a researcher's sweeps share one ``mlflow.db``,
+    and creating its schema (~3 s, once per store) is not a cost of each sweep.
+    ``create=False`` leaves that to the timed run (a first sweep)."""
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{root}/mlflow.db"
@@ -156,11 +157,10 @@ def main() -> None:
     # interleaved repeats; medians (the machine's load drifts between runs)
     bares, tuneds = [], []
     with tempfile.TemporaryDirectory() as store:
-        shared = tracking_store(store)
+        uri = tracking_store(store, create=not args.fresh_store)
         for i in range(args.repeats):
-            uri = tracking_store(f"{store}/{i}", create=False) if args.fresh_store else shared
-            if args.fresh_store:
-                os.makedirs(f"{store}/{i}")
+            if args.fresh_store:  # a store of its own per run, created inside the timed run
+                uri = tracking_store(tempfile.mkdtemp(dir=store), create=False)
             bares.append(bare_loop(args.epochs, args.trials))
             tuneds.append(through_ftsweep(args.epochs, args.trials, uri, f"bench_overhead_{i}"))
 
