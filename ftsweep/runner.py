@@ -132,19 +132,20 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR", "include_dashboard": False}
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
     address = address or os.environ.get("RAY_ADDRESS")
     for attempt in range(2):
         try:
             if address:
-                ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+                ray.init(address=address, **quiet)
             else:
                 with _lean_local_node():
                     ray.init(
                         address="local",
                         num_cpus=num_cpus or os.cpu_count(),
+                        include_dashboard=False,
                         _system_config=LOCAL_SYSTEM_CONFIG,
-                        **kwargs,
+                        **quiet,
                     )
             return
         except Exception:  # noqa: BLE001 — "node timed out during startup" happens on 2 cores
