@@ -22,13 +22,17 @@ __all__ = ["SweepResult", "init_ray", "prepare_paths", "run_sweep"]
 PATH_FIELDS = ("data_root", "cache_dir")
 
 #: Ray settings of a private local instance: trial workers at normal priority (Ray's default
-#: niceness 15 lets the driver and any other process on the machine slow the trials down), and
-#: no metrics or event-loop statistics, which only a dashboard would show and which otherwise
-#: take CPU from the trials on a small machine.
+#: niceness 15 lets the driver and any other process on the machine slow the trials down); no
+#: metrics or event-loop statistics, which only a dashboard would show and which otherwise take
+#: CPU from the trials on a small machine; and no pool of idle workers started with the driver.
+#: A trial actor never takes one of those (Ray starts a new worker for each actor), so on 2
+#: cores they only compete with the first trial's start, and ``ray.init`` waits ~0.5 s for them.
 LOCAL_SYSTEM_CONFIG: dict[str, Any] = {
     "worker_niceness": 0,
     "enable_metrics_collection": False,
     "event_stats": False,
+    "enable_worker_prestart": False,
+    "prestart_worker_first_driver": False,
 }
 
 
@@ -101,28 +105,37 @@ def check_pretrained(jobs: list[Job]) -> None:
 
 @contextmanager
 def _lean_local_node() -> Iterator[None]:
-    """While ``ray.init`` starts a private local instance, leave out the autoscaler monitor and
-    the log monitor: nothing autoscales on one private node and ``log_to_driver`` is off, yet
-    the two Python processes cost ~1.5 s of start and ~1 s of stop on 2 cores. Ray's public
-    ``init`` has no switch for them, so the fields of its private ``RayParams`` are set for the
-    call only; where that class has moved, Ray starts as usual."""
+    """While ``ray.init`` starts a private local instance, leave out the autoscaler monitor, the
+    log monitor and the dashboard's API server: nothing autoscales on one private node,
+    ``log_to_driver`` is off, and nothing here serves a dashboard, the job API or the state API
+    (clusters started with ``ray start`` keep all three). The three Python processes cost
+    ~2.5 s of start and ~1 s of stop on 2 cores. Ray's public ``init`` has no switch for them,
+    so the fields of its private ``RayParams`` and the head node's API-server start (whose
+    failure Ray already tolerates when the dashboard is off) are replaced for the call only;
+    where these have moved, Ray starts as usual."""
     try:
-        from ray._private import parameter
-    except ImportError:  # pragma: no cover — a Ray without the private module
+        from ray._private import node, parameter
+    except ImportError:  # pragma: no cover — a Ray without the private modules
         yield
         return
-    original = parameter.RayParams.__init__
+    params_init = parameter.RayParams.__init__
+    start_api_server = node.Node.start_api_server
 
     def lean(self: Any, *args: Any, **kwargs: Any) -> None:
         kwargs["include_log_monitor"] = False
         kwargs["no_monitor"] = True
-        original(self, *args, **kwargs)
+        params_init(self, *args, **kwargs)
+
+    def no_api_server(self: Any, **kwargs: Any) -> None:
+        """No dashboard head process; the node's ``webui_url`` stays None."""
 
     parameter.RayParams.__init__ = lean  # type: ignore[method-assign]
+    node.Node.start_api_server = no_api_server  # type: ignore[method-assign]
     try:
         yield
     finally:
-        parameter.RayParams.__init__ = original  # type: ignore[method-assign]
+        parameter.RayParams.__init__ = params_init  # type: ignore[method-assign]
+        node.Node.start_api_server = start_api_server  # type: ignore[method-assign]
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
