@@ -183,7 +183,7 @@ def test_byol_loss_is_symmetric_cosine_loss_plus_lambda_l2_to_init(reduction):
     )
     assert l2 > 0
     assert float(loss.detach()) == pytest.approx(ssl + lam * l2, rel=1e-5)
-    assert float(logs["l2_init"]) == pytest.approx(l2, rel=1e-5)
+    assert float(logs["l2_init"].detach()) == pytest.approx(l2, rel=1e-5)
 
 
 def test_l2_to_init_gradient_is_two_lambda_times_displacement_on_backbone_only():

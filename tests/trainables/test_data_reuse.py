@@ -65,7 +65,7 @@ def test_labeled_step_is_ce_target_plus_lambda_ce_source(tmp_path: Path, assert_
         assert t.model["source_classifier"].out_features == 30  # all source classes (K_g-dim head)
         assert float(logs["ce_target"].detach()) == pytest.approx(ce_t, rel=1e-5)
         assert float(logs["ce_source"].detach()) == pytest.approx(ce_s, rel=1e-5)
-        assert float(loss) == pytest.approx(ce_t + 0.3 * ce_s, rel=1e-5)
+        assert float(loss.detach()) == pytest.approx(ce_t + 0.3 * ce_s, rel=1e-5)
         loss.backward()
         assert_grads(t.model)
     finally:
@@ -86,7 +86,7 @@ def test_unlabeled_step_uses_weak_softmax_as_soft_label(tmp_path: Path) -> None:
             q = torch.softmax(t.predict(xw).double(), dim=1)
             sce = _soft_ce64(t.predict(xs), q)
         assert float(logs["soft_ce_source"].detach()) == pytest.approx(sce, rel=1e-5)
-        assert float(loss) == pytest.approx(ce_t + 0.7 * sce, rel=1e-5)
+        assert float(loss.detach()) == pytest.approx(ce_t + 0.7 * sce, rel=1e-5)
         # the soft label carries no gradient: with the target term removed, d loss / d weak = 0
         xw_req = xw.clone().requires_grad_(True)
         loss2, _ = t.training_step(
@@ -106,7 +106,7 @@ def test_selection_none_is_plain_fine_tuning(tmp_path: Path) -> None:
         t.model.train()
         loss, _ = t.training_step(((xt, yt, torch.arange(4)), None))
         with torch.no_grad():
-            assert float(loss) == pytest.approx(_ce64(t.predict(xt), yt), rel=1e-5)
+            assert float(loss.detach()) == pytest.approx(_ce64(t.predict(xt), yt), rel=1e-5)
         result = t.train()
         assert not any(k.startswith("selection/") for k in result)
     finally:
