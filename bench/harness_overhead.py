@@ -144,7 +144,9 @@ def throughput(method: str, steps: int = 30, batch: int = 64) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=4)
-    ap.add_argument("--repeats", type=int, default=3, help="interleaved bare/ftsweep pairs (medians)")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="interleaved bare/ftsweep pairs, ABBA order (medians)"
+    )
     ap.add_argument(
         "--epochs", type=int, default=30, help="epochs per trial (full digits train part: ~20 s on 2 cores)"
     )
@@ -161,8 +163,14 @@ def main() -> None:
         for i in range(args.repeats):
             if args.fresh_store:  # a store of its own per run, created inside the timed run
                 uri = tracking_store(tempfile.mkdtemp(dir=store), create=False)
-            bares.append(bare_loop(args.epochs, args.trials))
-            tuneds.append(through_ftsweep(args.epochs, args.trials, uri, f"bench_overhead_{i}"))
+            # ABBA order (bare first in even pairs, ftsweep first in odd ones): a drift in the
+            # machine's speed during a pair does not favour either side
+            if i % 2:
+                tuneds.append(through_ftsweep(args.epochs, args.trials, uri, f"bench_overhead_{i}"))
+                bares.append(bare_loop(args.epochs, args.trials))
+            else:
+                bares.append(bare_loop(args.epochs, args.trials))
+                tuneds.append(through_ftsweep(args.epochs, args.trials, uri, f"bench_overhead_{i}"))
 
     def med(runs: list[dict[str, float]], key: str) -> float:
         return round(statistics.median(r[key] for r in runs), 1)
