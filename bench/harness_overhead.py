@@ -148,7 +148,10 @@ def main() -> None:
         "--repeats", type=int, default=3, help="interleaved bare/ftsweep pairs, ABBA order (medians)"
     )
     ap.add_argument(
-        "--epochs", type=int, default=30, help="epochs per trial (full digits train part: ~20 s on 2 cores)"
+        "--epochs",
+        type=int,
+        default=30,
+        help="epochs per trial (full digits train part: ~20 s a trial on 2 fast cores; pick the epochs that give ~20 s on yours)",
     )
     ap.add_argument(
         "--fresh-store",
