@@ -1,8 +1,10 @@
 """Training-step overhead of every registered method relative to CE-tuning, printed as JSON.
 
-For each method of ``trainables.TRAINABLES`` (or ``--methods``) and each ``--backbone``, a fresh
-subprocess builds the Trainable (digits data, random init, CPU unless ``--device``) at its last
-epoch (COIN's stage 2), takes the first batch of its own training stream once, resizes its images
+For each fine-tuning method of ``trainables.TRAINABLES`` (or ``--methods``; stage-1
+``target_pretrain`` has no training step to compare and is left to
+``bench/target_pretraining.py``) and each ``--backbone``, a fresh subprocess builds the
+Trainable (digits data, random init, CPU unless ``--device``) at its last epoch (COIN's
+stage 2), takes the first batch of its own training stream once, resizes its images
 to ``--image-size`` and runs ``training_step`` + backward + optimiser step
 (+ ``after_optimizer_step``) on that fixed batch. The same process builds ``ce`` with a batch of
 as many images as the method forwards per step (one view per image for coin/core_tuning; both
@@ -203,7 +205,15 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from trainables import TRAINABLES
 
-    methods = args.methods or sorted(TRAINABLES)
+    # a training step to compare with CE's: the fine-tuning Trainables (stage-1 target
+    # pretraining has none; bench/target_pretraining.py measures its BYOL / MoCo steps)
+    stepped = sorted(m for m, cls in TRAINABLES.items() if hasattr(cls, "training_step"))
+    skipped = sorted(set(TRAINABLES) - set(stepped))
+    if args.methods:
+        bad = [m for m in args.methods if m not in stepped]
+        if bad:
+            parser.error(f"--methods: {', '.join(bad)} — allowed: {', '.join(stepped)}")
+    methods = args.methods or stepped
     backbones = args.backbone or ["small_cnn", "torchvision.resnet50"]
     out: dict[str, Any] = {
         "machine": {
@@ -220,6 +230,7 @@ def main() -> None:
             "repeats": args.repeats,
             "data": "digits (first batch of each method's own stream, resized)",
         },
+        "not_stepped": {m: "no training step (bench/target_pretraining.py)" for m in skipped},
         "results": {},
     }
     for backbone in backbones:
