@@ -166,14 +166,16 @@ def main() -> None:
         for i in range(args.repeats):
             if args.fresh_store:  # a store of its own per run, created inside the timed run
                 uri = tracking_store(tempfile.mkdtemp(dir=store), create=False)
+            pair = [
+                lambda: bares.append(bare_loop(args.epochs, args.trials)),
+                lambda i=i, uri=uri: tuneds.append(
+                    through_ftsweep(args.epochs, args.trials, uri, f"bench_overhead_{i}")
+                ),
+            ]
             # ABBA order (bare first in even pairs, ftsweep first in odd ones): a drift in the
             # machine's speed during a pair does not favour either side
-            if i % 2:
-                tuneds.append(through_ftsweep(args.epochs, args.trials, uri, f"bench_overhead_{i}"))
-                bares.append(bare_loop(args.epochs, args.trials))
-            else:
-                bares.append(bare_loop(args.epochs, args.trials))
-                tuneds.append(through_ftsweep(args.epochs, args.trials, uri, f"bench_overhead_{i}"))
+            for run in pair[::-1] if i % 2 else pair:
+                run()
 
     def med(runs: list[dict[str, float]], key: str) -> float:
         return round(statistics.median(r[key] for r in runs), 1)

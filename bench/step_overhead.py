@@ -94,10 +94,7 @@ def _build(method: str, backbone: str, batch_size: int, args: argparse.Namespace
         "cache_dir": args.cache_dir,
     }
     t = cls(config=config)
-    try:
-        t.epoch = t.cfg.epochs - 1  # last epoch: COIN's stage 2, ramps at their end
-    except AttributeError:  # an epoch derived from the Trainable's stages (target_pretrain)
-        pass
+    t.epoch = t.cfg.epochs - 1  # last epoch: COIN's stage 2, ramps at their end
     batch = _resize(next(iter(t.train_batches(0))), args.image_size)
     n_images = sum(int(x.shape[0]) for x in _images(batch))
     t.model.train()
@@ -204,10 +201,11 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     from trainables import TRAINABLES
+    from trainables._base import FineTuneTrainable
 
     # a training step to compare with CE's: the fine-tuning Trainables (stage-1 target
     # pretraining has none; bench/target_pretraining.py measures its BYOL / MoCo steps)
-    stepped = sorted(m for m, cls in TRAINABLES.items() if hasattr(cls, "training_step"))
+    stepped = sorted(m for m, cls in TRAINABLES.items() if issubclass(cls, FineTuneTrainable))
     skipped = sorted(set(TRAINABLES) - set(stepped))
     if args.methods:
         bad = [m for m in args.methods if m not in stepped]
@@ -230,7 +228,7 @@ def main() -> None:
             "repeats": args.repeats,
             "data": "digits (first batch of each method's own stream, resized)",
         },
-        "not_stepped": {m: "no training step (bench/target_pretraining.py)" for m in skipped},
+        "not_stepped": {m: "not a FineTuneTrainable: no training_step to compare" for m in skipped},
         "results": {},
     }
     for backbone in backbones:
