@@ -1,24 +1,14 @@
-"""CE-tuning: fine-tune backbone + linear classifier with cross-entropy."""
+"""Ray Tune Trainable and registry record of CE-tuning (:mod:`ftsweep.methods.ce`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
-from ftsweep.config import TrainConfig
-from trainables._base import FineTuneTrainable
-from trainables._registry import register_trainable
+from ftsweep.methods.ce import CEConfig, CEMethod
+from ftsweep.registry import MethodRecord
+from trainables._base import MethodTrainable
 
 
-@dataclass(frozen=True)
-class CEConfig(TrainConfig):
-    """CE-tuning has no hyperparameters beyond :class:`TrainConfig`."""
-
-    method: ClassVar[str] = "ce"
+class CETrainable(MethodTrainable):
+    method_cls = CEMethod
 
 
-@register_trainable("ce")
-class CETrainable(FineTuneTrainable):
-    """Cross-entropy fine-tuning (the baseline row of every paper's table)."""
-
-    config_cls = CEConfig
+METHOD = MethodRecord(name="ce", config_cls=CEConfig, trainable=CETrainable)

@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import torch
 from ray import tune
 
+from ftsweep.methods.base import resolve_trial_config
 from ftsweep.pretrain.target import TargetPretrainConfig, TargetPretrainer
-from trainables._base import resolve_trial_config
 from trainables._registry import register_trainable
 
 

@@ -1,6 +1,6 @@
-"""COIN Trainable: the ⌊αN⌋ stage switch, a frozen classifier in stage 1, both stage losses against
-a float64 brute-force recomputation, S_Dbw against independently extracted features, stage-2-only
-model selection, save/restore across the stage boundary and config errors."""
+"""COIN (ftsweep.methods.coin): the ⌊αN⌋ stage switch, a frozen classifier in stage 1, both stage
+losses against a float64 brute-force recomputation, S_Dbw against independently extracted
+features, stage-2-only model selection, save/restore across the stage boundary and config errors."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import pytest
 import torch
 
 from ftsweep.config import ConfigError
+from ftsweep.methods.coin import CoinConfig, CoinMethod, stage1_epochs
 from ftsweep.metrics import s_dbw
-from trainables import TRAINABLES
-from trainables.coin import CoinConfig, stage1_epochs
+from ftsweep.registry import methods
 
 BASE = {"pretrained": "none", "device": "cpu", "batch_size": 16, "max_train_batches": 2, "lr": 0.05}
 LABELS = [0, 0, 0, 1, 1, 2, 2, 2, 3, 4]  # 3 and 4 have no positive
 
 
 def make(**cfg):
-    return TRAINABLES["coin"](config={**BASE, **cfg})
+    return CoinMethod({**BASE, **cfg})
 
 
 def make_batch(labels: list[int], seed: int = 0):
@@ -83,7 +83,7 @@ def test_stage_switch_at_floor_alpha_n_and_classifier_frozen_before():
     pj0 = [p.detach().clone() for p in t.model["projector"].parameters()]
     stages, results = [], []
     for epoch in range(5):
-        r = t.train()
+        r = t.step()
         stages.append(r["stage"])
         results.append(r)
         if epoch == 1:  # end of stage 1: classifier untouched (no grad, no weight decay/momentum)
@@ -111,7 +111,6 @@ def test_stage_switch_at_floor_alpha_n_and_classifier_frozen_before():
         and results[1]["stage1/val/s_dbw"] == results[-1]["stage1/val/s_dbw"]
     )
     assert "val/s_dbw" in results[-1] and "val/s_dbw" not in results[-2]
-    t.stop()
 
 
 def _val_features(t) -> tuple[np.ndarray, np.ndarray]:
@@ -128,13 +127,12 @@ def _val_features(t) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("variant", ["official", "paper"])
 def test_s_dbw_of_validation_backbone_features(variant):
     t = make(epochs=2, alpha=0.5, s_dbw_variant=variant)
-    r1 = t.train()
+    r1 = t.step()
     f, y = _val_features(t)
     assert r1["stage1/val/s_dbw"] == pytest.approx(s_dbw(f, y, variant=variant), rel=1e-5)
-    r2 = t.train()
+    r2 = t.step()
     f, y = _val_features(t)
     assert r2["val/s_dbw"] == pytest.approx(s_dbw(f, y, variant=variant), rel=1e-5)
-    t.stop()
 
 
 @pytest.mark.parametrize("variant", ["paper", "official"])
@@ -158,7 +156,6 @@ def test_stage_losses_match_brute_force(variant):
     assert float(loss.detach()) == pytest.approx(ce + 0.3 * con, rel=1e-5, abs=1e-6)
     assert float(logs["ce"].detach()) == pytest.approx(ce, rel=1e-5)
     assert float(logs["supcon"].detach()) == pytest.approx(con, rel=1e-5)
-    t.stop()
 
 
 def test_gradients_per_stage(assert_grads):
@@ -173,25 +170,22 @@ def test_gradients_per_stage(assert_grads):
     loss, _ = t.training_step(batch)
     loss.backward()
     assert_grads(t.model)
-    t.stop()
 
 
 def test_save_restore_across_the_stage_boundary(tmp_path):
-    cfg = {"epochs": 3, "alpha": 0.5, **TRAINABLES["coin"].smoke_config}  # stage 1 = epoch 1
+    cfg = {"epochs": 3, "alpha": 0.5, **methods()["coin"].smoke}  # stage 1 = epoch 1
     a = make(**cfg)
-    a.train()
+    a.step()
     a.save_checkpoint(str(tmp_path))
-    ra = a.train()
+    ra = a.step()
     b = make(**cfg)
     b.load_checkpoint(str(tmp_path))
-    rb = b.train()
+    rb = b.step()
     for key in ("train/loss", "train/ce", "train/supcon", "val/acc", "val/loss", "stage", "best/epoch",
                 "best/val/acc", "test/acc", "stage1/val/s_dbw"):  # fmt: skip
         assert ra[key] == rb[key], key
     for (k, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
         assert torch.equal(p, q), k
-    a.stop()
-    b.stop()
 
 
 @pytest.mark.parametrize(

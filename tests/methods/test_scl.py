@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainables import TRAINABLES
+from ftsweep.methods.scl import SCLConfig, SclMethod
 
 
 def _supcon_loop(z: torch.Tensor, y: torch.Tensor, tau: float) -> float:
@@ -25,8 +25,8 @@ def _supcon_loop(z: torch.Tensor, y: torch.Tensor, tau: float) -> float:
 
 @pytest.mark.parametrize("lam", [0.0, 0.3, 1.0])
 def test_training_step_matches_formula(lam: float) -> None:
-    t = TRAINABLES["scl"](
-        config={
+    t = SclMethod(
+        {
             "pretrained": "none",
             "labels_per_class": 3,
             "lambda_": lam,
@@ -45,11 +45,10 @@ def test_training_step_matches_formula(lam: float) -> None:
         sc = _supcon_loop(F.normalize(feats, dim=1), y, 0.2)
     assert loss.item() == pytest.approx((1 - lam) * ce + lam * sc, rel=1e-9)
     assert float(logs["ce"].detach()) == pytest.approx(ce, rel=1e-9)
-    t.stop()
 
 
 def test_lambda_out_of_range_is_rejected() -> None:
     from ftsweep.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"lambda_: 1.5 — must be in \[0, 1\]"):
-        TRAINABLES["scl"].config_cls.from_dict({"lambda_": 1.5})
+        SCLConfig.from_dict({"lambda_": 1.5})

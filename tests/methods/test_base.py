@@ -1,4 +1,4 @@
-"""FineTuneTrainable's early stopping (``early_stop_patience``) on a scripted validation-loss
+"""FineTuner's early stopping (``early_stop_patience``) on a scripted validation-loss
 sequence: the trial ends at the right epoch with ``done``, final metrics are computed on that
 epoch, selection stays on ``val/acc``, and save → restore continues with the stopping state."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ftsweep.config import ConfigError, TrainConfig
-from trainables import TRAINABLES
+from ftsweep.methods.ce import CEMethod
 
 # val/loss is lowest at epoch 2; epochs 3 and 4 do not decrease it -> patience 2 stops at 4.
 VAL_LOSS = [0.9, 0.7, 0.8, 0.75, 0.6, 0.5, 0.4, 0.3]
@@ -25,7 +25,7 @@ CFG = {
 
 def scripted(config: dict | None = None):
     """A ``ce`` trainable whose validation metrics follow VAL_LOSS / VAL_ACC by epoch."""
-    t = TRAINABLES["ce"](config={**CFG, **(config or {})})
+    t = CEMethod({**CFG, **(config or {})})
     real = t.evaluate_split
     finals: list[int] = []
 
@@ -46,40 +46,36 @@ def scripted(config: dict | None = None):
 
 def test_stops_when_val_loss_has_not_decreased_for_patience_epochs() -> None:
     t, finals = scripted()
-    results = [t.train() for _ in range(4)]
+    results = [t.step() for _ in range(4)]
     assert [bool(r.get("done", False)) for r in results] == [False, False, False, True]
     assert [r["early_stop/stopped"] for r in results] == [0.0, 0.0, 0.0, 1.0]
     assert [r["early_stop/best_epoch"] for r in results] == [1.0, 2.0, 2.0, 2.0]
     assert finals == [4], "final metrics on the stopping epoch only"
     assert results[-1]["best/epoch"] == 3.0 and results[-1]["best/val/acc"] == 70.0
-    t.stop()
 
 
 def test_off_by_default_and_trains_all_epochs() -> None:
     assert TrainConfig().early_stop_patience is None
     t, finals = scripted({"early_stop_patience": None, "epochs": 5})
-    results = [t.train() for _ in range(5)]
+    results = [t.step() for _ in range(5)]
     assert [bool(r.get("done", False)) for r in results] == [False] * 4 + [True]
     assert not any(k.startswith("early_stop/") for k in results[-1])
     assert finals == [5]
-    t.stop()
 
 
 def test_save_restore_keeps_the_stopping_state(tmp_path) -> None:
     a, _ = scripted()
     for _ in range(3):
-        a.train()
-    ckpt = a.save(str(tmp_path / "ckpt"))
-    expected = a.train()
+        a.step()
+    a.save_checkpoint(str(tmp_path))
+    expected = a.step()
     b, finals = scripted()
-    b.restore(ckpt)
-    got = b.train()  # a fresh stopper would see epoch 4 as its best and not stop
+    b.load_checkpoint(str(tmp_path))
+    got = b.step()  # a fresh stopper would see epoch 4 as its best and not stop
     assert expected["done"] is True and got.get("done") is True
     assert got["early_stop/best_epoch"] == expected["early_stop/best_epoch"] == 2.0
-    assert got["training_iteration"] == expected["training_iteration"] == 4
+    assert got["epoch"] == expected["epoch"] == 4
     assert finals == [4]
-    a.stop()
-    b.stop()
 
 
 def test_bad_patience_is_rejected() -> None:
@@ -102,9 +98,8 @@ def test_image_size_feeds_small_images_to_a_224_vit() -> None:
         "max_eval_batches": 1,
         "device": "cpu",
     }
-    trial = TRAINABLES["ce"](config=cfg)
+    trial = CEMethod(cfg)
     x, _, _ = trial.data.labeled[0]
     assert x.shape == (3, 224, 224)
-    result = trial.train()
-    assert result["training_iteration"] == 1 and 0.0 <= result["val/acc"] <= 100.0
-    trial.stop()
+    result = trial.step()
+    assert result["epoch"] == 1 and 0.0 <= result["val/acc"] <= 100.0

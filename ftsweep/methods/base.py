@@ -1,0 +1,303 @@
+"""The fine-tuning skeleton every method builds on: setup / step / save / restore, Ray-free.
+
+A method module subclasses :class:`FineTuner`, names its frozen config dataclass in
+``config_cls`` and overrides :meth:`training_step` (and, when needed, :meth:`build_heads`,
+:meth:`train_epoch`, :meth:`epoch_metrics`). ``FineTuner(config)`` builds data, model,
+optimiser and model selection; nothing here imports Ray, so a benchmark, a notebook or a test
+can step a method with only ``ftsweep`` imported (``trainables.<m>`` wraps it for Ray Tune).
+``step()`` runs one epoch and returns a flat dict:
+
+- ``train/<log>`` — batch means of the method's logs (``train/loss`` always);
+- ``val/acc``, ``val/mpa``, ``val/loss`` — this epoch's validation metrics;
+- ``best/epoch``, ``best/val/acc`` — the epoch selected on validation accuracy so far;
+- ``test/acc``, ``test/mpa`` — test metrics *of the selected epoch* (test images never
+  influence selection; they are evaluated only when validation improves);
+- ``time/epoch_s``, ``time/train_s``, ``train/lr``, ``epoch``;
+- with ``early_stop_patience`` set: ``early_stop/best_epoch`` (the epoch of the lowest
+  ``val/loss`` so far) and ``early_stop/stopped`` (1 on the epoch that ends the trial early).
+
+The final report carries ``done: True`` — after ``epochs`` epochs, or earlier once ``val/loss``
+has not decreased for ``early_stop_patience`` epochs (then ``epoch_metrics(last=True)`` runs on
+that epoch and the caller takes its end-of-trial checkpoint). Selection stays on ``val/acc``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ftsweep.backbones import classifier_head, create_backbone, load_backbone_weights
+from ftsweep.config import ConfigError, TrainConfig
+from ftsweep.data import DataBundle, build_data
+from ftsweep.engine import (
+    BestTracker,
+    EarlyStopping,
+    StepOutput,
+    build_optimizer,
+    build_scheduler,
+    epoch_seed,
+    evaluate,
+    make_loader,
+    param_groups,
+    resolve_device,
+    seed_everything,
+    train_epoch,
+)
+
+__all__ = ["INTERNAL_KEYS", "FineTuner", "resolve_trial_config"]
+
+INTERNAL_KEYS = ("__trial_index__", "_seeds")
+
+
+def resolve_trial_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop Tune's bookkeeping keys; a ``Repeater`` trial index picks its seed from ``_seeds``."""
+    cfg = {k: v for k, v in config.items() if k not in INTERNAL_KEYS}
+    if "__trial_index__" in config and "_seeds" in config:
+        cfg["seed"] = list(config["_seeds"])[int(config["__trial_index__"])]
+    return cfg
+
+
+class FineTuner:
+    """Supervised fine-tuning skeleton shared by every method.
+
+    Args:
+        config: the trial's config (fields of ``config_cls``; Tune's ``__trial_index__`` and
+            ``_seeds`` are resolved by :func:`resolve_trial_config`).
+        logdir: the trial directory for artifacts a method writes at setup (e.g. the UOT
+            selection's ``selection.json``); None writes nothing.
+    """
+
+    config_cls: ClassVar[type[TrainConfig]] = TrainConfig
+    #: view recipes of the labeled / unlabeled training streams (see ftsweep.data.transforms)
+    train_views: ClassVar[str | tuple[str, ...]] = "standard"
+    unlabeled_views: ClassVar[str | tuple[str, ...] | None] = None
+
+    # ---- construction -------------------------------------------------------------------
+    def __init__(self, config: Mapping[str, Any], *, logdir: str | None = None) -> None:
+        self.logdir = logdir
+        self.setup(config)
+
+    def setup(self, config: Mapping[str, Any]) -> None:
+        self.cfg = self.config_cls.from_dict(resolve_trial_config(config))
+        cfg = self.cfg
+        seed_everything(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        self.data = self.build_data()
+        self.model = self.build_model().to(self.device)
+        self.optimizer = build_optimizer(
+            self.param_groups(),
+            name=cfg.optimizer,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+        )
+        self.scheduler = build_scheduler(
+            self.optimizer,
+            schedule=cfg.schedule,
+            epochs=cfg.epochs,
+            steps_per_epoch=max(1, self.steps_per_epoch() // cfg.grad_accum),
+            warmup_epochs=cfg.warmup_epochs,
+            milestones=cfg.milestones,
+            gamma=cfg.gamma,
+        )
+        self.tracker = BestTracker("val/acc", "max")
+        self.early_stopping = EarlyStopping(cfg.early_stop_patience) if cfg.early_stop_patience else None
+        self.epoch = 0
+        self.setup_method()
+
+    def setup_method(self) -> None:
+        """Hook for method state built after the model and optimiser (EMA copies, queues)."""
+
+    def build_data(self) -> DataBundle:
+        cfg = self.cfg
+        return build_data(
+            cfg.dataset,
+            seed=cfg.seed,
+            root=cfg.data_root,
+            download=cfg.download,
+            val_fraction=cfg.val_fraction,
+            labels_per_class=cfg.labels_per_class,
+            num_labels=cfg.num_labels,
+            subsample=cfg.subsample,
+            long_tail_ratio=cfg.long_tail_ratio,
+            train_views=self.train_views,
+            unlabeled_views=self.unlabeled_views,
+            image_size=cfg.image_size,
+        )
+
+    def build_backbone(self) -> nn.Module:
+        """The backbone with the configured initial weights."""
+        backbone = create_backbone(self.cfg.backbone)
+        if self.cfg.pretrained not in ("none", ""):
+            if self.cfg.pretrained == "auto":
+                raise ConfigError(
+                    "pretrained",
+                    "auto",
+                    "must be resolved to a checkpoint path before the trial starts "
+                    "(ftsweep run does this); give a path or none",
+                )
+            load_backbone_weights(backbone, self.cfg.pretrained, format=self.cfg.checkpoint_format)
+        return backbone
+
+    def build_heads(self, num_features: int) -> dict[str, nn.Module]:
+        """Heads beside the backbone; ``classifier`` at least."""
+        return {"classifier": classifier_head(num_features, self.data.num_classes)}
+
+    def build_model(self) -> nn.ModuleDict:
+        backbone = self.build_backbone()
+        return nn.ModuleDict({"backbone": backbone, **self.build_heads(backbone.num_features)})
+
+    def param_groups(self) -> list[dict]:
+        mult = {name: self.cfg.head_lr_mult for name in self.model if name != "backbone"}
+        return param_groups(self.model, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, lr_mult=mult)
+
+    def steps_per_epoch(self) -> int:
+        n = -(-len(self.data.labeled) // self.cfg.batch_size)
+        return min(n, self.cfg.max_train_batches or n)
+
+    # ---- forward helpers ----------------------------------------------------------------
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits used for evaluation."""
+        return self.model["classifier"](self.model["backbone"](x))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features used by feature metrics."""
+        return self.model["backbone"](x)
+
+    # ---- one epoch ----------------------------------------------------------------------
+    def training_step(self, batch: Any) -> StepOutput:
+        """Loss of one labeled batch (CE by default); returns ``(loss, logs)``."""
+        x, y, _ = batch
+        x, y = x.to(self.device), y.to(self.device)
+        logits = self.predict(x)
+        return nn.functional.cross_entropy(logits, y), {}
+
+    def train_batches(self, seed: int) -> Iterable:
+        return make_loader(
+            self.data.labeled,
+            batch_size=self.cfg.batch_size,
+            shuffle=True,
+            seed=seed,
+            num_workers=self.cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def train_epoch(self) -> dict[str, float]:
+        seed = epoch_seed(self.cfg.seed, self.epoch)
+        torch.manual_seed(seed)
+        self.model.train()
+        return train_epoch(
+            self.training_step,
+            self.train_batches(seed),
+            self.optimizer,
+            self.scheduler,
+            params=self.model.parameters(),
+            grad_accum=self.cfg.grad_accum,
+            grad_clip=self.cfg.grad_clip,
+            max_batches=self.cfg.max_train_batches,
+            after_step=self.after_optimizer_step,
+        )
+
+    def after_optimizer_step(self) -> None:
+        """Hook run after every optimiser step (EMA updates)."""
+
+    def eval_loader(self, split: str) -> Iterable:
+        ds = getattr(self.data, split)
+        return make_loader(
+            ds, batch_size=self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.num_workers
+        )
+
+    def evaluate_split(self, split: str) -> dict[str, float]:
+        self.model.eval()
+        metrics = evaluate(
+            self.predict,
+            self.eval_loader(split),
+            self.device,
+            max_batches=self.cfg.max_eval_batches,
+            amp=self.cfg.amp,
+        )
+        return {f"{split}/{k}": v for k, v in metrics.items()}
+
+    def epoch_metrics(self, last: bool) -> dict[str, float]:
+        """Extra metrics for this epoch (feature metrics etc.); ``last`` on the final epoch."""
+        return {}
+
+    def selected_metrics(self) -> dict[str, float]:
+        """Metrics of the selected epoch computed when validation improves (test by default)."""
+        return self.evaluate_split("test")
+
+    def step(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        train_logs = self.train_epoch()
+        t_train = time.perf_counter() - t0
+        val = self.evaluate_split("val")
+        self.epoch += 1
+        if self.tracker.update(self.epoch, val):
+            self.tracker.selected = {**val, **self.selected_metrics()}
+        stop_early = self.early_stopping is not None and self.early_stopping.update(self.epoch, val)
+        last = self.epoch >= self.cfg.epochs or stop_early
+        result: dict[str, float] = {f"train/{k}": float(v) for k, v in train_logs.items()}
+        result.update(val)
+        result.update({k: v for k, v in self.tracker.selected.items() if not k.startswith("val/")})
+        result.update(self.epoch_metrics(last))
+        result.update(
+            {
+                "best/epoch": float(self.tracker.epoch),
+                "best/val/acc": float("nan") if self.tracker.best is None else float(self.tracker.best),
+                "epoch": float(self.epoch),
+                "train/lr": float(self.optimizer.param_groups[0]["lr"]),
+                "time/train_s": t_train,
+                "time/epoch_s": time.perf_counter() - t0,
+            }
+        )
+        if self.early_stopping is not None:
+            result["early_stop/best_epoch"] = float(self.early_stopping.tracker.epoch)
+            result["early_stop/stopped"] = float(stop_early and self.epoch < self.cfg.epochs)
+        if last:
+            result["done"] = True
+        return result
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        """Method state to checkpoint beyond model/optimiser/scheduler (EMA, queues)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` saved."""
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "tracker": self.tracker.state_dict(),
+            "early_stop": None if self.early_stopping is None else self.early_stopping.state_dict(),
+            "extra": self.extra_state(),
+        }
+        tmp = Path(checkpoint_dir) / "state.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, Path(checkpoint_dir) / "state.pt")
+
+    def load_checkpoint(self, checkpoint: str | dict | None) -> None:
+        assert isinstance(checkpoint, str), f"expected a checkpoint directory, got {type(checkpoint)}"
+        state = torch.load(Path(checkpoint) / "state.pt", map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = state["epoch"]
+        self.tracker.load_state_dict(state["tracker"])
+        if self.early_stopping is not None and state.get("early_stop") is not None:
+            self.early_stopping.load_state_dict(state["early_stop"])
+        self.load_extra_state(state["extra"])
+
+    def reset_config(self, new_config: Mapping[str, Any]) -> bool:
+        """Rebuild everything for the new config in the same process (Tune's actor reuse)."""
+        self.setup(new_config)
+        return True
