@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 from pathlib import Path
 
 from ftsweep.config import ConfigError
@@ -23,8 +22,8 @@ def _fail(msg: str) -> int:
 
 
 def _spec_table(spec, args: argparse.Namespace, results: Path) -> None:  # noqa: ANN001
-    from analysis.runs import load_runs
-    from analysis.tables import format_table, summarize, write_table
+    from ftsweep.runs import load_runs
+    from ftsweep.tables import format_table, summarize, write_table
 
     table = spec.table
     df = load_runs(spec.experiment, args.tracking_uri)
@@ -60,8 +59,8 @@ def _spec_layout(layout: str, df, out: Path) -> None:  # noqa: ANN001
     """The spec's paper layout (``table: {layout: analysis.<paper>:<fn>}``), printed and written
     to ``paper_table.md``; a layout that cannot be filled from these runs is reported, not raised
     (the sweep itself has finished)."""
-    from analysis.tables import render_frame
     from ftsweep.config.spec import load_layout
+    from ftsweep.tables import render_frame
 
     try:
         frame = load_layout(layout)(df)
@@ -83,6 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_pretrained(spec.jobs())
     except ConfigError as e:
         return _fail(str(e))
+    import ray
+
     if args.tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
     results = Path(args.results).resolve()
@@ -96,16 +97,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"ftsweep: {res.trials} trials ({res.errors} failed) in {res.seconds:.0f} s; MLflow experiment {res.experiment!r}"
     )
-    # Ray stops (about a second of waiting on its processes) while the table is read from MLflow
-    import ray
-
-    stopping = threading.Thread(target=ray.shutdown)
-    stopping.start()
-    try:
-        if res.trials > res.errors:
-            _spec_table(spec, args, results)
-    finally:
-        stopping.join()
+    ray.shutdown()
+    if res.trials > res.errors:
+        _spec_table(spec, args, results)
     from ftsweep.tracking import tracking_uri
 
     print(f"\nOpen the MLflow UI with:  ftsweep ui   (tracking URI {tracking_uri(args.tracking_uri)})")
@@ -132,9 +126,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from ftsweep.backbones import list_backbones
     from ftsweep.data import DATASETS
-    from trainables import TRAINABLES
+    from ftsweep.registry import methods
 
-    print("methods:   " + ", ".join(sorted(TRAINABLES)))
+    print("methods:   " + ", ".join(sorted(methods())))
     print("datasets:  " + ", ".join(sorted(DATASETS)))
     print("backbones: " + ", ".join(list_backbones()) + ", or any timm model name")
     sweeps = sorted(p.name for p in Path(args.sweeps).glob("*.yaml"))
@@ -143,8 +137,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from analysis.runs import load_runs
-    from analysis.tables import format_table, render_frame, summarize, write_table
+    from ftsweep.runs import load_runs
+    from ftsweep.tables import format_table, render_frame, summarize, write_table
 
     try:
         df = load_runs(args.experiment, args.tracking_uri)
@@ -289,31 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return _dispatch(args)
-
-
-def _dispatch(args: argparse.Namespace) -> int:
     return int(args.func(args) or 0)
 
 
 def entry() -> None:
-    """The ``ftsweep`` / ``python -m ftsweep`` process: :func:`main`, then exit.
-
-    After ``ftsweep run`` everything is written (MLflow commits per call, the tables are closed
-    files) and Ray is stopped, so the process leaves with ``os._exit`` once the standard
-    streams and logging are flushed: the interpreter's own teardown of torch, Ray's core worker
-    and the rest costs seconds and has nothing left to save.
-    """
-    args = build_parser().parse_args()
-    code = _dispatch(args)
-    if args.func is not cmd_run:
-        raise SystemExit(code)
-    import logging
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
+    """The ``ftsweep`` / ``python -m ftsweep`` process: :func:`main`, then exit with its code."""
+    raise SystemExit(main())
 
 
 if __name__ == "__main__":

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,20 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["SweepResult", "init_ray", "prepare_paths", "run_sweep"]
 
 PATH_FIELDS = ("data_root", "cache_dir")
-
-#: Ray settings of a private local instance: trial workers at normal priority (Ray's default
-#: niceness 15 lets the driver and any other process on the machine slow the trials down); no
-#: metrics or event-loop statistics, which only a dashboard would show and which otherwise take
-#: CPU from the trials on a small machine; and no pool of idle workers started with the driver.
-#: A trial actor never takes one of those (Ray starts a new worker for each actor), so on 2
-#: cores they only compete with the first trial's start, and ``ray.init`` waits ~0.5 s for them.
-LOCAL_SYSTEM_CONFIG: dict[str, Any] = {
-    "worker_niceness": 0,
-    "enable_metrics_collection": False,
-    "event_stats": False,
-    "enable_worker_prestart": False,
-    "prestart_worker_first_driver": False,
-}
 
 
 @dataclass
@@ -61,17 +46,17 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
                 default = "data" if k == "data_root" else str(results_dir / "cache")
                 fixed[k] = str(Path(fixed.get(k, default)).resolve())
         fixed.setdefault("data_root", str(Path("data").resolve()))
-        pre = fixed.get("pretrained", "auto")
+        pre = job.value("pretrained")
         if pre == "auto":
             fixed["pretrained"] = str(
                 pretrain_simclr(
-                    SimCLRConfig(dataset=auto_pretrain_dataset(fixed["dataset"]), backbone=fixed["backbone"]),
+                    SimCLRConfig(dataset=auto_pretrain_dataset(job.dataset), backbone=job.value("backbone")),
                     root=results_dir / "pretrained",
                 )
             )
         elif pre not in ("none", ""):
             fixed["pretrained"] = str(Path(pre).resolve())
-        out.append(Job(job.name, job.method, job.label, job.dataset, fixed, job.space, job.source))
+        out.append(replace(job, fixed=fixed))
     return out
 
 
@@ -85,10 +70,10 @@ def auto_pretrain_dataset(dataset: str) -> str | None:
 def check_pretrained(jobs: list[Job]) -> None:
     """``auto`` needs ftsweep's own recipe (digits + small_cnn); a path must exist."""
     for job in jobs:
-        pre = job.fixed.get("pretrained", "auto")
+        pre = job.value("pretrained")
         src = job.source.get("pretrained", "pretrained")
         if pre == "auto" and (
-            auto_pretrain_dataset(job.fixed["dataset"]) is None or job.fixed["backbone"] != "small_cnn"
+            auto_pretrain_dataset(job.dataset) is None or job.value("backbone") != "small_cnn"
         ):
             raise ConfigError(
                 src if src != "spec" else "pretrained",
@@ -101,41 +86,6 @@ def check_pretrained(jobs: list[Job]) -> None:
                 pre,
                 "must be an existing checkpoint file, auto or none",
             )
-
-
-@contextmanager
-def _lean_local_node() -> Iterator[None]:
-    """While ``ray.init`` starts a private local instance, leave out the autoscaler monitor, the
-    log monitor and the dashboard's API server: nothing autoscales on one private node,
-    ``log_to_driver`` is off, and nothing here serves a dashboard, the job API or the state API
-    (clusters started with ``ray start`` keep all three). The three Python processes cost
-    ~2.5 s of start and ~1 s of stop on 2 cores. Ray's public ``init`` has no switch for them,
-    so the fields of its private ``RayParams`` and the head node's API-server start (whose
-    failure Ray already tolerates when the dashboard is off) are replaced for the call only;
-    where these have moved, Ray starts as usual."""
-    try:
-        from ray._private import node, parameter
-    except ImportError:  # pragma: no cover — a Ray without the private modules
-        yield
-        return
-    params_init = parameter.RayParams.__init__
-    start_api_server = node.Node.start_api_server
-
-    def lean(self: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs["include_log_monitor"] = False
-        kwargs["no_monitor"] = True
-        params_init(self, *args, **kwargs)
-
-    def no_api_server(self: Any, **kwargs: Any) -> None:
-        """No dashboard head process; the node's ``webui_url`` stays None."""
-
-    parameter.RayParams.__init__ = lean  # type: ignore[method-assign]
-    node.Node.start_api_server = no_api_server  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        parameter.RayParams.__init__ = params_init  # type: ignore[method-assign]
-        node.Node.start_api_server = start_api_server  # type: ignore[method-assign]
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -152,14 +102,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
             if address:
                 ray.init(address=address, **quiet)
             else:
-                with _lean_local_node():
-                    ray.init(
-                        address="local",
-                        num_cpus=num_cpus or os.cpu_count(),
-                        include_dashboard=False,
-                        _system_config=LOCAL_SYSTEM_CONFIG,
-                        **quiet,
-                    )
+                ray.init(
+                    address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **quiet
+                )
             return
         except Exception:  # noqa: BLE001 — "node timed out during startup" happens on 2 cores
             if attempt:
@@ -252,8 +197,8 @@ def _run_jobs(
 ) -> SweepResult:
     from ray import tune
 
+    from ftsweep.registry import methods
     from ftsweep.tracking import MLflowTrialLogger
-    from trainables import TRAINABLES
 
     total = errors = 0
     per_job: dict[str, tuple[int, int]] = {}
@@ -267,7 +212,7 @@ def _run_jobs(
             store=store,
         )
         resources = {"cpu": spec.resources.get("cpu", 1), "gpu": spec.resources.get("gpu", 0)}
-        trainable = tune.with_resources(TRAINABLES[job.method], resources)
+        trainable = tune.with_resources(methods()[job.method].trainable, resources)
         num_samples = spec.num_samples * (len(spec.seeds) if spec.searcher == "optuna" else 1)
         tuner = tune.Tuner(
             trainable,

@@ -71,18 +71,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset, Subset
+from torchvision import datasets as tvd
 
-from ftsweep._lazy import LazyModule
 from ftsweep.data.registry import DatasetInfo, LoadedDataset, register_dataset
-
-if TYPE_CHECKING:
-    from torchvision import datasets as tvd
-else:
-    tvd = LazyModule("torchvision.datasets")  # imported when data is first built
 
 __all__ = [
     "CALTECH101_TRAIN_PER_CLASS",

@@ -50,13 +50,12 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
+from torchvision import datasets as tvd
 
-from ftsweep._lazy import LazyModule
 from ftsweep.data.catalog import (
     CIFAR100_MEAN,
     CIFAR100_STD,
@@ -65,11 +64,6 @@ from ftsweep.data.catalog import (
     per_class_train_split,
 )
 from ftsweep.data.registry import DatasetInfo, LoadedDataset, register_dataset
-
-if TYPE_CHECKING:
-    from torchvision import datasets as tvd
-else:
-    tvd = LazyModule("torchvision.datasets")  # imported when data is first built
 
 __all__ = [
     "CIFAR100_SUPERCLASSES",

@@ -15,17 +15,11 @@ ending in a normalised float tensor of shape (3, S, S), S = ``info.image_size``:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import torch
+from torchvision.transforms import v2
 
-from ftsweep._lazy import LazyModule
 from ftsweep.data.registry import DatasetInfo
-
-if TYPE_CHECKING:
-    from torchvision.transforms import v2
-else:
-    v2 = LazyModule("torchvision.transforms.v2")  # imported when data is first built
 
 __all__ = ["VIEWS", "Cutout", "MultiView", "build_view", "build_views"]
 
