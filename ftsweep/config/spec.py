@@ -1,35 +1,30 @@
-"""Sweep specs: YAML → validated :class:`SweepSpec` → one :class:`Job` per (method, dataset).
+"""Sweep specs: YAML → validated :class:`SweepSpec`, its :class:`Job` per (method, dataset)
+expanded and validated once, at load.
 
-Everything a spec can get wrong is checked here, before Ray starts and before any MLflow run
-exists: unknown keys, methods, datasets, backbones, searchers and schedulers; malformed YAML;
-config keys a method does not take; out-of-range values, for fixed values and for every value of
-every search-space axis (explicit grids, ``tune.choice`` categories, the bounds of ranges).
+Three steps, three modules: this one parses the spec's structure; ``ftsweep.config.space``
+resolves and validates search spaces; ``ftsweep.config.smoke`` says what ``--smoke`` changes.
+Everything a spec can get wrong is checked before Ray starts and before any MLflow run exists:
+unknown keys, methods, datasets, backbones, searchers and schedulers; malformed YAML; config
+keys a method does not take; out-of-range values, for fixed values and for every value of every
+search-space axis. A value the spec does not set keeps its method's default (its config
+dataclass is its only home); the spec adds only what it states.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
-import itertools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ftsweep.config.errors import ConfigError
+from ftsweep.config.smoke import SMOKE_OVERRIDES, SmokeSettings, smoke_layers
+from ftsweep.config.space import resolve_search_space, shrink_space, validate_points
 
-__all__ = [
-    "SMOKE_OVERRIDES",
-    "Job",
-    "MethodSpec",
-    "SweepSpec",
-    "load_layout",
-    "load_spec",
-    "parse_spec",
-    "resolve_search_space",
-]
+__all__ = ["SMOKE_OVERRIDES", "Job", "MethodSpec", "SweepSpec", "load_layout", "load_spec", "parse_spec"]
 
 SEARCHERS = ("grid", "random", "optuna")
 SCHEDULERS = ("fifo", "asha")
@@ -41,21 +36,8 @@ TOP_KEYS = {
 }  # fmt: skip
 METHOD_KEYS = {"method", "config", "search_space", "name"}
 TABLE_KEYS = {"rows", "cols", "metric", "baseline", "layout", "select_by"}
-
-#: what ``--smoke`` does to any spec before the spec's own ``smoke:`` overrides
-SMOKE_OVERRIDES: dict[str, Any] = {
-    "epochs": 2,
-    "max_train_batches": 2,
-    "max_eval_batches": 2,
-    "batch_size": 32,
-    "eval_batch_size": 128,
-    "device": "cpu",
-    "num_workers": 0,
-    "warmup_epochs": 0,
-    "milestones": [],
-    "checkpoint_format": "auto",
-    "image_size": None,
-}
+#: config keys of which a spec layer sets one and thereby drops the others
+EXCLUSIVE = ({"labels_per_class", "num_labels"},)
 
 
 @dataclass(frozen=True)
@@ -70,12 +52,14 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class Job:
-    """One ``tune.Tuner`` run: a method on a dataset.
+    """One (method, dataset) of a sweep.
 
     Attributes:
         name: ``<label>-<dataset>`` (the Tune experiment folder).
-        fixed: fixed config values (merged: top-level, dataset, method, smoke).
+        fixed: the config values the spec sets (top-level, dataset, method, smoke layers).
         space: the search space (plain ``tune`` dict, seeds not included).
+        source: the spec field each value came from (for errors).
+        config_cls: the method's config dataclass (the defaults of what ``fixed`` leaves out).
     """
 
     name: str
@@ -85,19 +69,33 @@ class Job:
     fixed: dict[str, Any]
     space: dict[str, Any]
     source: dict[str, str] = field(default_factory=dict)
+    config_cls: type | None = None
+
+    def value(self, key: str) -> Any:
+        """The job's fixed value of ``key``: the spec's, else the config dataclass's default."""
+        if key in self.fixed:
+            return self.fixed[key]
+        for f in fields(self.config_cls) if self.config_cls is not None else ():
+            if f.name == key:
+                return f.default
+        raise KeyError(key)
 
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep spec (see docs/design.md for the YAML shape)."""
+    """A validated sweep spec (see docs/design.md for the YAML shape).
+
+    ``datasets``, ``backbone`` and ``pretrained`` are None where the spec leaves them to the
+    methods' config defaults.
+    """
 
     name: str
     description: str
     experiment: str
     methods: tuple[MethodSpec, ...]
-    datasets: tuple[str, ...]
-    backbone: str
-    pretrained: str
+    datasets: tuple[str, ...] | None
+    backbone: str | None
+    pretrained: str | None
     config: dict[str, Any]
     dataset_config: dict[str, dict[str, Any]]
     seeds: tuple[int, ...]
@@ -115,10 +113,12 @@ class SweepSpec:
     smoke: bool
     smoke_overrides: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
+    expanded: tuple[Job, ...] = field(default=(), repr=False)
 
     def jobs(self) -> list[Job]:
-        """One job per (method, dataset); every config point already validated."""
-        return _jobs(self)
+        """One job per (method, dataset), every config point validated — expanded once, when
+        the spec was parsed."""
+        return list(self.expanded)
 
 
 def _require(cond: bool, fld: str, value: object, allowed: str) -> None:
@@ -134,28 +134,35 @@ def _mapping(raw: Mapping[str, Any], key: str, default: Any) -> dict:
     return dict(value)
 
 
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _registry() -> Any:
+    from ftsweep.registry import methods
+
+    return methods()
+
+
 def load_layout(layout: Any, field: str = "table.layout") -> Callable[..., Any]:
-    """The paper-layout function ``layout`` names (``analysis.<paper>:<table>``).
+    """The registered paper-layout function ``layout`` names (``analysis.<paper>:<table>``).
 
     Raises:
-        ConfigError: (reported as ``field``) the string is not ``module:function`` or names
-            nothing callable.
+        ConfigError: (reported as ``field``) no method registers that layout.
     """
-    allowed = "must name a table function 'analysis.<paper>:<table>', e.g. analysis.coin:table4"
-    if not isinstance(layout, str) or layout.count(":") != 1:
-        raise ConfigError(field, layout, allowed)
-    mod_name, fn_name = layout.split(":")
-    try:
-        fn = getattr(importlib.import_module(mod_name), fn_name)
-    except (ImportError, AttributeError, ValueError):
-        raise ConfigError(field, layout, allowed) from None
-    if not callable(fn):
-        raise ConfigError(field, layout, allowed)
-    return fn
+    layouts = _registry().layouts()
+    if not isinstance(layout, str) or layout not in layouts:
+        raise ConfigError(
+            field,
+            layout,
+            "must name a paper layout 'analysis.<paper>:<table>' of a method; one of: "
+            + ", ".join(sorted(layouts)),
+        )
+    return layouts[layout]
 
 
 def load_spec(path: str | Path, *, smoke: bool = False) -> SweepSpec:
-    """Read and validate a YAML spec (``ConfigError`` on anything wrong)."""
+    """Read and validate a YAML spec, jobs included (``ConfigError`` on anything wrong)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError("spec", str(path), "must be an existing YAML file")
@@ -165,16 +172,12 @@ def load_spec(path: str | Path, *, smoke: bool = False) -> SweepSpec:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError("spec", str(path), f"malformed YAML{where}: {getattr(e, 'problem', e)}") from None
-    spec = parse_spec(raw, smoke=smoke, path=str(p))
-    spec.jobs()  # validates every config point
-    return spec
+    return parse_spec(raw, smoke=smoke, path=str(p))
 
 
 def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> SweepSpec:
-    """Validate the spec's structure (``jobs()`` validates the config points)."""
-    from ftsweep.data import DATASETS
-    from trainables import TRAINABLES
-
+    """Validate a spec mapping and expand its jobs."""
+    registry = _registry()
     _require(isinstance(raw, Mapping), "spec", type(raw).__name__, "must be a YAML mapping")
     unknown = sorted(set(raw) - TOP_KEYS)
     if unknown:
@@ -188,10 +191,49 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
         name,
         "must be a non-empty string without '/'",
     )
+    methods = _parse_methods(raw, registry)
+    datasets, backbone, pretrained = _parse_data(raw)
+    settings = _parse_settings(raw)
+    table = _mapping(raw, "table", {})
+    bad = sorted(set(table) - TABLE_KEYS)
+    if bad:
+        raise ConfigError(f"table.{bad[0]}", table[bad[0]], f"allowed: {', '.join(sorted(TABLE_KEYS))}")
+    if "layout" in table:
+        load_layout(table["layout"])
+    dataset_config = _mapping(raw, "dataset_config", {})
+    for d, v in dataset_config.items():
+        _require(
+            datasets is not None and d in datasets,
+            f"dataset_config.{d}",
+            v,
+            f"must name one of the spec's datasets: {', '.join(datasets or ())}",
+        )
+        _require(isinstance(v, Mapping), f"dataset_config.{d}", v, "must be a mapping")
+    spec = SweepSpec(
+        name=name,
+        description=str(raw.get("description", "")),
+        experiment=str(raw.get("experiment", name)) + ("-smoke" if smoke else ""),
+        methods=tuple(methods),
+        datasets=datasets,
+        backbone=backbone,
+        pretrained=pretrained,
+        config=_mapping(raw, "config", {}),
+        dataset_config={k: dict(v) for k, v in dataset_config.items()},
+        table=table,
+        smoke=smoke,
+        path=path,
+        **settings,
+    )
+    if smoke:
+        spec = _smoke_spec(spec, SmokeSettings.parse(_mapping(raw, "smoke", {})))
+    return replace(spec, expanded=tuple(expand_jobs(spec, registry)))
 
+
+def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[MethodSpec]:
     if ("method" in raw) == ("methods" in raw):
         raise ConfigError("method", raw.get("method"), "give exactly one of `method:` or `methods:`")
-    if "methods" in raw:
+    listed = "methods" in raw
+    if listed:
         entries = raw["methods"]
         _require(isinstance(entries, list) and entries, "methods", entries, "must be a non-empty list")
         _require(
@@ -202,9 +244,9 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
         )
     else:
         entries = [{"method": raw["method"], "search_space": raw.get("search_space")}]
-    methods = []
+    out = []
     for i, entry in enumerate(entries):
-        where = f"methods[{i}]" if "methods" in raw else "method"
+        where = f"methods[{i}]" if listed else "method"
         if isinstance(entry, str):
             entry = {"method": entry}
         _require(isinstance(entry, Mapping), where, entry, "must be a method name or a mapping")
@@ -215,12 +257,11 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
             )
         m = entry.get("method")
         _require(
-            m in TRAINABLES,
-            f"{where}.method" if "methods" in raw else "method",
+            m in registry,
+            f"{where}.method" if listed else "method",
             m,
-            f"must be one of {', '.join(sorted(TRAINABLES))}",
+            f"must be one of {', '.join(sorted(registry))}",
         )
-        cfg = _mapping(entry, "config", {}) if "methods" in raw else {}
         space = entry.get("search_space")
         _require(
             space is None or isinstance(space, Mapping | str),
@@ -228,42 +269,51 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
             space,
             "must be a mapping of explicit values or 'search_spaces.<module>:<function>'",
         )
-        methods.append(
+        cfg = _mapping(entry, "config", {}) if listed else {}
+        out.append(
             MethodSpec(m, cfg, dict(space) if isinstance(space, Mapping) else space, entry.get("name") or m)
         )
-    labels = [m.label for m in methods]
+    labels = [m.label for m in out]
     _require(
         len(set(labels)) == len(labels),
         "methods",
         labels,
         "method entries must be unique (give `name:` to repeat a method)",
     )
+    return out
 
-    datasets = raw.get("datasets", [raw["dataset"]] if "dataset" in raw else ["digits"])
+
+def _parse_data(raw: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, str | None, str | None]:
+    """``datasets`` (or ``dataset``), ``backbone`` and ``pretrained``; None where not given."""
+    from ftsweep.backbones import is_known_backbone
+    from ftsweep.data import DATASETS
+
+    datasets = raw.get("datasets", [raw["dataset"]] if "dataset" in raw else None)
     if isinstance(datasets, str):
         datasets = [datasets]
-    _require(isinstance(datasets, list) and datasets, "datasets", datasets, "must be a non-empty list")
-    for d in datasets:
-        _require(d in DATASETS, "dataset", d, f"must be one of {', '.join(sorted(DATASETS))}")
-
-    from ftsweep.backbones import is_known_backbone
-
-    backbone = raw.get("backbone", "small_cnn")
+    if datasets is not None:
+        _require(isinstance(datasets, list) and datasets, "datasets", datasets, "must be a non-empty list")
+        for d in datasets:
+            _require(d in DATASETS, "dataset", d, f"must be one of {', '.join(sorted(DATASETS))}")
+        datasets = tuple(datasets)
+    backbone = raw.get("backbone")
     _require(
-        isinstance(backbone, str) and is_known_backbone(backbone),
+        backbone is None or (isinstance(backbone, str) and is_known_backbone(backbone)),
         "backbone",
         backbone,
         "must be small_cnn, torchvision.resnet18/34/50/101/152 or a timm model name",
     )
-    pretrained = str(raw.get("pretrained", "auto"))
+    pretrained = raw.get("pretrained")
+    return datasets, backbone, None if pretrained is None else str(pretrained)
 
+
+def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The run settings: seeds, search, resources, selection metric, checkpoints, stopping."""
     seeds = raw.get("seeds", [0])
     if isinstance(seeds, int):
         seeds = [seeds]
     _require(
-        isinstance(seeds, list)
-        and seeds
-        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds),
+        isinstance(seeds, list) and seeds and all(_int(s) and s >= 0 for s in seeds),
         "seeds",
         seeds,
         "must be a non-empty list of non-negative integers",
@@ -274,12 +324,7 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
     scheduler = raw.get("scheduler", "fifo")
     _require(scheduler in SCHEDULERS, "scheduler", scheduler, f"must be one of {', '.join(SCHEDULERS)}")
     num_samples = raw.get("num_samples", 1)
-    _require(
-        isinstance(num_samples, int) and not isinstance(num_samples, bool) and num_samples >= 1,
-        "num_samples",
-        num_samples,
-        "must be an integer >= 1",
-    )
+    _require(_int(num_samples) and num_samples >= 1, "num_samples", num_samples, "must be an integer >= 1")
     resources = _mapping(raw, "resources", {"cpu": 1, "gpu": 0})
     for k, v in resources.items():
         _require(k in ("cpu", "gpu"), f"resources.{k}", v, "allowed keys: cpu, gpu")
@@ -294,44 +339,17 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
     _require(mode in ("max", "min"), "mode", mode, "must be max or min")
     metric = raw.get("metric", "best/val/acc")
     _require(
-        isinstance(metric, str)
-        and (metric.startswith("val/") or metric.startswith("best/val") or metric.startswith("train/")),
+        isinstance(metric, str) and metric.startswith(("val/", "best/val", "train/")),
         "metric",
         metric,
         "must be a validation (or training) metric such as best/val/acc — test metrics never select",
     )
-    table = _mapping(raw, "table", {})
-    bad = sorted(set(table) - TABLE_KEYS)
-    if bad:
-        raise ConfigError(f"table.{bad[0]}", table[bad[0]], f"allowed: {', '.join(sorted(TABLE_KEYS))}")
-    if "layout" in table:
-        load_layout(table["layout"])
     mct = raw.get("max_concurrent_trials")
-    _require(
-        mct is None or (isinstance(mct, int) and mct >= 1),
-        "max_concurrent_trials",
-        mct,
-        "must be an integer >= 1",
-    )
+    _require(mct is None or (_int(mct) and mct >= 1), "max_concurrent_trials", mct, "must be an integer >= 1")
     ckf = raw.get("checkpoint_frequency", 0)
     _require(
-        isinstance(ckf, int) and ckf >= 0,
-        "checkpoint_frequency",
-        ckf,
-        "must be an integer >= 0 (0 = only at the end)",
+        _int(ckf) and ckf >= 0, "checkpoint_frequency", ckf, "must be an integer >= 0 (0 = only at the end)"
     )
-    config = _mapping(raw, "config", {})
-    dataset_config = _mapping(raw, "dataset_config", {})
-    for d, v in dataset_config.items():
-        _require(
-            d in datasets,
-            f"dataset_config.{d}",
-            v,
-            f"must name one of the spec's datasets: {', '.join(datasets)}",
-        )
-        _require(isinstance(v, Mapping), f"dataset_config.{d}", v, "must be a mapping")
-    smoke_cfg = _mapping(raw, "smoke", {})
-    asha = _mapping(raw, "asha", {})
     stop = _mapping(raw, "stop", {})
     for k, v in stop.items():
         _require(
@@ -340,144 +358,66 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
             v,
             "must be a number (Tune stops a trial once the reported value reaches it)",
         )
+    return {
+        "seeds": tuple(seeds),
+        "searcher": searcher,
+        "scheduler": scheduler,
+        "num_samples": num_samples,
+        "resources": {k: float(v) for k, v in resources.items()},
+        "metric": metric,
+        "mode": mode,
+        "max_concurrent_trials": mct,
+        "checkpoint_frequency": ckf,
+        "asha": _mapping(raw, "asha", {}),
+        "stop": {k: float(v) for k, v in stop.items()},
+    }
 
-    if smoke:
-        datasets = [smoke_cfg.pop("dataset", "digits")]
-        dataset_config = {}
-        backbone = smoke_cfg.pop("backbone", "small_cnn")
-        pretrained = str(smoke_cfg.pop("pretrained", "auto"))
-        seeds = seeds[:1]
-        num_samples = min(num_samples, 2)
-        resources = {"cpu": 1, "gpu": 0}
-        config = {**config, **SMOKE_OVERRIDES, **smoke_cfg}
-        methods = [
-            MethodSpec(
-                m.method,
-                {k: v for k, v in m.config.items() if k not in config},
-                _shrink(m.search_space),
-                m.label,
-            )
-            for m in methods
-        ]
 
-    return SweepSpec(
-        name=name,
-        description=str(raw.get("description", "")),
-        experiment=str(raw.get("experiment", name)) + ("-smoke" if smoke else ""),
-        methods=tuple(methods),
-        datasets=tuple(datasets),
-        backbone=backbone,
-        pretrained=pretrained,
-        config=config,
-        dataset_config={k: dict(v) for k, v in dataset_config.items()},
-        seeds=tuple(seeds),
-        searcher=searcher,
-        scheduler=scheduler,
-        num_samples=num_samples,
-        resources={k: float(v) for k, v in resources.items()},
-        metric=metric,
-        mode=mode,
-        table=table,
-        max_concurrent_trials=mct,
-        checkpoint_frequency=ckf,
-        asha=asha,
-        stop={k: float(v) for k, v in stop.items()},
-        smoke=smoke,
-        smoke_overrides=smoke_cfg if smoke else {},
-        path=path,
+def _smoke_spec(spec: SweepSpec, smoke: SmokeSettings) -> SweepSpec:
+    """The spec-level part of ``--smoke`` (see ``ftsweep.config.smoke``); the config layers are
+    applied per job by :func:`expand_jobs`."""
+    return replace(
+        spec,
+        datasets=(smoke.dataset,) if smoke.dataset else None,
+        dataset_config={},
+        backbone=smoke.backbone,
+        pretrained=smoke.pretrained,
+        seeds=spec.seeds[:1],
+        num_samples=min(spec.num_samples, 2),
+        resources={"cpu": 1.0, "gpu": 0.0},
+        smoke_overrides=smoke.config,
     )
 
 
-def _shrink(space: dict[str, Any] | str | None) -> dict[str, Any] | str | None:
-    """--smoke: keep the first two values of every explicit grid axis (function spaces are
-    shrunk after they are resolved)."""
-    if isinstance(space, Mapping):
-        return {k: (v[:2] if isinstance(v, list) else v) for k, v in space.items()}
-    return space
+def _apply(fixed: dict[str, Any], layer: Mapping[str, Any], source: dict[str, str], prefix: str) -> None:
+    """Override ``fixed`` with ``layer``; setting one of a mutually exclusive group drops the others."""
+    for k, v in layer.items():
+        for group in EXCLUSIVE:
+            if k in group:
+                for other in group - {k}:
+                    fixed.pop(other, None)
+        fixed[k] = copy.deepcopy(v)
+        source[k] = f"{prefix}.{k}"
 
 
-def resolve_search_space(space: dict[str, Any] | str | None, where: str) -> dict[str, Any]:
-    """Turn a spec's search space into a plain ``tune`` dict.
-
-    Explicit lists become ``tune.grid_search``; scalars stay fixed; a string
-    ``search_spaces.<module>:<function>`` is imported and called.
-    """
-    from ray import tune
-
-    if space is None:
-        return {}
-    if isinstance(space, str):
-        mod_name, _, fn_name = space.partition(":")
-        if not mod_name.startswith("search_spaces.") or not fn_name:
-            raise ConfigError(where, space, "must look like 'search_spaces.<module>:<function>'")
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError:
-            raise ConfigError(where, space, f"no module {mod_name}") from None
-        fn = getattr(mod, fn_name, None)
-        if not callable(fn):
-            public = [
-                n
-                for n in dir(mod)
-                if not n.startswith("_")
-                and callable(getattr(mod, n))
-                and getattr(getattr(mod, n), "__module__", "") == mod.__name__
-            ]
-            raise ConfigError(
-                where, space, f"{mod_name} has no function {fn_name!r}; it has: {', '.join(public)}"
-            )
-        out = fn()
-        if not isinstance(out, Mapping):
-            raise ConfigError(where, space, "the function must return a mapping")
-        return dict(out)
-    return {k: (tune.grid_search(list(v)) if isinstance(v, list) else v) for k, v in space.items()}
-
-
-def _domain_values(value: Any) -> list[Any] | None:
-    """The values to validate for one search-space entry (None for a fixed value)."""
-    from ray.tune.search.sample import Categorical, Float, Integer
-
-    if isinstance(value, Mapping) and set(value) == {"grid_search"}:
-        return list(value["grid_search"])
-    if isinstance(value, Categorical):
-        return list(value.categories)
-    if isinstance(value, Float | Integer):
-        return (
-            [value.lower, value.upper - (1 if isinstance(value, Integer) else 0)]
-            if isinstance(value, Integer)
-            else [value.lower, value.upper]
-        )
-    return None
-
-
-def _shrink_resolved(space: dict[str, Any]) -> dict[str, Any]:
-    from ray import tune
-    from ray.tune.search.sample import Categorical
-
-    out = {}
-    for k, v in space.items():
-        if isinstance(v, Mapping) and set(v) == {"grid_search"}:
-            out[k] = tune.grid_search(list(v["grid_search"])[:2])
-        elif isinstance(v, Categorical):
-            out[k] = tune.choice(list(v.categories)[:2])
-        else:
-            out[k] = v
-    return out
-
-
-def _jobs(spec: SweepSpec) -> list[Job]:
-    from trainables import TRAINABLES
-
+def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
+    """One job per (method, dataset), each validated at every point of its search space."""
     jobs = []
     for i, m in enumerate(spec.methods):
         where = f"methods[{i}]" if len(spec.methods) > 1 or m.config else "method"
-        space = resolve_search_space(m.search_space, f"{where}.search_space")
+        record = registry[m.method]
+        cls = record.config_cls
+        space = resolve_search_space(m.search_space, f"{where}.search_space", registry.search_spaces())
         if spec.smoke:
-            space = _shrink_resolved(space)
-        cls = TRAINABLES[m.method]
-        for d in spec.datasets:
-            fixed = {"dataset": d, "backbone": spec.backbone, "pretrained": spec.pretrained}
-            source = {k: "spec" for k in fixed}
+            space = shrink_space(space)
+            datasets: tuple[str, ...] = spec.datasets or (str(record.smoke.get("dataset", "digits")),)
+        else:
+            datasets = spec.datasets or (_default(cls, "dataset"),)
+        for d in datasets:
+            fixed: dict[str, Any] = {}
+            source: dict[str, str] = {}
+            top = {"dataset": d, "backbone": spec.backbone, "pretrained": spec.pretrained}
+            _apply(fixed, {k: v for k, v in top.items() if v is not None}, source, "spec")
             for layer, prefix in (
                 (spec.config, "config"),
                 (spec.dataset_config.get(d, {}), f"dataset_config.{d}"),
@@ -486,15 +426,12 @@ def _jobs(spec: SweepSpec) -> list[Job]:
                 _apply(fixed, layer, source, prefix)
             job_space = space
             if spec.smoke:
-                # the method's smoke defaults fill in only what the space does not sweep; the
-                # global smoke values and the spec's `smoke:` replace a same-key axis (epochs)
-                method_smoke = {k: v for k, v in getattr(cls, "smoke_config", {}).items() if k not in space}
-                for layer in (method_smoke, SMOKE_OVERRIDES, spec.smoke_overrides):
+                layers, replaced = smoke_layers(
+                    record.smoke, spec.smoke_overrides, space, set(cls.field_names())
+                )
+                for layer in layers:
                     _apply(fixed, layer, source, "smoke")
-                replaced = {*SMOKE_OVERRIDES, *spec.smoke_overrides}
                 job_space = {k: v for k, v in space.items() if k not in replaced}
-            names = cls.config_cls.field_names()
-            fixed = {k: v for k, v in fixed.items() if k in names or k not in SMOKE_OVERRIDES}
             for k in job_space:
                 source[k] = f"{where}.search_space.{k}"
             if "seed" in job_space or "seed" in fixed:
@@ -503,68 +440,10 @@ def _jobs(spec: SweepSpec) -> list[Job]:
                     job_space.get("seed", fixed.get("seed")),
                     "seeds are given by the spec's `seeds:` list",
                 )
-            _validate_points(cls.config_cls, fixed, job_space, source)
-            jobs.append(Job(f"{m.label}-{d}", m.method, m.label, d, fixed, job_space, source))
+            validate_points(cls, fixed, job_space, source)
+            jobs.append(Job(f"{m.label}-{d}", m.method, m.label, d, fixed, job_space, source, cls))
     return jobs
 
 
-def _shown(value: Any) -> Any:
-    """A search-space value as the user wrote it (a grid's list, not Tune's wrapper)."""
-    values = _domain_values(value)
-    return values if values is not None else value
-
-
-_EXCLUSIVE = ({"labels_per_class", "num_labels"},)
-
-
-def _apply(fixed: dict[str, Any], layer: Mapping[str, Any], source: dict[str, str], prefix: str) -> None:
-    """Override ``fixed`` with ``layer``; setting one of a mutually exclusive group drops the others."""
-    for k, v in layer.items():
-        for group in _EXCLUSIVE:
-            if k in group:
-                for other in group - {k}:
-                    fixed.pop(other, None)
-        fixed[k] = copy.deepcopy(v)
-        source[k] = f"{prefix}.{k}"
-
-
-def _validate_points(
-    config_cls: type, fixed: dict[str, Any], space: dict[str, Any], source: dict[str, str]
-) -> None:
-    """Build the config for every combination of the explicit values of every axis."""
-    names = set(config_cls.field_names())
-    for k in list(fixed) + list(space):
-        if k not in names:
-            import difflib
-
-            close = difflib.get_close_matches(k, sorted(names), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
-                source.get(k, k),
-                _shown(fixed[k] if k in fixed else space.get(k)),
-                f"not a field of {config_cls.__name__}; {hint}allowed: {', '.join(sorted(names))}",
-            )
-    axes = []
-    for k, v in space.items():
-        values = _domain_values(v)
-        axes.append((k, values if values is not None else [v]))
-    # every value of every axis at least once, with the other axes at their first value,
-    # plus the full product when it is small
-    points: list[dict[str, Any]] = [{}]
-    if axes:
-        product_size = 1
-        for _, vals in axes:
-            product_size *= max(1, len(vals))
-        if product_size <= 256:
-            points = [
-                dict(zip([k for k, _ in axes], combo, strict=True))
-                for combo in itertools.product(*[vals for _, vals in axes])
-            ]
-        else:
-            base = {k: vals[0] for k, vals in axes}
-            points = [{**base, k: val} for k, vals in axes for val in vals]
-    for point in points:
-        try:
-            config_cls.from_dict({**fixed, **point})
-        except ConfigError as e:
-            raise ConfigError(source.get(e.field, e.field), e.value, e.allowed) from None
+def _default(config_cls: type, key: str) -> Any:
+    return next(f.default for f in fields(config_cls) if f.name == key)

@@ -1,0 +1,152 @@
+"""Search spaces: a spec's ``search_space`` → a plain ``tune`` dict, and the validation of every
+point of it against the method's config dataclass.
+
+A spec gives a search space as a mapping of explicit values (lists become grid axes, scalars stay
+fixed) or as ``search_spaces.<module>:<function>``, a function of a search-space module that a
+method's registry record names (``ftsweep.registry``). Ranges (``tune.uniform`` …) are validated
+at their bounds, categories and grids at every value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+from ftsweep.config.errors import ConfigError
+
+__all__ = ["domain_values", "is_grid", "resolve_search_space", "shown", "shrink_space", "validate_points"]
+
+#: the full product of the explicit axes is validated up to this many points; beyond it, every
+#: value of every axis once (the other axes at their first value)
+FULL_PRODUCT_LIMIT = 256
+
+
+def is_grid(value: Any) -> bool:
+    """Whether ``value`` is Tune's ``grid_search`` wrapper."""
+    return isinstance(value, Mapping) and set(value) == {"grid_search"}
+
+
+def resolve_search_space(
+    space: Mapping[str, Any] | str | None, where: str, modules: Mapping[str, ModuleType]
+) -> dict[str, Any]:
+    """A spec's search space as a plain ``tune`` dict.
+
+    Args:
+        space: explicit values (lists become ``tune.grid_search``), or
+            ``search_spaces.<module>:<function>``.
+        where: the spec field, for errors.
+        modules: the registered search-space modules by import name.
+    """
+    from ray import tune
+
+    if space is None:
+        return {}
+    if not isinstance(space, str):
+        return {k: (tune.grid_search(list(v)) if isinstance(v, list) else v) for k, v in space.items()}
+    mod_name, _, fn_name = space.partition(":")
+    if not mod_name.startswith("search_spaces.") or not fn_name:
+        raise ConfigError(where, space, "must look like 'search_spaces.<module>:<function>'")
+    mod = modules.get(mod_name)
+    if mod is None:
+        raise ConfigError(
+            where,
+            space,
+            f"no module {mod_name} among the methods' search spaces: {', '.join(sorted(modules))}",
+        )
+    fn = getattr(mod, fn_name, None)
+    if not callable(fn):
+        public = [
+            n
+            for n in dir(mod)
+            if not n.startswith("_")
+            and callable(getattr(mod, n))
+            and getattr(getattr(mod, n), "__module__", "") == mod.__name__
+        ]
+        raise ConfigError(
+            where, space, f"{mod_name} has no function {fn_name!r}; it has: {', '.join(public)}"
+        )
+    out = fn()
+    if not isinstance(out, Mapping):
+        raise ConfigError(where, space, "the function must return a mapping")
+    return dict(out)
+
+
+def domain_values(value: Any) -> list[Any] | None:
+    """The values to validate for one search-space entry (None for a fixed value): a grid's
+    values, a choice's categories, a range's bounds (an integer range's upper bound is
+    exclusive)."""
+    from ray.tune.search.sample import Categorical, Float, Integer
+
+    if is_grid(value):
+        return list(value["grid_search"])
+    if isinstance(value, Categorical):
+        return list(value.categories)
+    if isinstance(value, Integer):
+        return [value.lower, value.upper - 1]
+    if isinstance(value, Float):
+        return [value.lower, value.upper]
+    return None
+
+
+def shown(value: Any) -> Any:
+    """A search-space value as the user wrote it (a grid's list, not Tune's wrapper)."""
+    values = domain_values(value)
+    return values if values is not None else value
+
+
+def shrink_space(space: Mapping[str, Any], keep: int = 2) -> dict[str, Any]:
+    """The first ``keep`` values of every grid axis and choice (``--smoke``)."""
+    from ray import tune
+    from ray.tune.search.sample import Categorical
+
+    out = {}
+    for k, v in space.items():
+        if is_grid(v):
+            out[k] = tune.grid_search(list(v["grid_search"])[:keep])
+        elif isinstance(v, Categorical):
+            out[k] = tune.choice(list(v.categories)[:keep])
+        elif isinstance(v, list):
+            out[k] = v[:keep]
+        else:
+            out[k] = v
+    return out
+
+
+def validate_points(
+    config_cls: type, fixed: Mapping[str, Any], space: Mapping[str, Any], source: Mapping[str, str]
+) -> None:
+    """Build ``config_cls`` for the points of ``fixed`` × ``space``: the full product of the
+    explicit axes when it has at most :data:`FULL_PRODUCT_LIMIT` points, else every value of
+    every axis once. Errors name the spec field the value came from (``source``)."""
+    names = set(config_cls.field_names())
+    for k in [*fixed, *space]:
+        if k not in names:
+            close = difflib.get_close_matches(k, sorted(names), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                source.get(k, k),
+                shown(fixed[k] if k in fixed else space.get(k)),
+                f"not a field of {config_cls.__name__}; {hint}allowed: {', '.join(sorted(names))}",
+            )
+    axes = [(k, vals if (vals := domain_values(v)) is not None else [v]) for k, v in space.items()]
+    points: list[dict[str, Any]] = [{}]
+    if axes:
+        size = 1
+        for _, vals in axes:
+            size *= max(1, len(vals))
+        if size <= FULL_PRODUCT_LIMIT:
+            keys = [k for k, _ in axes]
+            points = [
+                dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(v for _, v in axes))
+            ]
+        else:
+            base = {k: vals[0] for k, vals in axes}
+            points = [{**base, k: val} for k, vals in axes for val in vals]
+    for point in points:
+        try:
+            config_cls.from_dict({**fixed, **point})
+        except ConfigError as e:
+            raise ConfigError(source.get(e.field, e.field), e.value, e.allowed) from None
