@@ -1,8 +1,8 @@
 """COIN's tables (coin.md) in the paper's own layout, from the runs DataFrame of
-:func:`analysis.runs.load_runs`.
+:func:`ftsweep.runs.load_runs`.
 
 Every cell is ``mean ± std`` over seeds of the configuration selected on validation
-(:func:`analysis.tables.summarize`); test accuracy is the selected epoch's.
+(:func:`ftsweep.tables.summarize`); test accuracy is the selected epoch's.
 
 - :func:`table1`: rows = methods, columns = the 9 datasets in the paper's order + ``Avg.``, and
   the paper's last row, COIN's gain over SCL per dataset.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.tables import fill_missing_params, paper_order, pm_cells, rename, summarize
+from ftsweep.tables import fill_missing_params, paper_order, pm_cells, rename, summarize
 
 __all__ = [
     "DATASET_NAMES",

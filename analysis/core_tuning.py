@@ -1,9 +1,9 @@
 """Core-tuning's tables and figure in the paper's layout (core_tuning.md Table 1, 2, 6, Fig. 3).
 
-Every function takes the runs DataFrame of :func:`analysis.runs.load_runs` (columns ``method`` =
+Every function takes the runs DataFrame of :func:`ftsweep.runs.load_runs` (columns ``method`` =
 the spec entry's name, ``dataset``, ``seed``, config fields, ``test/acc``, ``best/val/acc``) and
 returns a frame of ready-made ``mean ± std`` cells (over seeds, test accuracy of the configuration
-chosen per cell on mean validation accuracy, :func:`analysis.tables.summarize`).
+chosen per cell on mean validation accuracy, :func:`ftsweep.tables.summarize`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.tables import fill_missing_params, paper_order, pm_cell, save_figure, summarize
+from ftsweep.tables import fill_missing_params, paper_order, pm_cell, save_figure, summarize
 
 __all__ = [
     "DATASET_NAMES",
@@ -58,7 +58,7 @@ def _dataset_order(datasets: Sequence[str]) -> list[str]:
 
 
 def _summarize(df: pd.DataFrame, rows: str, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`analysis.tables.summarize` by (rows, dataset); config fields a row's method lacks
+    """:func:`ftsweep.tables.summarize` by (rows, dataset); config fields a row's method lacks
     (NaN, e.g. ``eta`` of ``ce`` runs) are filled with ``"None"`` so they form one config."""
     mean, std, _ = summarize(fill_missing_params(df), rows, "dataset", metric)
     return mean, std

@@ -1,8 +1,8 @@
 """SCHaNe's tables and Fig. 2 (schane.md) in the paper's own layout, from the runs DataFrame of
-:func:`analysis.runs.load_runs`.
+:func:`ftsweep.runs.load_runs`.
 
 Configurations are selected on validation (``best/val/acc``) per cell, as everywhere in
-ftsweep (:func:`analysis.tables.select_configs`).
+ftsweep (:func:`ftsweep.tables.select_configs`).
 
 - :func:`table1`: few-shot; rows = methods, columns = (dataset, 1-shot / 5-shot); the paper
   reports, per cell, the *median* run over three runs with its 95% confidence interval, so a
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.tables import (
+from ftsweep.tables import (
     fill_missing_params,
     paper_order,
     pm_cells,

@@ -1,8 +1,8 @@
 """The target pretraining paper's tables and Fig. 5 in its layouts (target_pretraining.md).
 
-Every function takes the runs DataFrame of :func:`analysis.runs.load_runs` and returns a frame of
+Every function takes the runs DataFrame of :func:`ftsweep.runs.load_runs` and returns a frame of
 ready-made ``mean ± std`` cells (over seeds; per cell, the configuration with the best mean
-``best/val/acc`` is chosen by :func:`analysis.tables.summarize`). Rows are described by what the
+``best/val/acc`` is chosen by :func:`ftsweep.tables.summarize`). Rows are described by what the
 runs ran, read from their config columns, not by the spec's entry names:
 
 - *Pretrain*: ``pretrained`` — ``none`` → ``-``, a SimCLR checkpoint (ftsweep's ``auto``) →
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.tables import pm_cell, save_figure, summarize
+from ftsweep.tables import pm_cell, save_figure, summarize
 
 __all__ = [
     "DATASET_NAMES",
@@ -287,7 +287,7 @@ def fig5_plot(df: pd.DataFrame, path: str | Path, metric: str = "test/acc") -> P
 
 
 def digits(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
-    """sweeps/digits_semi.yaml: rows ``Pretrain / SSL``, columns Trg. Pre. (``-`` / BYOL), plus
+    """sweeps/target_pretraining_digits.yaml: rows ``Pretrain / SSL``, columns Trg. Pre. (``-`` / BYOL), plus
     ``Δ`` = the stage-1 column minus ``-`` (difference of the means)."""
     rows = _apply(df, lambda r: f"{pretrain_name(r.get('pretrained'))} / {ssl_name(r['method'])}")
     mean, std = _grid(df, rows, _apply(df, trg_name), metric)

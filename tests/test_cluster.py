@@ -103,7 +103,7 @@ def head(tmp_path):
 
 
 def test_ray_job_submit_smoke_sweep(head: str, tmp_path: Path) -> None:
-    from analysis.runs import load_runs
+    from ftsweep.runs import load_runs
 
     spec = tmp_path / "cluster_smoke.yaml"
     spec.write_text(textwrap.dedent(SPEC))

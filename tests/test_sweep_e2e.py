@@ -41,7 +41,7 @@ def sweep(ray_session, tmp_path_factory):
 
 
 def test_one_mlflow_run_per_trial_with_params_and_metrics(sweep) -> None:
-    from analysis.runs import load_runs
+    from ftsweep.runs import load_runs
 
     spec, result, uri, _ = sweep
     # ce: 1 config; scl: --smoke keeps the first 2 λ values; 1 seed under --smoke
@@ -79,7 +79,7 @@ def test_tune_storage_under_results(sweep) -> None:
 def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Path) -> None:
     """lr = 1e30 diverges to a non-finite loss: that trial fails with the reason in MLflow,
     the other trial of the same sweep finishes."""
-    from analysis.runs import load_runs
+    from ftsweep.runs import load_runs
     from ftsweep.config.spec import load_spec
     from ftsweep.runner import run_sweep
 
@@ -110,7 +110,7 @@ def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Pa
 
 
 def test_optuna_asha_runs_every_suggestion_once_per_seed(ray_session, tmp_path: Path) -> None:
-    from analysis.runs import load_runs
+    from ftsweep.runs import load_runs
     from ftsweep.config.spec import load_spec
     from ftsweep.runner import run_sweep
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.tables import format_table, summarize, write_table
+from ftsweep.tables import format_table, summarize, write_table
 
 ROWS = [
     # method, dataset, seed, lr, best/val/acc, test/acc
