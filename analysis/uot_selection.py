@@ -1,7 +1,7 @@
-"""The UOT data-reuse paper's tables (uot_selection.md) from :func:`analysis.runs.load_runs`.
+"""The UOT data-reuse paper's tables (uot_selection.md) from :func:`ftsweep.runs.load_runs`.
 
 Every accuracy cell is ``mean ± std`` over seeds of the configuration selected on validation
-(:func:`analysis.tables.summarize`). The paper reports the mean per-class accuracy (``test/mpa``)
+(:func:`ftsweep.tables.summarize`). The paper reports the mean per-class accuracy (``test/mpa``)
 on Pets, Aircraft and Caltech-101 and top-1 (``test/acc``) elsewhere (appendix A); the dataset
 tables follow that. Recall cells are ``selection/recall`` in percent (Table 4, Fig. 4a).
 
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.tables import fill_missing_params, paper_order, pm_cell, summarize
+from ftsweep.methods.uot_selection import UotSelectionConfig
+from ftsweep.tables import fill_missing_params, paper_order, pm_cell, summarize
 
 __all__ = [
     "DATASET_NAMES",
@@ -89,9 +90,7 @@ def _fill(df: pd.DataFrame) -> pd.DataFrame:
     """Keep config fields, metrics (names with ``/``) and run identity; missing config values →
     ``"None"``. Ray's own result columns (``time_total_s``, ``training_iteration`` …) have no
     ``/`` and would otherwise count as configuration and split seeds apart."""
-    from trainables.data_reuse import DataReuseConfig
-
-    fields = set(DataReuseConfig.field_names())
+    fields = set(UotSelectionConfig.field_names())
     return fill_missing_params(df[[c for c in df.columns if "/" in str(c) or c in fields or c in _KEEP]])
 
 

@@ -99,8 +99,8 @@ def test_fig3b_rows_by_k_columns_by_selection() -> None:
 
 def test_fig4a_recall_per_eps_c() -> None:
     rows = [
-        _run("data_reuse", "cub200", 0, 1, 1.0, eps_c=0.1, **{"selection/recall": 0.5}),
-        _run("data_reuse", "cub200", 0, 1, 1.0, eps_c=0.01, **{"selection/recall": 0.75}),
+        _run("uot_selection", "cub200", 0, 1, 1.0, eps_c=0.1, **{"selection/recall": 0.5}),
+        _run("uot_selection", "cub200", 0, 1, 1.0, eps_c=0.01, **{"selection/recall": 0.75}),
     ]
     out = U.fig4a(pd.DataFrame(rows))
     assert list(out.index) == ["0.01", "0.1"]
