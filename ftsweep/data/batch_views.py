@@ -5,6 +5,7 @@ digits pool (and any :class:`~ftsweep.data.digits.TensorImageDataset`) the same 
 family is drawn per sample but applied to the whole batch at once with ``affine_grid`` /
 ``grid_sample``: random-resized crop (area ``scale``, aspect ratio in [3/4, 4/3]), optional
 horizontal flip, and, with probability ``jitter_p``, brightness and contrast jitter.
+:func:`batch_byol_view` adds BYOL's solarisation on top (stage-1 target pretraining).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 
 from ftsweep.data.registry import DatasetInfo
 
-__all__ = ["batch_simclr_view"]
+__all__ = ["batch_byol_view", "batch_simclr_view"]
 
 
 def batch_simclr_view(
@@ -71,3 +72,38 @@ def batch_simclr_view(
     m = torch.tensor(info.mean, device=dev).view(1, c, 1, 1)
     s = torch.tensor(info.std, device=dev).view(1, c, 1, 1)
     return (x - m) / s
+
+
+def batch_byol_view(
+    images: torch.Tensor,
+    info: DatasetInfo,
+    *,
+    solarize_p: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Batched BYOL view of in-memory uint8 images: :func:`batch_simclr_view` (random-resized
+    crop, flip when allowed, brightness/contrast jitter with p = 0.8) then solarisation
+    (x → 1 − x for x ≥ 0.5) with probability ``solarize_p`` per image (BYOL: 0 for the first
+    view, 0.2 for the second). Blur is skipped (BYOL blurs only large images here too, see the
+    ``byol1``/``byol2`` recipes), as are hue/saturation/grayscale (``batch_simclr_view`` has
+    none; the embedded data set is grayscale).
+
+    Args:
+        images: uint8 tensor with shape (B, C, H, W).
+        info: gives ``hflip``, ``mean`` and ``std``.
+        solarize_p: probability of solarising an image.
+        generator: source of randomness.
+
+    Returns:
+        Normalised float tensor with shape (B, C, H, W).
+    """
+    x = batch_simclr_view(images, info, generator=generator)
+    if solarize_p <= 0:
+        return x
+    b, c = x.shape[:2]
+    m = torch.tensor(info.mean, device=x.device).view(1, c, 1, 1)
+    s = torch.tensor(info.std, device=x.device).view(1, c, 1, 1)
+    raw = x * s + m
+    sol = torch.where(raw >= 0.5, 1.0 - raw, raw)
+    apply = (torch.rand(b, device=x.device, generator=generator) < solarize_p).view(b, 1, 1, 1)
+    return (torch.where(apply, sol, raw) - m) / s

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ftsweep.metrics.classification import ArrayLike, _check_same_length, _to_numpy
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from ftsweep.data.registry import DatasetInfo
+
+__all__ = ["clustering_accuracy", "clustering_metrics", "kmeans_clustering_accuracy"]
 
 
 def clustering_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
@@ -67,3 +77,52 @@ def kmeans_clustering_accuracy(
 
     kmeans = KMeans(n_clusters=num_clusters, n_init=n_init, random_state=seed)
     return clustering_accuracy(y, kmeans.fit_predict(x))
+
+
+def clustering_metrics(
+    backbone: nn.Module,
+    device: torch.device,
+    *,
+    pool: np.ndarray,
+    loaded: Any,
+    info: DatasetInfo,
+    seed: int = 0,
+    n_init: int = 10,
+    batch_size: int = 512,
+) -> dict[str, float]:
+    """``cluster/train_acc`` and ``cluster/test_acc`` (percent): k-means with K = #classes on the
+    backbone features of the eval view, scored with the best one-to-one cluster → class mapping
+    (Eq. 8-9). "Train" is the stage-1 pool (labels are used only for scoring).
+
+    Args:
+        backbone: maps an image batch (B, C, H, W) to features (B, D); its train/eval mode is
+            restored afterwards.
+        device: where the backbone runs.
+        pool: indices of the scored images in ``loaded.train``.
+        loaded: the loaded dataset (``train`` and ``test`` parts).
+        info: the dataset's (resolved) info: eval view and number of classes.
+        seed, n_init: of :func:`kmeans_clustering_accuracy`.
+        batch_size: images per forward pass.
+    """
+    import torch  # lazy: ftsweep.engine imports ftsweep.metrics
+
+    from ftsweep.data import ViewDataset, build_view
+    from ftsweep.engine import extract_features, make_loader
+
+    was_training = backbone.training
+    backbone.eval()
+    ev = build_view(info, "eval")
+    out = {}
+    parts = (
+        ("train", ViewDataset(loaded.train, pool, ev)),
+        ("test", ViewDataset(loaded.test, np.arange(len(loaded.test)), ev)),
+    )
+    with torch.no_grad():
+        for name, ds in parts:
+            feats, labels = extract_features(
+                backbone, make_loader(ds, batch_size=batch_size, shuffle=False), device
+            )
+            acc = kmeans_clustering_accuracy(feats, labels, info.num_classes, seed=seed, n_init=n_init)
+            out[f"cluster/{name}_acc"] = 100.0 * acc
+    backbone.train(was_training)
+    return out

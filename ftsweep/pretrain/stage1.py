@@ -1,0 +1,114 @@
+"""Stage 1 as a shared artefact: run it once per distinct config and cache the backbone.
+
+:func:`pretrain_target` trains :class:`~ftsweep.pretrain.trainer.TargetPretrainer` and writes the
+backbone (``backbone.`` keys, ``format="ftsweep"``); :func:`stage1_checkpoint` keeps one such
+file per :func:`stage1_key` under ``<cache_dir>/stage1``, built under
+:func:`ftsweep.cache.build_once`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ftsweep.cache import build_once
+from ftsweep.config import ConfigError
+from ftsweep.pretrain.config import TargetPretrainConfig
+from ftsweep.pretrain.trainer import TargetPretrainer
+
+__all__ = ["pretrain_target", "stage1_checkpoint", "stage1_key"]
+
+#: fields that do not change the stage-1 weights, left out of the cache key. The pool
+#: (train minus validation) does not depend on the label budget, so the budget is left out too
+#: and every label budget of a dataset shares one stage-1 checkpoint, as in the paper.
+_KEY_EXCLUDE = (
+    "data_root",
+    "device",
+    "eval_every",
+    "cluster_n_init",
+    "cache_dir",
+    "num_workers",
+    "labels_per_class",
+    "num_labels",
+)
+#: bump when a code change alters what a config trains, so old cache entries are not reused
+_KEY_VERSION = 1
+
+
+def pretrain_target(cfg: TargetPretrainConfig, out_path: str | Path, *, log: bool = True) -> dict[str, float]:
+    """Run stage 1 for ``cfg`` and write the backbone checkpoint (``backbone.`` keys) to ``out_path``.
+
+    Returns:
+        Final metrics: ``train/loss`` (and ``train/ssl``, ``train/l2_init``) of the last epoch,
+        ``time/epoch_s`` (mean), ``time/total_s``, ``images`` (pool size), ``steps``.
+    """
+    t0 = time.perf_counter()
+    trainer = TargetPretrainer(cfg)
+    t_train = time.perf_counter()
+    logs: dict[str, float] = {}
+    for epoch in range(cfg.epochs):
+        logs = trainer.train_epoch()
+        if log and ((epoch + 1) % 10 == 0 or epoch + 1 == cfg.epochs):
+            print(
+                f"  stage-1 {cfg.objective} epoch {epoch + 1}/{cfg.epochs}  loss {logs['loss']:.4f}",
+                flush=True,
+            )
+    t_end = time.perf_counter()
+    torch.save(trainer.backbone_state(), out_path)
+    return {
+        **{f"train/{k}": float(v) for k, v in logs.items()},
+        "time/epoch_s": (t_end - t_train) / cfg.epochs,
+        "time/total_s": t_end - t0,
+        "images": float(len(trainer.pool)),
+        "steps": float(trainer.global_step),
+    }
+
+
+def stage1_key(cfg: TargetPretrainConfig) -> str:
+    """sha256 of the canonical JSON of the fields that determine the stage-1 weights.
+
+    Unset projector sizes are filled with the objective's defaults first, so ``proj_dim=None``
+    and the default written out give the same key.
+    """
+    dim, hidden = cfg.projector_dims
+    values = replace(cfg, proj_dim=dim, proj_hidden=hidden).to_dict()
+    for name in _KEY_EXCLUDE:
+        values.pop(name)
+    if values["image_size"] is None:
+        values.pop("image_size")  # the dataset's own size: keys written before the field existed stay valid
+    values["_format"] = _KEY_VERSION
+    blob = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def stage1_checkpoint(cfg: TargetPretrainConfig, cache_dir: str | Path) -> Path:
+    """The stage-1 backbone checkpoint of ``cfg``, built once per distinct config.
+
+    The file is ``<cache_dir>/stage1/<tag>-<sha256[:16]>.pt`` (:func:`stage1_key`), with the
+    config and the training metrics beside it in ``.json``. Built under
+    :func:`ftsweep.cache.build_once`: concurrent callers wait for one builder, the file appears
+    atomically, and a failed build leaves ``.failed`` with the reason.
+
+    Raises:
+        CachedBuildError: this or an earlier build of the same config failed.
+        ConfigError: ``pretrained`` is still ``auto``.
+    """
+    if cfg.pretrained == "auto":
+        raise ConfigError("pretrained", "auto", "must be resolved to a checkpoint path before stage 1")
+    path = Path(cache_dir).resolve() / "stage1" / f"{cfg.tag()}-{stage1_key(cfg)[:16]}.pt"
+
+    def build(tmp: Path) -> None:
+        metrics = pretrain_target(cfg, tmp, log=False)
+        meta = {"config": cfg.to_dict(), "key": stage1_key(cfg), "metrics": metrics}
+        side = path.with_suffix(".json")
+        side_tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
+        side_tmp.write_text(json.dumps(meta, indent=2, default=str))
+        os.replace(side_tmp, side)
+
+    return build_once(path, build)
