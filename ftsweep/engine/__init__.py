@@ -16,6 +16,7 @@ from ftsweep.engine.loop import (
     train_epoch,
 )
 from ftsweep.engine.optim import build_optimizer, build_scheduler, lr_factor, param_groups
+from ftsweep.engine.schedules import fixmatch_lr_factor, sigmoid_rampup
 
 __all__ = [
     "BestTracker",
@@ -28,11 +29,13 @@ __all__ = [
     "epoch_seed",
     "evaluate",
     "extract_features",
+    "fixmatch_lr_factor",
     "lr_factor",
     "make_loader",
     "param_groups",
     "resolve_device",
     "seed_everything",
+    "sigmoid_rampup",
     "to_device",
     "train_epoch",
 ]
