@@ -1,7 +1,10 @@
 """Frozen config dataclasses: the only home of every default.
 
-``TrainConfig`` holds the fields every fine-tuning method shares (data, backbone, optimiser,
-schedule); each method subclasses it with its own hyperparameters and range checks. Build a
+``DataConfig`` (the data a run reads) and ``LoopConfig`` (the backbone and the training loop)
+hold the fields, defaults and checks that every trained config shares; ``TrainConfig`` combines
+them with what every fine-tuning method adds (schedule, evaluation, label budget), and each
+method subclasses it with its own hyperparameters and range checks. Stage-1 target pretraining
+(``ftsweep.pretrain.config.TargetPretrainConfig``) combines the same two bases. Build a
 config with ``Cls.from_dict(mapping)``: an unknown key raises ``ConfigError`` with the closest
 known key, a wrong type or an out-of-range value raises ``ConfigError`` naming the field.
 """
@@ -19,7 +22,7 @@ from typing import Any, ClassVar, Self
 
 from ftsweep.config.errors import ConfigError
 
-__all__ = ["BaseConfig", "TrainConfig", "check"]
+__all__ = ["BaseConfig", "DataConfig", "LoopConfig", "TrainConfig", "check"]
 
 
 def check(
@@ -138,109 +141,152 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 @dataclass(frozen=True)
-class TrainConfig(BaseConfig):
-    """Fields shared by every fine-tuning method.
+class DataConfig(BaseConfig):
+    """The data a run reads: the dataset, its validation split and label budget, the crop size.
 
     Attributes:
         dataset: a key of ``ftsweep.data.DATASETS``.
-        data_root: where real datasets live (or are downloaded to when ``download``).
-        backbone: ``small_cnn``, ``torchvision.resnet50`` or any timm model name.
-        pretrained: ``auto`` (ftsweep's own self-supervised checkpoint, built once when
-            missing; digits only), ``none`` (random init) or a checkpoint path.
-        checkpoint_format: key-remapping rule for ``pretrained`` (see ftsweep.backbones).
-        seed: drives splits, init, data order and augmentation.
-        epochs: training epochs N.
-        lr: base learning rate (backbone); heads use ``lr * head_lr_mult``.
-        schedule: ``cosine``, ``step`` (``milestones`` epochs × ``gamma``) or ``constant``;
-            ``warmup_epochs`` of linear warm-up in every case.
+        data_root: where real datasets live.
         val_fraction: validation split carved from train (model selection only).
         labels_per_class / num_labels: balanced label budget; the rest is the unlabeled stream.
-        subsample: fraction of each class kept; long_tail_ratio: max/min class size.
-        max_train_batches: cap on batches per epoch (``--smoke``).
         image_size: side of the training crop and of the evaluation centre crop; None = the
-            dataset's own (``ftsweep list``). E.g. 224 to feed 32-px CIFAR to a ViT-B/16 or to
-            follow Core-tuning's 224-px preprocessing (App. B).
-        early_stop_patience: end the trial once ``val/loss`` has not decreased for this many
-            epochs (SCHaNe App. A.2: 10); None = train all ``epochs``. Selection stays on
-            ``val/acc``.
-        cache_dir: where built artefacts shared across trials live (stage-1 checkpoints,
-            feature caches); ``ftsweep run`` makes it absolute before trials start.
+            dataset's own (``ftsweep list``).
+        num_workers: DataLoader worker processes.
     """
-
-    method: ClassVar[str] = "base"
 
     dataset: str = "digits"
     data_root: str = "data"
-    download: bool = False
-    backbone: str = "small_cnn"
-    pretrained: str = "auto"
-    checkpoint_format: str = "auto"
-    seed: int = 0
-    epochs: int = 30
-    batch_size: int = 64
-    eval_batch_size: int = 512
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    head_lr_mult: float = 1.0
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.1
-    warmup_epochs: int = 0
-    grad_accum: int = 1
-    grad_clip: float | None = None
     val_fraction: float = 0.1
     labels_per_class: int | None = None
     num_labels: int | None = None
-    subsample: float | None = None
-    long_tail_ratio: float | None = None
-    device: str = "auto"
-    amp: bool = False
-    num_workers: int = 0
-    max_train_batches: int | None = None
-    max_eval_batches: int | None = None
     image_size: int | None = None
-    early_stop_patience: int | None = None
-    cache_dir: str = "results/cache"
+    num_workers: int = 0
 
     def validate(self) -> None:
         super().validate()
         from ftsweep.data import DATASETS
 
         check(self.dataset, "dataset", choices=sorted(DATASETS))
-        check(self.epochs, "epochs", ge=1)
-        check(self.batch_size, "batch_size", ge=1)
-        check(self.eval_batch_size, "eval_batch_size", ge=1)
-        check(self.optimizer, "optimizer", choices=("sgd", "adam", "adamw", "lars"))
-        check(self.lr, "lr", gt=0)
-        check(self.head_lr_mult, "head_lr_mult", gt=0)
-        check(self.momentum, "momentum", ge=0, lt=1)
-        check(self.weight_decay, "weight_decay", ge=0)
-        check(self.schedule, "schedule", choices=("cosine", "step", "constant"))
-        check(self.gamma, "gamma", gt=0, le=1)
-        check(self.warmup_epochs, "warmup_epochs", ge=0)
-        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
-            raise ConfigError("warmup_epochs", self.warmup_epochs, f"must be < epochs ({self.epochs})")
-        for m in self.milestones:
-            check(m, "milestones", ge=1, le=self.epochs)
-        check(self.grad_accum, "grad_accum", ge=1)
-        check(self.grad_clip, "grad_clip", gt=0)
         check(self.val_fraction, "val_fraction", gt=0, lt=1)
         check(self.labels_per_class, "labels_per_class", ge=1)
         check(self.num_labels, "num_labels", ge=1)
         if self.labels_per_class is not None and self.num_labels is not None:
             raise ConfigError("num_labels", self.num_labels, "give labels_per_class or num_labels, not both")
-        check(self.subsample, "subsample", gt=0, le=1)
-        check(self.long_tail_ratio, "long_tail_ratio", ge=1)
-        check(self.num_workers, "num_workers", ge=0)
-        check(self.max_train_batches, "max_train_batches", ge=1)
-        check(self.max_eval_batches, "max_eval_batches", ge=1)
-        check(self.early_stop_patience, "early_stop_patience", ge=1)
         check(self.image_size, "image_size", ge=8)
+        check(self.num_workers, "num_workers", ge=0)
+
+
+@dataclass(frozen=True)
+class LoopConfig(BaseConfig):
+    """The backbone and the training loop: initialisation, seed, optimiser, length, device.
+
+    A subclass may override a default (its one home for that class) and the two class-level
+    rules below.
+
+    Attributes:
+        backbone: ``small_cnn``, ``torchvision.resnet50`` or any timm model name.
+        pretrained: ``auto`` (ftsweep's own self-supervised checkpoint, built once when
+            missing; digits only), ``none`` (random init) or a checkpoint path.
+        checkpoint_format: key-remapping rule for ``pretrained`` (see ftsweep.backbones).
+        seed: drives splits, init, data order and augmentation.
+        epochs: training epochs N.
+        batch_size: images per step (at least ``min_batch_size``).
+        optimizer: one of ``optimizers``.
+        lr: base learning rate.
+        momentum: optimiser momentum.
+        weight_decay: L2 weight decay.
+        warmup_epochs: epochs of linear warm-up (fewer than ``epochs``).
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        max_train_batches: cap on batches per epoch (``--smoke``).
+        cache_dir: where built artefacts shared across trials live (stage-1 checkpoints,
+            feature caches); ``ftsweep run`` makes it absolute before trials start.
+    """
+
+    #: the optimisers ``optimizer`` may name, in the order the error message lists them
+    optimizers: ClassVar[tuple[str, ...]] = ("sgd", "adam", "adamw", "lars")
+    #: the smallest ``batch_size`` allowed
+    min_batch_size: ClassVar[int] = 1
+
+    backbone: str = "small_cnn"
+    pretrained: str = "auto"
+    checkpoint_format: str = "auto"
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 0
+    device: str = "auto"
+    max_train_batches: int | None = None
+    cache_dir: str = "results/cache"
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.epochs, "epochs", ge=1)
+        check(self.batch_size, "batch_size", ge=self.min_batch_size)
+        check(self.optimizer, "optimizer", choices=self.optimizers)
+        check(self.lr, "lr", gt=0)
+        check(self.momentum, "momentum", ge=0, lt=1)
+        check(self.weight_decay, "weight_decay", ge=0)
+        check(self.warmup_epochs, "warmup_epochs", ge=0)
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+            raise ConfigError("warmup_epochs", self.warmup_epochs, f"must be < epochs ({self.epochs})")
         if not _DEVICE.match(self.device):
             raise ConfigError("device", self.device, "must be auto, cpu, cuda, cuda:N or mps")
+        check(self.max_train_batches, "max_train_batches", ge=1)
+
+
+@dataclass(frozen=True)
+class TrainConfig(LoopConfig, DataConfig):
+    """Fields shared by every fine-tuning method: :class:`DataConfig` and :class:`LoopConfig`
+    (their fields and checks are documented there), plus:
+
+    Attributes:
+        download: fetch a real dataset into ``data_root`` when missing.
+        lr: base learning rate (backbone); heads use ``lr * head_lr_mult``.
+        schedule: ``cosine``, ``step`` (``milestones`` epochs × ``gamma``) or ``constant``;
+            ``warmup_epochs`` of linear warm-up in every case.
+        subsample: fraction of each class kept; long_tail_ratio: max/min class size.
+        image_size: e.g. 224 to feed 32-px CIFAR to a ViT-B/16 or to follow Core-tuning's
+            224-px preprocessing (App. B).
+        early_stop_patience: end the trial once ``val/loss`` has not decreased for this many
+            epochs (SCHaNe App. A.2: 10); None = train all ``epochs``. Selection stays on
+            ``val/acc``.
+    """
+
+    method: ClassVar[str] = "base"
+
+    download: bool = False
+    eval_batch_size: int = 512
+    head_lr_mult: float = 1.0
+    nesterov: bool = True
+    schedule: str = "cosine"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    grad_accum: int = 1
+    grad_clip: float | None = None
+    subsample: float | None = None
+    long_tail_ratio: float | None = None
+    amp: bool = False
+    max_eval_batches: int | None = None
+    early_stop_patience: int | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.eval_batch_size, "eval_batch_size", ge=1)
+        check(self.head_lr_mult, "head_lr_mult", gt=0)
+        check(self.schedule, "schedule", choices=("cosine", "step", "constant"))
+        check(self.gamma, "gamma", gt=0, le=1)
+        for m in self.milestones:
+            check(m, "milestones", ge=1, le=self.epochs)
+        check(self.grad_accum, "grad_accum", ge=1)
+        check(self.grad_clip, "grad_clip", gt=0)
+        check(self.subsample, "subsample", gt=0, le=1)
+        check(self.long_tail_ratio, "long_tail_ratio", ge=1)
+        check(self.max_eval_batches, "max_eval_batches", ge=1)
+        check(self.early_stop_patience, "early_stop_patience", ge=1)
         self._check_label_budget()
 
     def _check_label_budget(self) -> None:

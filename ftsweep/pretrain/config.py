@@ -6,42 +6,53 @@ recipe unless said otherwise; :mod:`ftsweep.pretrain.trainer` trains it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ftsweep.config import BaseConfig, ConfigError, check
-from ftsweep.data import DATASETS
+from ftsweep.config import ConfigError, check
+from ftsweep.config.base import DataConfig, LoopConfig
 
 __all__ = ["TargetPretrainConfig"]
 
 #: per-objective projector defaults used when ``proj_dim`` / ``proj_hidden`` are left unset
 _PROJ_DEFAULTS = {"byol": (256, 4096), "moco_v2": (128, 2048)}
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 @dataclass(frozen=True)
-class TargetPretrainConfig(BaseConfig):
+class TargetPretrainConfig(LoopConfig, DataConfig):
     """Hyperparameters of stage-1 target pretraining (paper Sec. 4.2, "Contrastive Target
     Pretraining"; defaults are the paper's BYOL recipe unless said otherwise).
 
+    The data and loop fields and their checks are :class:`~ftsweep.config.base.DataConfig`'s and
+    :class:`~ftsweep.config.base.LoopConfig`'s; here they mean:
+
     Attributes:
-        objective: ``byol`` (Eq. 2-3) or ``moco_v2`` (Table 8).
-        dataset: a key of ``ftsweep.data.DATASETS``; the pool is its train part minus the
-            validation split (``val_fraction``, same ``seed`` as stage 2).
-        data_root: where real datasets live.
-        backbone: ``small_cnn``, ``torchvision.resnet50`` or a timm model name.
-        pretrained: Φ_pre, a checkpoint path, or ``none`` (random init). ``auto`` must be
-            resolved to a path by the runner before training.
-        checkpoint_format: key-remapping rule of ``pretrained`` (see ftsweep.backbones).
+        dataset: the pool is its train part minus the validation split (``val_fraction``, same
+            ``seed`` as stage 2).
+        pretrained: Φ_pre, a checkpoint path, or ``none`` (random init, the default here).
+            ``auto`` must be resolved to a path by the runner before training.
         epochs: stage-1 epochs (paper: 300).
-        batch_size: images per step (paper: 256); the last incomplete batch is dropped.
+        batch_size: images per step (paper: 256; at least 2); the last incomplete batch is
+            dropped.
         optimizer: ``lars`` (paper) or ``sgd``.
         lr: base learning rate at batch 256 (paper: 0.3); the rate used is lr · batch_size/256.
         momentum: optimiser momentum (paper: 0.9).
         weight_decay: on weights other than biases and normalisation layers (BYOL: 1.5e-6).
         warmup_epochs: linear warm-up before the cosine decay (paper: not stated; 0).
+        seed: drives the split, initialisation, data order and augmentation.
+        labels_per_class / num_labels / val_fraction: stage 2's split options; only the
+            validation split matters here (the pool is labeled ∪ unlabeled).
+        max_train_batches: cap on steps per epoch (smoke runs).
+        image_size: crop side of the views (None: the dataset's own; inherited from stage 2).
+        num_workers: DataLoader workers of the per-sample view pipelines (not used for
+            in-memory data, whose views are batched).
+        cache_dir: where shared artefacts live (set by ``ftsweep run``; unused here).
+
+    and the stage-1 fields:
+
+    Attributes:
+        objective: ``byol`` (Eq. 2-3) or ``moco_v2`` (Table 8).
         tau_base: BYOL target momentum at step 0, rising to 1 (BYOL: 0.996).
         l2_init: λ of Eq. 3 on ‖Φ − Φ_pre‖²₂ of the backbone parameters (paper: 1e-2).
         byol_reduction: ``mean`` — each direction is ``byol_loss`` (batch mean of 2 − 2·cos,
@@ -53,35 +64,24 @@ class TargetPretrainConfig(BaseConfig):
         moco_queue: number K of negative keys (MoCo: 65536).
         moco_momentum: key-encoder momentum (MoCo: 0.999).
         moco_temperature: InfoNCE τ (MoCo v2: 0.2).
-        seed: drives the split, initialisation, data order and augmentation.
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        labels_per_class / num_labels / val_fraction: stage 2's split options; only the
-            validation split matters here (the pool is labeled ∪ unlabeled).
-        max_train_batches: cap on steps per epoch (smoke runs).
-        image_size: crop side of the views (None: the dataset's own; inherited from stage 2).
-        num_workers: DataLoader workers of the per-sample view pipelines (not used for
-            in-memory data, whose views are batched).
         eval_every: the Trainable reports clustering accuracy every this many epochs
             (0: only at the end).
         cluster_n_init: k-means restarts of the clustering metric.
-        cache_dir: where shared artefacts live (set by ``ftsweep run``; unused here).
     """
 
     method: ClassVar[str] = "target_pretrain"
+    optimizers: ClassVar[tuple[str, ...]] = ("lars", "sgd")
+    min_batch_size: ClassVar[int] = 2
 
-    objective: str = "byol"
-    dataset: str = "digits"
-    data_root: str = "data"
-    backbone: str = "small_cnn"
+    # the paper's stage-1 recipe where it differs from the shared defaults
     pretrained: str = "none"
-    checkpoint_format: str = "auto"
     epochs: int = 300
     batch_size: int = 256
     optimizer: str = "lars"
     lr: float = 0.3
-    momentum: float = 0.9
     weight_decay: float = 1.5e-6
-    warmup_epochs: int = 0
+
+    objective: str = "byol"
     tau_base: float = 0.996
     l2_init: float = 1e-2
     byol_reduction: str = "mean"
@@ -91,31 +91,12 @@ class TargetPretrainConfig(BaseConfig):
     moco_queue: int = 65536
     moco_momentum: float = 0.999
     moco_temperature: float = 0.2
-    seed: int = 0
-    device: str = "auto"
-    labels_per_class: int | None = None
-    num_labels: int | None = None
-    val_fraction: float = 0.1
-    max_train_batches: int | None = None
-    image_size: int | None = None
-    num_workers: int = 0
     eval_every: int = 0
     cluster_n_init: int = 10
-    cache_dir: str = "results/cache"
 
     def validate(self) -> None:
+        super().validate()
         check(self.objective, "objective", choices=("byol", "moco_v2"))
-        check(self.dataset, "dataset", choices=sorted(DATASETS))
-        check(self.epochs, "epochs", ge=1)
-        check(self.image_size, "image_size", ge=8)
-        check(self.batch_size, "batch_size", ge=2)
-        check(self.optimizer, "optimizer", choices=("lars", "sgd"))
-        check(self.lr, "lr", gt=0)
-        check(self.momentum, "momentum", ge=0, lt=1)
-        check(self.weight_decay, "weight_decay", ge=0)
-        check(self.warmup_epochs, "warmup_epochs", ge=0)
-        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
-            raise ConfigError("warmup_epochs", self.warmup_epochs, f"must be < epochs ({self.epochs})")
         check(self.tau_base, "tau_base", ge=0, le=1)
         check(self.l2_init, "l2_init", ge=0)
         check(self.byol_reduction, "byol_reduction", choices=("mean", "sum"))
@@ -125,15 +106,6 @@ class TargetPretrainConfig(BaseConfig):
         check(self.moco_queue, "moco_queue", ge=1)
         check(self.moco_momentum, "moco_momentum", ge=0, le=1)
         check(self.moco_temperature, "moco_temperature", gt=0)
-        if not _DEVICE.match(self.device):
-            raise ConfigError("device", self.device, "must be auto, cpu, cuda, cuda:N or mps")
-        check(self.labels_per_class, "labels_per_class", ge=1)
-        check(self.num_labels, "num_labels", ge=1)
-        if self.labels_per_class is not None and self.num_labels is not None:
-            raise ConfigError("num_labels", self.num_labels, "give labels_per_class or num_labels, not both")
-        check(self.val_fraction, "val_fraction", gt=0, lt=1)
-        check(self.max_train_batches, "max_train_batches", ge=1)
-        check(self.num_workers, "num_workers", ge=0)
         check(self.eval_every, "eval_every", ge=0)
         check(self.cluster_n_init, "cluster_n_init", ge=1)
         if self.pretrained == "":

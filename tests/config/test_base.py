@@ -45,3 +45,41 @@ def test_bad_values_name_field_value_and_rule(values: dict, field: str, allowed:
     assert err.field == field
     assert allowed in str(err)
     assert str(err).startswith(f"{field}: {values[field]!r}") or str(err).startswith(f"{field}: ")
+
+
+def test_shared_fields_are_written_once_with_each_configs_defaults_and_checks() -> None:
+    from ftsweep.config.base import DataConfig, LoopConfig
+    from ftsweep.pretrain import TargetPretrainConfig
+
+    shared = set(DataConfig.field_names()) | set(LoopConfig.field_names())
+    for cls in (TrainConfig, TargetPretrainConfig):
+        assert issubclass(cls, DataConfig) and issubclass(cls, LoopConfig)
+        assert shared <= set(cls.field_names())
+    assert "download" in TrainConfig.field_names() and "download" not in TargetPretrainConfig.field_names()
+    train, stage1 = TrainConfig(), TargetPretrainConfig()
+    differ = {"pretrained", "epochs", "batch_size", "optimizer", "lr", "weight_decay"}
+    assert {k for k in shared if getattr(train, k) != getattr(stage1, k)} == differ
+    assert (train.pretrained, train.epochs, train.batch_size, train.optimizer) == ("auto", 30, 64, "sgd")
+    assert (stage1.pretrained, stage1.epochs, stage1.batch_size, stage1.optimizer) == (
+        "none",
+        300,
+        256,
+        "lars",
+    )
+    assert (train.lr, train.weight_decay, stage1.lr, stage1.weight_decay) == (0.01, 5e-4, 0.3, 1.5e-6)
+    # the class-level rules keep each config's own bounds and messages
+    for cls, bad, msg in (
+        (TrainConfig, 0, "must be >= 1"),
+        (TargetPretrainConfig, 1, "must be >= 2"),
+    ):
+        with pytest.raises(ConfigError, match=msg):
+            cls.from_dict({"batch_size": bad})
+    with pytest.raises(ConfigError, match="must be one of sgd, adam, adamw, lars"):
+        TrainConfig.from_dict({"optimizer": "rmsprop"})
+    with pytest.raises(ConfigError, match="must be one of lars, sgd"):
+        TargetPretrainConfig.from_dict({"optimizer": "adam"})
+    for cls in (TrainConfig, TargetPretrainConfig):
+        with pytest.raises(ConfigError, match="must be auto, cpu, cuda, cuda:N or mps"):
+            cls.from_dict({"device": "tpu"})
+        with pytest.raises(ConfigError, match="give labels_per_class or num_labels, not both"):
+            cls.from_dict({"labels_per_class": 1, "num_labels": 10})
