@@ -64,3 +64,38 @@ def test_failed_build_leaves_nothing_and_records_reason(tmp_path: Path) -> None:
         build_once(p, lambda tmp: tmp.write_text("ok"))
     assert build_once(p, lambda tmp: tmp.write_text("ok"), retry_failed=True).read_text() == "ok"
     assert not (tmp_path / "art.bin.failed").exists()
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_interrupted_build_is_not_a_failure_and_is_rebuilt(tmp_path: Path, interrupt) -> None:
+    p = tmp_path / "art.bin"
+
+    def interrupted(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise interrupt()
+
+    with pytest.raises(interrupt):
+        build_once(p, interrupted)
+    assert sorted(tmp_path.iterdir()) == []  # no artefact, no temp file, no lock, no .failed marker
+    assert build_once(p, lambda tmp: tmp.write_text("ok")).read_text() == "ok"
+
+
+def test_unremembered_failure_raises_the_builds_error_and_the_next_caller_builds(tmp_path: Path) -> None:
+    p = tmp_path / "art.bin"
+
+    def bad(tmp: Path) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        build_once(p, bad, remember_failure=False)
+    assert sorted(tmp_path.iterdir()) == []
+    assert build_once(p, lambda tmp: tmp.write_text("ok"), remember_failure=False).read_text() == "ok"
+
+
+def test_a_file_rejected_by_valid_is_rebuilt(tmp_path: Path) -> None:
+    p = tmp_path / "art.bin"
+    p.write_text("old")
+    assert build_once(p, lambda tmp: tmp.write_text("new"), valid=lambda f: f.read_text() == "new") == p
+    assert p.read_text() == "new"
+    build_once(p, lambda tmp: pytest.fail("rebuilt"), valid=lambda f: f.read_text() == "new")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["art.bin"]

@@ -136,10 +136,18 @@ def pretrain_simclr(
     log: bool = True,
     force: bool = False,
 ) -> Path:
-    """Return the checkpoint of ``cfg``, training it once if it does not exist yet."""
+    """Return the checkpoint of ``cfg``, training it once if it does not exist yet.
+
+    Built under :func:`ftsweep.cache.build_once` (one builder across processes, atomic file, a
+    failure remembered in ``.failed``, an interrupt not). ``force`` retrains under the same lock
+    and replaces an existing checkpoint atomically.
+    """
     path = default_checkpoint(root, cfg)
-    if force and path.exists():
-        path.unlink()
-    if log and not path.exists():
+    if log and (force or not path.exists()):
         print(f"ftsweep: pretraining {cfg.backbone} on {cfg.dataset} with SimCLR → {path}", flush=True)
-    return build_once(path, lambda tmp: _train(cfg, tmp, path, log), retry_failed=force)
+    return build_once(
+        path,
+        lambda tmp: _train(cfg, tmp, path, log),
+        retry_failed=force,
+        valid=(lambda _: False) if force else None,
+    )

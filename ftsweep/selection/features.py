@@ -11,11 +11,9 @@ checkpoints, the penultimate (pooled backbone) features otherwise.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ftsweep.backbones import PROJECTION_FORMATS
+from ftsweep.cache import build_once
 
 __all__ = [
     "FEATURE_LAYERS",
@@ -183,6 +182,15 @@ def _check_computed(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, features, labels
 
 
+def _read_cached(path: Path, key_json: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The cached arrays at ``path`` if the file holds ``key_json`` in the current format."""
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    if meta.get(_KEY_META) == key_json.encode() and meta.get(_FORMAT_META) == _FORMAT:
+        return _from_table(table)
+    return None
+
+
 def cached_features(
     cache_dir: str | os.PathLike[str],
     key: Mapping[str, Any],
@@ -204,27 +212,32 @@ def cached_features(
         ``(ids, features, labels)`` with the shapes above; values read back from the cache are
         bit-identical to those computed.
 
-    The file is written to a temporary file in ``cache_dir`` and moved into place with
-    ``os.replace``, so an interrupted write never leaves a partial cache file.
+    A miss is built under :func:`ftsweep.cache.build_once`: concurrent callers of one key (trials
+    of a sweep) wait for a single ``compute`` and then read its file, which is written to a
+    temporary file in ``cache_dir`` and moved into place with ``os.replace``, so an interrupted
+    write never leaves a partial cache file. A failed ``compute`` is not remembered: its
+    exception reaches the caller and the next caller computes again.
     """
     key_json = _canonical_key(key)
     path = cache_path(cache_dir, key)
-    if path.exists():
-        table = pq.read_table(path)
-        meta = table.schema.metadata or {}
-        if meta.get(_KEY_META) == key_json.encode() and meta.get(_FORMAT_META) == _FORMAT:
-            return _from_table(table)
-    ids, features, labels = _check_computed(compute())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-features-", suffix=".parquet", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    found: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    computed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def valid(p: Path) -> bool:
+        nonlocal found
+        found = _read_cached(p, key_json)
+        return found is not None
+
+    def build(tmp: Path) -> None:
+        nonlocal computed
+        ids, features, labels = _check_computed(compute())
+        with open(tmp, "wb") as fh:
             pq.write_table(_to_table(ids, features, labels, key_json), fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return ids, features, labels
+        computed = ids, features, labels
+
+    build_once(path, build, valid=valid, remember_failure=False)
+    result = computed if computed is not None else found
+    assert result is not None  # build_once returned: the file was valid or was just built
+    return result

@@ -143,3 +143,19 @@ def test_two_concurrent_processes_build_the_checkpoint_once(tmp_path):
     assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest
     leftovers = [p.name for p in (cache / "stage1").iterdir() if p.name.endswith((".tmp", ".failed"))]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_interrupted_build_leaves_no_failure_marker_and_is_rebuilt(tmp_path, monkeypatch, tiny, interrupt):
+    def interrupted(cfg, out_path, *, log=True):
+        Path(out_path).write_bytes(b"half")
+        raise interrupt()  # Ctrl-C during stage 1
+
+    monkeypatch.setattr(stage1_mod, "pretrain_target", interrupted)
+    with pytest.raises(interrupt):
+        stage1_checkpoint(tiny(), tmp_path)
+    assert sorted(p.name for p in (tmp_path / "stage1").iterdir()) == []
+    calls: list = []
+    monkeypatch.setattr(stage1_mod, "pretrain_target", _fake_builder(calls))
+    path = stage1_checkpoint(tiny(), tmp_path)
+    assert path.exists() and len(calls) == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing as mp
+import time
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +142,52 @@ def test_cache_rejects_bad_compute_output(tmp_path: Path) -> None:
         cached_features(tmp_path, KEY, lambda: (np.arange(3), np.ones((2, 2)), np.arange(2)))
     with pytest.raises(ValueError, match="JSON"):
         cached_features(tmp_path, {"x": object()}, _make)
+
+
+def _racing_compute_worker(cache_dir: str, log: str, out: str, barrier) -> None:
+    """One trial asking for a missing key at the same time as another one."""
+
+    def compute():
+        with open(log, "a") as fh:
+            fh.write("computed\n")
+        time.sleep(0.5)  # widen the window in which the other process asks too
+        return _make()
+
+    barrier.wait(60)
+    ids, feats, labels = cached_features(cache_dir, KEY, compute)
+    np.savez(out, ids=ids, feats=feats, labels=labels)
+
+
+def test_concurrent_processes_compute_a_missing_key_once(tmp_path: Path) -> None:
+    cache, log = tmp_path / "cache", tmp_path / "computed.log"
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    outs = [tmp_path / f"out{i}.npz" for i in range(2)]
+    procs = [
+        ctx.Process(target=_racing_compute_worker, args=(str(cache), str(log), str(out), barrier))
+        for out in outs
+    ]
+    for pr in procs:
+        pr.start()
+    for pr in procs:
+        pr.join(120)
+        assert pr.exitcode == 0
+    assert log.read_text().count("computed") == 1
+    a, b = (np.load(out) for out in outs)
+    for name in ("ids", "feats", "labels"):
+        assert a[name].dtype == b[name].dtype and a[name].tobytes() == b[name].tobytes()
+    assert a["feats"].tobytes() == _make()[1].tobytes()
+    assert sorted(p.name for p in cache.iterdir()) == [cache_path(cache, KEY).name]  # no lock, no temp
+
+
+def test_stale_file_under_the_keys_name_is_recomputed(tmp_path: Path) -> None:
+    path = cache_path(tmp_path, KEY)
+    cached_features(tmp_path, {"other": 1}, _make)
+    cache_path(tmp_path, {"other": 1}).rename(path)  # a file that holds another key
+    got = cached_features(tmp_path, KEY, lambda: _make(seed=4))
+    assert got[1].tobytes() == _make(seed=4)[1].tobytes()
+    again = cached_features(tmp_path, KEY, lambda: pytest.fail("recomputed"))
+    assert again[1].tobytes() == got[1].tobytes()
 
 
 def test_checkpoint_digest(tmp_path: Path) -> None:
