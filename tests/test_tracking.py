@@ -1,4 +1,5 @@
-"""MLflowTrialLogger without Ray: dedupe of steps after a restore, params, status."""
+"""MLflowTrialLogger without Ray: dedupe of steps after a restore, params, status; concurrent opens
+of one SQLite store and retries of a flaky store."""
 
 from __future__ import annotations
 
@@ -102,3 +103,164 @@ def test_store_opened_in_a_thread_is_awaited_and_not_pickled(tmp_path) -> None:
     runs = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
     assert sorted(r.data.tags["trial_id"] for r in runs) == ["a", "b"]
     assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+_RACER = """
+import sys, time
+from pathlib import Path
+from ftsweep.tracking import open_experiment
+
+uri, ready, go, tag = sys.argv[1:5]
+Path(ready).touch()
+deadline = time.monotonic() + 120
+while not Path(go).exists():
+    assert time.monotonic() < deadline, "no start signal"
+    time.sleep(0.005)
+client, exp_id = open_experiment("e", uri)
+run = client.create_run(exp_id, tags={"racer": tag})
+client.log_metric(run.info.run_id, "m", 1.0, step=1)
+client.set_terminated(run.info.run_id, "FINISHED")
+"""
+
+
+def test_concurrent_open_of_a_new_sqlite_store(tmp_path) -> None:
+    """N processes that open the same new SQLite store at once all succeed, in one experiment."""
+    import subprocess
+    import sys
+    import time
+
+    n = 4
+    uri = f"sqlite:///{tmp_path}/new.db"
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, uri, str(tmp_path / f"ready{i}"), str(go), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(n)
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while not all((tmp_path / f"ready{i}").exists() for i in range(n)):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), [
+                p.communicate()[0] for p in procs if p.poll() is not None
+            ]
+            time.sleep(0.01)
+        go.touch()  # every process has imported everything: they open the store together
+        outs = [p.communicate(timeout=180)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0] * n, "\n---\n".join(outs)
+    client = MlflowClient(uri)
+    exps = [e for e in client.search_experiments() if e.name == "e"]
+    assert len(exps) == 1
+    runs = client.search_runs([exps[0].experiment_id])
+    assert sorted(r.data.tags["racer"] for r in runs) == [str(i) for i in range(n)]
+    assert all(r.data.metrics["m"] == 1.0 for r in runs)
+
+
+class _FlakyClient:
+    """A real MlflowClient whose next ``failures`` ``log_batch`` calls raise a transient error."""
+
+    def __init__(self, client: MlflowClient, failures: int = 0) -> None:
+        self.client = client
+        self.failures = failures
+        self.calls = 0
+
+    def log_batch(self, *args, **kwargs):
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            from mlflow.exceptions import MlflowException
+
+            raise MlflowException("store restarting")
+        return self.client.log_batch(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def _flaky_logger(tmp_path, **kwargs):
+    from concurrent.futures import Future
+
+    from ftsweep.tracking import open_experiment
+
+    real, exp_id = open_experiment("exp", f"sqlite:///{tmp_path}/m.db")
+    flaky = _FlakyClient(real)
+    store: Future = Future()
+    store.set_result((flaky, exp_id))
+    log = MLflowTrialLogger("exp", f"sqlite:///{tmp_path}/m.db", store=store, retry_base_s=0.01, **kwargs)
+    return log, flaky, real
+
+
+def test_metrics_survive_a_flaky_store(tmp_path) -> None:
+    log, flaky, real = _flaky_logger(tmp_path, flush_seconds=0.0)
+    trial = _trial("f1", lr=0.1)
+    flaky.failures = 2  # the params of the new run: on_trial_start retries until written
+    log.on_trial_start(0, [], trial)
+    assert flaky.failures == 0
+    flaky.failures = 4  # metrics: a result's flush does not block, the buffer keeps them
+    log.on_trial_result(0, [], trial, {"training_iteration": 1, "val/acc": 1.0})
+    run_id = log.run_ids["f1"]
+    assert [m.step for m in log.pending[run_id]] == [1, 1]  # val/acc and training_iteration
+    for it in range(2, 2001):  # > 1000 metrics: more than one batch per flush
+        log.on_trial_result(0, [], trial, {"training_iteration": it, "val/acc": float(it)})
+    log.on_trial_complete(0, [], trial)  # retries until everything is written
+    assert flaky.failures == 0 and not log.pending
+    hist = real.get_metric_history(run_id, "val/acc")
+    assert sorted(m.step for m in hist) == list(range(1, 2001))  # every step exactly once
+    run = real.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.params["lr"] == "0.1"
+
+
+def test_store_down_past_the_deadline_raises_with_the_unwritten_count(tmp_path) -> None:
+    import time
+
+    import pytest
+
+    from ftsweep.tracking import TrackingWriteError
+
+    log, flaky, real = _flaky_logger(tmp_path, flush_seconds=0.0, deadline_s=1.0)
+    trial = _trial("f2")
+    log.on_trial_start(0, [], trial)
+    run_id = log.run_ids["f2"]
+    flaky.failures = 10**9  # the store never comes back
+    for it in (1, 2, 3):
+        log.on_trial_result(
+            0, [], trial, {"training_iteration": it, "val/acc": float(it), "epoch": float(it)}
+        )
+    t0 = time.monotonic()
+    with pytest.raises(TrackingWriteError, match=rf"9 metrics of run {run_id}") as err:
+        log.on_trial_complete(0, [], trial)
+    assert 0.9 <= time.monotonic() - t0 < 10
+    assert err.value.unwritten == {run_id: 9}
+    assert len(log.pending[run_id]) == 9  # kept, not dropped: a later flush still writes them
+    flaky.failures = 0
+    log.on_experiment_end([])
+    assert [m.step for m in real.get_metric_history(run_id, "val/acc")] == [1, 2, 3]
+
+
+def test_concurrent_create_experiment_is_looked_up_again(tmp_path) -> None:
+    """On a server (no lock) a create that loses the race to another process finds its experiment."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS
+
+    from ftsweep.tracking import _experiment_id
+
+    real = MlflowClient(f"sqlite:///{tmp_path}/m.db")
+
+    class Racing:
+        def get_experiment_by_name(self, name):
+            return self.found.pop(0) if self.found else real.get_experiment_by_name(name)
+
+        def create_experiment(self, name):
+            real.create_experiment(name)  # the other process wins
+            raise MlflowException("Experiment 'e' already exists.", RESOURCE_ALREADY_EXISTS)
+
+    racing = Racing()
+    racing.found = [None]
+    assert _experiment_id(racing, "e") == real.get_experiment_by_name("e").experiment_id
