@@ -207,14 +207,56 @@ def evaluate(
 
 @torch.no_grad()
 def extract_features(
-    encode: Callable[[torch.Tensor], torch.Tensor], loader: Iterable, device: torch.device
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    data: Iterable | Dataset,
+    device: str | torch.device = "cpu",
+    *,
+    batch_size: int = 256,
+    num_workers: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features (N, D) float32 and labels (N,) of ``encode(x)`` over ``loader``."""
-    feats, ys = [], []
-    for x, y, _ in loader:
-        feats.append(encode(x.to(device)).float().cpu())
-        ys.append(y)
-    return torch.cat(feats).numpy(), torch.cat(ys).numpy()
+    """Features (N, D) float32 and labels (N,) int64 of ``encode(x)`` over ``data``, without
+    gradients, in data order.
+
+    Args:
+        encode: maps an image batch with shape (B, C, H, W) to features (B, D). An
+            ``nn.Module`` runs in eval mode and gets its train/eval mode back afterwards; a
+            function is called as it is (set the modules it uses to eval mode first).
+        data: a loader (any iterable of batches) or a ``Dataset``, read in order by a
+            DataLoader of ``batch_size`` and ``num_workers``. A batch or item is ``(x, y)`` or
+            ``(x, y, index)`` (a :class:`~ftsweep.data.ViewDataset`); only ``x`` and ``y`` are read.
+        device: where ``encode`` runs.
+        batch_size, num_workers: of the DataLoader built when ``data`` is a ``Dataset``.
+
+    Raises:
+        ValueError: ``encode`` does not return a 2-D batch of matching size, ``data`` is empty,
+            or ``batch_size`` < 1.
+    """
+    if isinstance(data, Dataset):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        data = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    module = encode if isinstance(encode, nn.Module) else None
+    was_training = module.training if module is not None else False
+    if module is not None:
+        module.eval()
+    feats: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    try:
+        for x, y, *_ in data:
+            out = encode(x.to(device))
+            if out.dim() != 2 or out.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"model must map (B, C, H, W) to (B, D) but returned shape {tuple(out.shape)} "
+                    f"for a batch of {x.shape[0]}"
+                )
+            feats.append(out.detach().to("cpu", torch.float32).numpy())
+            labels.append(torch.as_tensor(y).to("cpu", torch.int64).numpy().reshape(-1))
+    finally:
+        if module is not None:
+            module.train(was_training)
+    if not feats:
+        raise ValueError("dataset is empty")
+    return np.concatenate(feats, axis=0), np.concatenate(labels, axis=0)
 
 
 @dataclass

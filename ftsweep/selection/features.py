@@ -1,8 +1,8 @@
-"""Feature extraction from a frozen backbone and a Parquet cache of the extracted features.
+"""A Parquet cache of features extracted from a frozen backbone, and the feature layer to use.
 
 The selection methods need one feature vector per image of the pre-training and the target
-training sets (Sec. 4.1: 512-dim penultimate ResNet18 features, 128-dim MoCo-v2 features).
-Extraction is the expensive step, so :func:`cached_features` stores ``(ids, labels, features)``
+training sets (Sec. 4.1: 512-dim penultimate ResNet18 features, 128-dim MoCo-v2 features),
+extracted with :func:`ftsweep.engine.extract_features`. Extraction is the expensive step, so :func:`cached_features` stores ``(ids, labels, features)``
 in one Parquet file per cache key (backbone checkpoint digest, dataset and split, transform,
 feature layer); the key's SHA-256 names the file and the key itself is kept in the Parquet
 metadata. :func:`resolve_feature_layer` picks the layer: the projection output for MoCo
@@ -21,12 +21,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
 from ftsweep.backbones import PROJECTION_FORMATS
 from ftsweep.cache import build_once
+from ftsweep.engine.loop import extract_features  # noqa: F401  (re-export until its callers import ftsweep.engine)
 
 __all__ = [
     "FEATURE_LAYERS",
@@ -68,55 +66,6 @@ def resolve_feature_layer(layer: str, checkpoint_format: str | None) -> str:
     if layer != "auto":
         return layer
     return "projection" if checkpoint_format in PROJECTION_FORMATS else "penultimate"
-
-
-@torch.no_grad()
-def extract_features(
-    model: nn.Module,
-    dataset: Dataset,
-    *,
-    batch_size: int = 256,
-    device: str | torch.device = "cpu",
-    num_workers: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run a frozen backbone over a dataset in eval mode, without gradients.
-
-    Args:
-        model: Module mapping an image batch with shape (B, C, H, W) to features (B, D).
-        dataset: Dataset of ``(image_tensor, label)`` pairs; read in order, not shuffled.
-        batch_size: Images per forward pass.
-        device: Device to run the model on.
-        num_workers: DataLoader worker processes.
-
-    Returns:
-        ``(features, labels)``: float32 array with shape (N, D) and int64 array with shape (N,),
-        in dataset order. The model's train/eval mode is restored afterwards.
-
-    Raises:
-        ValueError: If the model does not return a 2-D batch of matching size.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    was_training = model.training
-    model.eval()
-    feats: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    try:
-        for images, target in loader:
-            out = model(images.to(device))
-            if out.dim() != 2 or out.shape[0] != images.shape[0]:
-                raise ValueError(
-                    f"model must map (B, C, H, W) to (B, D) but returned shape {tuple(out.shape)} "
-                    f"for a batch of {images.shape[0]}"
-                )
-            feats.append(out.detach().to("cpu", torch.float32).numpy())
-            labels.append(torch.as_tensor(target).to("cpu", torch.int64).numpy().reshape(-1))
-    finally:
-        model.train(was_training)
-    if not feats:
-        raise ValueError("dataset is empty")
-    return np.concatenate(feats, axis=0), np.concatenate(labels, axis=0)
 
 
 def checkpoint_digest(path: str | os.PathLike[str]) -> str:

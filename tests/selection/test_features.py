@@ -10,54 +10,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import torch
-from torch import nn
-from torch.utils.data import TensorDataset
 
 from ftsweep.selection import (
     cache_path,
     cached_features,
     checkpoint_digest,
-    extract_features,
     resolve_feature_layer,
 )
-
-
-class _Backbone(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3)
-        self.bn = nn.BatchNorm2d(4)
-        self.drop = nn.Dropout(0.5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.bn(self.conv(x))).mean(dim=(2, 3))
-
-
-def test_extract_features_eval_mode_no_grad() -> None:
-    torch.manual_seed(0)
-    model = _Backbone()
-    images = torch.randn(10, 3, 8, 8)
-    labels = torch.arange(10) % 3
-    feats, labs = extract_features(model, TensorDataset(images, labels), batch_size=4)
-    assert feats.shape == (10, 4) and feats.dtype == np.float32
-    assert labs.dtype == np.int64
-    np.testing.assert_array_equal(labs, labels.numpy())
-    model.eval()
-    with torch.no_grad():
-        expected = model(images).numpy()
-    np.testing.assert_allclose(feats, expected, rtol=1e-5, atol=1e-6)
-    model.train()
-    extract_features(model, TensorDataset(images, labels))
-    assert model.training  # mode restored
-    assert all(p.grad is None for p in model.parameters())
-
-
-def test_extract_features_rejects_non_2d_output() -> None:
-    model = nn.Conv2d(3, 2, 1)
-    data = TensorDataset(torch.randn(2, 3, 4, 4), torch.zeros(2, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"\(B, D\)"):
-        extract_features(model, data)
 
 
 def _make(n: int = 50, dim: int = 7, seed: int = 0):
