@@ -59,15 +59,16 @@ _BARE = """
 import json, os, sys, time
 t0 = time.perf_counter()
 import torch
-from trainables import TRAINABLES
+from ftsweep.methods.scl import SclMethod
 torch.set_num_threads(os.cpu_count() or 1)
 t1 = time.perf_counter()
 steps = 0.0
 for lam in {lambdas!r}:
-    t = TRAINABLES["scl"](config={{"pretrained": "none", **{fixed!r}, "lambda_": lam}})
+    t = SclMethod({{"pretrained": "none", **{fixed!r}, "lambda_": lam}})
     for _ in range({epochs}):
-        steps += t.train()["time_this_iter_s"]
-    t.stop()
+        s0 = time.perf_counter()
+        t.step()
+        steps += time.perf_counter() - s0
 print(json.dumps({{"imports_s": t1 - t0, "loop_s": time.perf_counter() - t1, "steps_s": steps}}))
 """
 
@@ -120,9 +121,9 @@ def through_ftsweep(epochs: int, trials: int, uri: str, name: str) -> dict[str, 
 
 
 def throughput(method: str, steps: int = 30, batch: int = 64) -> float:
-    from trainables import TRAINABLES
+    from ftsweep.registry import methods
 
-    t = TRAINABLES[method](config={"pretrained": "none", "batch_size": batch, "seed": 0})
+    t = methods()[method].trainable.method_cls({"pretrained": "none", "batch_size": batch, "seed": 0})
     x = torch.randn(batch, 3, 32, 32)
     y = torch.arange(batch) % 10
     t.model.train()

@@ -1,9 +1,9 @@
 """Training-step overhead of every registered method relative to CE-tuning, printed as JSON.
 
-For each fine-tuning method of ``trainables.TRAINABLES`` (or ``--methods``; stage-1
+For each fine-tuning method of ``ftsweep.registry.methods()`` (or ``--methods``; stage-1
 ``target_pretrain`` has no training step to compare and is left to
 ``bench/target_pretraining.py``) and each ``--backbone``, a fresh subprocess builds the
-Trainable (digits data, random init, CPU unless ``--device``) at its last epoch (COIN's
+method (digits data, random init, CPU unless ``--device``) at its last epoch (COIN's
 stage 2), takes the first batch of its own training stream once, resizes its images
 to ``--image-size`` and runs ``training_step`` + backward + optimiser step
 (+ ``after_optimizer_step``) on that fixed batch. The same process builds ``ce`` with a batch of
@@ -76,14 +76,14 @@ def _rss_now_kib() -> float:
 
 
 def _build(method: str, backbone: str, batch_size: int, args: argparse.Namespace):  # noqa: ANN202
-    """A Trainable at its last epoch, its fixed (resized) first batch and one timed-step function."""
+    """A method at its last epoch, its fixed (resized) first batch and one timed-step function."""
     import torch
 
-    from trainables import TRAINABLES
+    from ftsweep.registry import methods
 
-    cls = TRAINABLES[method]
+    record = methods()[method]
     config = {
-        **getattr(cls, "smoke_config", {}),
+        **record.smoke,
         "dataset": "digits",
         "backbone": backbone,
         "pretrained": "none",
@@ -93,7 +93,7 @@ def _build(method: str, backbone: str, batch_size: int, args: argparse.Namespace
         "seed": 0,
         "cache_dir": args.cache_dir,
     }
-    t = cls(config=config)
+    t = record.trainable.method_cls(config)
     t.epoch = t.cfg.epochs - 1  # last epoch: COIN's stage 2, ramps at their end
     batch = _resize(next(iter(t.train_batches(0))), args.image_size)
     n_images = sum(int(x.shape[0]) for x in _images(batch))
@@ -200,13 +200,13 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
-    from trainables import TRAINABLES
-    from trainables._base import FineTuneTrainable
+    from ftsweep.methods import FineTuner
+    from ftsweep.registry import methods as registered
 
-    # a training step to compare with CE's: the fine-tuning Trainables (stage-1 target
+    # a training step to compare with CE's: the fine-tuning methods (stage-1 target
     # pretraining has none; bench/target_pretraining.py measures its BYOL / MoCo steps)
-    stepped = sorted(m for m, cls in TRAINABLES.items() if issubclass(cls, FineTuneTrainable))
-    skipped = sorted(set(TRAINABLES) - set(stepped))
+    stepped = sorted(m for m, r in registered().items() if issubclass(r.trainable.method_cls, FineTuner))
+    skipped = sorted(set(registered()) - set(stepped))
     if args.methods:
         bad = [m for m in args.methods if m not in stepped]
         if bad:
@@ -228,7 +228,7 @@ def main() -> None:
             "repeats": args.repeats,
             "data": "digits (first batch of each method's own stream, resized)",
         },
-        "not_stepped": {m: "not a FineTuneTrainable: no training_step to compare" for m in skipped},
+        "not_stepped": {m: "not a FineTuner: no training_step to compare" for m in skipped},
         "results": {},
     }
     for backbone in backbones:

@@ -24,8 +24,11 @@ from typing import Any
 
 import torch
 
-from ftsweep.pretrain.target import TargetPretrainConfig, TargetPretrainer
-from trainables import TRAINABLES
+from ftsweep.methods.fixmatch import FixMatchMethod
+from ftsweep.methods.mean_teacher import MeanTeacherMethod
+from ftsweep.methods.supervised import SupervisedMethod
+from ftsweep.methods.uda import UDAMethod
+from ftsweep.pretrain import TargetPretrainConfig, TargetPretrainer
 
 
 def stage2_step_s(method: str, batch: int, mu: int, steps: int) -> float:
@@ -40,15 +43,12 @@ def stage2_step_s(method: str, batch: int, mu: int, steps: int) -> float:
     }
     if method != "supervised":
         cfg["mu"] = mu
-    t = TRAINABLES[method](config=cfg)
-    try:
-        t.train_epoch()  # warm-up (allocations, first RandAugment calls)
-        t.epoch += 1
-        start = time.perf_counter()
-        t.train_epoch()
-        return (time.perf_counter() - start) / steps
-    finally:
-        t.stop()
+    t = STAGE2[method](cfg)
+    t.train_epoch()  # warm-up (allocations, first RandAugment calls)
+    t.epoch += 1
+    start = time.perf_counter()
+    t.train_epoch()
+    return (time.perf_counter() - start) / steps
 
 
 def _stage1_common(batch: int) -> dict[str, Any]:
@@ -94,9 +94,8 @@ def cache_saving(trials: int, stage1: dict[str, Any]) -> dict[str, float]:
             start = time.perf_counter()
             for seed in range(trials):
                 cache = root if shared else f"{root}/trial{seed}"
-                t = TRAINABLES["supervised"](config={**base, "seed": seed, "cache_dir": cache})
-                t.train()
-                t.stop()
+                t = SupervisedMethod({**base, "seed": seed, "cache_dir": cache})
+                t.step()
             return time.perf_counter() - start
 
     with_cache, without = sweep(True), sweep(False)
@@ -118,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    stage2 = {m: stage2_step_s(m, args.batch, args.mu, args.steps) for m in TRAINABLES_STAGE2}
+    stage2 = {m: stage2_step_s(m, args.batch, args.mu, args.steps) for m in STAGE2}
     sup = stage2["supervised"]
     stage1 = {o: stage1_times(o, args.batch, args.steps) for o in ("byol", "moco_v2")}
     recipe = {
@@ -151,7 +150,12 @@ def main() -> None:
     print(json.dumps(out, indent=2))
 
 
-TRAINABLES_STAGE2 = ("supervised", "fixmatch", "uda", "mean_teacher")
+STAGE2 = {
+    "supervised": SupervisedMethod,
+    "fixmatch": FixMatchMethod,
+    "uda": UDAMethod,
+    "mean_teacher": MeanTeacherMethod,
+}
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ from ray import tune
 
 from ftsweep.methods.base import FineTuner
 
-__all__ = ["FineTuneTrainable", "MethodTrainable"]
+__all__ = ["MethodTrainable"]
 
 
 class MethodTrainable(tune.Trainable):
@@ -44,7 +44,3 @@ class MethodTrainable(tune.Trainable):
         self.setup(new_config)
         self.config = new_config
         return True
-
-
-class FineTuneTrainable(FineTuner, tune.Trainable):  # transitional, until every method has moved
-    __init__ = tune.Trainable.__init__

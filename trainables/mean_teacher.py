@@ -1,73 +1,24 @@
-"""Mean Teacher (Tarvainen & Valpola, 2017) as a stage-2 learner (the paper's Table 8)."""
+"""Ray Tune Trainable and registry record of Mean Teacher (:mod:`ftsweep.methods.mean_teacher`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import torch
-import torch.nn.functional as F
-
-from ftsweep.config import check
-from ftsweep.engine import StepOutput
-from ftsweep.losses import mean_teacher_loss
-from trainables._registry import register_trainable
-from trainables._semi import SemiConfig, SemiTrainable, sigmoid_rampup
+import analysis.target_pretraining
+import search_spaces.fixmatch
+from ftsweep.methods.mean_teacher import MeanTeacherConfig, MeanTeacherMethod
+from ftsweep.methods.stage2 import STAGE2_SMOKE
+from ftsweep.registry import MethodRecord
+from trainables._base import MethodTrainable
 
 
-@dataclass(frozen=True)
-class MeanTeacherConfig(SemiConfig):
-    """Mean Teacher: ``CE(labeled) + w(k) · J(student(x₁), teacher(x₂))`` on unlabeled images.
-
-    ``J`` is the squared L2 distance between class-probability vectors (``mt_variant: paper``
-    sums over classes; ``official`` divides by the number of classes as the authors' PyTorch
-    code does). ``w(k) = λ_u · exp(−5(1 − k/R)²)`` ramps up over ``R = rampup_epochs ·
-    iters_per_epoch`` optimiser steps. The teacher is the EMA of the student with the public
-    code's decay ramp ``min(ema_decay, 1 − 1/(n + 1))``; x₁ and x₂ are two independent weak
-    views. λ_u = 10 with ``paper`` equals the public code's weight 100 with ``official`` on
-    10 classes; rampup 5 epochs is the public code's CIFAR-10 ResNet setting.
-
-    Attributes:
-        rampup_epochs: length of the sigmoid ramp-up in epochs (0 disables it).
-        mt_variant: ``paper`` or ``official`` (see ftsweep.losses.mean_teacher_loss).
-    """
-
-    method: ClassVar[str] = "mean_teacher"
-
-    lambda_u: float = 10.0
-    rampup_epochs: float = 5.0
-    mt_variant: str = "paper"
-
-    def validate(self) -> None:
-        super().validate()
-        check(self.rampup_epochs, "rampup_epochs", ge=0)
-        check(self.mt_variant, "mt_variant", choices=("paper", "official"))
+class MeanTeacherTrainable(MethodTrainable):
+    method_cls = MeanTeacherMethod
 
 
-@register_trainable("mean_teacher")
-class MeanTeacherTrainable(SemiTrainable):
-    """Labeled CE + consistency with an EMA teacher on two weak views of unlabeled images."""
-
-    config_cls = MeanTeacherConfig
-    cfg: MeanTeacherConfig
-    unlabeled_views = ("weak", "weak")
-    ema_warmup = True
-
-    def consistency_weight(self) -> float:
-        """``w(k)`` at the current optimiser step ``k`` (the scheduler's step count)."""
-        spe = max(1, self.steps_per_epoch() // self.cfg.grad_accum)
-        length = int(round(self.cfg.rampup_epochs * spe))
-        return self.cfg.lambda_u * sigmoid_rampup(self.scheduler.last_epoch, length)
-
-    def training_step(self, batch: Any) -> StepOutput:
-        (x_l, y_l, _), ((x_1, x_2), _, _) = batch
-        n_l, n_u = len(x_l), len(x_1)
-        logits = self.logits(torch.cat([x_l, x_1]).to(self.device))
-        logits_l, student_u = logits.split([n_l, n_u])
-        with torch.no_grad():
-            teacher = self.ema.module
-            teacher_u = teacher["classifier"](teacher["backbone"](x_2.to(self.device)))
-        ce = F.cross_entropy(logits_l, y_l.to(self.device))
-        cons = mean_teacher_loss(student_u, teacher_u, variant=self.cfg.mt_variant)
-        w = self.consistency_weight()
-        return ce + w * cons, {"ce": ce, "unsup": cons, "weight_u": w}
+METHOD = MethodRecord(
+    name="mean_teacher",
+    config_cls=MeanTeacherConfig,
+    trainable=MeanTeacherTrainable,
+    search_space=search_spaces.fixmatch,
+    layouts=(analysis.target_pretraining.table8,),
+    smoke=STAGE2_SMOKE,
+)

@@ -1,35 +1,31 @@
-"""Supervised stage 2 (the "-" SSL rows of the target pretraining paper's Tables 1, 2 and 8)."""
+"""Ray Tune Trainable and registry record of supervised stage 2 (:mod:`ftsweep.methods.supervised`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import torch.nn.functional as F
-
-from ftsweep.engine import StepOutput
-from trainables._registry import register_trainable
-from trainables._semi import Stage2Config, Stage2Trainable
+import analysis.target_pretraining
+import search_spaces.fixmatch
+from ftsweep.methods.stage2 import STAGE2_SMOKE
+from ftsweep.methods.supervised import SupervisedConfig, SupervisedMethod
+from ftsweep.registry import MethodRecord
+from trainables._base import MethodTrainable
 
 
-@dataclass(frozen=True)
-class SupervisedConfig(Stage2Config):
-    """Labeled cross-entropy only, with the same steps, views, schedule and EMA as FixMatch.
-
-    Without a label budget every training image (minus validation) is labeled (Fig. 5 "all").
-    """
-
-    method: ClassVar[str] = "supervised"
+class SupervisedTrainable(MethodTrainable):
+    method_cls = SupervisedMethod
 
 
-@register_trainable("supervised")
-class SupervisedTrainable(Stage2Trainable):
-    """Fine-tunes on the labeled images only; the rest of the training set is never read."""
-
-    config_cls = SupervisedConfig
-    cfg: SupervisedConfig
-
-    def training_step(self, batch: Any) -> StepOutput:
-        (x, y, _), _ = batch
-        logits = self.logits(x.to(self.device))
-        return F.cross_entropy(logits, y.to(self.device)), {}
+METHOD = MethodRecord(
+    name="supervised",
+    config_cls=SupervisedConfig,
+    trainable=SupervisedTrainable,
+    search_space=search_spaces.fixmatch,
+    layouts=(
+        analysis.target_pretraining.table1,
+        analysis.target_pretraining.table2,
+        analysis.target_pretraining.table8,
+        analysis.target_pretraining.table9,
+        analysis.target_pretraining.fig5,
+        analysis.target_pretraining.digits,
+    ),
+    smoke=STAGE2_SMOKE,
+)

@@ -1,103 +1,24 @@
-"""Stage-1 contrastive target pretraining as a Tune Trainable (target pretraining paper).
-
-One ``step()`` is one pretraining epoch of :class:`ftsweep.pretrain.target.TargetPretrainer`
-(BYOL or MoCo v2 with the L2 pull to the initial weights). Results:
-
-- ``train/loss``, ``train/ssl``, ``train/l2_init`` — batch means of the epoch;
-- ``cluster/train_acc``, ``cluster/test_acc`` — clustering accuracy (%) of the backbone
-  features (k-means, K = #classes, Hungarian mapping; Eq. 8-9) on the stage-1 pool and the test
-  part, every ``eval_every`` epochs and at the last one (the latest values are repeated between
-  evaluations);
-- ``cluster/train_acc_before``, ``cluster/test_acc_before`` — the same before stage 1
-  (Table 10), computed at setup;
-- ``momentum`` (target / key-encoder momentum), ``lr``, ``epoch``, ``time/epoch_s``.
-
-It subclasses ``tune.Trainable`` directly: there is no classifier, validation split or model
-selection in stage 1.
-"""
+"""Ray Tune Trainable and registry record of stage-1 target pretraining
+(:mod:`ftsweep.methods.target_pretrain`)."""
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-from typing import Any, ClassVar
-
-import torch
-from ray import tune
-
-from ftsweep.methods.base import resolve_trial_config
-from ftsweep.pretrain.target import TargetPretrainConfig, TargetPretrainer
-from trainables._registry import register_trainable
+import analysis.target_pretraining
+import search_spaces.target_pretrain
+from ftsweep.methods.target_pretrain import TargetPretrainConfig, TargetPretrainMethod
+from ftsweep.registry import MethodRecord
+from trainables._base import MethodTrainable
 
 
-@register_trainable("target_pretrain")
-class TargetPretrainTrainable(tune.Trainable):
-    """BYOL / MoCo v2 target pretraining, one epoch per ``step()``."""
+class TargetPretrainTrainable(MethodTrainable):
+    method_cls = TargetPretrainMethod
 
-    config_cls: ClassVar[type[TargetPretrainConfig]] = TargetPretrainConfig
-    smoke_config: ClassVar[dict] = {
-        "batch_size": 64,
-        "proj_hidden": 64,
-        "pred_hidden": 64,
-        "moco_queue": 256,
-        "cluster_n_init": 1,
-    }
-    cfg: TargetPretrainConfig
 
-    def setup(self, config: dict[str, Any]) -> None:
-        self.cfg = self.config_cls.from_dict(resolve_trial_config(config))
-        self.trainer = TargetPretrainer(self.cfg)
-        before = self.trainer.clustering()
-        self.before = {f"{k}_before": v for k, v in before.items()}
-        self.cluster = dict(before)
-
-    @property
-    def epoch(self) -> int:
-        return self.trainer.epoch
-
-    def step(self) -> dict[str, float]:
-        t0 = time.perf_counter()
-        logs = self.trainer.train_epoch()
-        t_train = time.perf_counter() - t0
-        cfg = self.cfg
-        last = self.trainer.epoch >= cfg.epochs
-        if last or (cfg.eval_every and self.trainer.epoch % cfg.eval_every == 0):
-            self.cluster = self.trainer.clustering()
-        result: dict[str, float] = {f"train/{k}": float(v) for k, v in logs.items()}
-        result.update(self.cluster)
-        result.update(self.before)
-        result.update(
-            {
-                "epoch": float(self.trainer.epoch),
-                "momentum": float(self.trainer.momentum()),
-                "lr": float(self.trainer.optimizer.param_groups[0]["lr"]),
-                "time/train_s": t_train,
-                "time/epoch_s": time.perf_counter() - t0,
-            }
-        )
-        if last:
-            result["done"] = True
-        return result
-
-    def save_checkpoint(self, checkpoint_dir: str) -> None:
-        state = {"trainer": self.trainer.state_dict(), "cluster": self.cluster, "before": self.before}
-        tmp = Path(checkpoint_dir) / "state.pt.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, Path(checkpoint_dir) / "state.pt")
-        # the stage-1 output in the form stage 2 loads (format="ftsweep")
-        torch.save(self.trainer.backbone_state(), Path(checkpoint_dir) / "backbone.pt")
-
-    def load_checkpoint(self, checkpoint: str | dict | None) -> None:
-        assert isinstance(checkpoint, str), f"expected a checkpoint directory, got {type(checkpoint)}"
-        state = torch.load(
-            Path(checkpoint) / "state.pt", map_location=self.trainer.device, weights_only=False
-        )
-        self.trainer.load_state_dict(state["trainer"])
-        self.cluster = dict(state["cluster"])
-        self.before = dict(state["before"])
-
-    def reset_config(self, new_config: dict[str, Any]) -> bool:
-        self.setup(new_config)
-        self.config = new_config
-        return True
+METHOD = MethodRecord(
+    name="target_pretrain",
+    config_cls=TargetPretrainConfig,
+    trainable=TargetPretrainTrainable,
+    search_space=search_spaces.target_pretrain,
+    layouts=(analysis.target_pretraining.table10,),
+    smoke={"batch_size": 64, "proj_hidden": 64, "pred_hidden": 64, "moco_queue": 256, "cluster_n_init": 1},
+)

@@ -10,7 +10,7 @@ import pytest
 
 import search_spaces
 from ftsweep.config.spec import _domain_values
-from trainables import TRAINABLES
+from ftsweep.registry import methods
 
 
 def _functions():
@@ -25,13 +25,13 @@ def _functions():
 
 @pytest.mark.parametrize(("method", "fn"), list(_functions()))
 def test_space_keys_and_bounds(method: str, fn) -> None:
-    assert method in TRAINABLES, f"search_spaces.{method} has no Trainable of that name"
-    cls = TRAINABLES[method].config_cls
+    assert method in methods(), f"search_spaces.{method} has no method of that name"
+    cls = methods()[method].config_cls
     space = fn()
     assert space, "empty space"
     fields = set(cls.field_names())
     assert all(k in fields for k in space), sorted(set(space) - fields)
-    base = {"pretrained": "none", **getattr(TRAINABLES[method], "smoke_config", {})}
+    base = {"pretrained": "none", **methods()[method].smoke}
     axes = {k: _domain_values(v) for k, v in space.items()}
     fixed = {k: v for k, v in space.items() if axes[k] is None}
     first = {k: vals[0] for k, vals in axes.items() if vals is not None}

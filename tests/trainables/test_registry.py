@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from trainables import TRAINABLES, register_trainable
+from ftsweep.registry import Registry, methods
 
 TIME_KEYS = (
     "time/",
@@ -25,7 +25,7 @@ TIME_KEYS = (
 
 
 def _config(name: str) -> dict:
-    cls = TRAINABLES[name]
+    record = methods()[name]
     return {
         "pretrained": "none",
         "epochs": 3,
@@ -34,7 +34,7 @@ def _config(name: str) -> dict:
         "batch_size": 16,
         "eval_batch_size": 64,
         "device": "cpu",
-        **getattr(cls, "smoke_config", {}),
+        **record.smoke,
         "seed": 3,
     }
 
@@ -45,9 +45,9 @@ def _metrics(result: dict) -> dict:
     }
 
 
-@pytest.mark.parametrize("name", sorted(TRAINABLES))
+@pytest.mark.parametrize("name", sorted(methods()))
 def test_save_restore_continues_identically(name: str, tmp_path) -> None:
-    cls = TRAINABLES[name]
+    cls = methods()[name].trainable
     config = _config(name)
     config = {k: v for k, v in config.items() if k in cls.config_cls.field_names()}
     a = cls(config=config)
@@ -72,13 +72,15 @@ def test_save_restore_continues_identically(name: str, tmp_path) -> None:
 
 
 def test_duplicate_registration_raises() -> None:
+    registry = Registry()
+    registry.register(methods()["ce"])
     with pytest.raises(KeyError, match="already registered"):
-        register_trainable("ce")(type("Dup", (TRAINABLES["ce"],), {}))
+        registry.register(methods()["ce"])
 
 
-@pytest.mark.parametrize("name", sorted(TRAINABLES))
+@pytest.mark.parametrize("name", sorted(methods()))
 def test_config_class_is_frozen_and_strict(name: str) -> None:
-    cls = TRAINABLES[name].config_cls
+    cls = methods()[name].config_cls
     from ftsweep.config import ConfigError
 
     with pytest.raises(ConfigError, match="not a field"):

@@ -12,8 +12,7 @@ import torch
 
 from ftsweep.config import ConfigError
 from ftsweep.losses import manifold_mixup, mixup_hard_pairs
-from trainables import TRAINABLES
-from trainables.core_tuning import CoreTuningConfig
+from ftsweep.methods.core_tuning import CoreTuningConfig, CoreTuningMethod
 
 BASE = {"pretrained": "none", "device": "cpu", "batch_size": 16, "epochs": 3, "max_train_batches": 2}
 SEED = 123
@@ -21,12 +20,9 @@ SEED = 123
 
 @pytest.fixture(scope="module")
 def trainable():
-    t = TRAINABLES["core_tuning"](
-        config={**BASE, "eta": 0.5, "mixup_alpha": 2.0, "lambda_p": 0.3, "lambda_n": 0.6}
-    )
+    t = CoreTuningMethod({**BASE, "eta": 0.5, "mixup_alpha": 2.0, "lambda_p": 0.3, "lambda_n": 0.6})
     t.model.eval()  # deterministic backbone: the test recomputes z with a second forward
     yield t
-    t.stop()
 
 
 def make_batch(labels: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -250,34 +246,30 @@ def test_degenerate_batches_are_finite(trainable, labels, variant, contrastive, 
 
 
 def test_eta_zero_builds_no_projector():
-    t = TRAINABLES["core_tuning"](config={**BASE, "eta": 0.0})
+    t = CoreTuningMethod({**BASE, "eta": 0.0})
     assert "projector" not in t.model
-    t.stop()
 
 
 def test_projection_depth_and_dim():
-    t = TRAINABLES["core_tuning"](config={**BASE, "proj_dim": 32, "proj_layers": 3})
+    t = CoreTuningMethod({**BASE, "proj_dim": 32, "proj_layers": 3})
     linears = [m for m in t.model["projector"] if isinstance(m, torch.nn.Linear)]
     width = t.model["backbone"].num_features
     assert [(m.in_features, m.out_features) for m in linears] == [(width, width), (width, width), (width, 32)]
-    t.stop()
 
 
 def test_save_restore_continues_identically(tmp_path):
     cfg = {**BASE, "seed": 3}
-    a = TRAINABLES["core_tuning"](config=cfg)
-    a.train()
+    a = CoreTuningMethod(cfg)
+    a.step()
     a.save_checkpoint(str(tmp_path))
-    ra = a.train()
-    b = TRAINABLES["core_tuning"](config=cfg)
+    ra = a.step()
+    b = CoreTuningMethod(cfg)
     b.load_checkpoint(str(tmp_path))
-    rb = b.train()
+    rb = b.step()
     for key in ("train/loss", "train/ce", "train/ce_mixed", "train/con", "val/acc", "val/loss"):
         assert ra[key] == rb[key], key
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    a.stop()
-    b.stop()
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Shared machinery of the stage-2 Trainables of the target pretraining paper.
+"""Shared machinery of the stage-2 methods of the target pretraining paper.
 
 Stage 2 fine-tunes a backbone whose initial weights are random (``pretrained: none``), a
 checkpoint (``pretrained: <path>``, the paper's "Pretrain" column) or the output of contrastive
@@ -21,18 +21,17 @@ Training follows FixMatch's public code rather than epochs over the labeled set:
   Mean Teacher's teacher).
 
 Stage 1 is shared, not per trial: ``stage1`` holds overrides of
-:class:`ftsweep.pretrain.target.TargetPretrainConfig`; the rest of that config comes from this
+:class:`ftsweep.pretrain.TargetPretrainConfig`; the rest of that config comes from this
 trial's data/backbone fields (``dataset``, ``data_root``, ``backbone``, ``pretrained``,
 ``checkpoint_format``, ``val_fraction``, ``device``). The trial's ``seed`` and label budget are
 deliberately *not* passed: the paper pretrains once per dataset on all of its training images
 (labels unused), so every seed and every label budget of a sweep reuses one stage-1 checkpoint,
-built once by :func:`ftsweep.pretrain.target.stage1_checkpoint`. The stage-1 seed is
+built once by :func:`ftsweep.pretrain.stage1_checkpoint`. The stage-1 seed is
 ``stage1.seed`` (TargetPretrainConfig's default when absent).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -43,19 +42,15 @@ from torch import nn
 
 from ftsweep.backbones import load_backbone_weights
 from ftsweep.config import ConfigError, TrainConfig, check
-from ftsweep.engine import cycle, make_loader
+from ftsweep.engine import cycle, fixmatch_lr_factor, make_loader
 from ftsweep.engine.ema import ModelEMA
-from trainables._base import FineTuneTrainable
+from ftsweep.methods.base import FineTuner
 
-__all__ = [
-    "SemiConfig",
-    "SemiTrainable",
-    "Stage2Config",
-    "Stage2Trainable",
-    "fixmatch_lr_factor",
-    "sigmoid_rampup",
-    "stage1_config",
-]
+__all__ = ["STAGE2_SMOKE", "SemiConfig", "SemiMethod", "Stage2Config", "Stage2Method", "stage1_config"]
+
+#: what ``--smoke`` sets for every stage-2 method: a label budget (the semi-supervised learners
+#: need an unlabeled stream) and two optimiser steps per epoch
+STAGE2_SMOKE = {"labels_per_class": 3, "iters_per_epoch": 2}
 
 #: fields of a stage-2 config that seed the stage-1 config (``stage1:`` may override them,
 #: except ``backbone``, which must match for the checkpoint to load)
@@ -69,39 +64,6 @@ STAGE1_INHERITED = (
     "device",
     "image_size",
 )
-
-
-def fixmatch_lr_factor(
-    step: int, *, total_steps: int, warmup_steps: int = 0, cycles: float = 7 / 16
-) -> float:
-    """FixMatch's learning-rate multiplier ``max(0, cos(π · cycles · k / K))`` after linear warm-up.
-
-    With ``cycles = 7/16`` this is ``cos(7πk / 16K)`` of Sohn et al. (2020), which decays to
-    cos(7π/16) ≈ 0.195 at the last step rather than to 0.
-
-    Args:
-        step: optimiser step k (0-based).
-        total_steps: K > 0.
-        warmup_steps: linear warm-up length (the progress k is counted after it).
-        cycles: fraction of a half period covered by the K steps.
-    """
-    if total_steps <= 0:
-        raise ValueError(f"total_steps must be > 0, got {total_steps}")
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return max(0.0, math.cos(math.pi * cycles * progress))
-
-
-def sigmoid_rampup(step: int, length: int) -> float:
-    """Consistency ramp-up ``exp(−5 (1 − t)²)``, ``t = min(1, step / length)`` (Laine & Aila, Mean Teacher).
-
-    ``length = 0`` disables the ramp (returns 1).
-    """
-    if length <= 0:
-        return 1.0
-    t = min(1.0, max(0.0, step / length))
-    return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
 @dataclass(frozen=True)
@@ -168,7 +130,7 @@ def stage1_config(cfg: Stage2Config) -> Any:
             overrides["backbone"],
             f"must equal the stage-2 backbone {cfg.backbone!r} (its weights initialise stage 2)",
         )
-    from ftsweep.pretrain.target import TargetPretrainConfig
+    from ftsweep.pretrain import TargetPretrainConfig
 
     values = {name: getattr(cfg, name) for name in STAGE1_INHERITED}
     values.update(overrides)
@@ -205,7 +167,7 @@ class SemiConfig(Stage2Config):
             )
 
 
-class Stage2Trainable(FineTuneTrainable):
+class Stage2Method(FineTuner):
     """Stage-2 skeleton: initial weights (incl. stage 1), step-based epochs, EMA evaluation."""
 
     config_cls: ClassVar[type[TrainConfig]] = Stage2Config
@@ -213,12 +175,11 @@ class Stage2Trainable(FineTuneTrainable):
     train_views = "weak"
     #: Mean Teacher's decay ramp ``min(decay, 1 − 1/(n + 1))`` (see ModelEMA)
     ema_warmup: ClassVar[bool] = False
-    smoke_config: ClassVar[dict] = {"labels_per_class": 3, "iters_per_epoch": 2}
 
     # ---- initial weights ----------------------------------------------------------------
     def stage1_checkpoint(self) -> Any:
         """Path of the shared stage-1 checkpoint (built once per distinct stage-1 config)."""
-        from ftsweep.pretrain.target import stage1_checkpoint
+        from ftsweep.pretrain import stage1_checkpoint
 
         return stage1_checkpoint(stage1_config(self.cfg), self.cfg.cache_dir)
 
@@ -318,7 +279,7 @@ class Stage2Trainable(FineTuneTrainable):
             yield next(labeled), (next(unlabeled) if unlabeled is not None else None)
 
 
-class SemiTrainable(Stage2Trainable):
+class SemiMethod(Stage2Method):
     """Semi-supervised stage 2: checks that an unlabeled stream exists."""
 
     config_cls: ClassVar[type[TrainConfig]] = SemiConfig

@@ -1,4 +1,4 @@
-"""data_reuse selection features from a MoCo checkpoint's projection head (``feature_layer``).
+"""uot_selection features from a MoCo checkpoint's projection head (``feature_layer``).
 
 The checkpoint is a small-CNN MoCo v2 in the official key layout (``state_dict`` of the
 DistributedDataParallel model: ``module.encoder_q.*`` with the ``fc.0`` / ``fc.2`` MLP head,
@@ -16,21 +16,28 @@ import pytest
 import torch
 from torch import Tensor
 
-import trainables.data_reuse as dr
+import ftsweep.selection.pipeline as dr
 from ftsweep.backbones import create_backbone, load_backbone_weights
 from ftsweep.config import ConfigError
 from ftsweep.data import ViewDataset, build_view, get_dataset_info, load_dataset_cached
+from ftsweep.methods.uot_selection import UotSelectionConfig, UotSelectionMethod
+from ftsweep.registry import methods
 from ftsweep.selection import cache_path, cached_features, extract_features
-from trainables import TRAINABLES
-from trainables.data_reuse import DataReuseConfig
 
-T = TRAINABLES["data_reuse"]
+SMOKE = methods()["uot_selection"].smoke
+
+
+def make(config: dict) -> UotSelectionMethod:
+    """The method with a trial directory beside the config's cache (for ``selection.json``)."""
+    return UotSelectionMethod(config, logdir=str(Path(config["cache_dir"]).parent / "trial"))
+
+
 WIDTH, OUT = 128, 128  # small CNN features; MoCo v2's embedding dimension
 
 
 def _config(tmp_path: Path, **extra: object) -> dict:
     return {
-        **T.smoke_config,
+        **SMOKE,
         "device": "cpu",
         "epochs": 1,
         "batch_size": 16,
@@ -83,7 +90,7 @@ def _penultimate(path: Path, dataset: str) -> np.ndarray:
     return extract_features(backbone, dr._Pairs(ds), batch_size=500)[0]
 
 
-def _cached(t: dr.DataReuseTrainable, dataset: str) -> np.ndarray:
+def _cached(t: UotSelectionMethod, dataset: str) -> np.ndarray:
     def fail() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise AssertionError(f"features of {dataset} were not cached")
 
@@ -93,65 +100,53 @@ def _cached(t: dr.DataReuseTrainable, dataset: str) -> np.ndarray:
 def test_moco_checkpoint_selects_on_its_projection_output(tmp_path: Path) -> None:
     head = _head(WIDTH, seed=1)
     path = _moco_checkpoint(tmp_path / "moco_v2.pth.tar", head)
-    t = T(config=_config(tmp_path, pretrained=str(path), selection="uot"))  # format, layer: auto
-    try:
-        assert t.feature_layer == "projection"
-        pen = torch.from_numpy(_penultimate(path, "digits_target")).double()
-        hidden = torch.clamp(pen @ head["fc.0.weight"].double().T + head["fc.0.bias"].double(), min=0)
-        expected = hidden @ head["fc.2.weight"].double().T + head["fc.2.bias"].double()
-        got = _cached(t, "digits_target")
-        assert got.shape == (200, OUT)
-        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-4, atol=1e-4)
-        assert not np.allclose(got, pen.numpy(), atol=1e-2)  # not the penultimate features
-        assert _cached(t, "digits_source").shape == (1020, OUT)
-    finally:
-        t.stop()
+    t = make(_config(tmp_path, pretrained=str(path), selection="uot"))  # format, layer: auto
+    assert t.feature_layer == "projection"
+    pen = torch.from_numpy(_penultimate(path, "digits_target")).double()
+    hidden = torch.clamp(pen @ head["fc.0.weight"].double().T + head["fc.0.bias"].double(), min=0)
+    expected = hidden @ head["fc.2.weight"].double().T + head["fc.2.bias"].double()
+    got = _cached(t, "digits_target")
+    assert got.shape == (200, OUT)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(got, pen.numpy(), atol=1e-2)  # not the penultimate features
+    assert _cached(t, "digits_source").shape == (1020, OUT)
 
-    p = T(config=_config(tmp_path, pretrained=str(path), selection="uot", feature_layer="penultimate"))
-    try:
-        assert p.feature_layer == "penultimate"
-        key_p, key_t = p._feature_key("digits_target"), t._feature_key("digits_target")
-        assert {k for k in key_t if key_t[k] != key_p[k]} == {"layer"}
-        cache = Path(t.cfg.cache_dir)
-        assert cache_path(cache, key_p) != cache_path(cache, key_t)
-        assert len(list(cache.glob("features-*.parquet"))) == 4  # 2 datasets × 2 layers
-        np.testing.assert_allclose(_cached(p, "digits_target"), pen.numpy(), rtol=1e-5, atol=1e-5)
-    finally:
-        p.stop()
+    p = make(_config(tmp_path, pretrained=str(path), selection="uot", feature_layer="penultimate"))
+    assert p.feature_layer == "penultimate"
+    key_p, key_t = p._feature_key("digits_target"), t._feature_key("digits_target")
+    assert {k for k in key_t if key_t[k] != key_p[k]} == {"layer"}
+    cache = Path(t.cfg.cache_dir)
+    assert cache_path(cache, key_p) != cache_path(cache, key_t)
+    assert len(list(cache.glob("features-*.parquet"))) == 4  # 2 datasets × 2 layers
+    np.testing.assert_allclose(_cached(p, "digits_target"), pen.numpy(), rtol=1e-5, atol=1e-5)
 
-    explicit = T(
-        config=_config(tmp_path, pretrained=str(path), selection="greedy_ot", feature_layer="projection")
+    explicit = make(
+        _config(tmp_path, pretrained=str(path), selection="greedy_ot", feature_layer="projection")
     )
-    try:  # explicit projection shares the auto-resolved cache entry
-        assert explicit._feature_key("digits_target") == t._feature_key("digits_target")
-        assert len(list(Path(t.cfg.cache_dir).glob("features-*.parquet"))) == 4
-    finally:
-        explicit.stop()
+    # explicit projection shares the auto-resolved cache entry
+    assert explicit._feature_key("digits_target") == t._feature_key("digits_target")
+    assert len(list(Path(t.cfg.cache_dir).glob("features-*.parquet"))) == 4
 
 
 def test_projection_without_a_head_is_a_config_error(tmp_path: Path) -> None:
     path = _moco_checkpoint(tmp_path / "nohead.pth.tar", {})
     for layer in ("projection", "auto"):
         with pytest.raises(ConfigError, match=rf"feature_layer: '{layer}' .*has no projection head"):
-            T(config=_config(tmp_path, pretrained=str(path), feature_layer=layer))
-    t = T(config=_config(tmp_path, pretrained=str(path), feature_layer="penultimate"))
-    t.stop()
+            make(_config(tmp_path, pretrained=str(path), feature_layer=layer))
+    make(_config(tmp_path, pretrained=str(path), feature_layer="penultimate"))
     wide = _moco_checkpoint(tmp_path / "wide.pth.tar", _head(512, seed=2))
     with pytest.raises(
         ConfigError, match="feature_layer: 'projection' .*takes 512 features but small_cnn gives 128"
     ):
-        T(config=_config(tmp_path, pretrained=str(wide), feature_layer="projection"))
+        make(_config(tmp_path, pretrained=str(wide), feature_layer="projection"))
 
 
 def test_non_moco_checkpoint_uses_penultimate_under_auto(tmp_path: Path) -> None:
     path = tmp_path / "ftsweep.pt"
     torch.save({f"backbone.{k}": v for k, v in create_backbone("small_cnn").state_dict().items()}, path)
-    t = T(config=_config(tmp_path, pretrained=str(path), selection="greedy_ot"))
-    try:
-        assert t.feature_layer == "penultimate"
-        assert _cached(t, "digits_target").shape == (200, WIDTH)
-    finally:
-        t.stop()
+    t = make(_config(tmp_path, pretrained=str(path), selection="greedy_ot"))
+    assert t.feature_layer == "penultimate"
+    assert _cached(t, "digits_target").shape == (200, WIDTH)
 
 
 def test_reused_actor_resolves_the_layer_of_its_new_checkpoint(tmp_path: Path) -> None:
@@ -161,14 +156,11 @@ def test_reused_actor_resolves_the_layer_of_its_new_checkpoint(tmp_path: Path) -
         {f"backbone.{k}": v for k, v in create_backbone("small_cnn").state_dict().items()}, ftsweep_ckpt
     )
     moco = _moco_checkpoint(tmp_path / "moco.pth.tar", _head(WIDTH, seed=3))
-    t = T(config=_config(tmp_path, pretrained=str(ftsweep_ckpt), selection="uot"))
-    try:
-        assert t.feature_layer == "penultimate"
-        assert t.reset_config(_config(tmp_path, pretrained=str(moco), selection="uot"))
-        assert t.feature_layer == "projection"
-        assert t._feature_key("digits_target")["layer"] == "projection"
-    finally:
-        t.stop()
+    t = make(_config(tmp_path, pretrained=str(ftsweep_ckpt), selection="uot"))
+    assert t.feature_layer == "penultimate"
+    assert t.reset_config(_config(tmp_path, pretrained=str(moco), selection="uot"))
+    assert t.feature_layer == "projection"
+    assert t._feature_key("digits_target")["layer"] == "projection"
 
 
 @pytest.mark.parametrize(
@@ -185,4 +177,4 @@ def test_reused_actor_resolves_the_layer_of_its_new_checkpoint(tmp_path: Path) -
 )
 def test_feature_layer_config_errors(extra: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        DataReuseConfig.from_dict({"milestones": [], **extra})
+        UotSelectionConfig.from_dict({"milestones": [], **extra})

@@ -1,5 +1,5 @@
-"""The ``target_pretrain`` Trainable: reported metrics, clustering accuracy before/after (Table 10),
-save → restore → continue, and the search spaces."""
+"""The ``target_pretrain`` method (ftsweep.methods.target_pretrain): reported metrics, clustering
+accuracy before/after (Table 10), save → restore → continue, and the search spaces."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from ftsweep.backbones import create_backbone, load_backbone_weights
 from ftsweep.config import ConfigError
 from ftsweep.data import build_view, get_dataset_info, load_dataset_cached
 from ftsweep.engine import extract_features, make_loader
+from ftsweep.methods.target_pretrain import TargetPretrainMethod
 from ftsweep.metrics import clustering_accuracy
-from ftsweep.pretrain.target import TargetPretrainConfig, target_pool
-from trainables import TRAINABLES
+from ftsweep.pretrain import TargetPretrainConfig, target_pool
+from ftsweep.registry import methods
 
 BASE = {
     "epochs": 3,
@@ -33,14 +34,15 @@ BASE = {
 
 
 def test_registered_with_smoke_config():
-    cls = TRAINABLES["target_pretrain"]
-    assert cls.config_cls is TargetPretrainConfig
-    TargetPretrainConfig.from_dict({**cls.smoke_config, "epochs": 2, "max_train_batches": 2})
+    record = methods()["target_pretrain"]
+    assert record.config_cls is TargetPretrainConfig
+    assert record.trainable.method_cls is TargetPretrainMethod
+    TargetPretrainConfig.from_dict({**record.smoke, "epochs": 2, "max_train_batches": 2})
 
 
 def test_bad_config_fails_at_setup():
     with pytest.raises(ConfigError, match="tau_base"):
-        TRAINABLES["target_pretrain"](config={**BASE, "tau_base": 2.0})
+        TargetPretrainMethod({**BASE, "tau_base": 2.0})
 
 
 def _kmeans_acc_independent(backbone, ds, k: int, seed: int) -> float:
@@ -54,8 +56,8 @@ def _kmeans_acc_independent(backbone, ds, k: int, seed: int) -> float:
 
 def test_reports_loss_and_clustering_before_and_after(tmp_path):
     cfg = {**BASE, "eval_every": 2}
-    t = TRAINABLES["target_pretrain"](config=cfg)
-    results = [t.train() for _ in range(3)]
+    t = TargetPretrainMethod(cfg)
+    results = [t.step() for _ in range(3)]
     for r in results:
         assert np.isfinite(r["train/loss"]) and r["train/loss"] > 0
         for key in (
@@ -96,14 +98,14 @@ def test_reports_loss_and_clustering_before_and_after(tmp_path):
 @pytest.mark.parametrize("objective", ["byol", "moco_v2"])
 def test_save_restore_continues_identically(tmp_path, objective):
     cfg = {**BASE, "objective": objective, "seed": 2}
-    a = TRAINABLES["target_pretrain"](config=cfg)
-    a.train()
+    a = TargetPretrainMethod(cfg)
+    a.step()
     a.save_checkpoint(str(tmp_path))
-    ra = a.train()
-    b = TRAINABLES["target_pretrain"](config=cfg)
+    ra = a.step()
+    b = TargetPretrainMethod(cfg)
     b.load_checkpoint(str(tmp_path))
     assert b.epoch == 1
-    rb = b.train()
+    rb = b.step()
     for key in ("train/loss", "train/ssl", "train/l2_init", "momentum", "lr", "epoch"):
         assert ra[key] == rb[key], key
     for (name, pa), pb in zip(

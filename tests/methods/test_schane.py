@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from ftsweep.config import ConfigError
+from ftsweep.methods.schane import SchaneConfig, SchaneMethod
 from ftsweep.metrics import fewshot_eval, isotropy_score
-from trainables import TRAINABLES
-from trainables.schane import SchaneConfig
+from ftsweep.registry import methods
 
 BASE = {"pretrained": "none", "device": "cpu", "batch_size": 16, "max_train_batches": 2, "epochs": 2}
 LABELS = [0, 0, 1, 1, 1, 2, 3]  # 2 and 3 have a positive only through their other view
@@ -21,7 +21,7 @@ LAM, TAU = 0.3, 0.02
 
 
 def make(**cfg):
-    return TRAINABLES["schane"](config={**BASE, **cfg})
+    return SchaneMethod({**BASE, **cfg})
 
 
 def two_view_batch(labels: list[int], seed: int = 0):
@@ -93,7 +93,6 @@ def trainable():
     t = make(lambda_=LAM, temperature=TAU)
     t.model.eval()  # deterministic BatchNorm: the recomputation does its own forward
     yield t
-    t.stop()
 
 
 @pytest.mark.parametrize(
@@ -149,7 +148,6 @@ def test_training_batches_have_two_different_autoaugment_views():
     (x1, x2), y, _ = next(iter(t.train_batches(0)))
     assert x1.shape == x2.shape and x1.shape[0] == len(y) == 16
     assert not torch.equal(x1, x2)
-    t.stop()
 
 
 @pytest.mark.parametrize("objective", ["schane", "ce_simclr"])
@@ -158,7 +156,6 @@ def test_every_parameter_gets_a_gradient(objective, assert_grads):
     loss, _ = t.training_step(two_view_batch(LABELS))
     loss.backward()
     assert_grads(t.model)
-    t.stop()
 
 
 def _features_of(t, dataset) -> np.ndarray:
@@ -170,9 +167,9 @@ def _features_of(t, dataset) -> np.ndarray:
 
 def test_fewshot_and_isotropy_at_the_end():
     t = make(fewshot_ways=[5, 3], fewshot_shots=[1, 2], fewshot_episodes=4, fewshot_query=5)
-    r1 = t.train()
+    r1 = t.step()
     assert not any(k.startswith("fewshot/") for k in r1) and "test/isotropy" not in r1
-    r2 = t.train()
+    r2 = t.step()
     feats = _features_of(t, t.data.test)
     labels = np.array([t.data.test[i][1] for i in range(len(t.data.test))])
     for n in (5, 3):
@@ -182,30 +179,26 @@ def test_fewshot_and_isotropy_at_the_end():
             assert r2[f"fewshot/{n}way{k}shot_ci95"] == pytest.approx(100 * ci, abs=1e-9)
     assert r2["test/isotropy"] == pytest.approx(isotropy_score(feats), rel=1e-4)
     assert 0 < r2["test/isotropy"] <= 1
-    t.stop()
 
 
 def test_no_fewshot_by_default():
     t = make(epochs=1, max_train_batches=1)
-    r = t.train()
+    r = t.step()
     assert not any(k.startswith("fewshot/") for k in r) and "test/isotropy" in r
-    t.stop()
 
 
 def test_save_restore_continues_identically(tmp_path):
-    cfg = TRAINABLES["schane"].smoke_config
+    cfg = methods()["schane"].smoke
     a = make(**cfg)
-    a.train()
+    a.step()
     a.save_checkpoint(str(tmp_path))
-    ra = a.train()
+    ra = a.step()
     b = make(**cfg)
     b.load_checkpoint(str(tmp_path))
-    rb = b.train()
+    rb = b.step()
     for key in ("train/loss", "train/ce", "train/scln", "val/acc", "best/epoch", "test/acc", "test/isotropy",
                 "fewshot/5way1shot", "fewshot/5way1shot_ci95"):  # fmt: skip
         assert ra[key] == rb[key], key
-    a.stop()
-    b.stop()
 
 
 @pytest.mark.parametrize(
@@ -269,7 +262,6 @@ def test_dropout_on_encoder_output_only_in_train_mode():
         assert losses[0] != losses[1]
         t.model["dropout"].eval()
         assert float(t.training_step(batch)[0]) == float(t.training_step(batch)[0])
-    t.stop()
 
 
 # --------------------------------------------------------------------------- novel-class episodes
@@ -310,7 +302,7 @@ def tiny_fewshot_dataset(monkeypatch):
 
 
 def _spy_fewshot(monkeypatch) -> list[tuple[np.ndarray, np.ndarray]]:
-    import trainables.schane as schane_module
+    import ftsweep.methods.schane as schane_module
 
     calls = []
 
@@ -327,7 +319,7 @@ def test_episodes_come_from_novel_classes_only(tiny_fewshot_dataset, monkeypatch
     cfg = {"dataset": "tiny_fs", "epochs": 1, "max_train_batches": 1, "val_fraction": 0.2}
     t = make(**cfg, fewshot_ways=[5], fewshot_shots=[1], fewshot_query=3, fewshot_episodes=4)
     assert t.data.novel is not None and len(t.data.novel) == NOVEL_CLASSES * NOVEL_PER_CLASS
-    r = t.train()
+    r = t.step()
     assert r["fewshot/on_novel"] == 1.0
     (feats, labels), = calls  # fmt: skip
     assert np.array_equal(labels, tiny_fewshot_dataset.novel_targets), "novel images, novel labels"
@@ -338,16 +330,14 @@ def test_episodes_come_from_novel_classes_only(tiny_fewshot_dataset, monkeypatch
     ] == pytest.approx(100 * ci)
     # the isotropy score stays on the base classes' test part
     assert r["test/isotropy"] == pytest.approx(isotropy_score(_features_of(t, t.data.test)), rel=1e-4)
-    t.stop()
 
     calls.clear()
     t = make(
         **cfg, fewshot_split="test", fewshot_ways=[3], fewshot_shots=[1], fewshot_query=3, fewshot_episodes=2
     )
-    r = t.train()
+    r = t.step()
     assert r["fewshot/on_novel"] == 0.0
     assert np.array_equal(calls[0][1], tiny_fewshot_dataset.test_targets)
-    t.stop()
 
 
 def test_fewshot_falls_back_to_test_without_novel_classes(monkeypatch):
@@ -360,9 +350,8 @@ def test_fewshot_falls_back_to_test_without_novel_classes(monkeypatch):
         fewshot_query=2,
         fewshot_episodes=2,
     )
-    r = t.train()
+    r = t.step()
     assert r["fewshot/on_novel"] == 0.0 and len(calls[0][1]) == len(t.data.test)
-    t.stop()
 
 
 def test_fewshot_split_config_errors(tiny_fewshot_dataset):

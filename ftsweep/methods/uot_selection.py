@@ -1,0 +1,286 @@
+"""Fine-tuning on target data plus selected pre-training data (UOT paper, Sec. 3.2–3.3).
+
+At setup the selection pipeline (:func:`ftsweep.selection.pipeline.select_source_units`)
+extracts features of the source (pre-training) and target training images with the pre-trained
+model — the penultimate (pooled backbone) features, or for a MoCo checkpoint the output of its
+projection head (``feature_layer``; Sec. 4.1 uses MoCo-v2's 128-d FC output) — Parquet-cached
+by checkpoint digest, dataset, transform, crop size (``image_size``) and layer under
+``cache_dir``; the source is split into units — its classes when ``source_labels``, cosine
+k-means clusters otherwise — and ``k`` units are selected by UOT (Eq. 5), Greedy-OT, random or
+label-based selection. Training then draws, at every step, a target batch and a batch of the
+same size from the selected source images:
+
+- labeled reuse (Eq. 6): two heads on one backbone, loss = CE(target head) + λ·CE(source head
+  over all source classes);
+- unlabeled reuse (Eq. 7): one head; each selected image gets a weak and a strong view, the
+  weak view's softmax (no temperature, no threshold, no gradient) is the soft label of the
+  strong view: loss = CE(target) + λ·softCE(strong, softmax(weak)).
+
+``selection: none`` is plain fine-tuning, the baseline row of Table 1. The selected unit ids,
+their scores and the recall go to ``selection.json`` in the trial directory (``logdir``); ``step()`` reports
+``selection/k``, ``selection/num_units``, ``selection/num_images`` and, when the true matching
+units are known (``true_units`` or a registered pair such as digits_source → digits_target),
+``selection/recall`` (Table 4's recall rate) and ``selection/precision`` (share of selected
+images whose class truly matches).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ftsweep.backbones import PROJECTION_FORMATS, classifier_head
+from ftsweep.config import ConfigError, TrainConfig, check
+from ftsweep.data import ViewDataset, build_views, get_dataset_info, load_dataset_cached, resolve_info
+from ftsweep.data.reuse import true_matches
+from ftsweep.engine import StepOutput, cycle, make_loader
+from ftsweep.losses import soft_cross_entropy
+from ftsweep.methods.base import FineTuner
+from ftsweep.selection import FEATURE_LAYERS
+from ftsweep.selection.pipeline import SELECTIONS, FeatureSource, select_source_units
+
+__all__ = ["SELECTIONS", "UotSelectionConfig", "UotSelectionMethod"]
+
+
+@dataclass(frozen=True)
+class UotSelectionConfig(TrainConfig):
+    """Joint fine-tuning on the target and selected source data.
+
+    Defaults are the paper's (Sec. 4.1): SGD Nesterov, 100 epochs, lr ÷10 at epochs 60 and 80,
+    batch 256 per stream, k = 100 classes, UOT with ε = 1, τ1 = 1, τ2 = 100, ε_c = 0.01,
+    K = 2000 clusters without labels. The data defaults are the offline digits pair.
+
+    Attributes:
+        source_dataset: the pre-training set to reuse (``imagenet`` in the paper).
+        source_labels: use the source labels (classes as units, Eq. 6) or not (k-means
+            clusters as units, Eq. 7).
+        selection: ``none`` (plain fine-tuning), ``uot``, ``greedy_ot``, ``random`` or
+            ``label`` (the true matching classes; ``k`` is then ignored).
+        k: number of selected units (classes or clusters); must not exceed the units.
+        num_clusters: K of the cosine k-means when ``source_labels`` is false.
+        eps, tau1, tau2, eps_c: UOT's entropic weight, source / target marginal KL weights and
+            cost temperature (C = (1 − cos)/ε_c).
+        metric: ground cost, ``l2`` or ``cosine`` (Table 4's GOT/UOT × l2/cos); ``auto`` = l2
+            for Greedy-OT (Cui et al.) and cosine for UOT (Sec. 4.1).
+        lambda_: weight λ ≥ 0 of the source loss.
+        true_units: the source units that truly match the target (recall and ``label``
+            selection); empty = the registered mapping of the pair, if any.
+        feature_layer: what represents an image for selection and k-means: ``penultimate``
+            (the pooled backbone output), ``projection`` (the checkpoint's MoCo projection
+            head on top of it; needs a MoCo checkpoint with ``encoder_q.fc``) or ``auto`` =
+            projection for MoCo checkpoints (``checkpoint_format`` moco_v2, or auto-detected
+            as such), penultimate otherwise (Sec. 4.1).
+        feature_batch_size: images per forward pass of the feature extraction.
+    """
+
+    method: ClassVar[str] = "uot_selection"
+
+    dataset: str = "digits_target"
+    source_dataset: str = "digits_source"
+    source_labels: bool = True
+    selection: str = "uot"
+    k: int = 100
+    num_clusters: int = 2000
+    eps: float = 1.0
+    tau1: float = 1.0
+    tau2: float = 100.0
+    eps_c: float = 0.01
+    metric: str = "auto"
+    lambda_: float = 1.0
+    true_units: tuple[int, ...] = ()
+    feature_layer: str = "auto"
+    feature_batch_size: int = 256
+    batch_size: int = 256
+    epochs: int = 100
+    schedule: str = "step"
+    milestones: tuple[int, ...] = (60, 80)
+    weight_decay: float = 1e-4
+
+    def validate(self) -> None:
+        super().validate()
+        from ftsweep.data import DATASETS
+
+        check(self.source_dataset, "source_dataset", choices=sorted(DATASETS))
+        check(self.selection, "selection", choices=SELECTIONS)
+        check(self.k, "k", ge=1)
+        check(self.num_clusters, "num_clusters", ge=1)
+        for name in ("eps", "tau1", "tau2", "eps_c"):
+            check(getattr(self, name), name, gt=0)
+        check(self.metric, "metric", choices=("auto", "l2", "cosine"))
+        check(self.lambda_, "lambda_", ge=0)
+        check(self.feature_batch_size, "feature_batch_size", ge=1)
+        check(self.feature_layer, "feature_layer", choices=FEATURE_LAYERS)
+        if self.feature_layer == "projection":
+            head_formats = ("auto", *PROJECTION_FORMATS)
+            if self.pretrained in ("none", "", "auto"):
+                raise ConfigError(
+                    "feature_layer",
+                    "projection",
+                    f"needs a MoCo checkpoint with a projection head as pretrained, not "
+                    f"{self.pretrained or 'none'!r} (use penultimate or auto)",
+                )
+            if self.checkpoint_format not in head_formats:
+                raise ConfigError(
+                    "feature_layer",
+                    "projection",
+                    f"needs checkpoint_format {' or '.join(head_formats)} (a checkpoint with a "
+                    f"projection head), not {self.checkpoint_format!r}",
+                )
+        for u in self.true_units:
+            check(u, "true_units", ge=0)
+        if self.selection in ("none", "label"):
+            pass
+        elif self.source_labels:
+            n = get_dataset_info(self.source_dataset).num_classes
+            if self.k > n:
+                raise ConfigError("k", self.k, f"must be <= the {n} classes of {self.source_dataset}")
+        elif self.k > self.num_clusters:
+            raise ConfigError("k", self.k, f"must be <= num_clusters ({self.num_clusters})")
+        if self.selection == "label":
+            if not self.source_labels:
+                raise ConfigError("selection", "label", "label selection needs source_labels: true")
+            if not self.true_units and true_matches(self.source_dataset, self.dataset) is None:
+                raise ConfigError(
+                    "true_units",
+                    (),
+                    f"label selection needs the source classes matching {self.dataset}: give "
+                    f"true_units (no known mapping for {self.source_dataset} -> {self.dataset})",
+                )
+
+    @property
+    def cost_metric(self) -> str:
+        if self.metric != "auto":
+            return self.metric
+        return "l2" if self.selection == "greedy_ot" else "cosine"
+
+
+class UotSelectionMethod(FineTuner):
+    """Target fine-tuning with a stream of selected pre-training data (Eq. 6 / Eq. 7)."""
+
+    config_cls = UotSelectionConfig
+    cfg: UotSelectionConfig
+
+    # ---- model --------------------------------------------------------------------------
+    @property
+    def reuses(self) -> bool:
+        return self.cfg.selection != "none"
+
+    def build_heads(self, num_features: int) -> dict[str, nn.Module]:
+        heads = super().build_heads(num_features)
+        if self.reuses and self.cfg.source_labels:
+            n_src = get_dataset_info(self.cfg.source_dataset).num_classes
+            heads["source_classifier"] = classifier_head(num_features, n_src)
+        return heads
+
+    # ---- selection ----------------------------------------------------------------------
+    @property
+    def feature_layer(self) -> str:
+        """``feature_layer`` with ``auto`` resolved from the checkpoint's format."""
+        return self.feature_source.layer
+
+    def _feature_key(self, dataset: str) -> dict[str, Any]:
+        return self.feature_source.key(dataset)
+
+    def setup_method(self) -> None:
+        cfg = self.cfg
+        # rebuilt by every setup: an actor may be reused with another checkpoint
+        self.feature_source = FeatureSource(
+            backbone=self.model["backbone"],
+            backbone_name=cfg.backbone,
+            pretrained=cfg.pretrained,
+            checkpoint_format=cfg.checkpoint_format,
+            feature_layer=cfg.feature_layer,
+            seed=cfg.seed,
+            image_size=cfg.image_size,
+            data_root=cfg.data_root,
+            download=cfg.download,
+            cache_dir=cfg.cache_dir,
+            batch_size=cfg.feature_batch_size,
+            device=self.device,
+        )
+        self.selection: dict[str, Any] = {}
+        self.selection_metrics: dict[str, float] = {}
+        self.source_stream: ViewDataset | None = None
+        if not self.reuses:
+            return
+        chosen = select_source_units(
+            self.feature_source,
+            selection=cfg.selection,
+            source_dataset=cfg.source_dataset,
+            dataset=cfg.dataset,
+            source_labels=cfg.source_labels,
+            k=cfg.k,
+            num_clusters=cfg.num_clusters,
+            eps=cfg.eps,
+            tau1=cfg.tau1,
+            tau2=cfg.tau2,
+            eps_c=cfg.eps_c,
+            cost=cfg.cost_metric,
+            true_units=cfg.true_units,
+            target_rows=self.data.splits.labeled,  # selection sees only the (sub-sampled) training split
+            subsample=cfg.subsample,
+            seed=cfg.seed,
+        )
+        src_info = resolve_info(cfg.source_dataset, cfg.image_size)
+        src = load_dataset_cached(cfg.source_dataset, cfg.data_root, cfg.download)
+        views = "standard" if cfg.source_labels else ("weak", "strong")
+        self.source_stream = ViewDataset(
+            src.train, chosen.members, build_views(src_info, views), hide_labels=not cfg.source_labels
+        )
+        self.selection_metrics = dict(chosen.metrics)
+        self.selection = chosen.record()
+        self._write_selection()
+
+    def _write_selection(self) -> None:
+        if self.logdir:
+            Path(self.logdir).mkdir(parents=True, exist_ok=True)
+            (Path(self.logdir) / "selection.json").write_text(json.dumps(self.selection, indent=1))
+
+    def epoch_metrics(self, last: bool) -> dict[str, float]:
+        return dict(self.selection_metrics)
+
+    # ---- training -----------------------------------------------------------------------
+    def train_batches(self, seed: int) -> Iterable:
+        target = super().train_batches(seed)
+        if self.source_stream is None:
+            return ((batch, None) for batch in target)
+        source = make_loader(
+            self.source_stream,
+            batch_size=self.cfg.batch_size,
+            shuffle=True,
+            seed=seed + 1,
+            num_workers=self.cfg.num_workers,
+            drop_last=True,
+        )
+        return _zip(target, cycle(source, seed + 1))
+
+    def training_step(self, batch: Any) -> StepOutput:
+        (xt, yt, _), source = batch
+        xt, yt = xt.to(self.device), yt.to(self.device)
+        ce_t = F.cross_entropy(self.predict(xt), yt)
+        if source is None:
+            return ce_t, {"ce_target": ce_t}
+        lam = self.cfg.lambda_
+        backbone = self.model["backbone"]
+        if self.cfg.source_labels:
+            xs, ys, _ = source
+            logits_s = self.model["source_classifier"](backbone(xs.to(self.device)))
+            ce_s = F.cross_entropy(logits_s, ys.to(self.device))
+            return ce_t + lam * ce_s, {"ce_target": ce_t, "ce_source": ce_s}
+        (x_weak, x_strong), _, _ = source
+        with torch.no_grad():
+            soft = F.softmax(self.predict(x_weak.to(self.device)), dim=1)
+        sce = soft_cross_entropy(self.predict(x_strong.to(self.device)), soft)
+        return ce_t + lam * sce, {"ce_target": ce_t, "soft_ce_source": sce}
+
+
+def _zip(target: Iterable, source: Iterator) -> Iterator:
+    for batch in target:
+        yield batch, next(source)

@@ -1,0 +1,219 @@
+"""The uot_selection method (ftsweep.methods.uot_selection): Eq. 6 / Eq. 7 steps, config errors, save/restore, feature cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ftsweep.selection.pipeline as dr
+from ftsweep.config import ConfigError
+from ftsweep.methods.uot_selection import UotSelectionConfig, UotSelectionMethod
+from ftsweep.registry import methods
+
+SMOKE = methods()["uot_selection"].smoke
+
+
+def make(config: dict) -> UotSelectionMethod:
+    """The method with a trial directory beside the config's cache (for ``selection.json``)."""
+    return UotSelectionMethod(config, logdir=str(Path(config["cache_dir"]).parent / "trial"))
+
+
+def _config(tmp_path: Path, **extra: object) -> dict:
+    return {
+        **SMOKE,
+        "pretrained": "none",
+        "device": "cpu",
+        "epochs": 3,
+        "batch_size": 16,
+        "max_train_batches": 2,
+        "max_eval_batches": 1,
+        "cache_dir": str(tmp_path / "cache"),
+        **extra,
+    }
+
+
+def _ce64(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean of -log softmax(logits)[y], by an explicit loop in float64."""
+    z = logits.detach().double()
+    total = 0.0
+    for row, label in zip(z, y.tolist(), strict=True):
+        m = float(row.max())
+        total += -(float(row[label]) - m - float(torch.log(torch.exp(row - m).sum())))
+    return total / len(y)
+
+
+def _soft_ce64(logits: torch.Tensor, q: torch.Tensor) -> float:
+    z, q = logits.detach().double(), q.detach().double()
+    total = 0.0
+    for row, target in zip(z, q, strict=True):
+        log_p = row - row.max() - torch.log(torch.exp(row - row.max()).sum())
+        total += -float((target * log_p).sum())
+    return total / len(z)
+
+
+def test_labeled_step_is_ce_target_plus_lambda_ce_source(tmp_path: Path, assert_grads) -> None:
+    t = make(_config(tmp_path, lambda_=0.3))
+    g = torch.Generator().manual_seed(0)
+    xt, yt = torch.randn(6, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 3, 4, 0])
+    xs, ys = torch.randn(6, 3, 32, 32, generator=g), torch.tensor([0, 11, 29, 3, 3, 20])
+    t.model.train()
+    loss, logs = t.training_step(((xt, yt, torch.arange(6)), (xs, ys, torch.arange(6))))
+    with torch.no_grad():
+        feats_t, feats_s = t.model["backbone"](xt), t.model["backbone"](xs)
+        ce_t = _ce64(t.model["classifier"](feats_t), yt)
+        ce_s = _ce64(t.model["source_classifier"](feats_s), ys)
+    assert t.model["source_classifier"].out_features == 30  # all source classes (K_g-dim head)
+    assert float(logs["ce_target"].detach()) == pytest.approx(ce_t, rel=1e-5)
+    assert float(logs["ce_source"].detach()) == pytest.approx(ce_s, rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(ce_t + 0.3 * ce_s, rel=1e-5)
+    loss.backward()
+    assert_grads(t.model)
+
+
+def test_unlabeled_step_uses_weak_softmax_as_soft_label(tmp_path: Path) -> None:
+    t = make(_config(tmp_path, source_labels=False, lambda_=0.7))
+    assert "source_classifier" not in t.model  # one head in Eq. 7
+    g = torch.Generator().manual_seed(1)
+    xt, yt = torch.randn(5, 3, 32, 32, generator=g), torch.tensor([4, 3, 2, 1, 0])
+    xw, xs = torch.randn(5, 3, 32, 32, generator=g), torch.randn(5, 3, 32, 32, generator=g)
+    t.model.train()
+    loss, logs = t.training_step(((xt, yt, torch.arange(5)), ((xw, xs), -torch.ones(5), torch.arange(5))))
+    with torch.no_grad():
+        ce_t = _ce64(t.predict(xt), yt)
+        q = torch.softmax(t.predict(xw).double(), dim=1)
+        sce = _soft_ce64(t.predict(xs), q)
+    assert float(logs["soft_ce_source"].detach()) == pytest.approx(sce, rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(ce_t + 0.7 * sce, rel=1e-5)
+    # the soft label carries no gradient: with the target term removed, d loss / d weak = 0
+    xw_req = xw.clone().requires_grad_(True)
+    loss2, _ = t.training_step(((xt, yt, torch.arange(5)), ((xw_req, xs), -torch.ones(5), torch.arange(5))))
+    loss2.backward()
+    assert xw_req.grad is None
+
+
+def test_selection_none_is_plain_fine_tuning(tmp_path: Path) -> None:
+    t = make(_config(tmp_path, selection="none"))
+    assert t.source_stream is None and "source_classifier" not in t.model
+    xt, yt = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    t.model.train()
+    loss, _ = t.training_step(((xt, yt, torch.arange(4)), None))
+    with torch.no_grad():
+        assert float(loss.detach()) == pytest.approx(_ce64(t.predict(xt), yt), rel=1e-5)
+    result = t.step()
+    assert not any(k.startswith("selection/") for k in result)
+
+
+def test_reused_actor_for_plain_fine_tuning_reports_no_selection(tmp_path: Path) -> None:
+    """reset_config (Tune actor reuse) from a UOT trial to selection none drops its selection/*."""
+    t = make(_config(tmp_path, selection="uot", epochs=1))
+    assert "selection/recall" in t.step()
+    assert t.reset_config(_config(tmp_path, selection="none", epochs=1))
+    assert t.source_stream is None
+    assert not any(k.startswith("selection/") for k in t.step())
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("eps", 0.0), ("tau1", -1.0), ("tau2", 0.0), ("eps_c", 0.0), ("k", 0), ("lambda_", -0.1)],
+)
+def test_bad_values_raise_at_construction(field: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=field):
+        UotSelectionConfig.from_dict({field: value, "milestones": []})
+
+
+def test_config_choice_errors() -> None:
+    with pytest.raises(ConfigError, match="selection"):
+        UotSelectionConfig.from_dict({"selection": "greedy"})
+    with pytest.raises(ConfigError, match="metric"):
+        UotSelectionConfig.from_dict({"selection": "uot", "metric": "manhattan", "k": 5})
+    assert UotSelectionConfig.from_dict({"selection": "uot", "metric": "l2", "k": 5}).cost_metric == "l2"
+    with pytest.raises(ConfigError, match="k: 31 .*30 classes of digits_source"):
+        UotSelectionConfig.from_dict({"k": 31})
+    with pytest.raises(ConfigError, match="true_units"):
+        UotSelectionConfig.from_dict({"selection": "label", "dataset": "digits", "k": 5})
+    UotSelectionConfig.from_dict({"selection": "greedy_ot", "metric": "cosine", "k": 5})  # valid
+
+
+def test_k_larger_than_the_clusters_found_raises_at_setup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """k ≤ num_clusters passes construction; k-means leaving fewer non-empty clusters fails setup."""
+
+    def three_clusters(
+        features: np.ndarray, num_clusters: int, *, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        assign = np.arange(len(features)) % 3
+        return np.zeros((num_clusters, features.shape[1]), np.float32), assign
+
+    monkeypatch.setattr(dr, "cluster_units", three_clusters)
+    with pytest.raises(ConfigError, match=r"k: 5 .*3 non-empty k-means clusters of digits_source"):
+        make(_config(tmp_path, source_labels=False, num_clusters=20, k=5))
+    with pytest.raises(ConfigError, match="num_clusters: 5000 .*1020 images"):
+        make(_config(tmp_path, source_labels=False, num_clusters=5000, k=5))
+
+
+def test_label_selection_on_the_digits_pair_and_selection_file(tmp_path: Path) -> None:
+    t = make(_config(tmp_path, selection="label"))
+    result = t.step()
+    assert result["selection/recall"] == 1.0 and result["selection/precision"] == 1.0
+    assert result["selection/num_images"] == 5 * 34
+    saved = json.loads((Path(t.logdir) / "selection.json").read_text())
+    assert saved["selected_units"] == [0, 1, 2, 3, 4]
+    # the stream holds exactly the upright 0–4 source images, with their source labels
+    labels = t.source_stream.base.targets[t.source_stream.indices]
+    assert set(labels.tolist()) == {0, 1, 2, 3, 4}
+
+
+def test_save_restore_continues_identically(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, selection="uot")
+    a = make(cfg)
+    b = make(cfg)
+    a.step()
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    a.save_checkpoint(str(ckpt))
+    after_a = a.step()
+    b.load_checkpoint(str(ckpt))
+    after_b = b.step()
+    for key in ("train/loss", "train/ce_source", "val/acc", "val/loss", "selection/recall"):
+        assert after_a[key] == after_b[key], key
+    assert after_a["epoch"] == after_b["epoch"] == 2
+    for (n, pa), pb in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), n
+
+
+def test_feature_cache_is_reused_across_trials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = dr.extract_features
+
+    def counting(model, dataset, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(len(dataset))
+        return real(model, dataset, **kwargs)
+
+    monkeypatch.setattr(dr, "extract_features", counting)
+    make(_config(tmp_path, selection="greedy_ot", epochs=1))
+    assert sorted(calls) == [200, 1020]  # target and source train parts, once each
+    files = sorted((tmp_path / "cache").glob("features-*.parquet"))
+    assert len(files) == 2
+    make(_config(tmp_path, selection="uot", lambda_=0.1, epochs=1))
+    assert sorted(calls) == [200, 1020]  # nothing recomputed
+    assert sorted((tmp_path / "cache").glob("features-*.parquet")) == files
+    make(_config(tmp_path, selection="uot", seed=1, epochs=1))  # other init → new key
+    assert len(calls) == 4
+
+
+def test_image_size_applies_to_the_source_stream_and_the_features(tmp_path: Path) -> None:
+    t = make(_config(tmp_path, selection="uot", image_size=40, epochs=1))
+    assert t.source_stream[0][0].shape == (3, 40, 40)
+    assert t.data.labeled[0][0].shape == (3, 40, 40)
+    assert t._feature_key("digits_source")["image_size"] == 40
+    assert t.step()["selection/num_images"] == 170
+    assert len(list((tmp_path / "cache").glob("features-*.parquet"))) == 2
+    d = make(_config(tmp_path, selection="uot", epochs=1))
+    assert d.source_stream[0][0].shape == (3, 32, 32)  # the digits' own size
+    assert d._feature_key("digits_source")["image_size"] == 32
+    assert len(list((tmp_path / "cache").glob("features-*.parquet"))) == 4  # other crop → new entries
