@@ -17,7 +17,7 @@ from ftsweep.backbones.factory import (
     list_backbones,
     register_backbone,
 )
-from ftsweep.backbones.heads import ProjectionHead, classifier_head
+from ftsweep.backbones.heads import ProjectionHead, classifier_head, projection_mlp
 from ftsweep.backbones.small_cnn import SmallCNN
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "load_backbone_weights",
     "load_projection_head",
     "load_state_dict_file",
+    "projection_mlp",
     "register_backbone",
     "remap_state_dict",
     "resolve_format",

@@ -7,8 +7,44 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def projection_mlp(
+    in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, *, batch_norm: bool = False
+) -> nn.Sequential:
+    """The MLP projector every method uses: ``num_layers - 1`` hidden blocks, then a Linear.
+
+    A hidden block is (Linear, ReLU) — COIN's g and Core-tuning's G_c, no BatchNorm as in their
+    public code, so each sample's projection does not depend on the rest of the batch — or,
+    with ``batch_norm``, (Linear without bias, BatchNorm1d, ReLU) (:class:`ProjectionHead`).
+    The output is not normalised.
+
+    Args:
+        in_dim: backbone feature dimension.
+        hidden_dim: width of the hidden layers.
+        out_dim: projection dimension.
+        num_layers: number of Linear layers (1 = a single linear map).
+        batch_norm: BatchNorm after every hidden Linear.
+
+    Shape:
+        (B, in_dim) → (B, out_dim).
+    """
+    if num_layers < 1:
+        raise ValueError(f"num_layers: {num_layers} — must be >= 1")
+    layers: list[nn.Module] = []
+    d = in_dim
+    for _ in range(num_layers - 1):
+        if batch_norm:
+            layers += [nn.Linear(d, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
+        else:
+            layers += [nn.Linear(d, hidden_dim), nn.ReLU()]
+        d = hidden_dim
+    layers.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*layers)
+
+
 class ProjectionHead(nn.Module):
     """MLP projector ``num_layers`` deep (Linear-BN-ReLU blocks, then Linear), L2-normalised output.
+
+    The layers are :func:`projection_mlp` with ``batch_norm=True``.
 
     Args:
         in_dim: backbone feature dimension.
@@ -31,15 +67,7 @@ class ProjectionHead(nn.Module):
         normalize: bool = True,
     ) -> None:
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers: {num_layers} — must be >= 1")
-        layers: list[nn.Module] = []
-        d = in_dim
-        for _ in range(num_layers - 1):
-            layers += [nn.Linear(d, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
-            d = hidden_dim
-        layers.append(nn.Linear(d, out_dim))
-        self.net = nn.Sequential(*layers)
+        self.net = projection_mlp(in_dim, hidden_dim, out_dim, num_layers, batch_norm=True)
         self.normalize = normalize
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

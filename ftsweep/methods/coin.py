@@ -28,13 +28,14 @@ from typing import Any, ClassVar
 import torch.nn.functional as F
 from torch import nn
 
+from ftsweep.backbones import projection_mlp
 from ftsweep.config import TrainConfig, check
 from ftsweep.engine import BestTracker, StepOutput, extract_features
 from ftsweep.losses import supcon_loss
 from ftsweep.methods.base import FineTuner
 from ftsweep.metrics import S_DBW_VARIANTS, s_dbw
 
-__all__ = ["CoinConfig", "CoinMethod", "StageTwoTracker", "coin_projector", "stage1_epochs"]
+__all__ = ["CoinConfig", "CoinMethod", "StageTwoTracker", "stage1_epochs"]
 
 
 @dataclass(frozen=True)
@@ -81,20 +82,6 @@ def stage1_epochs(alpha: float, epochs: int) -> int:
     return math.floor(round(alpha * epochs, 9))
 
 
-def coin_projector(in_dim: int, hidden_dim: int, out_dim: int, num_layers: int) -> nn.Sequential:
-    """COIN's projector g: ``num_layers - 1`` (Linear, ReLU) blocks then a Linear, no BatchNorm.
-
-    Shape: (B, in_dim) → (B, out_dim); the caller L2-normalises the output.
-    """
-    layers: list[nn.Module] = []
-    d = in_dim
-    for _ in range(num_layers - 1):
-        layers += [nn.Linear(d, hidden_dim), nn.ReLU()]
-        d = hidden_dim
-    layers.append(nn.Linear(d, out_dim))
-    return nn.Sequential(*layers)
-
-
 @dataclass
 class StageTwoTracker(BestTracker):
     """Selection restricted to epochs after ``stage1_epochs``.
@@ -119,8 +106,9 @@ class CoinMethod(FineTuner):
 
     def build_heads(self, num_features: int) -> dict[str, nn.Module]:
         heads = super().build_heads(num_features)
+        # COIN's projector g (public code): no BatchNorm; the caller L2-normalises the output
         hidden = self.cfg.proj_hidden or num_features
-        heads["projector"] = coin_projector(num_features, hidden, self.cfg.proj_dim, self.cfg.proj_layers)
+        heads["projector"] = projection_mlp(num_features, hidden, self.cfg.proj_dim, self.cfg.proj_layers)
         return heads
 
     def setup_method(self) -> None:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ftsweep.backbones import projection_mlp
 from ftsweep.config import ConfigError, TrainConfig, check
 from ftsweep.engine import StepOutput, epoch_seed
 from ftsweep.losses import (
@@ -41,7 +42,7 @@ from ftsweep.losses import (
 )
 from ftsweep.methods.base import FineTuner
 
-__all__ = ["CoreTuningConfig", "CoreTuningMethod", "projection_mlp"]
+__all__ = ["CoreTuningConfig", "CoreTuningMethod"]
 
 
 @dataclass(frozen=True)
@@ -105,22 +106,6 @@ class CoreTuningConfig(TrainConfig):
                     )
 
 
-def projection_mlp(in_dim: int, out_dim: int, num_layers: int) -> nn.Sequential:
-    """Core-tuning's G_c: ``num_layers`` Linear layers of width ``in_dim`` with ReLU between.
-
-    No BatchNorm (as in the public code), so each sample's projection does not depend on the
-    rest of the contrastive set. The output is not normalised; the caller L2-normalises.
-
-    Shape:
-        (B, in_dim) → (B, out_dim).
-    """
-    layers: list[nn.Module] = []
-    for _ in range(num_layers - 1):
-        layers += [nn.Linear(in_dim, in_dim), nn.ReLU()]
-    layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
-
-
 class CoreTuningMethod(FineTuner):
     """``L_ce^m + η·L_con^f`` with mixup-hard pairs (Algorithm 1), plus Table 2's ablations."""
 
@@ -130,7 +115,10 @@ class CoreTuningMethod(FineTuner):
     def build_heads(self, num_features: int) -> dict[str, nn.Module]:
         heads = super().build_heads(num_features)
         if self.cfg.eta > 0:
-            heads["projector"] = projection_mlp(num_features, self.cfg.proj_dim, self.cfg.proj_layers)
+            # G_c: hidden width = the backbone's feature dimension, no BatchNorm (public code)
+            heads["projector"] = projection_mlp(
+                num_features, num_features, self.cfg.proj_dim, self.cfg.proj_layers
+            )
         return heads
 
     def setup_method(self) -> None:
