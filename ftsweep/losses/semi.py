@@ -119,8 +119,8 @@ def uda_loss(
     logits_weak: Tensor,
     logits_strong: Tensor,
     *,
-    threshold: float = ...,
-    temperature: float = ...,
+    threshold: float,
+    temperature: float,
     return_mask: Literal[False] = ...,
 ) -> Tensor: ...
 @overload
@@ -128,16 +128,16 @@ def uda_loss(
     logits_weak: Tensor,
     logits_strong: Tensor,
     *,
-    threshold: float = ...,
-    temperature: float = ...,
+    threshold: float,
+    temperature: float,
     return_mask: Literal[True],
 ) -> tuple[Tensor, Tensor]: ...
 def uda_loss(
     logits_weak: Tensor,
     logits_strong: Tensor,
     *,
-    threshold: float = 0.8,
-    temperature: float = 0.4,
+    threshold: float,
+    temperature: float,
     return_mask: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """UDA consistency loss with sharpening and confidence masking (Xie et al., 2020).
@@ -152,8 +152,10 @@ def uda_loss(
             (weakly augmented) view, detached here.
         logits_strong: Tensor with shape (batch_size, num_classes), logits of the
             strongly augmented view.
-        threshold: Confidence threshold beta in [0, 1]; 0 disables masking.
-        temperature: Sharpening temperature T > 0; 1 disables sharpening.
+        threshold: Confidence threshold beta in [0, 1]; 0 disables masking (the default of a
+            run is ``UDAConfig.threshold``).
+        temperature: Sharpening temperature T > 0; 1 disables sharpening
+            (``UDAConfig.temperature``).
         return_mask: Also return the confidence mask (shape (batch_size,)).
 
     Returns:

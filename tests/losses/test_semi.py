@@ -122,15 +122,15 @@ def test_uda_zero_when_views_agree_and_weak_detached() -> None:
     loss = uda_loss(weak, _t(WEAK), threshold=0.0, temperature=1.0)
     assert loss.item() == pytest.approx(0.0, abs=1e-14)
     strong = _t(STRONG).requires_grad_(True)
-    uda_loss(weak, strong, threshold=0.0).backward()
+    uda_loss(weak, strong, threshold=0.0, temperature=0.4).backward()
     assert weak.grad is None and torch.isfinite(strong.grad).all()
 
 
 def test_uda_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="1.2"):
-        uda_loss(_t(WEAK), _t(STRONG), threshold=1.2)
+        uda_loss(_t(WEAK), _t(STRONG), threshold=1.2, temperature=0.4)
     with pytest.raises(ValueError, match="temperature"):
-        uda_loss(_t(WEAK), _t(STRONG), temperature=0.0)
+        uda_loss(_t(WEAK), _t(STRONG), threshold=0.8, temperature=0.0)
 
 
 # --------------------------------------------------------------------------- Mean Teacher
