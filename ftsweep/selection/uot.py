@@ -74,7 +74,7 @@ def _check_means(name: str, means: np.ndarray) -> np.ndarray:
     return arr
 
 
-def cosine_cost(source_means: np.ndarray, target_means: np.ndarray, *, eps_c: float = 0.01) -> np.ndarray:
+def cosine_cost(source_means: np.ndarray, target_means: np.ndarray, *, eps_c: float) -> np.ndarray:
     """Cosine cost matrix of Sec. 4.1, ``C_ij = (1 - cos(b_i, a_j)) / eps_c``.
 
     Args:
@@ -177,16 +177,19 @@ def uot_plan(
     source_means: np.ndarray,
     target_means: np.ndarray,
     *,
-    eps: float = 1.0,
-    tau1: float = 1.0,
-    tau2: float = 100.0,
-    eps_c: float = 0.01,
-    cost: str = "cosine",
+    eps: float,
+    tau1: float,
+    tau2: float,
+    eps_c: float,
+    cost: str,
     solver: Solver = "auto",
     max_iter: int = 10_000,
     tol: float = 1e-9,
 ) -> np.ndarray:
     """Transport plan P of the UOT problem of Eq. 5 between source and target unit means.
+
+    The paper's values of ``eps``, ``tau1``, ``tau2``, ``eps_c`` and ``cost`` are the defaults of
+    :class:`ftsweep.methods.uot_selection.UotSelectionConfig`, their one home.
 
     Args:
         source_means: Array with shape (num_source_units, dim): mean feature of each
@@ -199,7 +202,7 @@ def uot_plan(
             every target class).
         eps_c: Cost temperature > 0 of ``C = (1 - cos) / eps_c`` (0.01 in the paper's text,
             0.1 in its public code).
-        cost: ``"cosine"`` (Sec. 4.1, the default) or ``"l2"`` — the Euclidean distance of the
+        cost: ``"cosine"`` (Sec. 4.1) or ``"l2"`` — the Euclidean distance of the
             unnormalised means, ``C = ||b_j - a_i|| / eps_c``, the UOT-l2 row of Table 4.
         solver: ``"sinkhorn"`` (POT's generalised Sinkhorn), ``"log"`` (log-domain iteration)
             or ``"auto"``: POT unless ``(max C - min C) / eps`` exceeds 300, then log-domain.
@@ -255,11 +258,11 @@ def uot_scores(
     source_means: np.ndarray,
     target_means: np.ndarray,
     *,
-    eps: float = 1.0,
-    tau1: float = 1.0,
-    tau2: float = 100.0,
-    eps_c: float = 0.01,
-    cost: str = "cosine",
+    eps: float,
+    tau1: float,
+    tau2: float,
+    eps_c: float,
+    cost: str,
     solver: Solver = "auto",
     max_iter: int = 10_000,
     tol: float = 1e-9,

@@ -101,7 +101,15 @@ def test_uot_ranks_matching_classes_first_on_raw_pixels() -> None:
     xt = pair.target.train.images.reshape(len(pair.target.train), -1).double().numpy()
     src_means, src_ids = class_means(xs, pair.source.train_targets)
     tgt_means, _ = class_means(xt, pair.target.train_targets)
-    top = src_ids[select(uot_scores(src_means, tgt_means), len(DIGITS_REUSE_TARGET_DIGITS))]
+    import dataclasses
+
+    from ftsweep.methods.uot_selection import UotSelectionConfig
+
+    paper = {f.name: f.default for f in dataclasses.fields(UotSelectionConfig)}  # the paper's settings
+    scores = uot_scores(
+        src_means, tgt_means, **{k: paper[k] for k in ("eps", "tau1", "tau2", "eps_c")}, cost="cosine"
+    )
+    top = src_ids[select(scores, len(DIGITS_REUSE_TARGET_DIGITS))]
     assert set(top.tolist()) == set(DIGITS_REUSE_TARGET_DIGITS)
 
 

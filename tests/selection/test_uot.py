@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from ftsweep.methods.uot_selection import UotSelectionConfig
 from ftsweep.selection import cosine_cost, select, uot_plan, uot_scores
+
+#: the paper's UOT parameters (Sec. 4.1): the defaults of their one home, the method's config,
+#: with UOT's cosine cost (what ``metric: auto`` resolves to for UOT)
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(UotSelectionConfig)}
+PAPER = {**{k: _DEFAULTS[k] for k in ("eps", "tau1", "tau2", "eps_c")}, "cost": "cosine"}
+
+
+def _uot_scores(source: np.ndarray, target: np.ndarray, **kw: object) -> np.ndarray:
+    return uot_scores(source, target, **{**PAPER, **kw})
+
+
+def _uot_plan(source: np.ndarray, target: np.ndarray, **kw: object) -> np.ndarray:
+    return uot_plan(source, target, **{**PAPER, **kw})
 
 
 def _reference_plan(
@@ -70,17 +86,17 @@ def test_plan_matches_reference(
     source = rng.normal(size=(13, 6))
     target = rng.normal(size=(5, 6))
     kw = dict(eps=eps, tau1=tau1, tau2=tau2, eps_c=eps_c)
-    plan = uot_plan(source, target, solver=solver, tol=1e-12, **kw)
+    plan = _uot_plan(source, target, solver=solver, tol=1e-12, **kw)
     ref = _reference_plan(source, target, **kw)
     np.testing.assert_allclose(plan, ref, rtol=1e-7, atol=1e-12)
-    np.testing.assert_allclose(uot_scores(source, target, **kw), ref.sum(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(_uot_scores(source, target, **kw), ref.sum(axis=1), rtol=1e-6)
 
 
 def test_paper_defaults_match_reference() -> None:
     rng = np.random.default_rng(3)
     source = rng.normal(size=(20, 8)) + 1.0
     target = rng.normal(size=(4, 8)) + 1.0
-    scores = uot_scores(source, target)  # eps=1, tau1=1, tau2=100, eps_c=0.01
+    scores = _uot_scores(source, target)  # eps=1, tau1=1, tau2=100, eps_c=0.01
     ref = _reference_plan(source, target, eps=1.0, tau1=1.0, tau2=100.0, eps_c=0.01)
     np.testing.assert_allclose(scores, ref.sum(axis=1), rtol=1e-6)
 
@@ -89,11 +105,11 @@ def test_large_tau2_covers_every_target_unit() -> None:
     rng = np.random.default_rng(0)
     source = rng.normal(size=(30, 8))
     target = rng.normal(size=(6, 8))
-    plan = uot_plan(source, target, tau1=1.0, tau2=1e4, eps_c=0.1)
+    plan = _uot_plan(source, target, tau1=1.0, tau2=1e4, eps_c=0.1)
     np.testing.assert_allclose(plan.sum(axis=0), np.ones(6), atol=2e-3)
     # The relaxed source marginal is far from the unit weights: 6 units of mass over 30 rows.
     assert plan.sum(axis=1).max() - plan.sum(axis=1).min() > 0.05
-    loose = uot_plan(source, target, tau1=1.0, tau2=1.0, eps_c=0.1)
+    loose = _uot_plan(source, target, tau1=1.0, tau2=1.0, eps_c=0.1)
     assert np.abs(loose.sum(axis=0) - 1).max() > np.abs(plan.sum(axis=0) - 1).max()
 
 
@@ -106,7 +122,7 @@ def test_ranking_puts_units_near_targets_first() -> None:
     for n, idx in enumerate(near_ids):
         source[idx] = target[n % num_target] + 0.05 * rng.normal(size=dim)
     for eps_c in (0.1, 0.01):
-        top = select(uot_scores(source, target, eps_c=eps_c), len(near_ids))
+        top = select(_uot_scores(source, target, eps_c=eps_c), len(near_ids))
         assert set(top.tolist()) == set(near_ids.tolist())
 
 
@@ -116,7 +132,7 @@ def test_small_eps_c_stays_finite_and_matches_log_reference(eps_c: float) -> Non
     source = rng.normal(size=(15, 6))
     target = rng.normal(size=(4, 6))
     assert cosine_cost(source, target, eps_c=eps_c).max() > 300  # exp(-C) underflows here
-    scores = uot_scores(source, target, eps_c=eps_c, tol=1e-12)
+    scores = _uot_scores(source, target, eps_c=eps_c, tol=1e-12)
     assert np.all(np.isfinite(scores)) and np.all(scores >= 0) and scores.max() > 0
     ref = _reference_plan_log(source, target, eps=1.0, tau1=1.0, tau2=100.0, eps_c=eps_c)
     np.testing.assert_allclose(scores, ref.sum(axis=1), rtol=1e-6, atol=1e-300)
@@ -127,15 +143,15 @@ def test_plain_pot_solver_failure_raises_runtime_error() -> None:
     source = rng.normal(size=(15, 6))
     target = rng.normal(size=(4, 6))
     with pytest.raises(RuntimeError, match=r"eps=1.0, tau1=1.0, tau2=100.0, eps_c=0.0001"):
-        uot_scores(source, target, eps_c=1e-4, solver="sinkhorn")
+        _uot_scores(source, target, eps_c=1e-4, solver="sinkhorn")
 
 
 def test_non_convergence_raises_runtime_error() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(RuntimeError, match="no convergence.*eps=1.0, tau1=1.0"):
-        uot_scores(rng.normal(size=(10, 4)), rng.normal(size=(3, 4)), max_iter=2)
+        _uot_scores(rng.normal(size=(10, 4)), rng.normal(size=(3, 4)), max_iter=2)
     with pytest.raises(RuntimeError, match="no convergence"):
-        uot_scores(rng.normal(size=(10, 4)), rng.normal(size=(3, 4)), max_iter=2, solver="log")
+        _uot_scores(rng.normal(size=(10, 4)), rng.normal(size=(3, 4)), max_iter=2, solver="log")
 
 
 @pytest.mark.parametrize("name", ["eps", "tau1", "tau2", "eps_c"])
@@ -143,7 +159,7 @@ def test_non_convergence_raises_runtime_error() -> None:
 def test_bad_parameters_raise(name: str, value: float) -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=name):
-        uot_scores(rng.normal(size=(4, 3)), rng.normal(size=(2, 3)), **{name: value})
+        _uot_scores(rng.normal(size=(4, 3)), rng.normal(size=(2, 3)), **{name: value})
 
 
 @pytest.mark.parametrize(
@@ -160,12 +176,12 @@ def test_bad_parameters_raise(name: str, value: float) -> None:
 )
 def test_bad_inputs_raise(source: np.ndarray, target: np.ndarray, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        uot_scores(source, target)
+        _uot_scores(source, target)
 
 
 def test_unknown_solver_raises() -> None:
     with pytest.raises(ValueError, match="solver"):
-        uot_scores(np.ones((2, 2)), np.ones((2, 2)), solver="newton")  # type: ignore[arg-type]
+        _uot_scores(np.ones((2, 2)), np.ones((2, 2)), solver="newton")  # type: ignore[arg-type]
 
 
 def test_select_descending_with_stable_ties() -> None:
@@ -200,14 +216,14 @@ def test_l2_cost_matches_scaling_iterations_on_euclidean_distances() -> None:
         u = (1.0 / (kernel @ v)) ** (tau1 / (tau1 + eps))
         v = (1.0 / (kernel.T @ u)) ** (tau2 / (tau2 + eps))
     expected = u[:, None] * kernel * v[None, :]
-    got = uot_plan(source, target, eps=eps, tau1=tau1, tau2=tau2, eps_c=eps_c, cost="l2")
+    got = _uot_plan(source, target, eps=eps, tau1=tau1, tau2=tau2, eps_c=eps_c, cost="l2")
     np.testing.assert_allclose(got, expected, rtol=1e-6)
-    scores = uot_scores(source, target, eps=eps, tau1=tau1, tau2=tau2, eps_c=eps_c, cost="l2")
+    scores = _uot_scores(source, target, eps=eps, tau1=tau1, tau2=tau2, eps_c=eps_c, cost="l2")
     np.testing.assert_allclose(scores, expected.sum(axis=1), rtol=1e-6)
     # scaling the features changes the l2 plan but not the cosine one
     assert not np.allclose(
-        uot_scores(3 * source, target, eps_c=eps_c, cost="l2"),
-        uot_scores(source, target, eps_c=eps_c, cost="l2"),
+        _uot_scores(3 * source, target, eps_c=eps_c, cost="l2"),
+        _uot_scores(source, target, eps_c=eps_c, cost="l2"),
     )
     with pytest.raises(ValueError, match="cost must be 'cosine' or 'l2'"):
-        uot_plan(source, target, cost="manhattan")
+        _uot_plan(source, target, cost="manhattan")
