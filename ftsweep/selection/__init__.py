@@ -20,9 +20,10 @@ from ftsweep.selection.greedy_ot import (
     greedy_ot_select,
     pairwise_cost,
 )
+from ftsweep.selection.ranking import select
 from ftsweep.selection.recall import recall_rate
 from ftsweep.selection.units import class_means, cluster_units
-from ftsweep.selection.uot import cosine_cost, select, uot_plan, uot_scores
+from ftsweep.selection.uot import cosine_cost, uot_plan, uot_scores
 
 __all__ = [
     "FEATURE_LAYERS",

@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-from ftsweep.selection.uot import select
+from ftsweep.selection.ranking import select
 
 __all__ = ["emd_similarity", "greedy_ot_scores", "greedy_ot_select", "pairwise_cost"]
 

@@ -34,9 +34,10 @@ from ftsweep.selection.features import (
     resolve_feature_layer,
 )
 from ftsweep.selection.greedy_ot import greedy_ot_scores
+from ftsweep.selection.ranking import select
 from ftsweep.selection.recall import recall_rate
 from ftsweep.selection.units import class_means, cluster_units
-from ftsweep.selection.uot import select, uot_scores
+from ftsweep.selection.uot import uot_scores
 
 __all__ = [
     "SELECTIONS",
