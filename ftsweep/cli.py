@@ -21,12 +21,14 @@ def _fail(msg: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _spec_table(spec, args: argparse.Namespace, results: Path) -> None:  # noqa: ANN001
+def _spec_table(spec, args: argparse.Namespace, out: Path, version: int) -> None:  # noqa: ANN001
+    """The spec's table of one version, printed and written to its folder; a cell with fewer
+    finished seeds than the spec asks for is marked."""
     from ftsweep.runs import load_runs
     from ftsweep.tables import format_table, summarize, write_table
 
     table = spec.table
-    df = load_runs(spec.experiment, args.tracking_uri)
+    df = load_runs(spec.experiment, args.tracking_uri, version=version)
     if df.empty:
         print("ftsweep: no finished trials to tabulate")
         return
@@ -43,13 +45,14 @@ def _spec_table(spec, args: argparse.Namespace, results: Path) -> None:  # noqa:
         mean, std, n = (x.reindex([lbl for lbl in labels if lbl in x.index]) for x in (mean, std, n))
     if baseline not in mean.index:
         baseline = None
-    out = results / spec.name
+    seeds = len(spec.seeds)
     print(
-        f"\n{spec.description or spec.name} — {metric} (mean ± std over seeds; config and epoch selected on validation)\n"
+        f"\n{spec.description or spec.name} — {metric} (mean ± std over seeds; config and epoch selected "
+        f"on validation; v{version})\n"
     )
-    print(format_table(mean, std, baseline=baseline, fmt="md"))
+    print(format_table(mean, std, baseline=baseline, fmt="md", n=n, expected=seeds))
     for suffix in (".md", ".csv", ".parquet"):
-        write_table(mean, std, n, out / f"table{suffix}", baseline=baseline)
+        write_table(mean, std, n, out / f"table{suffix}", baseline=baseline, expected=seeds)
     print(f"\nftsweep: table written to {out}/table.md (.csv, .parquet)")
     if table.get("layout"):
         _spec_layout(table["layout"], df, out)
@@ -73,37 +76,77 @@ def _spec_layout(layout: str, df, out: Path) -> None:  # noqa: ANN001
     print(f"\nftsweep: paper layout written to {out}/paper_table.md")
 
 
+#: exit codes of ``ftsweep run``
+EXIT_FAILED_TRIALS = 1
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    parts = ["ftsweep", "run", args.spec, "--resume"]
+    if args.smoke:
+        parts.append("--smoke")
+    if args.results != "results":
+        parts += ["--results", args.results]
+    if args.tracking_uri:
+        parts += ["--tracking-uri", args.tracking_uri]
+    if args.address:
+        parts += ["--address", args.address]
+    return " ".join(parts)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ftsweep.config.spec import load_spec
     from ftsweep.runner import check_pretrained, run_sweep
+    from ftsweep.versions import choose_version, spec_hash
 
+    results = Path(args.results).resolve()
     try:
         spec = load_spec(args.spec, smoke=args.smoke)
         check_pretrained(spec.jobs())
+        if args.retry_failed and not args.resume:
+            raise ConfigError("--retry-failed", True, "goes with --resume")
+        version, resume = choose_version(
+            results / spec.folder,
+            spec_hash(spec.raw, smoke=spec.smoke),
+            resume=args.resume,
+            new=args.new,
+            retry_failed=args.retry_failed,
+            command=" ".join(sys.argv),
+            spec=args.spec,
+        )
     except ConfigError as e:
         return _fail(str(e))
     import ray
 
     if args.tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
-    results = Path(args.results).resolve()
-    res = run_sweep(
-        spec,
-        results_dir=results,
-        tracking_uri=args.tracking_uri,
-        address=args.address,
-        num_cpus=args.num_cpus,
-    )
-    print(
-        f"ftsweep: {res.trials} trials ({res.errors} failed) in {res.seconds:.0f} s; MLflow experiment {res.experiment!r}"
-    )
+    with version.hold():
+        res = run_sweep(
+            spec,
+            version,
+            resume=resume,
+            retry_failed=args.retry_failed,
+            results_dir=results,
+            tracking_uri=args.tracking_uri,
+            address=args.address,
+            num_cpus=args.num_cpus,
+        )
     ray.shutdown()
-    if res.trials > res.errors:
-        _spec_table(spec, args, results)
+    print(
+        f"ftsweep: v{res.version}: {res.finished} of {res.trials} trials finished, {res.errors} failed, "
+        f"{res.interrupted} not ended, in {res.seconds:.0f} s; MLflow experiment {res.experiment!r}"
+    )
+    for line in res.failures:
+        print(f"  failed: {line}")
+    if res.finished:
+        _spec_table(spec, args, res.storage, res.version)
     from ftsweep.tracking import tracking_uri
 
     print(f"\nOpen the MLflow UI with:  ftsweep ui   (tracking URI {tracking_uri(args.tracking_uri)})")
-    return 1 if res.trials and res.errors == res.trials else 0
+    if res.interrupted:
+        print(f"\nftsweep: interrupted ({res.signal or 'stopped'}); resume with:\n  {_resume_command(args)}")
+        return EXIT_SIGNAL.get(res.signal or "SIGINT", 130)
+    return EXIT_FAILED_TRIALS if res.errors else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -140,8 +183,13 @@ def cmd_table(args: argparse.Namespace) -> int:
     from ftsweep.runs import load_runs
     from ftsweep.tables import format_table, render_frame, summarize, write_table
 
+    version = args.version
+    if version != "all" and not (version == "latest" or version.isdigit()):
+        return _fail(f"--version: {version!r} — must be a version number, latest or all")
     try:
-        df = load_runs(args.experiment, args.tracking_uri)
+        df = load_runs(
+            args.experiment, args.tracking_uri, version=int(version) if version.isdigit() else version
+        )
     except KeyError as e:
         return _fail(f"--experiment: {e.args[0]}")
     if df.empty:
@@ -242,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--address", default=None, help="Ray cluster address (default $RAY_ADDRESS or a local instance)"
     )
     r.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray instance")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the latest unfinished version of this spec (finished trials are not re-run)",
+    )
+    r.add_argument("--retry-failed", action="store_true", help="with --resume: also restart failed trials")
+    r.add_argument("--new", action="store_true", help="start a new version even if the latest is unfinished")
     r.set_defaults(func=cmd_run)
 
     v = sub.add_parser("validate", help="check a spec without running anything")
@@ -262,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--baseline", default=None)
     t.add_argument("--layout", default=None, help="a paper layout, e.g. analysis.coin:table4")
     t.add_argument("--output", default=None)
+    t.add_argument(
+        "--version",
+        default="latest",
+        help="sweep version N, latest (default) or all (each trial's latest finished run counts once)",
+    )
     t.add_argument("--tracking-uri", default=None)
     t.set_defaults(func=cmd_table)
 

@@ -104,7 +104,9 @@ def methods() -> Registry:
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             record = ep.load()
             if not isinstance(record, MethodRecord) or record.name != ep.name:
-                raise ValueError(f"entry point {ep.name} = {ep.value} must be a MethodRecord named {ep.name!r}")
+                raise ValueError(
+                    f"entry point {ep.name} = {ep.value} must be a MethodRecord named {ep.name!r}"
+                )
             registry.register(record)
         _REGISTRY = registry
     return _REGISTRY

@@ -1,20 +1,28 @@
-"""Run a validated sweep spec with Ray Tune: one ``tune.Tuner`` per (method, dataset) job."""
+"""Run a validated sweep spec with Ray Tune: every (method, dataset) job in one experiment.
+
+All jobs' trials share the cluster (``ftsweep.routing``: one Tune experiment, each job with its
+own searcher and scheduler), under a version folder of the spec (``ftsweep.versions``). A run is
+either new or the resumption of an unfinished version (``Tuner.restore``). SIGINT and SIGTERM
+stop the whole sweep through Tune's own graceful stop, which saves what a resume needs; a second
+signal leaves at once. Afterwards every MLflow run of the version is reconciled with Tune's
+final state: FINISHED, FAILED, or KILLED for a trial that did not end.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import time
-from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ftsweep.config import ConfigError
 from ftsweep.config.spec import Job, SweepSpec
-
-if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
+from ftsweep.versions import Version
 
 __all__ = ["SweepResult", "init_ray", "prepare_paths", "run_sweep"]
 
@@ -23,14 +31,26 @@ PATH_FIELDS = ("data_root", "cache_dir")
 
 @dataclass
 class SweepResult:
-    """What a sweep produced: trial counts per job and where things went."""
+    """What a sweep (version) produced.
+
+    Attributes:
+        trials: the trials the spec asks for.
+        finished / errors / interrupted: trials that ended well, failed, or did not end.
+        failures: one line per failed trial (job, seed, reason).
+        signal: ``SIGINT`` / ``SIGTERM`` when a signal stopped the sweep.
+    """
 
     experiment: str
     storage: Path
+    version: int
     trials: int
+    finished: int
     errors: int
+    interrupted: int
     seconds: float
     jobs: dict[str, tuple[int, int]]
+    failures: list[str] = field(default_factory=list)
+    signal: str | None = None
 
 
 def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[Job]:
@@ -113,30 +133,30 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
             time.sleep(2)
 
 
-def _param_space(spec: SweepSpec, job: Job) -> tuple[dict[str, Any], Any]:
-    """The trial param space and the search algorithm."""
+def job_searcher(spec: SweepSpec, job: Job) -> tuple[Any, int]:
+    """The searcher of one job and how many trials it suggests."""
     from ray import tune
-    from ray.tune.search import BasicVariantGenerator, Repeater
-    from ray.tune.search.sample import Categorical
+    from ray.tune.search import Repeater
+    from ray.tune.search.sample import Domain
 
-    space = {**job.fixed, **job.space}
-    if spec.searcher in ("grid", "random"):
-        space["seed"] = tune.grid_search(list(spec.seeds))
-        return space, BasicVariantGenerator(constant_grid_search=True, random_state=spec.seeds[0])
-    # optuna: grid axes become categorical; each suggestion is repeated once per seed
+    from ftsweep.config.space import is_grid
+    from ftsweep.routing import VariantSearcher, variants
+
+    axes = {k: v for k, v in job.space.items() if is_grid(v) or isinstance(v, Domain)}
+    if spec.searcher in ("grid", "random") or not axes:
+        configs = variants(job.space, spec.seeds, spec.num_samples, spec.seeds[0])
+        return VariantSearcher(configs, spec.metric, spec.mode), len(configs)
     from ray.tune.search.optuna import OptunaSearch
 
-    for k, v in list(space.items()):
-        if isinstance(v, Mapping) and set(v) == {"grid_search"}:
-            space[k] = tune.choice(list(v["grid_search"]))
-        elif isinstance(v, Categorical):
-            space[k] = v
-    space["_seeds"] = list(spec.seeds)
-    searcher = OptunaSearch(seed=spec.seeds[0])
-    return space, Repeater(searcher, repeat=len(spec.seeds), set_index=True)
+    # optuna: grid axes become categorical; each suggestion is repeated once per seed
+    space = {k: tune.choice(list(v["grid_search"])) if is_grid(v) else v for k, v in axes.items()}
+    optuna = OptunaSearch(
+        space=OptunaSearch.convert_search_space(space), metric=spec.metric, mode=spec.mode, seed=spec.seeds[0]
+    )
+    return Repeater(optuna, repeat=len(spec.seeds), set_index=True), spec.num_samples * len(spec.seeds)
 
 
-def _scheduler(spec: SweepSpec) -> Any:
+def job_scheduler(spec: SweepSpec) -> Any:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     if spec.scheduler == "asha":
@@ -145,108 +165,216 @@ def _scheduler(spec: SweepSpec) -> Any:
     return FIFOScheduler()
 
 
+def build_search(spec: SweepSpec, jobs: list[Job]) -> tuple[Any, Any, int]:
+    """Tune's ``search_alg`` and ``scheduler`` for all jobs, and the number of trials."""
+    from ray.tune.search.sample import Domain
+
+    from ftsweep.config.space import is_grid
+    from ftsweep.routing import JobScheduler, JobSearcher
+    from ftsweep.trial import METHOD_KEY
+
+    searchers, fixed, budgets = {}, {}, {}
+    for job in jobs:
+        searchers[job.name], budgets[job.name] = job_searcher(spec, job)
+        constants = {k: v for k, v in job.space.items() if not is_grid(v) and not isinstance(v, Domain)}
+        fixed[job.name] = {**job.fixed, **constants, METHOD_KEY: job.method}
+        if spec.searcher == "optuna":
+            fixed[job.name]["_seeds"] = list(spec.seeds)
+    search = JobSearcher(searchers, fixed, spec.metric, spec.mode, budgets)
+    return search, JobScheduler({job.name: job_scheduler(spec) for job in jobs}), sum(budgets.values())
+
+
+@contextmanager
+def stop_signals() -> Iterator[list[str]]:
+    """SIGINT and SIGTERM (Ctrl-C, a scheduler's pre-emption notice) stop the whole sweep the way
+    Tune stops on a signal of its own (``SIGUSR1``: finish the step, save the experiment state);
+    a second signal raises ``KeyboardInterrupt`` at once. Yields the names of the signals
+    caught."""
+    caught: list[str] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        caught.append(signal.Signals(signum).name)
+        tune_stop = signal.getsignal(signal.SIGUSR1)
+        if len(caught) > 1 or not callable(tune_stop):
+            raise KeyboardInterrupt
+        tune_stop(signal.SIGUSR1, frame)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    disabled = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # SIGINT is ours; Tune keeps SIGUSR1
+    try:
+        yield caught
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        if disabled is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = disabled
+
+
 def run_sweep(
     spec: SweepSpec,
+    version: Version,
     *,
+    resume: bool = False,
+    retry_failed: bool = False,
     results_dir: str | Path = "results",
     tracking_uri: str | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
     log: bool = True,
 ) -> SweepResult:
-    """Run every job of ``spec``; failing trials are recorded and the sweep goes on."""
+    """Run (or resume) one version of ``spec``; failing trials are recorded and the sweep goes on."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    from ftsweep.tracking import git_commit, open_experiment
+    from ray import tune
+
+    from ftsweep.tracking import MLflowTrialLogger, git_commit, job_info, open_experiment
     from ftsweep.tracking import tracking_uri as resolve_uri
+    from ftsweep.trial import MethodTrainable
 
     t0 = time.perf_counter()
     results_dir = Path(results_dir).resolve()
-    storage = results_dir / spec.name
-    jobs = spec.jobs()
-    check_pretrained(jobs)
-    jobs = prepare_paths(spec, jobs, results_dir)
+    jobs = prepare_paths(spec, spec.jobs(), results_dir)
     uri = resolve_uri(tracking_uri)
     # the tracking store (a fresh SQLite schema takes seconds) is opened in a thread while Ray
-    # starts and the first trial actor imports its modules; the loggers wait for it
+    # starts; the logger waits for it at its first use
     pool = ThreadPoolExecutor(max_workers=1)
     store = pool.submit(open_experiment, spec.experiment, uri)
+    caught: list[str] = []
     try:
         init_ray(address, num_cpus)
-        base_tags = {
-            "sweep": spec.name,
-            "spec": str(spec.path or ""),
-            "git_commit": git_commit(),
-            "smoke": str(spec.smoke),
-        }
-        return _run_jobs(spec, jobs, storage, uri, store, base_tags, log=log, t0=t0)
+        resources = {"cpu": spec.resources.get("cpu", 1), "gpu": spec.resources.get("gpu", 0)}
+        trainable = tune.with_resources(MethodTrainable, resources)
+        search, scheduler, total = build_search(spec, jobs)
+        logger = MLflowTrialLogger(
+            spec.experiment,
+            uri,
+            {
+                "sweep": spec.name,
+                "spec": str(spec.path or ""),
+                "git_commit": git_commit(),
+                "smoke": str(spec.smoke),
+                "sweep_version": str(version.number),
+            },
+            jobs={job.name: job_info(job) for job in jobs},
+            description=spec.description,
+            store=store,
+        )
+        if resume:
+            if log:
+                print(f"ftsweep: resuming v{version.number} from {version.experiment_dir}", flush=True)
+            tuner = tune.Tuner.restore(
+                str(version.experiment_dir),
+                trainable=trainable,
+                resume_unfinished=True,
+                resume_errored=False,
+                restart_errored=retry_failed,
+            )
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space={},
+                tune_config=tune.TuneConfig(
+                    metric=spec.metric,
+                    mode=spec.mode,
+                    search_alg=search,
+                    scheduler=scheduler,
+                    num_samples=total,
+                    max_concurrent_trials=spec.max_concurrent_trials,
+                    reuse_actors=True,  # reset_config rebuilds the method: no process per trial
+                ),
+                run_config=tune.RunConfig(
+                    name="tune",
+                    storage_path=str(version.path),
+                    verbose=0,
+                    stop=spec.stop or None,
+                    callbacks=[logger],
+                    failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(
+                        checkpoint_frequency=spec.checkpoint_frequency, checkpoint_at_end=True, num_to_keep=1
+                    ),
+                ),
+            )
+        if log:
+            names = ", ".join(j.name for j in jobs)
+            print(f"ftsweep: v{version.number}: {total} trials of {len(jobs)} jobs ({names})", flush=True)
+        with stop_signals() as caught:
+            try:
+                grid = tuner.fit()
+            except KeyboardInterrupt:  # a second signal: leave now, the state Tune saved stays
+                logger.kill_open_runs()
+                version.state, version.trials = "interrupted", total
+                version.interrupted_by = caught[0] if caught else "SIGINT"
+                version.save()
+                seconds = time.perf_counter() - t0
+                return SweepResult(
+                    spec.experiment, version.path, version.number, total, 0, 0, total, seconds, {}, [],
+                    version.interrupted_by,
+                )  # fmt: skip
+        return _summarize(spec, version, jobs, grid, logger, total, caught, time.perf_counter() - t0)
     finally:
         pool.shutdown(wait=True)
 
 
-def _run_jobs(
+def trial_outcome(result: Any) -> str:
+    """``FINISHED``, ``FAILED`` or ``KILLED`` (did not end) for one Tune result."""
+    from ftsweep.trial import FAILED_KEY
+
+    metrics = result.metrics or {}
+    if result.error is not None or metrics.get(FAILED_KEY):
+        return "FAILED"
+    return "FINISHED" if metrics.get("done") else "KILLED"
+
+
+def _summarize(
     spec: SweepSpec,
+    version: Version,
     jobs: list[Job],
-    storage: Path,
-    uri: str,
-    store: Future[tuple[MlflowClient, str]],
-    base_tags: dict[str, str],
-    *,
-    log: bool,
-    t0: float,
+    grid: Any,
+    logger: Any,
+    total: int,
+    caught: list[str],
+    seconds: float,
 ) -> SweepResult:
-    from ray import tune
+    from ftsweep.routing import JOB_KEY
+    from ftsweep.trial import REASON_KEY
 
-    from ftsweep.registry import methods
-    from ftsweep.tracking import MLflowTrialLogger
-
-    total = errors = 0
-    per_job: dict[str, tuple[int, int]] = {}
-    for job in jobs:
-        space, search_alg = _param_space(spec, job)
-        logger = MLflowTrialLogger(
-            spec.experiment,
-            uri,
-            base_tags,
-            {"method": job.method, "label": job.label, "job": job.name},
-            store=store,
-        )
-        resources = {"cpu": spec.resources.get("cpu", 1), "gpu": spec.resources.get("gpu", 0)}
-        trainable = tune.with_resources(methods()[job.method].trainable, resources)
-        num_samples = spec.num_samples * (len(spec.seeds) if spec.searcher == "optuna" else 1)
-        tuner = tune.Tuner(
-            trainable,
-            param_space=space,
-            tune_config=tune.TuneConfig(
-                metric=spec.metric,
-                mode=spec.mode,
-                search_alg=search_alg,
-                scheduler=_scheduler(spec),
-                num_samples=num_samples,
-                max_concurrent_trials=spec.max_concurrent_trials,
-                reuse_actors=True,  # Trainables implement reset_config: no process start per trial
-            ),
-            run_config=tune.RunConfig(
-                name=job.name,
-                storage_path=str(storage),
-                verbose=0,
-                stop=spec.stop or None,
-                callbacks=[logger],
-                failure_config=tune.FailureConfig(max_failures=0),
-                checkpoint_config=tune.CheckpointConfig(
-                    checkpoint_frequency=spec.checkpoint_frequency, checkpoint_at_end=True, num_to_keep=1
-                ),
-            ),
-        )
-        if log:
-            print(f"ftsweep: {job.name}: running {spec.searcher} search …", flush=True)
-        grid = tuner.fit()
-        n, bad = len(grid), sum(1 for r in grid if r.error is not None)
-        per_job[job.name] = (n, bad)
-        total, errors = total + n, errors + bad
-        if log:
-            print(f"ftsweep: {job.name}: {n} trials, {bad} failed", flush=True)
-            for r in grid:
-                if r.error is not None:
-                    print(f"  failed trial: {str(r.error).strip().splitlines()[-1][:300]}", flush=True)
-    return SweepResult(spec.experiment, storage, total, errors, time.perf_counter() - t0, per_job)
+    per_job = {job.name: [0, 0] for job in jobs}
+    finished = errors = 0
+    failures = []
+    outcomes = {}
+    for r in grid:
+        outcome = trial_outcome(r)
+        trial_id = (r.metrics or {}).get("trial_id") or Path(r.path).name
+        outcomes[trial_id] = (outcome, r)
+        job = (r.config or {}).get(JOB_KEY, "?")
+        if outcome == "FINISHED":
+            finished += 1
+        elif outcome == "FAILED":
+            errors += 1
+            reason = (r.metrics or {}).get(REASON_KEY) or str(r.error).strip().splitlines()[-1]
+            failures.append(f"{job} seed={(r.config or {}).get('seed')}: {str(reason)[:300]}")
+        if job in per_job:
+            per_job[job][0] += 1
+            per_job[job][1] += outcome == "FAILED"
+    logger.reconcile(outcomes)
+    interrupted = total - finished - errors
+    version.trials, version.failed = total, errors
+    version.state = "finished" if interrupted == 0 else "interrupted"
+    version.interrupted_by = caught[0] if caught else ""
+    version.save()
+    return SweepResult(
+        spec.experiment,
+        version.path,
+        version.number,
+        total,
+        finished,
+        errors,
+        interrupted,
+        seconds,
+        {k: (n, bad) for k, (n, bad) in per_job.items()},
+        failures,
+        caught[0] if caught else None,
+    )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["load_runs", "parse_param"]
+__all__ = ["PATH_PARAMS", "load_runs", "parse_param", "trial_identity"]
+
+#: params that name places, not settings: two runs that differ only in them are the same trial
+PATH_PARAMS = ("data_root", "cache_dir", "pretrained")
 
 
 def parse_param(value: str) -> object:
@@ -21,10 +24,31 @@ def parse_param(value: str) -> object:
     return value
 
 
+def trial_identity(row: pd.Series, params: list[str]) -> str:
+    """What makes two runs the same trial: job, search point (params, paths by file name only)
+    and seed."""
+    parts = [str(row.get("job")), str(row.get("method")), str(row.get("dataset")), str(row.get("seed"))]
+    for p in params:
+        v = row.get(p)
+        if p in PATH_PARAMS and isinstance(v, str):
+            v = v.rstrip("/").rsplit("/", 1)[-1]
+        parts.append(f"{p}={v!r}")
+    return "|".join(parts)
+
+
 def load_runs(
-    experiment: str, tracking_uri: str | None = None, *, status: str | None = "FINISHED"
+    experiment: str,
+    tracking_uri: str | None = None,
+    *,
+    status: str | None = "FINISHED",
+    version: int | str | None = "latest",
 ) -> pd.DataFrame:
-    """One row per run of ``experiment``.
+    """One row per trial of ``experiment``: never one trial counted twice.
+
+    Runs carry the tag ``sweep_version`` (runs from before versions existed: 0). ``version``
+    ``"latest"`` keeps the runs of the newest version, an integer that version's, ``"all"`` (or
+    None) every version; in every case a trial identity (:func:`trial_identity`) counts once —
+    its latest run of the requested status.
 
     ``df.attrs["params"]`` lists the param (configuration) columns. Columns: ``run_id``, ``status``, ``method`` (the spec label), ``dataset``, ``seed``, every
     param (config field) by name, every final metric by name (``test/acc`` = the selected
@@ -59,10 +83,22 @@ def load_runs(
         row["dataset"] = run.data.tags.get("dataset", row.get("dataset"))
         row["seed"] = parse_param(run.data.tags.get("seed", str(row.get("seed"))))
         row["error"] = run.data.tags.get("error", "").split("\n")[0]
+        row["job"] = run.data.tags.get("job")
+        row["sweep_version"] = int(run.data.tags.get("sweep_version", "0") or 0)
+        row["start_time"] = run.info.start_time or 0
         rows.append(row)
     df = pd.DataFrame(rows)
-    if status is not None and len(df):
-        df = df[df["status"] == status]
+    names = sorted(params - {"seed"})
+    if len(df):
+        if version == "latest":
+            df = df[df["sweep_version"] == df["sweep_version"].max()]
+        elif version not in (None, "all"):
+            df = df[df["sweep_version"] == int(version)]
+        if status is not None:
+            df = df[df["status"] == status]
+        ident = df.apply(trial_identity, axis=1, params=names) if len(df) else pd.Series(dtype=str)
+        df = df.assign(_identity=ident).sort_values(["sweep_version", "start_time"], kind="stable")
+        df = df.drop_duplicates("_identity", keep="last").drop(columns="_identity")
     df = df.reset_index(drop=True)
-    df.attrs["params"] = sorted(params - {"seed"})
+    df.attrs["params"] = names
     return df

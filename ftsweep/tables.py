@@ -107,9 +107,14 @@ def format_table(
     fmt: str = "md",
     digits: int = 2,
     higher_is_better: bool = True,
+    n: pd.DataFrame | None = None,
+    expected: int | None = None,
 ) -> str | pd.DataFrame:
     """Render cells as ``mean ± std``, the best mean per column in bold, plus a
     ``Δ vs <baseline>`` row (best other row minus the baseline, per column).
+
+    With ``n`` (seeds per cell) and ``expected`` (the seeds the spec asks for), a cell with fewer
+    finished seeds is marked ``(n=k/expected)`` — an incomplete cell is never shown as complete.
 
     ``fmt``: ``md`` | ``latex`` | ``csv`` return text; ``frame`` returns the string DataFrame.
     """
@@ -129,7 +134,11 @@ def format_table(
                 cells.loc[r, c] = "–"
                 continue
             text = f"{m:.{digits}f}{pm}{std.loc[r, c]:.{digits}f}"
-            cells.loc[r, c] = bold(text) if np.isclose(m, best) and col.notna().sum() > 1 else text
+            text = bold(text) if np.isclose(m, best) and col.notna().sum() > 1 else text
+            count = None if n is None else n.loc[r, c]
+            if expected is not None and count is not None and not pd.isna(count) and count < expected:
+                text += f" (n={int(count)}/{expected})"
+            cells.loc[r, c] = text
     if baseline is not None:
         if baseline not in mean.index:
             raise KeyError(f"baseline {baseline!r} is not a row; rows: {', '.join(map(str, mean.index))}")
@@ -184,7 +193,13 @@ def _latex(cells: pd.DataFrame) -> str:
 
 
 def write_table(
-    mean: pd.DataFrame, std: pd.DataFrame, n: pd.DataFrame, path: str | Path, *, baseline: str | None = None
+    mean: pd.DataFrame,
+    std: pd.DataFrame,
+    n: pd.DataFrame,
+    path: str | Path,
+    *,
+    baseline: str | None = None,
+    expected: int | None = None,
 ) -> Path:
     """Write a table by suffix: ``.md``/``.tex``/``.csv`` rendered text, ``.parquet`` a long
     frame (row, col, mean, std, n) through pyarrow. Atomic (temp file + rename)."""
@@ -208,7 +223,8 @@ def write_table(
         fmt = {".md": "md", ".tex": "latex", ".csv": "csv"}.get(path.suffix)
         if fmt is None:
             raise ValueError(f"table path {path}: suffix must be .md, .tex, .csv or .parquet")
-        tmp.write_text(str(format_table(mean, std, baseline=baseline, fmt=fmt)) + "\n")
+        text = format_table(mean, std, baseline=baseline, fmt=fmt, n=n, expected=expected)
+        tmp.write_text(str(text) + "\n")
     os.replace(tmp, path)
     return path
 

@@ -21,6 +21,14 @@ and tries again. Metrics that a result's or a checkpoint's flush cannot write st
 and are retried at a later flush without blocking the driver; a trial's end and the experiment's
 end retry until written or until ``deadline_s`` passes, then raise :class:`TrackingWriteError`
 naming each run and how many of its metrics were not written, so no metric is dropped silently.
+
+Runs a researcher can browse. A sweep version has a parent run (tag ``ftsweep.kind = sweep``),
+each job a child run under it (``ftsweep.kind = job``) and each trial its run under its job's
+(MLflow nests by the tag ``mlflow.parentRunId``); every run carries ``sweep_version``. A trial's
+params are every field of its method's resolved config dataclass, defaults included, under
+their flat names; its name says what differs (``scl τ=0.1 λ=0.5 seed=0``); the experiment's
+description is the spec's. :meth:`MLflowTrialLogger.reconcile` ends every run of the version
+from Tune's final state — FINISHED, FAILED or KILLED (tag ``status``) — so none stays RUNNING.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,10 +53,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "JobInfo",
     "MLflowTrialLogger",
     "TrackingWriteError",
     "flatten",
     "git_commit",
+    "job_info",
     "open_experiment",
     "tracking_uri",
 ]
@@ -56,7 +67,55 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-INTERNAL_KEYS = ("__trial_index__", "_seeds")
+from ftsweep.methods.base import INTERNAL_KEYS, JOB_KEY, resolve_trial_config  # noqa: E402
+
+#: short names of common hyperparameters in run names
+SYMBOLS = {"temperature": "τ", "lambda_": "λ", "alpha": "α", "eta": "η", "eps": "ε", "tau": "τ"}
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What the logger knows of a job: names, the config class, and the swept keys."""
+
+    name: str
+    method: str
+    label: str
+    dataset: str
+    config_cls: type | None
+    swept: tuple[str, ...]
+
+
+def job_info(job: Any) -> JobInfo:
+    """The :class:`JobInfo` of a ``ftsweep.config.spec.Job``."""
+    from ftsweep.config.space import domain_values
+
+    swept = tuple(k for k, v in job.space.items() if domain_values(v) is not None)
+    return JobInfo(job.name, job.method, job.label, job.dataset, job.config_cls, swept)
+
+
+def run_name(info: JobInfo | None, config: Mapping[str, Any], seed: Any) -> str:
+    """``<label> <k>=<v> … seed=<s>`` over the job's swept keys."""
+    if info is None:
+        return f"trial seed={seed}"
+    parts = [info.label]
+    for k in info.swept:
+        v = config.get(k)
+        parts.append(f"{SYMBOLS.get(k, k)}={v:g}" if isinstance(v, float) else f"{SYMBOLS.get(k, k)}={v}")
+    return " ".join([*parts, f"seed={seed}"])
+
+
+def resolved_params(info: JobInfo | None, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Every field of the trial's resolved config dataclass (defaults included); the given
+    values where the config does not build (the trial then fails and says why)."""
+    cfg = resolve_trial_config(config)
+    if info is not None and info.config_cls is not None:
+        try:
+            return info.config_cls.from_dict(cfg).to_dict()
+        except Exception:  # noqa: BLE001 — logged as given; the trial reports the error
+            pass
+    return cfg
+
+
 RESULT_SKIP = {
     "done",
     "trial_id",
@@ -230,6 +289,9 @@ class MLflowTrialLogger(tune.Callback):
         uri: tracking URI (see :func:`tracking_uri`).
         tags: tags for every run (sweep name, spec path, git commit …).
         job_tags: extra tags per trial, e.g. method/dataset of the Tuner this callback serves.
+        jobs: the sweep's jobs by name (a trial's config names its job under ``_job``): the
+            parent run per job, the method's config class for the params, the run names.
+        description: the experiment's description (the spec's).
         flush_seconds: buffered per-epoch metrics are written at most this often.
         store: a pending :func:`open_experiment` of the same experiment and URI (opened in a
             thread by the caller); the callback waits for it at its first use. Without it, the
@@ -247,6 +309,8 @@ class MLflowTrialLogger(tune.Callback):
         job_tags: Mapping[str, str] | None = None,
         flush_seconds: float = 5.0,
         *,
+        jobs: Mapping[str, JobInfo] | None = None,
+        description: str = "",
         store: Future[tuple[MlflowClient, str]] | None = None,
         deadline_s: float = 600.0,
         retry_base_s: float = 0.5,
@@ -257,6 +321,9 @@ class MLflowTrialLogger(tune.Callback):
         self._store = store
         self._opened: tuple[MlflowClient, str] | None = None
         self.tags = {**(tags or {}), **(job_tags or {})}
+        self.jobs = dict(jobs or {})
+        self.description = description
+        self.parent_ids: dict[str, str] = {}
         self.run_ids: dict[str, str] = {}
         self.last_step: dict[str, int] = {}
         # per-epoch metrics are buffered and written in batches: one SQLite transaction per
@@ -272,8 +339,17 @@ class MLflowTrialLogger(tune.Callback):
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its run config (callbacks included) with the experiment state; a pending
-        # future and a client are not state: an unpickled logger reopens the store at first use
-        return {**self.__dict__, "_store": None, "_opened": None}
+        # future, a client and the ids it looked up are not state: an unpickled logger reopens
+        # the store and finds its runs by their tags at first use
+        return {
+            **self.__dict__,
+            "_store": None,
+            "_opened": None,
+            "run_ids": {},
+            "parent_ids": {},
+            "last_step": {},
+            "pending": {},
+        }
 
     def _open(self) -> tuple[MlflowClient, str]:
         if self._opened is None:
@@ -319,23 +395,66 @@ class MLflowTrialLogger(tune.Callback):
                 ) from e
         return self.run_ids[tid]
 
+    def _version_filter(self) -> str:
+        v = self.tags.get("sweep_version")
+        return f" and tags.sweep_version = '{v}'" if v is not None else ""
+
+    def _parent_run(self, kind: str, name: str, parent: str | None, run_name: str) -> str:
+        """The version's sweep run or a job's run (found by tags, created when missing)."""
+        key = f"{kind}:{name}"
+        if key in self.parent_ids:
+            return self.parent_ids[key]
+
+        def find_or_create() -> str:
+            found = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`ftsweep.kind` = '{kind}' and tags.`ftsweep.name` = '{name}'"
+                + self._version_filter(),
+                max_results=1,
+            )
+            if found:
+                if found[0].info.status != "RUNNING":
+                    self.client.update_run(found[0].info.run_id, "RUNNING")
+                return found[0].info.run_id
+            tags = {**self.tags, "ftsweep.kind": kind, "ftsweep.name": name, "mlflow.runName": run_name}
+            if parent is not None:
+                tags["mlflow.parentRunId"] = parent
+            if kind == "sweep" and self.description:
+                tags["mlflow.note.content"] = self.description
+                self.client.set_experiment_tag(self.experiment_id, "mlflow.note.content", self.description)
+            return self.client.create_run(self.experiment_id, tags=tags).info.run_id
+
+        self.parent_ids[key] = self._write(find_or_create, self._deadline(), f"{kind} run")
+        return self.parent_ids[key]
+
+    def _job_run(self, info: JobInfo) -> str:
+        version = self.tags.get("sweep_version", "")
+        sweep = self._parent_run(
+            "sweep", self.tags.get("sweep", "sweep"), None, f"{self.tags.get('sweep')} v{version}"
+        )
+        return self._parent_run("job", info.name, sweep, info.name)
+
     def _find_or_create_run(self, trial: Any) -> str:
         from mlflow.entities import Param
 
         tid = trial.trial_id
         config = dict(trial.config)
+        info = self.jobs.get(config.get(JOB_KEY, ""))
         seed = config.get("seed")
         if "__trial_index__" in config and "_seeds" in config:
             seed = list(config["_seeds"])[int(config["__trial_index__"])]
             config["seed"] = seed
         found = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.trial_id = '{tid}'", max_results=1
+            [self.experiment_id],
+            filter_string=f"tags.trial_id = '{tid}'" + self._version_filter(),
+            max_results=1,
         )
         if found:
             run_id = found[0].info.run_id
             hist = [m.step for m in self.client.get_metric_history(run_id, "training_iteration")]
             self.last_step[tid] = max(hist, default=0)
             self.client.update_run(run_id, "RUNNING")
+            self.client.set_tag(run_id, "status", "RUNNING")
             if found[0].data.params:
                 return run_id
         else:
@@ -343,13 +462,23 @@ class MLflowTrialLogger(tune.Callback):
                 **self.tags,
                 "trial_id": tid,
                 "seed": str(seed),
-                "dataset": str(config.get("dataset", "")),
-                "mlflow.runName": f"{self.tags.get('job', 'trial')}-{tid}",
+                "dataset": str(config.get("dataset", info.dataset if info else "")),
+                "mlflow.runName": run_name(info, config, seed),
+                "status": "RUNNING",
             }
+            if info is not None:
+                tags.update(
+                    {
+                        "job": info.name,
+                        "method": info.method,
+                        "label": info.label,
+                        "mlflow.parentRunId": self._job_run(info),
+                    }
+                )
             run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
             self.last_step[tid] = 0
         # params (also on a found run without any: its creation's params were not written)
-        items = [Param(k, v) for k, v in flatten(config).items()]
+        items = [Param(k, v) for k, v in flatten(resolved_params(info, config)).items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i : i + 100])
         return run_id
@@ -435,9 +564,7 @@ class MLflowTrialLogger(tune.Callback):
         deadline = self._deadline()
         self.flush(deadline=deadline)
         try:
-            for k, v in {**tags, "status": status}.items():
-                self._write(lambda k=k, v=v: self.client.set_tag(run_id, k, v), deadline, "set_tag")
-            self._write(lambda: self.client.set_terminated(run_id, status), deadline, "set_terminated")
+            self._terminate(run_id, status, tags, deadline)
         except Exception as e:
             if not _transient(e):
                 raise
@@ -447,10 +574,92 @@ class MLflowTrialLogger(tune.Callback):
             ) from e
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._end(trial, "FINISHED", {})
+        from ftsweep.trial import FAILED_KEY, REASON_KEY
+
+        last = getattr(trial, "last_result", None) or {}
+        if last.get(FAILED_KEY):
+            self._end(trial, "FAILED", {"error": str(last.get(REASON_KEY, "trial failed"))[:5000]})
+        else:
+            self._end(trial, "FINISHED", {})
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, "FAILED", {"error": _error_text(trial)[:5000]})
+
+    def _version_runs(self) -> list:
+        return self._write(
+            lambda: self.client.search_runs(
+                [self.experiment_id],
+                filter_string="tags.sweep_version != ''" + self._version_filter(),
+                max_results=50_000,
+            ),
+            self._deadline(),
+            "search_runs",
+        )
+
+    def reconcile(self, outcomes: Mapping[str, tuple[str, Any]]) -> None:
+        """End every run of this version from Tune's final state.
+
+        ``outcomes`` maps trial ids to ``(FINISHED | FAILED | KILLED, result)``. A finished trial
+        whose end the store never saw (the driver was killed in between) gets its final metrics
+        and FINISHED; a trial that did not end, and every other run still RUNNING, ends KILLED;
+        the job and sweep runs end FINISHED when all their trials ended, else KILLED.
+        """
+        from mlflow.entities import Metric
+
+        from ftsweep.trial import REASON_KEY
+
+        deadline = self._deadline()
+        self.flush(deadline=deadline)
+        runs = self._version_runs()
+        by_trial = {r.data.tags.get("trial_id"): r for r in runs if r.data.tags.get("trial_id")}
+        open_trials = False
+        for tid, (outcome, result) in outcomes.items():
+            run = by_trial.get(tid)
+            if run is None:
+                continue
+            if outcome == "KILLED":
+                open_trials = True
+            status = outcome
+            if run.info.status == status and run.data.tags.get("status") == status:
+                continue
+            rid = run.info.run_id
+            metrics = result.metrics or {}
+            if outcome != "KILLED" and metrics:
+                step = int(metrics.get("training_iteration", 0))
+                ts = int(float(metrics.get("timestamp", time.time())) * 1000)
+                have = {m.step for m in self.client.get_metric_history(rid, "training_iteration")}
+                if step and step not in have:
+                    self.pending.setdefault(rid, []).extend(
+                        Metric(k, v, ts, step) for k, v in _metrics(metrics).items()
+                    )
+                    self.flush(deadline=deadline)
+            tags = {}
+            if outcome == "FAILED" and "error" not in run.data.tags:
+                reason = metrics.get(REASON_KEY) or str(getattr(result, "error", "") or "trial failed")
+                tags["error"] = str(reason)[:5000]
+            self._terminate(rid, status, tags, deadline)
+        self.kill_open_runs(finished=not open_trials)
+
+    def kill_open_runs(self, finished: bool = False) -> None:
+        """Every run of this version still RUNNING ends KILLED (tag ``status=KILLED``); with
+        ``finished`` (every trial ended) the job and sweep runs end FINISHED instead."""
+        deadline = self._deadline()
+        try:
+            self.flush(deadline=deadline)
+        except TrackingWriteError:
+            _log.exception("metrics left unwritten while the sweep stops")
+        for run in self._version_runs():
+            if run.info.status != "RUNNING":
+                continue
+            kind = run.data.tags.get("ftsweep.kind")
+            status = "FINISHED" if finished and kind in ("sweep", "job") else "KILLED"
+            self._terminate(run.info.run_id, status, {}, deadline)
+
+    def _terminate(self, run_id: str, status: str, tags: Mapping[str, str], deadline: float) -> None:
+        """Tags, the tag ``status`` and the run's terminal status, each retried to ``deadline``."""
+        for k, v in {**tags, "status": status}.items():
+            self._write(lambda k=k, v=v: self.client.set_tag(run_id, k, v), deadline, "set_tag")
+        self._write(lambda: self.client.set_terminated(run_id, status), deadline, "set_terminated")
 
 
 def _error_text(trial: Any) -> str:

@@ -13,6 +13,7 @@ dataclass is its only home); the spec adds only what it states.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -32,10 +33,12 @@ TOP_KEYS = {
     "name", "description", "experiment", "method", "config", "search_space", "methods", "dataset",
     "datasets", "backbone", "pretrained", "dataset_config", "seeds", "searcher", "scheduler",
     "num_samples", "resources", "metric", "mode", "smoke", "table", "max_concurrent_trials",
-    "checkpoint_frequency", "asha", "stop",
+    "checkpoint_frequency", "asha", "stop", "max_failures",
 }  # fmt: skip
 METHOD_KEYS = {"method", "config", "search_space", "name"}
 TABLE_KEYS = {"rows", "cols", "metric", "baseline", "layout", "select_by"}
+#: a spec's ``name`` names its results folder and its MLflow experiment
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 #: config keys of which a spec layer sets one and thereby drops the others
 EXCLUSIVE = ({"labels_per_class", "num_labels"},)
 
@@ -108,12 +111,19 @@ class SweepSpec:
     table: dict[str, Any]
     max_concurrent_trials: int | None
     checkpoint_frequency: int
+    max_failures: int
     asha: dict[str, Any]
     stop: dict[str, float]
     smoke: bool
     smoke_overrides: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     expanded: tuple[Job, ...] = field(default=(), repr=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def folder(self) -> str:
+        """The spec's results folder name (``<name>-smoke`` for ``--smoke``)."""
+        return self.name + ("-smoke" if self.smoke else "")
 
     def jobs(self) -> list[Job]:
         """One job per (method, dataset), every config point validated — expanded once, when
@@ -186,10 +196,10 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
         )
     name = raw.get("name")
     _require(
-        isinstance(name, str) and name.strip() != "" and "/" not in name,
+        isinstance(name, str) and SAFE_NAME.fullmatch(name) is not None and name not in (".", ".."),
         "name",
         name,
-        "must be a non-empty string without '/'",
+        "must be a slug of letters, digits, '-', '_' and '.' (not '.' or '..'): it names folders",
     )
     methods = _parse_methods(raw, registry)
     datasets, backbone, pretrained = _parse_data(raw)
@@ -222,6 +232,7 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
         table=table,
         smoke=smoke,
         path=path,
+        raw=copy.deepcopy(dict(raw)),
         **settings,
     )
     if smoke:
@@ -346,9 +357,16 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     )
     mct = raw.get("max_concurrent_trials")
     _require(mct is None or (_int(mct) and mct >= 1), "max_concurrent_trials", mct, "must be an integer >= 1")
-    ckf = raw.get("checkpoint_frequency", 0)
+    ckf = raw.get("checkpoint_frequency", 1)
     _require(
         _int(ckf) and ckf >= 0, "checkpoint_frequency", ckf, "must be an integer >= 0 (0 = only at the end)"
+    )
+    max_failures = raw.get("max_failures", 2)
+    _require(
+        _int(max_failures) and max_failures >= 0,
+        "max_failures",
+        max_failures,
+        "must be an integer >= 0 (restarts of a trial whose worker or node died)",
     )
     stop = _mapping(raw, "stop", {})
     for k, v in stop.items():
@@ -368,6 +386,7 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         "mode": mode,
         "max_concurrent_trials": mct,
         "checkpoint_frequency": ckf,
+        "max_failures": max_failures,
         "asha": _mapping(raw, "asha", {}),
         "stop": {k: float(v) for k, v in stop.items()},
     }

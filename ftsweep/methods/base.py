@@ -50,9 +50,14 @@ from ftsweep.engine import (
     train_epoch,
 )
 
-__all__ = ["INTERNAL_KEYS", "FineTuner", "resolve_trial_config"]
+__all__ = ["INTERNAL_KEYS", "JOB_KEY", "METHOD_KEY", "FineTuner", "resolve_trial_config"]
 
-INTERNAL_KEYS = ("__trial_index__", "_seeds")
+#: the config keys of a sweep's trials that name their job and their method
+JOB_KEY = "_job"
+METHOD_KEY = "_method"
+#: a trial config's bookkeeping keys (Tune's repeat index, the seeds it picks from, the job):
+#: never config fields, never MLflow params
+INTERNAL_KEYS = ("__trial_index__", "_seeds", JOB_KEY, METHOD_KEY)
 
 
 def resolve_trial_config(config: Mapping[str, Any]) -> dict[str, Any]:

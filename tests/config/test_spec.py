@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,8 @@ def test_layers_and_jobs() -> None:
 
 def test_smoke_shrinks_everything() -> None:
     spec = parse_spec({**RAW, "smoke": {"labels_per_class": 2}}, smoke=True)
-    assert spec.datasets == ("digits",) and spec.backbone == "small_cnn" and spec.pretrained == "auto"
+    assert {j.dataset for j in spec.jobs()} == {"digits"}  # ce and scl have no smoke dataset of their own
+    assert spec.backbone == "small_cnn" and spec.pretrained == "auto"
     assert spec.seeds == (0,) and spec.experiment == "t-smoke"
     job = {j.name: j for j in spec.jobs()}["scl-digits"]
     assert job.space["lambda_"] == tune.grid_search([0.1, 0.3])
@@ -57,9 +59,8 @@ def test_label_budget_override_replaces_the_other_form() -> None:
 
 
 def test_space_bounds_are_checked_for_ranges() -> None:
-    spec = parse_spec({**RAW, "methods": [{"method": "scl", "search_space": "search_spaces.scl:bad"}]})
     with pytest.raises(ConfigError, match="no module search_spaces.scl|has no function"):
-        spec.jobs()
+        parse_spec({**RAW, "methods": [{"method": "scl", "search_space": "search_spaces.scl:bad"}]})
 
 
 def test_pretrained_auto_needs_digits_small_cnn() -> None:
@@ -93,3 +94,42 @@ def test_smoke_keeps_a_swept_axis_that_the_method_smoke_defaults_also_set() -> N
     raw = {**RAW, "methods": [{"method": "coin", "search_space": {"alpha": [0.1, 0.3, 0.5]}}]}
     job = parse_spec(raw, smoke=True).jobs()[0]
     assert job.space["alpha"] == tune.grid_search([0.1, 0.3]) and "alpha" not in job.fixed
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "../up", "x y", "", "naïve", 3])
+def test_name_must_be_a_safe_slug(name) -> None:
+    with pytest.raises(ConfigError, match="must be a slug of letters, digits") as e:
+        parse_spec({**RAW, "name": name})
+    assert e.value.field == "name"
+
+
+def test_unset_values_keep_the_method_defaults() -> None:
+    """The spec adds only what it states: no dataset, backbone or checkpoint is injected."""
+    from ftsweep.methods.uot_selection import UotSelectionConfig
+
+    (job,) = parse_spec({"name": "t", "method": "uot_selection", "config": {"k": 5}}).jobs()
+    default = {f.name: f.default for f in dataclasses.fields(UotSelectionConfig)}
+    assert job.dataset == default["dataset"] and job.name == f"uot_selection-{default['dataset']}"
+    assert "backbone" not in job.fixed and "pretrained" not in job.fixed
+    assert job.value("backbone") == default["backbone"] and job.value("pretrained") == default["pretrained"]
+
+
+def test_smoke_dataset_comes_from_the_method_record_unless_the_spec_gives_one() -> None:
+    from ftsweep.registry import methods
+
+    (job,) = parse_spec({"name": "t", "method": "uot_selection"}, smoke=True).jobs()
+    assert job.dataset == methods()["uot_selection"].smoke["dataset"] == job.fixed["dataset"]
+    (job,) = parse_spec({"name": "t", "method": "ce", "smoke": {"dataset": "digits_target"}}, smoke=True).jobs()
+    assert job.dataset == job.fixed["dataset"] == "digits_target"
+
+
+def test_jobs_are_expanded_once(monkeypatch) -> None:
+    import ftsweep.config.spec as spec_mod
+
+    calls = []
+    real = spec_mod.validate_points
+    monkeypatch.setattr(spec_mod, "validate_points", lambda *a: calls.append(1) or real(*a))
+    spec = parse_spec(RAW)
+    assert len(calls) == 4
+    spec.jobs(), spec.jobs()
+    assert len(calls) == 4

@@ -1,0 +1,78 @@
+"""The Ray Tune adapter of every method: a class Trainable around one ``ftsweep.methods`` object.
+
+``trainables/<m>.py`` subclasses :class:`MethodTrainable` with its method class in
+``method_cls``. The sweep runner uses :class:`MethodTrainable` itself: a spec's jobs run in one
+Tune experiment, so each trial's config names its method (:data:`METHOD_KEY`) and the trial
+builds that method's class from the registry — one actor can then be reused across jobs.
+
+Failures: Tune retries a trial whose worker or node died (``FailureConfig(max_failures)``, from
+its last checkpoint). An exception of the method itself (a non-finite loss, bad data, a config or
+checkpoint error) would fail the same way again, so the trial does not raise it: it ends at once
+with a final report carrying :data:`FAILED_KEY` = 1 and the reason under :data:`REASON_KEY`,
+which the MLflow logger records as a FAILED run and the runner counts as a failed trial.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, ClassVar
+
+from ray import tune
+
+__all__ = ["FAILED_KEY", "METHOD_KEY", "REASON_KEY", "MethodTrainable"]
+
+from ftsweep.methods.base import METHOD_KEY
+
+#: result keys of a trial that ended on an error of its own
+FAILED_KEY = "error/failed"
+REASON_KEY = "error/reason"
+
+
+def _method_class(name: str) -> type:
+    from ftsweep.registry import methods
+
+    return methods()[name].trainable.method_cls
+
+
+class MethodTrainable(tune.Trainable):
+    """Runs a method object as a Tune trial; ``step`` / checkpoints / ``reset_config`` delegate."""
+
+    method_cls: ClassVar[type | None] = None
+
+    def setup(self, config: dict[str, Any]) -> None:
+        self.method: Any = None
+        self.failure: str | None = None
+        try:
+            cls = self.method_cls or _method_class(config[METHOD_KEY])
+            self.method = cls(config, logdir=self.logdir)
+        except Exception as e:  # noqa: BLE001 — deterministic: recorded, not retried (module doc)
+            self.failure = _reason(e)
+
+    def step(self) -> dict[str, Any]:
+        if self.failure is None:
+            try:
+                return self.method.step()
+            except Exception as e:  # noqa: BLE001 — as in setup
+                self.failure = _reason(e)
+        return {"done": True, FAILED_KEY: 1.0, REASON_KEY: self.failure}
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        if self.method is not None:
+            self.method.save_checkpoint(checkpoint_dir)
+
+    def load_checkpoint(self, checkpoint: str | dict | None) -> None:
+        if self.method is not None:
+            self.method.load_checkpoint(checkpoint)
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        """Actor reuse: rebuild the method for the new config in the same process."""
+        self.setup(new_config)
+        self.config = new_config
+        return True
+
+
+def _reason(e: BaseException) -> str:
+    """``Type: message`` and the innermost frame (where the method failed)."""
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" (at {tb[-1].filename}:{tb[-1].lineno})" if tb else ""
+    return f"{type(e).__name__}: {e}{where}"[:2000]
