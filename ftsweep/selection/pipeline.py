@@ -26,13 +26,9 @@ from ftsweep.backbones import CheckpointError, load_projection_head, load_state_
 from ftsweep.config import ConfigError
 from ftsweep.data import ViewDataset, build_view, load_dataset_cached, resolve_info
 from ftsweep.data.reuse import true_matches, unit_members
+from ftsweep.engine import extract_features
 from ftsweep.selection.baselines import label_selection, random_selection
-from ftsweep.selection.features import (
-    cached_features,
-    checkpoint_digest,
-    extract_features,
-    resolve_feature_layer,
-)
+from ftsweep.selection.features import cached_features, checkpoint_digest, resolve_feature_layer
 from ftsweep.selection.greedy_ot import greedy_ot_scores
 from ftsweep.selection.ranking import select
 from ftsweep.selection.recall import recall_rate
@@ -52,7 +48,7 @@ SELECTIONS = ("none", "uot", "greedy_ot", "random", "label")
 
 
 class _Pairs(Dataset):
-    """``(x, y)`` items of a ViewDataset (what ``ftsweep.selection.extract_features`` reads)."""
+    """``(x, y)`` items of a ViewDataset (what ``ftsweep.engine.extract_features`` reads)."""
 
     def __init__(self, ds: ViewDataset) -> None:
         self.ds = ds

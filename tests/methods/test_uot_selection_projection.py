@@ -20,9 +20,10 @@ import ftsweep.selection.pipeline as dr
 from ftsweep.backbones import create_backbone, load_backbone_weights
 from ftsweep.config import ConfigError
 from ftsweep.data import ViewDataset, build_view, get_dataset_info, load_dataset_cached
+from ftsweep.engine import extract_features
 from ftsweep.methods.uot_selection import UotSelectionConfig, UotSelectionMethod
 from ftsweep.registry import methods
-from ftsweep.selection import cache_path, cached_features, extract_features
+from ftsweep.selection import cache_path, cached_features
 
 SMOKE = methods()["uot_selection"].smoke
 

@@ -9,7 +9,7 @@ import pkgutil
 import pytest
 
 import search_spaces
-from ftsweep.config.spec import _domain_values
+from ftsweep.config.space import domain_values
 from ftsweep.registry import methods
 
 
@@ -32,7 +32,7 @@ def test_space_keys_and_bounds(method: str, fn) -> None:
     fields = set(cls.field_names())
     assert all(k in fields for k in space), sorted(set(space) - fields)
     base = {"pretrained": "none", **methods()[method].smoke}
-    axes = {k: _domain_values(v) for k, v in space.items()}
+    axes = {k: domain_values(v) for k, v in space.items()}
     fixed = {k: v for k, v in space.items() if axes[k] is None}
     first = {k: vals[0] for k, vals in axes.items() if vals is not None}
     for key, values in axes.items():
