@@ -96,41 +96,33 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ftsweep.config.spec import load_spec
-    from ftsweep.runner import check_pretrained, run_sweep
-    from ftsweep.versions import choose_version, spec_hash
+    from ftsweep.runner import check_pretrained, run_spec
 
-    results = Path(args.results).resolve()
     try:
         spec = load_spec(args.spec, smoke=args.smoke)
         check_pretrained(spec.jobs())
         if args.retry_failed and not args.resume:
             raise ConfigError("--retry-failed", True, "goes with --resume")
-        version, resume = choose_version(
-            results / spec.folder,
-            spec_hash(spec.raw, smoke=spec.smoke),
-            resume=args.resume,
-            new=args.new,
-            retry_failed=args.retry_failed,
-            command=" ".join(sys.argv),
-            spec=args.spec,
-        )
     except ConfigError as e:
         return _fail(str(e))
     import ray
 
     if args.tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
-    with version.hold():
-        res = run_sweep(
+    try:
+        res = run_spec(
             spec,
-            version,
-            resume=resume,
+            results_dir=args.results,
+            resume=args.resume,
+            new=args.new,
             retry_failed=args.retry_failed,
-            results_dir=results,
+            command=" ".join(sys.argv),
             tracking_uri=args.tracking_uri,
             address=args.address,
             num_cpus=args.num_cpus,
         )
+    except ConfigError as e:  # the version check, before Ray starts
+        return _fail(str(e))
     ray.shutdown()
     print(
         f"ftsweep: v{res.version}: {res.finished} of {res.trials} trials finished, {res.errors} failed, "

@@ -24,7 +24,7 @@ from ftsweep.config import ConfigError
 from ftsweep.config.spec import Job, SweepSpec
 from ftsweep.versions import Version
 
-__all__ = ["SweepResult", "init_ray", "prepare_paths", "run_sweep"]
+__all__ = ["SweepResult", "init_ray", "prepare_paths", "run_spec", "run_sweep"]
 
 PATH_FIELDS = ("data_root", "cache_dir")
 
@@ -228,6 +228,9 @@ def run_sweep(
     """Run (or resume) one version of ``spec``; failing trials are recorded and the sweep goes on."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # a trial that fails on its own ends with a report that may lack the selection metric
+    # (it failed before its first epoch): ftsweep.trial, not a missing metric
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     from ray import tune
 
     from ftsweep.tracking import MLflowTrialLogger, git_commit, job_info, open_experiment
@@ -316,6 +319,37 @@ def run_sweep(
         return _summarize(spec, version, jobs, grid, logger, total, caught, time.perf_counter() - t0)
     finally:
         pool.shutdown(wait=True)
+
+
+def run_spec(
+    spec: SweepSpec,
+    *,
+    results_dir: str | Path = "results",
+    resume: bool = False,
+    new: bool = False,
+    retry_failed: bool = False,
+    command: str = "",
+    **kwargs: Any,
+) -> SweepResult:
+    """Choose the version (``ftsweep.versions.choose_version``: a new one, or the one to resume;
+    ``ConfigError`` before anything starts when that is not allowed), hold it while the sweep
+    runs, and :func:`run_sweep` it."""
+    from ftsweep.versions import choose_version, spec_hash
+
+    results_dir = Path(results_dir).resolve()
+    version, resuming = choose_version(
+        results_dir / spec.folder,
+        spec_hash(spec.raw, smoke=spec.smoke),
+        resume=resume,
+        new=new,
+        retry_failed=retry_failed,
+        command=command,
+        spec=str(spec.path or spec.name),
+    )
+    with version.hold():
+        return run_sweep(
+            spec, version, resume=resuming, retry_failed=retry_failed, results_dir=results_dir, **kwargs
+        )
 
 
 def trial_outcome(result: Any) -> str:

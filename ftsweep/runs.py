@@ -74,6 +74,8 @@ def load_runs(
     rows = []
     params: set[str] = set()
     for run in client.search_runs([exp.experiment_id], max_results=50_000):
+        if run.data.tags.get("ftsweep.kind") in ("sweep", "job"):
+            continue  # a version's and a job's parent runs, not trials
         params.update(run.data.params)
         row: dict[str, object] = {k: parse_param(v) for k, v in run.data.params.items()}
         row.update(run.data.metrics)

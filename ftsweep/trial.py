@@ -38,6 +38,13 @@ class MethodTrainable(tune.Trainable):
     """Runs a method object as a Tune trial; ``step`` / checkpoints / ``reset_config`` delegate."""
 
     method_cls: ClassVar[type | None] = None
+    #: the method's config dataclass (set from ``method_cls`` by a subclass)
+    config_cls: ClassVar[type | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("method_cls") is not None:
+            cls.config_cls = cls.method_cls.config_cls
 
     def setup(self, config: dict[str, Any]) -> None:
         self.method: Any = None

@@ -93,6 +93,9 @@ CASES = [
         "resources.tpu: 1 — allowed keys: cpu, gpu",
     ),
     ("name: t\nmethod: [unclosed\n", "malformed YAML at line"),
+    (GOOD.replace("name: t", "name: .."), "name: '..' — must be a slug"),
+    (GOOD.replace("name: t", "name: ../up"), "name: '../up' — must be a slug"),
+    (GOOD + "max_failures: -1\n", "max_failures: -1 — must be an integer >= 0"),
     ("- just\n- a list\n", "spec: 'list' — must be a YAML mapping"),
 ]
 
@@ -112,6 +115,21 @@ def test_bad_spec_exits_2_with_one_line(
 def test_good_spec_validates(no_side_effects, capsys) -> None:
     assert cli.main(["validate", _spec(no_side_effects, GOOD)]) == 0
     assert "OK — 1 jobs (scl-digits), 2 seed(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--resume"], "--resume: "),
+        (["--retry-failed"], "--retry-failed: True — goes with --resume"),
+    ],
+)
+def test_resume_flags_without_a_version_to_resume(flags, message, no_side_effects, capsys) -> None:
+    code = cli.main(["run", _spec(no_side_effects, GOOD), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    if flags == ["--resume"]:
+        assert "no version of this sweep" in err
 
 
 def test_missing_spec_file(no_side_effects, capsys) -> None:

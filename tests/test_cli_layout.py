@@ -1,4 +1,4 @@
-"""``ftsweep run`` renders the spec's paper layout after the generic table."""
+"""``ftsweep run`` renders the spec's paper layout (a registered method's) after the generic table."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ def test_spec_layout_is_printed_and_written(tmp_path, monkeypatch, capsys) -> No
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("mylayouts", None)
+    import mylayouts
+
+    import ftsweep.registry as reg
+
+    ce = reg.methods()["ce"]
+    record = reg.MethodRecord("mine", ce.config_cls, ce.trainable, layouts=(mylayouts.table, mylayouts.broken))
+    monkeypatch.setattr(reg, "_REGISTRY", reg.Registry([*reg.methods().values(), record]))
     df = pd.DataFrame({"x": [1.0, 2.0, 6.0]})
     out = tmp_path / "res"
     out.mkdir()

@@ -29,14 +29,14 @@ table: {rows: method, cols: dataset, metric: test/acc, baseline: ce}
 @pytest.fixture(scope="module")
 def sweep(ray_session, tmp_path_factory):
     from ftsweep.config.spec import load_spec
-    from ftsweep.runner import run_sweep
+    from ftsweep.runner import run_spec
 
     tmp = tmp_path_factory.mktemp("e2e")
     spec_path = tmp / "e2e.yaml"
     spec_path.write_text(textwrap.dedent(SPEC))
     uri = f"sqlite:///{tmp}/mlflow.db"
     spec = load_spec(spec_path, smoke=True)
-    result = run_sweep(spec, results_dir=tmp / "results", tracking_uri=uri, log=False)
+    result = run_spec(spec, results_dir=tmp / "results", tracking_uri=uri, log=False)
     return spec, result, uri, tmp
 
 
@@ -63,7 +63,7 @@ def test_per_epoch_metric_history(sweep) -> None:
     spec, _, uri, _ = sweep
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(spec.experiment)
-    for run in client.search_runs([exp.experiment_id]):
+    for run in client.search_runs([exp.experiment_id], filter_string="tags.trial_id != ''"):
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val/acc")]
         assert steps == [1, 2]
         assert run.data.tags["sweep"] == "e2e" and run.data.tags["dataset"] == "digits"
@@ -71,9 +71,11 @@ def test_per_epoch_metric_history(sweep) -> None:
 
 
 def test_tune_storage_under_results(sweep) -> None:
+    """One Tune experiment for every job, in the spec's first version folder (--smoke: its own)."""
     _, result, _, tmp = sweep
-    assert result.storage == (tmp / "results" / "e2e").resolve()
-    assert (result.storage / "ce-digits").is_dir() and (result.storage / "scl-digits").is_dir()
+    assert result.storage == (tmp / "results" / "e2e-smoke" / "v1").resolve() and result.version == 1
+    assert (result.storage / "tune" / "tuner.pkl").is_file()
+    assert (result.storage / "version.json").is_file()
 
 
 def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Path) -> None:
@@ -81,7 +83,7 @@ def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Pa
     the other trial of the same sweep finishes."""
     from ftsweep.runs import load_runs
     from ftsweep.config.spec import load_spec
-    from ftsweep.runner import run_sweep
+    from ftsweep.runner import run_spec
 
     spec_path = tmp_path / "nan.yaml"
     spec_path.write_text(
@@ -98,7 +100,7 @@ def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Pa
         )
     )
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    result = run_sweep(load_spec(spec_path), results_dir=tmp_path / "results", tracking_uri=uri, log=False)
+    result = run_spec(load_spec(spec_path), results_dir=tmp_path / "results", tracking_uri=uri, log=False)
     assert (result.trials, result.errors) == (2, 1)
     runs = load_runs("nan", uri, status=None).set_index("lr")
     assert runs.loc[0.05, "status"] == "FINISHED"
@@ -112,7 +114,7 @@ def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Pa
 def test_optuna_asha_runs_every_suggestion_once_per_seed(ray_session, tmp_path: Path) -> None:
     from ftsweep.runs import load_runs
     from ftsweep.config.spec import load_spec
-    from ftsweep.runner import run_sweep
+    from ftsweep.runner import run_spec
 
     spec_path = tmp_path / "opt.yaml"
     spec_path.write_text(
@@ -132,7 +134,7 @@ def test_optuna_asha_runs_every_suggestion_once_per_seed(ray_session, tmp_path: 
         )
     )
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    result = run_sweep(load_spec(spec_path), results_dir=tmp_path / "results", tracking_uri=uri, log=False)
+    result = run_spec(load_spec(spec_path), results_dir=tmp_path / "results", tracking_uri=uri, log=False)
     assert (result.trials, result.errors) == (4, 0)
     runs = load_runs("opt", uri, status=None)
     assert len(runs) == 4

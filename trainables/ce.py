@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ftsweep.methods.ce import CEConfig, CEMethod
 from ftsweep.registry import MethodRecord
-from trainables._base import MethodTrainable
+from ftsweep.trial import MethodTrainable
 
 
 class CETrainable(MethodTrainable):

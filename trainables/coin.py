@@ -6,7 +6,7 @@ import analysis.coin
 import search_spaces.coin
 from ftsweep.methods.coin import CoinConfig, CoinMethod
 from ftsweep.registry import MethodRecord
-from trainables._base import MethodTrainable
+from ftsweep.trial import MethodTrainable
 
 
 class CoinTrainable(MethodTrainable):

@@ -6,7 +6,7 @@ import analysis.core_tuning
 import search_spaces.core_tuning
 from ftsweep.methods.core_tuning import CoreTuningConfig, CoreTuningMethod
 from ftsweep.registry import MethodRecord
-from trainables._base import MethodTrainable
+from ftsweep.trial import MethodTrainable
 
 
 class CoreTuningTrainable(MethodTrainable):

@@ -6,7 +6,7 @@ import analysis.schane
 import search_spaces.schane
 from ftsweep.methods.schane import SchaneConfig, SchaneMethod
 from ftsweep.registry import MethodRecord
-from trainables._base import MethodTrainable
+from ftsweep.trial import MethodTrainable
 
 
 class SchaneTrainable(MethodTrainable):

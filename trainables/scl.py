@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ftsweep.methods.scl import SCLConfig, SclMethod
 from ftsweep.registry import MethodRecord
-from trainables._base import MethodTrainable
+from ftsweep.trial import MethodTrainable
 
 
 class SCLTrainable(MethodTrainable):

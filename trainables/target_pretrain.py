@@ -7,7 +7,7 @@ import analysis.target_pretraining
 import search_spaces.target_pretrain
 from ftsweep.methods.target_pretrain import TargetPretrainConfig, TargetPretrainMethod
 from ftsweep.registry import MethodRecord
-from trainables._base import MethodTrainable
+from ftsweep.trial import MethodTrainable
 
 
 class TargetPretrainTrainable(MethodTrainable):

@@ -7,7 +7,7 @@ import search_spaces.fixmatch
 from ftsweep.methods.stage2 import STAGE2_SMOKE
 from ftsweep.methods.uda import UDAConfig, UDAMethod
 from ftsweep.registry import MethodRecord
-from trainables._base import MethodTrainable
+from ftsweep.trial import MethodTrainable
 
 
 class UDATrainable(MethodTrainable):

@@ -6,7 +6,7 @@ import analysis.uot_selection
 import search_spaces.uot_selection
 from ftsweep.methods.uot_selection import UotSelectionConfig, UotSelectionMethod
 from ftsweep.registry import MethodRecord
-from trainables._base import MethodTrainable
+from ftsweep.trial import MethodTrainable
 
 
 class UotSelectionTrainable(MethodTrainable):

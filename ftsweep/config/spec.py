@@ -165,7 +165,7 @@ def load_layout(layout: Any, field: str = "table.layout") -> Callable[..., Any]:
         raise ConfigError(
             field,
             layout,
-            "must name a paper layout 'analysis.<paper>:<table>' of a method; one of: "
+            "must name a table function 'analysis.<paper>:<table>' of a method; one of: "
             + ", ".join(sorted(layouts)),
         )
     return layouts[layout]
