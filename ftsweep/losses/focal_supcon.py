@@ -15,6 +15,7 @@ def focal_supcon_loss(
     *,
     variant: Variant = "paper",
     positive_mask: Tensor | None = None,
+    num_anchors: int | None = None,
 ) -> Tensor:
     """Focal supervised contrastive loss, Core-tuning §4.3 (the unnumbered ``L_con^f`` equation).
 
@@ -32,6 +33,12 @@ def focal_supcon_loss(
     ``l_i = -1/N sum_{j in P_i} (1 - p_ij) log p_ij``, and the loss is the sum of ``l_i``
     divided by the number of anchors with ``|P_i| > 0`` (anchors without positives add 0).
 
+    ``num_anchors`` restricts the anchors ``i`` to the first ``num_anchors`` rows while every
+    row stays in ``A_i`` and ``P_i``: Core-tuning's equation sums over the n original samples
+    (``sum_{i=1}^n``) whose pair sets "contain the generated hard pairs", so its ``paper`` form
+    passes ``num_anchors=n`` for the set ``z ∪ B+ ∪ B-``. None = every row is an anchor (the
+    public code, which contrasts the whole enlarged set).
+
     Both variants return ``features.sum() * 0`` when no anchor has a positive.
 
     In Core-tuning, ``features`` is the projected (N + generated) contrastive set and the
@@ -45,6 +52,8 @@ def focal_supcon_loss(
         variant: ``"paper"`` or ``"official"``, see above.
         positive_mask: optional bool Tensor with shape (batch_size, batch_size) overriding the
             positives derived from ``labels``; its diagonal is ignored.
+        num_anchors: the first ``num_anchors`` rows are the anchors (1 ≤ num_anchors ≤
+            batch_size); None = all rows.
 
     Returns:
         Scalar Tensor.
@@ -62,4 +71,8 @@ def focal_supcon_loss(
         per_anchor = -summed / n
     else:
         per_anchor = -summed / n_pos.clamp(min=1).to(features.dtype)
-    return mean_over_valid(per_anchor, n_pos > 0)
+    valid = n_pos > 0
+    if num_anchors is not None:
+        assert 1 <= num_anchors <= n, f"num_anchors must be in [1, {n}] but found {num_anchors}"
+        per_anchor, valid = per_anchor[:num_anchors], valid[:num_anchors]
+    return mean_over_valid(per_anchor, valid)

@@ -20,6 +20,7 @@ def supcon_loss(
     *,
     variant: Variant = "paper",
     positive_mask: Tensor | None = None,
+    num_anchors: int | None = None,
 ) -> Tensor:
     """Supervised contrastive loss, COIN Eq. 1 (= Core-tuning Eq. 1, Khosla et al. ``L_out``).
 
@@ -49,6 +50,9 @@ def supcon_loss(
             positives derived from ``labels`` (e.g. from
             :func:`ftsweep.losses.mixup.soft_label_positive_mask` for mixed samples); its
             diagonal is ignored (self is a positive only in the official variant).
+        num_anchors: only the first ``num_anchors`` rows are anchors; every row stays in the
+            positive and full pair sets (Core-tuning's Eq. 1 over an enlarged set sums over its
+            n originals). None = all rows. Paper variant only.
 
     Returns:
         Scalar Tensor.
@@ -66,4 +70,8 @@ def supcon_loss(
     n_pos = pos.sum(dim=1)
     summed = torch.where(pos, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
     per_anchor = -summed / n_pos.clamp(min=1).to(features.dtype)
-    return mean_over_valid(per_anchor, n_pos > 0)
+    valid = n_pos > 0
+    if num_anchors is not None:
+        assert 1 <= num_anchors <= n, f"num_anchors must be in [1, {n}] but found {num_anchors}"
+        per_anchor, valid = per_anchor[:num_anchors], valid[:num_anchors]
+    return mean_over_valid(per_anchor, valid)

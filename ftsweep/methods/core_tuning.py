@@ -9,7 +9,9 @@ Per batch, with backbone features ``z = G_e(x)``:
   backbone features* of ``B-``;
 - the focal contrastive loss (§4.3) ``L_con^f`` runs on ``v = G_c(.)/||G_c(.)||`` of the
   contrastive set ``z ∪ B+ ∪ B-``, with positives of generated samples given by their (soft)
-  labels (:func:`ftsweep.losses.soft_label_positive_mask`);
+  labels (:func:`ftsweep.losses.soft_label_positive_mask`); the anchors are the n originals
+  (``sum_{i=1}^n``), whose pair sets contain the generated pairs (the public code makes every
+  row of the set an anchor: ``variant="official"``);
 - loss = ``L_ce^m + η·L_con^f`` (§4.1, Algorithm 1 line 13).
 
 Ablations of Table 2 via ``contrastive`` (``focal`` = ``L_con^f``, ``plain`` = ``L_con``) and
@@ -137,14 +139,21 @@ class CoreTuningMethod(FineTuner):
         return F.normalize(self.model["projector"](features), dim=1)
 
     def contrastive_loss(
-        self, features: Tensor, labels: Tensor | None, positive_mask: Tensor | None
+        self, features: Tensor, labels: Tensor | None, positive_mask: Tensor | None, num_anchors: int
     ) -> Tensor:
         """``L_con^f`` (focal) or ``L_con`` (plain) of the projected ``features``; positives from
-        ``labels`` or, for a set with mixed samples, from ``positive_mask``."""
+        ``labels`` or, for a set with mixed samples, from ``positive_mask``.
+
+        ``variant="paper"``: the anchors are the ``num_anchors`` original samples (the first
+        rows; §4.3 sums over ``i = 1..n``), their pair sets hold the whole set. ``official``:
+        every row of the set is an anchor, as in the public code."""
         v = self.project(features)
         cfg = self.cfg
         loss_fn = focal_supcon_loss if cfg.contrastive == "focal" else supcon_loss
-        return loss_fn(v, labels, cfg.temperature, variant=cfg.variant, positive_mask=positive_mask)
+        anchors = num_anchors if cfg.variant == "paper" else None
+        return loss_fn(
+            v, labels, cfg.temperature, variant=cfg.variant, positive_mask=positive_mask, num_anchors=anchors
+        )
 
     def training_step(self, batch: Any) -> StepOutput:
         x, labels, _ = batch
@@ -198,8 +207,8 @@ class CoreTuningMethod(FineTuner):
             logs["con"] = torch.zeros_like(ce)
             return ce_m, logs
         if set_q is None:  # originals only: positives share the label
-            con = self.contrastive_loss(set_z, y, None)
+            con = self.contrastive_loss(set_z, y, None, n)
         else:
-            con = self.contrastive_loss(set_z, None, soft_label_positive_mask(set_q, variant=cfg.variant))
+            con = self.contrastive_loss(set_z, None, soft_label_positive_mask(set_q, variant=cfg.variant), n)
         logs["con"] = con
         return ce_m + cfg.eta * con, logs

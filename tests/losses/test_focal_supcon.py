@@ -165,3 +165,44 @@ def test_dominant_self_similarity_is_excluded(variant: str) -> None:
     loss.backward()
     assert loss.item() == pytest.approx(_brute(x, _label_mask(labels), 0.5, variant), rel=1e-10)
     assert torch.isfinite(xr.grad).all()
+
+
+def _brute_anchors(x: torch.Tensor, pos: list[list[bool]], tau: float, num_anchors: int) -> float:
+    """Core-tuning §4.3 over an enlarged set: anchors i = 1..n (the originals), P_i and A_i
+    over every row (originals and generated pairs), float64 scalar loops."""
+    v = x.tolist()
+    rows = len(v)
+    total, anchors = 0.0, 0
+    for i in range(num_anchors):
+        positives = [j for j in range(rows) if j != i and pos[i][j]]
+        if not positives:
+            continue
+        denom = sum(
+            math.exp(sum(a * b for a, b in zip(v[i], v[k], strict=True)) / tau) for k in range(rows) if k != i
+        )
+        acc = 0.0
+        for j in positives:
+            p = math.exp(sum(a * b for a, b in zip(v[i], v[j], strict=True)) / tau) / denom
+            acc += (1.0 - p) * math.log(p)
+        total += -acc / len(positives)
+        anchors += 1
+    return total / anchors if anchors else 0.0
+
+
+@pytest.mark.parametrize("num_anchors", [1, 3, 5, 8])
+@pytest.mark.parametrize("tau", [0.07, 0.5])
+def test_num_anchors_sums_over_the_originals_only(num_anchors: int, tau: float) -> None:
+    labels = [0, 1, 0, 2, 1, 0, 2, 1]  # rows >= num_anchors play the generated pairs
+    x = _unit(len(labels), 6, seed=11)
+    got = focal_supcon_loss(x, torch.tensor(labels), tau, num_anchors=num_anchors)
+    want = _brute_anchors(x, _label_mask(labels), tau, num_anchors)
+    assert got.item() == pytest.approx(want, rel=1e-10, abs=1e-12)
+    if num_anchors == len(labels):
+        assert got.item() == pytest.approx(focal_supcon_loss(x, torch.tensor(labels), tau).item(), rel=1e-12)
+
+
+def test_num_anchors_gradient_reaches_generated_rows() -> None:
+    x = _unit(6, 4, seed=3).requires_grad_(True)
+    loss = focal_supcon_loss(x, torch.tensor([0, 1, 0, 1, 0, 1]), 0.1, num_anchors=2)
+    loss.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[2:].abs().sum() > 0

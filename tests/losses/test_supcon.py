@@ -163,3 +163,27 @@ def test_runs_on_device(device: str) -> None:
     loss = supcon_loss(x, labels, 0.1)
     loss.backward()
     assert loss.device.type == device and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("num_anchors", [1, 4, 7])
+def test_num_anchors_restricts_the_anchors_not_the_pair_sets(num_anchors: int) -> None:
+    labels = [0, 1, 0, 2, 1, 0, 2]
+    g = torch.Generator().manual_seed(5)
+    x = F.normalize(torch.randn(len(labels), 5, generator=g, dtype=torch.float64), dim=1)
+    v = x.tolist()
+    rows, tau = len(v), 0.2
+    terms = []
+    for i in range(num_anchors):  # brute force: anchors 0..num_anchors-1, P_i / A_i over all rows
+        denom = sum(
+            math.exp(sum(a * b for a, b in zip(v[i], v[k], strict=True)) / tau) for k in range(rows) if k != i
+        )
+        positives = [j for j in range(rows) if j != i and labels[j] == labels[i]]
+        if positives:
+            s = sum(
+                math.log(math.exp(sum(a * b for a, b in zip(v[i], v[j], strict=True)) / tau) / denom)
+                for j in positives
+            )
+            terms.append(-s / len(positives))
+    want = sum(terms) / len(terms) if terms else 0.0
+    got = supcon_loss(x, torch.tensor(labels), tau, num_anchors=num_anchors)
+    assert got.item() == pytest.approx(want, rel=1e-10, abs=1e-12)

@@ -73,11 +73,12 @@ def brute_project(projector: torch.nn.Sequential, z: np.ndarray) -> np.ndarray:
     return h / np.linalg.norm(h, axis=1, keepdims=True)
 
 
-def brute_contrastive(v: np.ndarray, labels: list[int], tau: float, focal: bool) -> float:
-    """Eq. 1 / §4.3 with P_i = {j != i: same label}, mean over anchors with a positive."""
+def brute_contrastive(v: np.ndarray, labels: list[int], tau: float, focal: bool, num_anchors: int) -> float:
+    """Eq. 1 / §4.3 with P_i = {j != i: same label} over the whole set, anchors i = 1..n (the
+    originals, the first ``num_anchors`` rows), mean over anchors with a positive."""
     n = len(labels)
     per_anchor = []
-    for i in range(n):
+    for i in range(num_anchors):
         denom = sum(math.exp(float(v[i] @ v[k]) / tau) for k in range(n) if k != i)
         terms = []
         for j in range(n):
@@ -144,7 +145,9 @@ def expected_loss(t, batch, gen_seed: int) -> tuple[float, int]:
     loss = brute_ce(z, labels, W, b) + brute_soft_ce(mixed_z, mixed_q, W, b)
     if cfg.eta > 0:
         v = brute_project(t.model["projector"], np.array(set_z))
-        loss += cfg.eta * brute_contrastive(v, set_lab, cfg.temperature, focal=cfg.contrastive == "focal")
+        loss += cfg.eta * brute_contrastive(
+            v, set_lab, cfg.temperature, focal=cfg.contrastive == "focal", num_anchors=len(labels)
+        )
     return loss, len(set_z) - len(labels)
 
 
