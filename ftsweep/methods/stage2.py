@@ -8,9 +8,14 @@ and, for the semi-supervised learners, ``λ · L_PL`` on an unlabeled stream (Eq
 Training follows FixMatch's public code rather than epochs over the labeled set:
 
 - an *epoch* is ``iters_per_epoch`` optimiser steps (FixMatch evaluates every 1024 steps); each
-  step draws a labeled batch of ``batch_size`` from an endless reshuffled labeled stream
-  (:func:`ftsweep.engine.cycle`) and, for the semi-supervised learners, ``mu · batch_size``
-  unlabeled images with the class's ``unlabeled_views``;
+  step draws a labeled batch of exactly ``batch_size`` B and, for the semi-supervised learners,
+  ``mu · B`` unlabeled images with the class's ``unlabeled_views``. Both streams are successive
+  reshufflings of their set (:func:`index_stream`), so a label budget smaller than B repeats
+  labeled images within a batch — FixMatch's expanded labeled index — instead of shrinking the
+  batch to the budget (40 labels still give B = 64 and μ = 7);
+- the unlabeled set of the semi-supervised learners holds every training image outside
+  validation, the labeled ones included (FixMatch's ``x_u_split`` returns all indices as
+  unlabeled; ``unlabeled_includes_labeled: false`` leaves the labeled ones out);
 - labeled, weak and strong images go through the network in **one** forward pass (one set of
   BatchNorm batch statistics for all of them), like FixMatch's code on one device (its
   ``interleave`` only matters across several devices);
@@ -32,21 +37,32 @@ built once by :func:`ftsweep.pretrain.stage1_checkpoint`. The stage-1 seed is
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ftsweep.backbones import load_backbone_weights
 from ftsweep.config import ConfigError, TrainConfig, check
-from ftsweep.engine import cycle, fixmatch_lr_factor, make_loader
+from ftsweep.data import DataBundle, ViewDataset
+from ftsweep.engine import fixmatch_lr_factor
 from ftsweep.engine.ema import ModelEMA
 from ftsweep.methods.base import FineTuner
 
-__all__ = ["STAGE2_SMOKE", "SemiConfig", "SemiMethod", "Stage2Config", "Stage2Method", "stage1_config"]
+__all__ = [
+    "STAGE2_SMOKE",
+    "SemiConfig",
+    "SemiMethod",
+    "Stage2Config",
+    "Stage2Method",
+    "index_stream",
+    "stage1_config",
+]
 
 #: what ``--smoke`` sets for every stage-2 method: a label budget (the semi-supervised learners
 #: need an unlabeled stream) and two optimiser steps per epoch
@@ -104,6 +120,22 @@ class Stage2Config(TrainConfig):
         stage1_config(self)
 
 
+def index_stream(
+    dataset: torch.utils.data.Dataset, *, batch_size: int, steps: int, seed: int, num_workers: int = 0
+) -> torch.utils.data.DataLoader:
+    """``steps`` batches of exactly ``batch_size`` items drawn from successive random
+    permutations of ``dataset`` (one permutation after the other, each by ``seed``).
+
+    Every item appears once per permutation, so a dataset smaller than ``batch_size`` fills a
+    batch by repetition, as FixMatch's code does by expanding the labeled indices to
+    ``⌈B·eval_step / num_labeled⌉`` copies before shuffling."""
+    gen = torch.Generator().manual_seed(seed)
+    sampler = torch.utils.data.RandomSampler(dataset, num_samples=steps * batch_size, generator=gen)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=True
+    )
+
+
 def stage1_config(cfg: Stage2Config) -> Any:
     """The TargetPretrainConfig a stage-2 config names (``None`` without ``stage1``).
 
@@ -147,12 +179,15 @@ class SemiConfig(Stage2Config):
     Attributes:
         mu: unlabeled images per labeled image in a step (μ ≥ 1).
         lambda_u: weight λ of the unlabeled loss L_PL (≥ 0).
+        unlabeled_includes_labeled: the unlabeled stream holds the labeled images too
+            (FixMatch's code); false = only the images outside the label budget.
     """
 
     method: ClassVar[str] = "semi"
 
     mu: int = 7
     lambda_u: float = 1.0
+    unlabeled_includes_labeled: bool = True
 
     def validate(self) -> None:
         super().validate()
@@ -248,34 +283,30 @@ class Stage2Method(FineTuner):
         return (seed * 6_364_136_223_846_793_005 + 1_442_695_040_888_963_407) % 2**63
 
     def train_batches(self, seed: int) -> Iterator:
-        """``steps_per_epoch`` pairs ``(labeled_batch, unlabeled_batch | None)``."""
-        cfg = self.cfg
-        labeled = cycle(
-            make_loader(
+        """``steps_per_epoch`` pairs ``(labeled_batch, unlabeled_batch | None)``: B labeled and
+        μ·B unlabeled images per step, whatever the size of the label budget."""
+        cfg, steps = self.cfg, self.steps_per_epoch()
+        labeled = iter(
+            index_stream(
                 self.data.labeled,
                 batch_size=cfg.batch_size,
-                shuffle=True,
+                steps=steps,
                 seed=seed,
                 num_workers=cfg.num_workers,
-                drop_last=True,
-            ),
-            seed,
+            )
         )
         unlabeled = None
         if self.unlabeled_views is not None:
-            useed = self.unlabeled_seed(seed)
-            unlabeled = cycle(
-                make_loader(
+            unlabeled = iter(
+                index_stream(
                     self.data.unlabeled,
                     batch_size=cfg.mu * cfg.batch_size,
-                    shuffle=True,
-                    seed=useed,
+                    steps=steps,
+                    seed=self.unlabeled_seed(seed),
                     num_workers=cfg.num_workers,
-                    drop_last=True,
-                ),
-                useed,
+                )
             )
-        for _ in range(self.steps_per_epoch()):
+        for _ in range(steps):
             yield next(labeled), (next(unlabeled) if unlabeled is not None else None)
 
 
@@ -284,6 +315,16 @@ class SemiMethod(Stage2Method):
 
     config_cls: ClassVar[type[TrainConfig]] = SemiConfig
     cfg: SemiConfig
+
+    def build_data(self) -> DataBundle:
+        data = super().build_data()
+        if not self.cfg.unlabeled_includes_labeled or data.unlabeled is None:
+            return data
+        u = data.unlabeled
+        indices = np.concatenate([data.labeled.indices, u.indices])
+        return dataclasses.replace(
+            data, unlabeled=ViewDataset(u.base, indices, u.transform, hide_labels=True)
+        )
 
     def setup_method(self) -> None:
         if self.data.unlabeled is None or len(self.data.unlabeled) == 0:

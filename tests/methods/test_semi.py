@@ -238,6 +238,31 @@ def test_semi_batches_have_mu_times_b_unlabeled_images_with_two_views():
         assert not torch.equal(x_w, x_s)
 
 
+def test_labeled_batch_is_b_even_when_the_budget_is_smaller():
+    """FixMatch's B = 64 with 40 labels: the labeled stream repeats images to fill B (one
+    permutation of the budget after another) instead of shrinking the batch to the budget."""
+    t = make("fixmatch", labels_per_class=1, batch_size=16, mu=1, iters_per_epoch=3)
+    budget = set(t.data.labeled.indices.tolist())
+    assert len(budget) == 10
+    seen = []
+    for (x_l, _, idx_l), _ in t.train_batches(seed=5):
+        assert x_l.shape[0] == 16
+        seen += idx_l.tolist()
+    assert len(seen) == 48 and set(seen) == budget
+    for k in range(4):  # every full pass over the budget is a permutation of it
+        assert sorted(seen[10 * k : 10 * (k + 1)]) == sorted(budget)
+
+
+@pytest.mark.parametrize("method", SEMI)
+def test_unlabeled_set_includes_the_labeled_images(method):
+    t = make(method)
+    labeled, unlabeled = set(t.data.labeled.indices.tolist()), set(t.data.unlabeled.indices.tolist())
+    assert labeled < unlabeled
+    assert not unlabeled & set(t.data.val.indices.tolist())
+    without = make(method, unlabeled_includes_labeled=False)
+    assert not set(without.data.labeled.indices.tolist()) & set(without.data.unlabeled.indices.tolist())
+
+
 # ---- EMA, schedule, evaluation model ------------------------------------------------------------
 def test_ema_is_updated_after_every_optimiser_step_and_used_for_evaluation():
     d = 0.8
