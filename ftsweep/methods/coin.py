@@ -43,7 +43,9 @@ class CoinConfig(TrainConfig):
     """COIN's hyperparameters (Algorithm 1); the step size η is ``lr`` of :class:`TrainConfig`.
 
     Attributes:
-        alpha: stage split ratio α ∈ (0, 1); stage 1 lasts ``⌊α·epochs⌋`` epochs.
+        alpha: stage split ratio α ∈ [0, 1); stage 1 lasts ``⌊α·epochs⌋`` epochs. ``α = 0``
+            has no initialization stage: ``CE + λ·SupCon`` on the same projector for all N
+            epochs, the ``SCL*`` row of COIN's Table 1 (COIN's objective without the stage).
         temperature: τ > 0 of the supervised contrastive loss (paper: 0.3).
         lambda_: weight λ ≥ 0 of the contrastive term in stage 2 (paper: 0.1).
         proj_dim: output dimension of the projector g (public code: 256).
@@ -67,7 +69,7 @@ class CoinConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        check(self.alpha, "alpha", gt=0, lt=1)
+        check(self.alpha, "alpha", ge=0, lt=1)
         check(self.temperature, "temperature", gt=0)
         check(self.lambda_, "lambda_", ge=0)
         check(self.proj_dim, "proj_dim", ge=1)

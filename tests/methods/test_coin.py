@@ -188,10 +188,21 @@ def test_save_restore_across_the_stage_boundary(tmp_path):
         assert torch.equal(p, q), k
 
 
+def test_alpha_zero_is_scl_star_ce_plus_lambda_supcon_from_the_first_epoch():
+    """COIN's SCL* row: no initialization stage, CE + λ·SupCon on COIN's projector throughout."""
+    t = make(epochs=2, alpha=0.0, lambda_=0.3)
+    assert t.stage1_epochs == 0 and t.stage(0) == 2
+    batch = make_batch([0, 0, 1, 1, 2, 2])
+    loss, logs = t.training_step(batch)
+    assert set(logs) == {"ce", "supcon"}
+    assert float(loss) == pytest.approx(float(logs["ce"] + 0.3 * logs["supcon"]), rel=1e-6)
+    r = t.step()
+    assert r["best/epoch"] == 1 and "test/acc" in r and "stage1/val/s_dbw" not in r
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("alpha", 0.0),
         ("alpha", 1.0),
         ("alpha", -0.2),
         ("alpha", 1.5),
