@@ -58,6 +58,7 @@ __all__ = [
     "CONTAINER_KEYS",
     "PROJECTION_FORMATS",
     "CheckpointError",
+    "check_backbone_weights",
     "detect_format",
     "load_backbone_weights",
     "load_projection_head",
@@ -258,17 +259,15 @@ def remap_state_dict(state: Mapping[str, Tensor], format: str = "auto") -> dict[
     return out
 
 
-def load_backbone_weights(backbone: nn.Module, path: str | PathLike[str], *, format: str = "auto") -> None:
-    """Load a checkpoint file into ``backbone``, requiring an exact key and shape match.
-
-    Raises:
-        CheckpointError: naming the missing keys, unexpected keys and shape mismatches (first
-            few of each with their counts); ``backbone`` is left untouched in that case.
-    """
-    raw = load_state_dict_file(path)
-    name = resolve_format(raw, format)
-    state = remap_state_dict(raw, name)
-    expected = backbone.state_dict()
+def _misfit(
+    expected: Mapping[str, Tensor],
+    state: Mapping[str, Tensor],
+    where: str,
+    name: str,
+    format: str,
+    target: str,
+) -> CheckpointError | None:
+    """The error naming missing/unexpected keys and shape mismatches, or None when they fit."""
     missing = [k for k in expected if k not in state and not k.endswith(".num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
     mismatched = [
@@ -276,18 +275,69 @@ def load_backbone_weights(backbone: nn.Module, path: str | PathLike[str], *, for
         for k, v in expected.items()
         if k in state and state[k].shape != v.shape
     ]
-    if missing or unexpected or mismatched:
-        used = f"auto → {name!r}" if format == "auto" else repr(name)
-        parts = [
-            f"{len(missing)} missing keys ({_preview(missing)})" if missing else "",
-            f"{len(unexpected)} unexpected keys ({_preview(unexpected)})" if unexpected else "",
-            f"{len(mismatched)} shape mismatches ({_preview(mismatched)})" if mismatched else "",
-        ]
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} (format {used}) does not fit "
-            f"{type(backbone).__name__}: " + "; ".join(p for p in parts if p)
-        )
+    if not (missing or unexpected or mismatched):
+        return None
+    used = f"auto → {name!r}" if format == "auto" else repr(name)
+    parts = [
+        f"{len(missing)} missing keys ({_preview(missing)})" if missing else "",
+        f"{len(unexpected)} unexpected keys ({_preview(unexpected)})" if unexpected else "",
+        f"{len(mismatched)} shape mismatches ({_preview(mismatched)})" if mismatched else "",
+    ]
+    return CheckpointError(
+        f"checkpoint {where!r} (format {used}) does not fit {target}: " + "; ".join(p for p in parts if p)
+    )
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | PathLike[str], *, format: str = "auto") -> None:
+    """Load a checkpoint file into ``backbone``, requiring an exact key and shape match.
+
+    ``path`` may also be a named weights value (``moco_v2_800ep``, ``torchvision:IMAGENET1K_V2``,
+    ``timm``; see :mod:`ftsweep.backbones.weights`) when no file of that name exists; it is
+    resolved against ``backbone.backbone_name`` (set by :func:`~ftsweep.backbones.create_backbone`).
+
+    Raises:
+        CheckpointError: naming the missing keys, unexpected keys and shape mismatches (first
+            few of each with their counts); ``backbone`` is left untouched in that case.
+        ConfigError: a named value that cannot be resolved (see ``resolve_weights``).
+    """
+    from ftsweep.backbones.weights import is_named_weights, load_named_weights
+
+    if is_named_weights(str(path)) and not Path(path).is_file():
+        name = getattr(backbone, "backbone_name", None)
+        if name is None:
+            raise CheckpointError(
+                f"named weights {str(path)!r} need a backbone built by create_backbone (no backbone_name)"
+            )
+        load_named_weights(backbone, name, str(path), format=format)
+        return
+    raw = load_state_dict_file(path)
+    name = resolve_format(raw, format)
+    state = remap_state_dict(raw, name)
+    error = _misfit(backbone.state_dict(), state, str(path), name, format, type(backbone).__name__)
+    if error is not None:
+        raise error
     backbone.load_state_dict(state, strict=True)
+
+
+def check_backbone_weights(backbone: str, path: str | PathLike[str], *, format: str = "auto") -> None:
+    """Check that a checkpoint file loads (``weights_only=True``) and fits ``backbone`` without
+    building its weights: the backbone is created on the ``meta`` device and its state-dict keys
+    and shapes are compared with the remapped checkpoint's.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: not a state dict, or the keys/shapes do not fit (a few of each named).
+    """
+    from ftsweep.backbones.factory import create_backbone
+
+    raw = load_state_dict_file(path)
+    name = resolve_format(raw, format)
+    state = remap_state_dict(raw, name)
+    with torch.device("meta"):
+        expected = create_backbone(backbone).state_dict()
+    error = _misfit(expected, state, str(path), name, format, backbone)
+    if error is not None:
+        raise error
 
 
 #: formats whose checkpoints carry a projection head :func:`load_projection_head` can build

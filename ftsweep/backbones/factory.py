@@ -57,12 +57,23 @@ def _timm_names() -> list[str]:
     return timm.list_models()
 
 
+def _is_timm_model(name: str) -> bool:
+    """An architecture timm builds (``resnet50``) or an architecture with one of its pre-trained
+    tags (``resnet50.a1_in1k``); ``timm.is_model`` alone would accept any tag."""
+    import timm
+
+    arch, _, tag = name.partition(".")
+    if not timm.is_model(arch):
+        return False
+    return not tag or name in set(timm.list_pretrained(f"{arch}.*"))
+
+
 def is_known_backbone(name: str) -> bool:
-    """True for a registered name or any model timm can build."""
+    """True for a registered name or any model timm can build, tagged names included
+    (``resnet50.a1_in1k``, ``vit_base_patch16_224.mae``; ``timm.`` prefix optional)."""
     if name in BACKBONES:
         return True
-    name = name.removeprefix("timm.")
-    return name in set(_timm_names())
+    return _is_timm_model(name.removeprefix("timm."))
 
 
 def list_backbones(include_timm: bool = False) -> list[str]:
@@ -72,20 +83,25 @@ def list_backbones(include_timm: bool = False) -> list[str]:
 
 
 def create_backbone(name: str, **kwargs: object) -> nn.Module:
-    """Build a headless backbone with a ``num_features`` attribute; never downloads weights.
+    """Build a headless backbone with ``num_features`` and ``backbone_name`` attributes; never
+    downloads weights.
 
     Args:
-        name: ``small_cnn``, ``torchvision.resnet50`` …, or a timm model name (``timm.`` prefix
-            optional).
+        name: ``small_cnn``, ``torchvision.resnet50`` …, or a timm model name, optionally with a
+            pre-trained tag (``resnet50.a1_in1k``; ``timm.`` prefix optional).
         kwargs: passed to the builder (unset values should be dropped by the caller).
     """
     if name in BACKBONES:
-        return BACKBONES[name](**kwargs)
-    import timm
+        model = BACKBONES[name](**kwargs)
+    else:
+        import timm
 
-    timm_name = name.removeprefix("timm.")
-    if timm_name not in set(timm.list_models()):
-        raise KeyError(
-            f"unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))} or a timm model name"
-        )
-    return timm.create_model(timm_name, pretrained=False, num_classes=0, **kwargs)
+        timm_name = name.removeprefix("timm.")
+        if not _is_timm_model(timm_name):
+            raise KeyError(
+                f"unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))} or a timm model name "
+                "(with a pre-trained tag such as resnet50.a1_in1k where wanted)"
+            )
+        model = timm.create_model(timm_name, pretrained=False, num_classes=0, **kwargs)
+    model.backbone_name = name  # what named weights (torchvision:…, timm) are resolved against
+    return model
