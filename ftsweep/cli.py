@@ -82,9 +82,13 @@ EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def _resume_command(args: argparse.Namespace) -> str:
+    import shlex
+
     parts = ["ftsweep", "run", args.spec, "--resume"]
     if args.smoke:
         parts.append("--smoke")
+    for item in args.set:
+        parts += ["--set", shlex.quote(item)]
     if args.results != "results":
         parts += ["--results", args.results]
     if args.tracking_uri:
@@ -99,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ftsweep.runner import check_pretrained, run_spec
 
     try:
-        spec = load_spec(args.spec, smoke=args.smoke)
+        spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
         check_pretrained(spec.jobs())
         if args.retry_failed and not args.resume:
             raise ConfigError("--retry-failed", True, "goes with --resume")
@@ -116,12 +120,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             resume=args.resume,
             new=args.new,
             retry_failed=args.retry_failed,
+            allow_pending=args.allow_pending,
             command=" ".join(sys.argv),
             tracking_uri=args.tracking_uri,
             address=args.address,
             num_cpus=args.num_cpus,
+            log=not args.quiet,
         )
-    except ConfigError as e:  # the version check, before Ray starts
+    except ConfigError as e:  # the version and resource checks, before anything is written
         return _fail(str(e))
     ray.shutdown()
     print(
@@ -143,18 +149,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from ftsweep.config.spec import load_spec
-    from ftsweep.runner import check_pretrained
+    from ftsweep.runner import check_pretrained, job_trials
 
     try:
-        spec = load_spec(args.spec, smoke=args.smoke)
+        spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
         jobs = spec.jobs()
         check_pretrained(jobs)
     except ConfigError as e:
         return _fail(str(e))
+    counts = {j.name: job_trials(spec, j) for j in jobs}
     seeds = len(spec.seeds)
     print(
-        f"{args.spec}: OK — {len(jobs)} jobs ({', '.join(j.name for j in jobs)}), {seeds} seed(s), searcher {spec.searcher}"
+        f"{args.spec}: OK — {len(jobs)} jobs ({', '.join(j.name for j in jobs)}), {seeds} seed(s), "
+        f"searcher {spec.searcher}, {sum(counts.values())} trials"
     )
+    width = max(map(len, counts))
+    for name, n in counts.items():
+        print(f"  {name:<{width}}  {n:>5} trials")
     return 0
 
 
@@ -261,6 +272,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+SET_HELP = "override one spec value: dotted KEY, YAML VALUE (config.epochs=5, seeds=[0,1]); repeatable"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ftsweep", description="Ray Tune sweeps for contrastive and data-reuse fine-tuning."
@@ -287,13 +301,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue the latest unfinished version of this spec (finished trials are not re-run)",
     )
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress lines while the sweep runs")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     r.add_argument("--retry-failed", action="store_true", help="with --resume: also restart failed trials")
     r.add_argument("--new", action="store_true", help="start a new version even if the latest is unfinished")
+    r.add_argument(
+        "--allow-pending",
+        action="store_true",
+        help="let trials wait for resources no node has now (an autoscaling cluster adds them)",
+    )
     r.set_defaults(func=cmd_run)
 
     v = sub.add_parser("validate", help="check a spec without running anything")
     v.add_argument("spec")
     v.add_argument("--smoke", action="store_true")
+    v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     v.set_defaults(func=cmd_validate)
 
     ls = sub.add_parser("list", help="methods, datasets, backbones and sweeps")

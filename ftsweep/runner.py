@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -153,7 +153,14 @@ def job_searcher(spec: SweepSpec, job: Job) -> tuple[Any, int]:
     optuna = OptunaSearch(
         space=OptunaSearch.convert_search_space(space), metric=spec.metric, mode=spec.mode, seed=spec.seeds[0]
     )
-    return Repeater(optuna, repeat=len(spec.seeds), set_index=True), spec.num_samples * len(spec.seeds)
+    return Repeater(optuna, repeat=len(spec.seeds), set_index=True), job_trials(spec, job)
+
+
+def job_trials(spec: SweepSpec, job: Job) -> int:
+    """The number of trials of one job (``ftsweep.config.space.count_trials``)."""
+    from ftsweep.config.space import count_trials
+
+    return count_trials(job.space, spec.searcher, len(spec.seeds), spec.num_samples)
 
 
 def job_scheduler(spec: SweepSpec) -> Any:
@@ -233,6 +240,7 @@ def run_sweep(
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     from ray import tune
 
+    from ftsweep.progress import Progress
     from ftsweep.tracking import MLflowTrialLogger, git_commit, job_info, open_experiment
     from ftsweep.tracking import tracking_uri as resolve_uri
     from ftsweep.trial import MethodTrainable
@@ -259,6 +267,7 @@ def run_sweep(
                 "spec": str(spec.path or ""),
                 "git_commit": git_commit(),
                 "smoke": str(spec.smoke),
+                "overrides": "; ".join(spec.overrides),
                 "sweep_version": str(version.number),
             },
             jobs={job.name: job_info(job) for job in jobs},
@@ -287,13 +296,15 @@ def run_sweep(
                     num_samples=total,
                     max_concurrent_trials=spec.max_concurrent_trials,
                     reuse_actors=True,  # reset_config rebuilds the method: no process per trial
+                    trial_name_creator=trial_name,
+                    trial_dirname_creator=trial_name,
                 ),
                 run_config=tune.RunConfig(
                     name="tune",
                     storage_path=str(version.path),
                     verbose=0,
                     stop=spec.stop or None,
-                    callbacks=[logger],
+                    callbacks=[logger, *([Progress(total, spec.metric, spec.mode)] if log else [])],
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                     checkpoint_config=tune.CheckpointConfig(
                         checkpoint_frequency=spec.checkpoint_frequency, checkpoint_at_end=True, num_to_keep=1
@@ -328,28 +339,68 @@ def run_spec(
     resume: bool = False,
     new: bool = False,
     retry_failed: bool = False,
+    allow_pending: bool = False,
     command: str = "",
+    address: str | None = None,
+    num_cpus: int | None = None,
     **kwargs: Any,
 ) -> SweepResult:
-    """Choose the version (``ftsweep.versions.choose_version``: a new one, or the one to resume;
-    ``ConfigError`` before anything starts when that is not allowed), hold it while the sweep
-    runs, and :func:`run_sweep` it."""
-    from ftsweep.versions import choose_version, spec_hash
+    """Everything that can refuse a run, then the run: the version to resume or to start
+    (``ftsweep.versions``), Ray, the trial's resources against the cluster's nodes
+    (:func:`check_resources`) — each a ``ConfigError`` before any result or run is written —;
+    then a new version's folder, held while :func:`run_sweep` runs it."""
+    from ftsweep.versions import choose_version, create_version, spec_hash
 
     results_dir = Path(results_dir).resolve()
-    version, resuming = choose_version(
-        results_dir / spec.folder,
-        spec_hash(spec.raw, smoke=spec.smoke),
-        resume=resume,
-        new=new,
-        retry_failed=retry_failed,
-        command=command,
-        spec=str(spec.path or spec.name),
+    root, digest = results_dir / spec.folder, spec_hash(spec.raw, smoke=spec.smoke)
+    version = choose_version(
+        root, digest, resume=resume, new=new, retry_failed=retry_failed, spec=str(spec.path or spec.name)
     )
+    init_ray(address, num_cpus)
+    if not allow_pending:
+        check_resources(spec.resources)
+    resuming = version is not None
+    if version is None:
+        version = create_version(root, digest, command)
     with version.hold():
         return run_sweep(
-            spec, version, resume=resuming, retry_failed=retry_failed, results_dir=results_dir, **kwargs
+            spec,
+            version,
+            resume=resuming,
+            retry_failed=retry_failed,
+            results_dir=results_dir,
+            address=address,
+            num_cpus=num_cpus,
+            **kwargs,
         )
+
+
+def check_resources(request: Mapping[str, float]) -> None:
+    """A trial's ``{cpu, gpu}`` request must fit on one alive node of the connected cluster.
+
+    Raises:
+        ConfigError: no node can ever hold one trial (names the request and the nodes).
+    """
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    need = {"CPU": float(request.get("cpu", 1)), "GPU": float(request.get("gpu", 0))}
+    if any(all(res.get(k, 0.0) >= v for k, v in need.items()) for res in nodes):
+        return
+    have = "; ".join(f"{r.get('CPU', 0):g} CPU, {r.get('GPU', 0):g} GPU" for r in nodes) or "no alive node"
+    raise ConfigError(
+        "resources",
+        dict(request),
+        f"no node of the cluster can hold one trial (nodes: {have}); lower the request, add such a "
+        "node, or pass --allow-pending on an autoscaling cluster",
+    )
+
+
+def trial_name(trial: Any) -> str:
+    """``<job>_<trial id>``: Tune's trial folder and name."""
+    from ftsweep.routing import JOB_KEY
+
+    return f"{trial.config.get(JOB_KEY, 'trial')}_{trial.trial_id}"
 
 
 def trial_outcome(result: Any) -> str:

@@ -324,6 +324,7 @@ class MLflowTrialLogger(tune.Callback):
         self.jobs = dict(jobs or {})
         self.description = description
         self.parent_ids: dict[str, str] = {}
+        self.tagged: set[str] = set()
         self.run_ids: dict[str, str] = {}
         self.last_step: dict[str, int] = {}
         # per-epoch metrics are buffered and written in batches: one SQLite transaction per
@@ -347,6 +348,7 @@ class MLflowTrialLogger(tune.Callback):
             "_opened": None,
             "run_ids": {},
             "parent_ids": {},
+            "tagged": set(),
             "last_step": {},
             "pending": {},
         }
@@ -493,6 +495,17 @@ class MLflowTrialLogger(tune.Callback):
         step = int(result.get("training_iteration", 0))
         if step <= self.last_step.get(trial.trial_id, 0):
             return  # already logged before a restore
+        if step == 1 or trial.trial_id not in self.tagged:
+            self._tag_system(run_id, trial, result)
+        since = result.get("iterations_since_restore")
+        if since is not None and int(since) == 1 and step > 1:
+            # the first result after a restore from a checkpoint (a retry or a resume)
+            restored = str(step - 1)
+            self._write(
+                lambda: self.client.set_tag(run_id, "restored_from_iteration", restored),
+                self._deadline(),
+                "set_tag",
+            )
         ts = int(float(result.get("timestamp", 0)) * 1000)
         self.pending.setdefault(run_id, []).extend(
             Metric(k, v, ts, step) for k, v in _metrics(result).items()
@@ -500,6 +513,19 @@ class MLflowTrialLogger(tune.Callback):
         self.last_step[trial.trial_id] = step
         if time.monotonic() - self.last_flush >= max(self.flush_seconds, self._backoff):
             self.flush(wait=False)
+
+    def _tag_system(self, run_id: str, trial: Any, result: Mapping[str, Any]) -> None:
+        """Where the trial really ran: device (with the GPU's name), node, trial folder."""
+        from ftsweep.trial import DEVICE_KEY
+
+        tags = {
+            "device": str(result.get(DEVICE_KEY, "unknown")),
+            "node": f"{result.get('hostname', '?')} ({result.get('node_ip', '?')})",
+            "trial_dir": str(getattr(trial, "local_path", "") or getattr(trial, "path", "") or ""),
+        }
+        for k, v in tags.items():
+            self._write(lambda k=k, v=v: self.client.set_tag(run_id, k, v), self._deadline(), "set_tag")
+        self.tagged.add(trial.trial_id)
 
     def flush(self, wait: bool = True, deadline: float | None = None) -> None:
         """Write every buffered metric (batches of at most 1000, MLflow's limit).
@@ -577,10 +603,11 @@ class MLflowTrialLogger(tune.Callback):
         from ftsweep.trial import FAILED_KEY, REASON_KEY
 
         last = getattr(trial, "last_result", None) or {}
+        wall = {"wall_time_s": f"{float(last.get('time_total_s', 0.0)):.1f}"}
         if last.get(FAILED_KEY):
-            self._end(trial, "FAILED", {"error": str(last.get(REASON_KEY, "trial failed"))[:5000]})
+            self._end(trial, "FAILED", {"error": str(last.get(REASON_KEY, "trial failed"))[:5000], **wall})
         else:
-            self._end(trial, "FINISHED", {})
+            self._end(trial, "FINISHED", wall)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, "FAILED", {"error": _error_text(trial)[:5000]})

@@ -14,18 +14,21 @@ which the MLflow logger records as a FAILED run and the runner counts as a faile
 
 from __future__ import annotations
 
+import os
 import traceback
 from typing import Any, ClassVar
 
 from ray import tune
 
-__all__ = ["FAILED_KEY", "METHOD_KEY", "REASON_KEY", "MethodTrainable"]
+__all__ = ["DEVICE_KEY", "FAILED_KEY", "METHOD_KEY", "REASON_KEY", "MethodTrainable"]
 
 from ftsweep.methods.base import METHOD_KEY
 
 #: result keys of a trial that ended on an error of its own
 FAILED_KEY = "error/failed"
 REASON_KEY = "error/reason"
+#: result key naming the device a trial really used (``cpu``, ``cuda:0 (NVIDIA H200)``)
+DEVICE_KEY = "sys/device"
 
 
 def _method_class(name: str) -> type:
@@ -50,18 +53,20 @@ class MethodTrainable(tune.Trainable):
         self.method: Any = None
         self.failure: str | None = None
         try:
+            _check_gpu(config)
             cls = self.method_cls or _method_class(config[METHOD_KEY])
             self.method = cls(config, logdir=self.logdir)
         except Exception as e:  # noqa: BLE001 — deterministic: recorded, not retried (module doc)
             self.failure = _reason(e)
+        self.device = _device_name(self.method)
 
     def step(self) -> dict[str, Any]:
         if self.failure is None:
             try:
-                return self.method.step()
+                return {**self.method.step(), DEVICE_KEY: self.device}
             except Exception as e:  # noqa: BLE001 — as in setup
                 self.failure = _reason(e)
-        return {"done": True, FAILED_KEY: 1.0, REASON_KEY: self.failure}
+        return {"done": True, FAILED_KEY: 1.0, REASON_KEY: self.failure, DEVICE_KEY: self.device}
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         if self.method is not None:
@@ -76,6 +81,34 @@ class MethodTrainable(tune.Trainable):
         self.setup(new_config)
         self.config = new_config
         return True
+
+
+def _check_gpu(config: dict[str, Any]) -> None:
+    """A trial given GPUs with ``device: auto`` must see one: it fails instead of silently
+    training on the CPU (``device: cpu`` is honoured)."""
+    import ray
+
+    gpus = ray.get_gpu_ids() if ray.is_initialized() else []
+    if gpus and config.get("device", "auto") == "auto":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"this trial was given GPU(s) {gpus} but torch sees no CUDA device "
+                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); set device: cpu to "
+                "train on the CPU on purpose"
+            )
+
+
+def _device_name(method: Any) -> str:
+    device = getattr(method, "device", None)
+    if device is None:
+        return "none"
+    if getattr(device, "type", "") == "cuda":
+        import torch
+
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
 
 
 def _reason(e: BaseException) -> str:

@@ -137,9 +137,10 @@ def create_version(root: Path, digest: str, command: str = "") -> Version:
 
 
 def choose_version(
-    root: Path, digest: str, *, resume: bool, new: bool, retry_failed: bool, command: str, spec: str
-) -> tuple[Version, bool]:
-    """The version a ``ftsweep run`` works on and whether it resumes it.
+    root: Path, digest: str, *, resume: bool, new: bool, retry_failed: bool, spec: str
+) -> Version | None:
+    """The version a ``ftsweep run`` resumes, or None for a new one (created later, by
+    :func:`create_version`, once nothing can refuse the run any more). Writes nothing.
 
     Raises:
         ConfigError: ``--resume`` with nothing to resume or after the spec changed; a plain run
@@ -175,12 +176,13 @@ def choose_version(
                 spec,
                 f"v{latest.number} has no Tune experiment state to restore ({latest.experiment_dir})",
             )
-        return latest, True
+        return latest
     if latest is not None and latest.unfinished and not new:
         raise ConfigError(
             "spec",
             spec,
-            f"the latest version v{latest.number} of this sweep is {latest.state}; resume it with "
+            f"the latest version v{latest.number} of this sweep is "
+            f"{'unfinished (its driver died)' if latest.state == 'running' else latest.state}; resume it with "
             f"`ftsweep run {spec} --resume` or start a new version with --new",
         )
-    return create_version(root, digest, command), False
+    return None

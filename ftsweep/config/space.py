@@ -17,7 +17,15 @@ from typing import Any
 
 from ftsweep.config.errors import ConfigError
 
-__all__ = ["domain_values", "is_grid", "resolve_search_space", "shown", "shrink_space", "validate_points"]
+__all__ = [
+    "count_trials",
+    "domain_values",
+    "is_grid",
+    "resolve_search_space",
+    "shown",
+    "shrink_space",
+    "validate_points",
+]
 
 #: the full product of the explicit axes is validated up to this many points; beyond it, every
 #: value of every axis once (the other axes at their first value)
@@ -113,6 +121,21 @@ def shrink_space(space: Mapping[str, Any], keep: int = 2) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+def count_trials(space: Mapping[str, Any], searcher: str, seeds: int, num_samples: int) -> int:
+    """How many trials a job runs: grid / random — every grid cell × ``num_samples`` × seeds;
+    optuna (with search axes) — ``num_samples`` suggestions × seeds."""
+    from ray.tune.search.sample import Domain
+
+    axes = [v for v in space.values() if is_grid(v) or isinstance(v, Domain)]
+    if searcher == "optuna" and axes:
+        return num_samples * seeds
+    cells = 1
+    for v in space.values():
+        if is_grid(v):
+            cells *= len(v["grid_search"])
+    return cells * num_samples * seeds
 
 
 def validate_points(

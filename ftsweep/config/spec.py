@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,16 @@ from ftsweep.config.errors import ConfigError
 from ftsweep.config.smoke import SMOKE_OVERRIDES, SmokeSettings, smoke_layers
 from ftsweep.config.space import resolve_search_space, shrink_space, validate_points
 
-__all__ = ["SMOKE_OVERRIDES", "Job", "MethodSpec", "SweepSpec", "load_layout", "load_spec", "parse_spec"]
+__all__ = [
+    "SMOKE_OVERRIDES",
+    "Job",
+    "MethodSpec",
+    "SweepSpec",
+    "apply_overrides",
+    "load_layout",
+    "load_spec",
+    "parse_spec",
+]
 
 SEARCHERS = ("grid", "random", "optuna")
 SCHEDULERS = ("fifo", "asha")
@@ -119,6 +128,7 @@ class SweepSpec:
     path: str | None = None
     expanded: tuple[Job, ...] = field(default=(), repr=False)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    overrides: tuple[str, ...] = ()
 
     @property
     def folder(self) -> str:
@@ -171,8 +181,9 @@ def load_layout(layout: Any, field: str = "table.layout") -> Callable[..., Any]:
     return layouts[layout]
 
 
-def load_spec(path: str | Path, *, smoke: bool = False) -> SweepSpec:
-    """Read and validate a YAML spec, jobs included (``ConfigError`` on anything wrong)."""
+def load_spec(path: str | Path, *, smoke: bool = False, overrides: Sequence[str] = ()) -> SweepSpec:
+    """Read and validate a YAML spec, jobs included, after applying ``overrides``
+    (``--set KEY=VALUE``, see :func:`apply_overrides`); ``ConfigError`` on anything wrong."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError("spec", str(path), "must be an existing YAML file")
@@ -182,7 +193,48 @@ def load_spec(path: str | Path, *, smoke: bool = False) -> SweepSpec:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError("spec", str(path), f"malformed YAML{where}: {getattr(e, 'problem', e)}") from None
-    return parse_spec(raw, smoke=smoke, path=str(p))
+    if overrides:
+        _require(isinstance(raw, Mapping), "spec", type(raw).__name__, "must be a YAML mapping")
+        raw = apply_overrides(raw, overrides)
+    spec = parse_spec(raw, smoke=smoke, path=str(p))
+    return replace(spec, overrides=tuple(overrides))
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """The spec with each ``KEY=VALUE`` applied: ``KEY`` dotted (``config.epochs``,
+    ``methods.0.config.lr``), ``VALUE`` read as YAML (``5``, ``[0, 1]``, ``{lr: 0.1}``).
+    Missing mappings on the way are created; the result is validated like any spec."""
+    out = copy.deepcopy(dict(raw))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError("--set", item, "must be KEY=VALUE with a dotted KEY, e.g. config.epochs=5")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError("--set", item, f"VALUE must be YAML: {getattr(e, 'problem', e)}") from None
+        node: Any = out
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            where = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                _require(
+                    part.isdigit() and int(part) < len(node), "--set", item, f"{where}: no such list index"
+                )
+                node = node[int(part)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                raise ConfigError("--set", item, f"{where} is a value, not a mapping or a list")
+        last = parts[-1]
+        if isinstance(node, list):
+            _require(last.isdigit() and int(last) < len(node), "--set", item, f"{key}: no such list index")
+            node[int(last)] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ConfigError("--set", item, f"{'.'.join(parts[:-1])} is a value, not a mapping or a list")
+    return out
 
 
 def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> SweepSpec:

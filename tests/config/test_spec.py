@@ -133,3 +133,24 @@ def test_jobs_are_expanded_once(monkeypatch) -> None:
     assert len(calls) == 4
     spec.jobs(), spec.jobs()
     assert len(calls) == 4
+
+
+def test_overrides_apply_dotted_yaml_values_and_are_validated(tmp_path) -> None:
+    import yaml
+
+    from ftsweep.config.spec import apply_overrides
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(RAW))
+    spec = load_spec(path, overrides=["config.epochs=5", "seeds=[0,1]", "methods.1.config.temperature=0.5"])
+    jobs = {j.name: j for j in spec.jobs()}
+    assert jobs["ce-digits"].fixed["epochs"] == 5 and spec.seeds == (0, 1)
+    assert jobs["scl-digits"].fixed["temperature"] == 0.5
+    assert spec.overrides == ("config.epochs=5", "seeds=[0,1]", "methods.1.config.temperature=0.5")
+    assert RAW["config"]["epochs"] == 100  # the spec mapping itself is untouched
+    with pytest.raises(ConfigError, match="config.epochs: 0 — must be >= 1"):
+        load_spec(path, overrides=["config.epochs=0"])
+    for bad, why in (("epochs", "must be KEY=VALUE"), ("methods.7.config.lr=1", "no such list index")):
+        with pytest.raises(ConfigError, match=why) as e:
+            apply_overrides(RAW, [bad])
+        assert e.value.field == "--set"

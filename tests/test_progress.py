@@ -1,0 +1,35 @@
+"""The progress line: counts, best so far, ETA from the finished trials' pace."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from ftsweep.progress import Progress, progress_line
+
+
+def test_progress_line_counts_best_and_eta() -> None:
+    line = progress_line(total=10, done=3, running=2, failed=1, best=0.91234, metric="best/val/acc", elapsed=120)
+    # 4 ended in 120 s, 6 to go: 180 s
+    assert line == (
+        "ftsweep: 3/10 done, 2 running, 4 pending, 1 failed | best best/val/acc 0.9123 | elapsed 2m00s, ETA 3m00s"
+    )
+    assert progress_line(total=2, done=0, running=1, failed=0, best=None, metric="m", elapsed=5).endswith(
+        "best m – | elapsed 5s, ETA ?"
+    )
+
+
+def test_progress_callback_reads_trial_states(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("FTSWEEP_PROGRESS_S", "0")
+    trials = [
+        SimpleNamespace(status="TERMINATED", last_result={"best/val/acc": 0.5}),
+        SimpleNamespace(status="TERMINATED", last_result={"error/failed": 1.0}),
+        SimpleNamespace(status="RUNNING", last_result={"best/val/acc": 0.7}),
+        SimpleNamespace(status="ERROR", last_result={}),
+        SimpleNamespace(status="PENDING", last_result={}),
+    ]
+    p = Progress(total=6, metric="best/val/acc", mode="max")
+    p.on_step(1, trials)
+    out = capsys.readouterr().out
+    assert out.startswith("ftsweep: 1/6 done, 1 running, 2 pending, 2 failed | best best/val/acc 0.7 |"), out
+    Progress(total=6, metric="best/val/acc", mode="min").on_step(1, trials)
+    assert "best best/val/acc 0.5 |" in capsys.readouterr().out
