@@ -145,13 +145,16 @@ class DataConfig(BaseConfig):
     """The data a run reads: the dataset, its validation split and label budget, the crop size.
 
     Attributes:
-        dataset: a key of ``ftsweep.data.DATASETS``.
+        dataset: a key of ``ftsweep.data.DATASETS`` or an image-folder path (``./my_images`` with
+            ``train/<class>/``, ``test/<class>/``, optional ``val/<class>/``).
         data_root: where real datasets live.
         val_fraction: validation split carved from train (model selection only).
         labels_per_class / num_labels: balanced label budget; the rest is the unlabeled stream.
         image_size: side of the training crop and of the evaluation centre crop; None = the
             dataset's own (``ftsweep list``).
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes; ``auto`` = the trial's CPUs minus one
+            (``ftsweep.engine.resolve_num_workers``; Ray Tune gives a trial ``OMP_NUM_THREADS`` =
+            its CPU count), 0 = load in the training process.
     """
 
     dataset: str = "digits"
@@ -160,20 +163,23 @@ class DataConfig(BaseConfig):
     labels_per_class: int | None = None
     num_labels: int | None = None
     image_size: int | None = None
-    num_workers: int = 0
+    num_workers: int | str = "auto"
 
     def validate(self) -> None:
         super().validate()
-        from ftsweep.data import DATASETS
+        from ftsweep.data import validate_dataset
 
-        check(self.dataset, "dataset", choices=sorted(DATASETS))
+        validate_dataset(self.dataset, "dataset")
         check(self.val_fraction, "val_fraction", gt=0, lt=1)
         check(self.labels_per_class, "labels_per_class", ge=1)
         check(self.num_labels, "num_labels", ge=1)
         if self.labels_per_class is not None and self.num_labels is not None:
             raise ConfigError("num_labels", self.num_labels, "give labels_per_class or num_labels, not both")
         check(self.image_size, "image_size", ge=8)
-        check(self.num_workers, "num_workers", ge=0)
+        if isinstance(self.num_workers, str):
+            check(self.num_workers, "num_workers", choices=("auto",))
+        else:
+            check(self.num_workers, "num_workers", ge=0)
 
 
 @dataclass(frozen=True)
@@ -254,6 +260,28 @@ class TrainConfig(LoopConfig, DataConfig):
         early_stop_patience: end the trial once ``val/loss`` has not decreased for this many
             epochs (SCHaNe App. A.2: 10); None = train all ``epochs``. Selection stays on
             ``val/acc``.
+        precision: ``auto`` (bf16 autocast on a CUDA device that supports it, fp16 + GradScaler
+            on older GPUs, fp32 on CPU), ``fp32``, ``bf16`` or ``fp16``, for training and evaluation.
+        amp: the older switch, kept as an alias: None follows ``precision``; false with
+            ``precision: auto`` is fp32; true is ``auto``'s mixed precision.
+        channels_last: NHWC memory format for the model and the batches; ``auto`` = on for a
+            convolutional backbone on CUDA.
+        gpu_augment: draw the training views on the trial's device, batched (decode and resize
+            stay on the CPU workers, see ``ftsweep.data.gpu_views``); ``auto`` = on when the
+            device is CUDA.
+        select: model-selection protocol. ``best_val``: the epoch with the best ``val/acc``
+            (test evaluated only when it improves); ``last``: the final epoch (test evaluated
+            on it only); ``median_last_k``: the median over the last ``select_k`` epochs of
+            every metric (test evaluated on those epochs only; FixMatch's "median of the last
+            20 checkpoints").
+        select_k: epochs the median of ``median_last_k`` spans (≤ ``epochs``).
+        val_labels_per_class: keep only this many validation images per class (a labeled
+            validation set no bigger than the label budget; ≤ the budget per class when one is
+            given); None = the whole ``val_fraction`` split.
+        weight_decay_norm_bias: apply ``weight_decay`` to biases and normalisation parameters
+            too (Core-tuning's code decays every parameter); false = exempt them.
+        feature_metrics: metrics of the validation backbone features logged at the last epoch
+            for any method, e.g. ``[s_dbw]`` → ``val/s_dbw`` (COIN Table 2).
     """
 
     method: ClassVar[str] = "base"
@@ -269,12 +297,21 @@ class TrainConfig(LoopConfig, DataConfig):
     grad_clip: float | None = None
     subsample: float | None = None
     long_tail_ratio: float | None = None
-    amp: bool = False
+    amp: bool | None = None
+    precision: str = "auto"
+    channels_last: bool | str = "auto"
+    gpu_augment: bool | str = "auto"
     max_eval_batches: int | None = None
     early_stop_patience: int | None = None
+    select: str = "best_val"
+    select_k: int = 20
+    val_labels_per_class: int | None = None
+    weight_decay_norm_bias: bool = False
+    feature_metrics: tuple[str, ...] = ()
 
     def validate(self) -> None:
         super().validate()
+        self._check_selection()
         check(self.eval_batch_size, "eval_batch_size", ge=1)
         check(self.head_lr_mult, "head_lr_mult", gt=0)
         check(self.schedule, "schedule", choices=("cosine", "step", "constant"))
@@ -287,7 +324,36 @@ class TrainConfig(LoopConfig, DataConfig):
         check(self.long_tail_ratio, "long_tail_ratio", ge=1)
         check(self.max_eval_batches, "max_eval_batches", ge=1)
         check(self.early_stop_patience, "early_stop_patience", ge=1)
+        check(self.precision, "precision", choices=("auto", "fp32", "bf16", "fp16"))
+        if self.amp is False and self.precision in ("bf16", "fp16"):
+            raise ConfigError(
+                "amp", self.amp, f"amp: false contradicts precision: {self.precision}; give one"
+            )
+        for name in ("channels_last", "gpu_augment"):
+            if isinstance(getattr(self, name), str):
+                check(getattr(self, name), name, choices=("auto",))
         self._check_label_budget()
+
+    def _check_selection(self) -> None:
+        check(self.select, "select", choices=("best_val", "last", "median_last_k"))
+        if self.select == "median_last_k":
+            check(self.select_k, "select_k", ge=1, le=self.epochs)
+        if self.select != "best_val" and self.early_stop_patience is not None:
+            raise ConfigError(
+                "early_stop_patience",
+                self.early_stop_patience,
+                f"must be null with select={self.select} (the counted epochs are the last ones)",
+            )
+        check(self.val_labels_per_class, "val_labels_per_class", ge=1)
+        per_class = self.labels_per_class
+        if per_class is None and self.num_labels is not None:
+            from ftsweep.data import get_dataset_info
+
+            per_class = self.num_labels // get_dataset_info(self.dataset).num_classes
+        if self.val_labels_per_class is not None and per_class is not None:
+            check(self.val_labels_per_class, "val_labels_per_class", le=per_class)
+        for name in self.feature_metrics:
+            check(name, "feature_metrics", choices=("s_dbw",))
 
     def _check_label_budget(self) -> None:
         from ftsweep.data import get_dataset_info

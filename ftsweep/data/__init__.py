@@ -19,6 +19,7 @@ from ftsweep.data import catalog as _catalog  # noqa: F401  (registers the real 
 from ftsweep.data import fewshot as _fewshot  # noqa: F401  (registers the few-shot benchmarks)
 from ftsweep.data import reuse as _reuse  # noqa: F401  (registers digits_source / digits_target)
 from ftsweep.data.digits import DIGITS, TensorImageDataset, digits_images
+from ftsweep.data.folder import ImageFiles, folder_info, is_folder_dataset, validate_dataset
 from ftsweep.data.registry import (
     DATASETS,
     DatasetInfo,
@@ -37,6 +38,7 @@ __all__ = [
     "Cutout",
     "DataBundle",
     "DatasetInfo",
+    "ImageFiles",
     "LoadedDataset",
     "MultiView",
     "SplitError",
@@ -47,13 +49,16 @@ __all__ = [
     "build_view",
     "build_views",
     "digits_images",
+    "folder_info",
     "get_dataset_info",
+    "is_folder_dataset",
     "load_dataset",
     "load_dataset_cached",
     "long_tail_counts",
     "make_splits",
     "register_dataset",
     "resolve_info",
+    "validate_dataset",
 ]
 
 
@@ -149,13 +154,17 @@ def build_data(
     image_size: int | None = None,
 ) -> DataBundle:
     """Load ``dataset``, split its train part by ``seed`` and attach the view pipelines
-    (crops of side ``image_size``, default the dataset's own; see :func:`resolve_info`)."""
+    (crops of side ``image_size``, default the dataset's own; see :func:`resolve_info`).
+
+    A dataset with a validation part of its own (an image folder's ``val/``) validates on it and
+    carves nothing from train (``val_fraction`` is then unused; ``DataBundle.val`` items index
+    that part)."""
     info = resolve_info(dataset, image_size)
     loaded = load_dataset_cached(dataset, root, download)
     splits = make_splits(
         loaded.train_targets,
         seed=seed,
-        val_fraction=val_fraction,
+        val_fraction=0.0 if loaded.val is not None else val_fraction,
         labels_per_class=labels_per_class,
         num_labels=num_labels,
         subsample=subsample,
@@ -179,7 +188,11 @@ def build_data(
         splits=splits,
         labeled=ViewDataset(loaded.train, splits.labeled, build_views(info, train_views)),
         unlabeled=unlabeled,
-        val=ViewDataset(loaded.train, splits.val, ev),
+        val=(
+            ViewDataset(loaded.train, splits.val, ev)
+            if loaded.val is None
+            else ViewDataset(loaded.val, np.arange(len(loaded.val)), ev)
+        ),
         test=ViewDataset(loaded.test, np.arange(len(loaded.test)), ev),
         train_eval=ViewDataset(loaded.train, splits.labeled, ev),
         novel=novel,

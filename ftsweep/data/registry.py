@@ -1,4 +1,5 @@
-"""Dataset registry: names → loaders that return the papers' train/test splits.
+"""Dataset registry: names → loaders that return the papers' train/test splits (and image-folder
+paths, :mod:`ftsweep.data.folder`, wherever a name is looked up).
 
 A loader returns a :class:`LoadedDataset` whose ``train``/``test`` items are ``(image, label)``
 with ``image`` a PIL image or a ``uint8`` tensor of shape (C, H, W). Targets are exposed as
@@ -36,6 +37,9 @@ class LoadedDataset:
         novel: few-shot benchmarks only — images of the novel (meta-test) classes, disjoint
             from the train/test classes; labels in ``[0, num_novel_classes)``. None otherwise.
         novel_targets: int array with shape (len(novel),), given exactly when ``novel`` is.
+        val: a validation part of its own (an image folder's ``val/``), same classes as train;
+            when given, validation is this part instead of a split carved from train.
+        val_targets: int array with shape (len(val),), given exactly when ``val`` is.
     """
 
     train: Dataset
@@ -45,6 +49,8 @@ class LoadedDataset:
     class_names: tuple[str, ...] | None = None
     novel: Dataset | None = None
     novel_targets: np.ndarray | None = None
+    val: Dataset | None = None
+    val_targets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.train_targets) != len(self.train):  # type: ignore[arg-type]
@@ -61,6 +67,10 @@ class LoadedDataset:
             raise ValueError(
                 f"novel has {len(self.novel)} items but {len(self.novel_targets)} targets"  # type: ignore[arg-type]
             )
+        if (self.val is None) != (self.val_targets is None):
+            raise ValueError("val and val_targets must be given together")
+        if self.val is not None and len(self.val_targets) != len(self.val):  # type: ignore[arg-type]
+            raise ValueError(f"val has {len(self.val)} items but {len(self.val_targets)} targets")  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -109,11 +119,18 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
-    """Look up a dataset by name; an unknown name raises ``KeyError`` listing the known ones."""
-    try:
+    """Look up a dataset by name, or scan an image-folder path (``./my_images``; see
+    :mod:`ftsweep.data.folder`). An unknown name raises ``KeyError`` listing the known ones; a bad
+    folder raises ``ConfigError`` naming the path and the expected layout."""
+    if name in DATASETS:
         return DATASETS[name]
-    except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
+    from ftsweep.data.folder import folder_info, is_folder_dataset
+
+    if is_folder_dataset(name):
+        return folder_info(name)
+    raise KeyError(
+        f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))} or an image-folder path (./my_images)"
+    )
 
 
 def load_dataset(name: str, root: str = "data", download: bool = False) -> LoadedDataset:

@@ -1,0 +1,205 @@
+"""Image-folder datasets: ``dataset: ./my_images`` instead of a registered name.
+
+A ``dataset`` value that contains ``/`` (``./my_images``, ``../data/birds``, ``/abs/path``), starts
+with ``~`` or names an existing directory (and is not a registered name) is an ImageFolder-style
+root::
+
+    DIR/train/<class>/<image>     the train part (classes = sorted folder names of train/)
+    DIR/test/<class>/<image>      the test part, the same classes
+    DIR/val/<class>/<image>       optional; when present it is the validation split, else
+                                  validation is carved from train by seed like every dataset
+
+Images (``.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp``, case-insensitive; other files are
+ignored) are decoded with PIL as RGB. The :class:`~ftsweep.data.DatasetInfo` is built from the
+folders (number of classes and images; 224-px crops, ImageNet mean/std and horizontal flips, the
+defaults of every large-image dataset) so label budgets, subsampling and long-tail profiles work
+as on a registered dataset. A layout that would fail later — no ``train/`` or ``test/``, a class
+folder without images, ``test/`` or ``val/`` classes that differ from ``train/``'s, an unreadable
+image (the first of every class of every part is opened at validation) — raises
+:class:`~ftsweep.config.ConfigError` on ``dataset`` naming the path and the expected layout.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from ftsweep.config.errors import ConfigError
+from ftsweep.data.registry import DATASETS, DatasetInfo, LoadedDataset
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageFiles", "folder_info", "is_folder_dataset", "validate_dataset"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+PARTS = ("train", "test", "val")
+FIELD = "dataset"
+
+
+def is_folder_dataset(name: str) -> bool:
+    """True when ``name`` is read as an image-folder path rather than a registry key."""
+    if name in DATASETS:
+        return False
+    return "/" in name or os.sep in name or name.startswith("~") or os.path.isdir(name)
+
+
+def _layout(root: Path) -> str:
+    return (
+        f"expected an image-folder dataset {root}/train/<class>/<image> and {root}/test/<class>/<image> "
+        f"(optional {root}/val/<class>/<image>), the same class folders in each"
+    )
+
+
+class ImageFiles(Dataset):
+    """``(PIL RGB image, label)`` items from a list of files.
+
+    Args:
+        files: image paths.
+        targets: int array with shape (len(files),).
+    """
+
+    def __init__(self, files: list[str], targets: np.ndarray) -> None:
+        self.files = files
+        self.targets = np.asarray(targets, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[object, int]:
+        from PIL import Image
+
+        path = self.files[i]
+        try:
+            with Image.open(path) as img:
+                return img.convert("RGB"), int(self.targets[i])
+        except OSError as err:
+            raise OSError(f"cannot read image {path}: {err}") from err
+
+
+@dataclass(frozen=True)
+class _Part:
+    files: list[str]
+    targets: np.ndarray
+
+
+def _images(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _scan_part(name: str, root: Path, part: str) -> tuple[list[str], _Part]:
+    where = root / part
+    classes = sorted(p.name for p in where.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise ConfigError(FIELD, name, f"{where} has no class folders; {_layout(root)}")
+    files, targets = [], []
+    for label, cls in enumerate(classes):
+        found = _images(where / cls)
+        if not found:
+            raise ConfigError(
+                FIELD,
+                name,
+                f"class folder {where / cls} holds no image ({', '.join(IMAGE_EXTENSIONS)}); {_layout(root)}",
+            )
+        _check_readable(name, found[0])
+        files += found
+        targets += [label] * len(found)
+    return classes, _Part(files, np.asarray(targets, dtype=np.int64))
+
+
+def _check_readable(name: str, path: str) -> None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except Exception as err:  # noqa: BLE001 — PIL raises UnidentifiedImageError, OSError, SyntaxError …
+        raise ConfigError(FIELD, name, f"image {path} cannot be read ({err})") from err
+
+
+@lru_cache(maxsize=16)
+def _scan(name: str, root: str) -> tuple[tuple[str, ...], dict[str, _Part]]:
+    base = Path(root)
+    if not base.is_dir():
+        raise ConfigError(FIELD, name, f"{base} is not a directory; {_layout(base)}")
+    for part in ("train", "test"):
+        if not (base / part).is_dir():
+            raise ConfigError(FIELD, name, f"{base / part} does not exist; {_layout(base)}")
+    classes, parts = {}, {}
+    for part in PARTS:
+        if (base / part).is_dir():
+            classes[part], parts[part] = _scan_part(name, base, part)
+    for part in ("test", "val"):
+        if part in classes and classes[part] != classes["train"]:
+            only_train = sorted(set(classes["train"]) - set(classes[part]))[:5]
+            only_part = sorted(set(classes[part]) - set(classes["train"]))[:5]
+            raise ConfigError(
+                FIELD,
+                name,
+                f"{base / part} has classes {len(classes[part])} vs {len(classes['train'])} in {base / 'train'} "
+                f"(only in train: {only_train}, only in {part}: {only_part}); {_layout(base)}",
+            )
+    return tuple(classes["train"]), parts
+
+
+def _root(name: str) -> str:
+    return str(Path(name).expanduser().resolve())
+
+
+def folder_info(name: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` of the image folder ``name`` (scanned once per process).
+
+    Raises:
+        ConfigError: on ``dataset``, naming the path and the expected layout.
+    """
+    classes, parts = _scan(name, _root(name))
+
+    def load(root: str, download: bool) -> LoadedDataset:
+        del root, download  # the folder is its own root; nothing to download
+        return _load(name)
+
+    return DatasetInfo(
+        name=name,
+        num_classes=len(classes),
+        load=load,
+        num_train=len(parts["train"].files),
+        num_test=len(parts["test"].files),
+        description=f"image folder {_root(name)} ({len(classes)} classes"
+        + (", own val/)" if "val" in parts else ")"),
+    )
+
+
+def _load(name: str) -> LoadedDataset:
+    classes, parts = _scan(name, _root(name))
+    ds = {p: ImageFiles(part.files, part.targets) for p, part in parts.items()}
+    val = ds.get("val")
+    return LoadedDataset(
+        train=ds["train"],
+        test=ds["test"],
+        train_targets=parts["train"].targets,
+        test_targets=parts["test"].targets,
+        class_names=classes,
+        val=val,
+        val_targets=None if val is None else parts["val"].targets,
+    )
+
+
+def validate_dataset(name: str, field: str = FIELD) -> None:
+    """Raise ``ConfigError`` on ``field`` unless ``name`` is a registered dataset or a valid image
+    folder (see the module docstring)."""
+    if name in DATASETS:
+        return
+    if is_folder_dataset(name):
+        try:
+            folder_info(name)
+        except ConfigError as err:
+            raise ConfigError(field, err.value, err.allowed) from None
+        return
+    raise ConfigError(
+        field,
+        name,
+        f"must be one of {', '.join(sorted(DATASETS))}, or an image-folder path such as ./my_images "
+        "(train/<class>/<image>, test/<class>/<image>)",
+    )

@@ -1,0 +1,91 @@
+"""Image-folder datasets (``dataset: ./my_images``) on a tiny real PNG tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ftsweep.config import ConfigError, TrainConfig
+from ftsweep.data import build_data, get_dataset_info, is_folder_dataset, load_dataset, validate_dataset
+
+CLASSES = ("cat", "dog", "owl")
+
+
+def _png(path: Path, colour: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (12, 10), (colour, 255 - colour, 40)).save(path)
+
+
+def make_tree(root: Path, train: int = 6, test: int = 2, val: int = 0, classes=CLASSES) -> Path:
+    for c, cls in enumerate(classes):
+        for part, n in (("train", train), ("test", test), ("val", val)):
+            for i in range(n):
+                _png(root / part / cls / f"{i}.png", 40 * c + i)
+    return root
+
+
+def test_a_folder_is_a_dataset_with_its_own_classes(tmp_path) -> None:
+    root = make_tree(tmp_path / "imgs")
+    (root / "train" / "cat" / "notes.txt").write_text("not an image")  # ignored
+    info = get_dataset_info(str(root))
+    assert info.num_classes == 3 and info.num_train == 18 and info.num_test == 6
+    loaded = load_dataset(str(root))
+    assert loaded.class_names == CLASSES
+    assert np.bincount(loaded.train_targets).tolist() == [6, 6, 6]
+    img, label = loaded.test[5]
+    assert img.mode == "RGB" and img.size == (12, 10) and label == 2
+    bundle = build_data(str(root), seed=0, val_fraction=0.2, labels_per_class=2, image_size=16)
+    assert bundle.num_classes == 3  # the classifier is 3-way, not a registered dataset's size
+    x, y, _ = bundle.labeled[0]
+    assert x.shape == (3, 16, 16) and x.dtype == torch.float32 and 0 <= y < 3
+    assert len(bundle.labeled) == 6 and len(bundle.val) == 3 and len(bundle.test) == 6
+
+
+def test_a_relative_path_and_the_config(tmp_path, monkeypatch) -> None:
+    make_tree(tmp_path / "my_images")
+    monkeypatch.chdir(tmp_path)
+    assert is_folder_dataset("./my_images") and is_folder_dataset("my_images")
+    assert not is_folder_dataset("cifar10") and not is_folder_dataset("no_such_name")
+    cfg = TrainConfig.from_dict({"dataset": "./my_images", "labels_per_class": 4})
+    assert cfg.dataset == "./my_images"
+    with pytest.raises(ConfigError, match="at most 5 per class"):  # 6 per class, 1 each to validation
+        TrainConfig.from_dict({"dataset": "./my_images", "labels_per_class": 6})
+    with pytest.raises(ConfigError, match="must be one of .*or an image-folder path"):
+        TrainConfig.from_dict({"dataset": "no_such_name"})
+
+
+def test_an_own_val_part_is_the_validation_split(tmp_path) -> None:
+    root = make_tree(tmp_path / "imgs", val=2)
+    bundle = build_data(str(root), seed=1, val_fraction=0.1)
+    assert len(bundle.val) == 6 and len(bundle.labeled) == 18  # nothing carved from train
+    assert sorted(int(bundle.val[i][1]) for i in range(6)) == [0, 0, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (lambda r: __import__("shutil").rmtree(r / "train"), "train does not exist"),
+        (lambda r: __import__("shutil").rmtree(r / "test"), "test does not exist"),
+        (lambda r: [p.unlink() for p in (r / "train" / "dog").iterdir()], "dog holds no image"),
+        (lambda r: __import__("shutil").rmtree(r / "test" / "owl"), "only in train: \\['owl'\\]"),
+        (lambda r: _png(r / "test" / "bat" / "0.png", 1), "only in test: \\['bat'\\]"),
+        (lambda r: _png(r / "val" / "cat" / "0.png", 1), "only in train: \\['dog', 'owl'\\]"),
+        (lambda r: (r / "train" / "cat" / "0.png").write_bytes(b"not a png"), "0.png cannot be read"),
+    ],
+)
+def test_a_wrong_layout_names_the_path_and_the_layout(tmp_path, breakage, expected) -> None:
+    root = make_tree(tmp_path / "imgs")
+    breakage(root)
+    with pytest.raises(ConfigError, match=expected) as err:
+        validate_dataset(str(root))
+    assert err.value.field == "dataset" and str(root) in str(err.value)
+    assert "train/<class>/<image>" in err.value.allowed or "cannot be read" in expected
+
+
+def test_a_missing_folder(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="is not a directory; expected an image-folder dataset"):
+        TrainConfig.from_dict({"dataset": str(tmp_path / "nowhere")})
