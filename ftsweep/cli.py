@@ -21,7 +21,7 @@ def _fail(msg: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _spec_table(spec, args: argparse.Namespace, out: Path, version: int) -> None:  # noqa: ANN001
+def _spec_table(spec, args: argparse.Namespace, out: Path, version: int, run_id: str | None = None) -> None:  # noqa: ANN001
     """The spec's table of one version, printed and written to its folder; a cell with fewer
     finished seeds than the spec asks for is marked."""
     from ftsweep.runs import load_runs
@@ -56,6 +56,11 @@ def _spec_table(spec, args: argparse.Namespace, out: Path, version: int) -> None
     print(f"\nftsweep: table written to {out}/table.md (.csv, .parquet)")
     if table.get("layout"):
         _spec_layout(table["layout"], df, out)
+    if run_id is not None:  # the tables on the version's MLflow run
+        from ftsweep.tracking import log_files
+
+        names = ("table.md", "table.csv", "table.parquet", "paper_table.md")
+        log_files(args.tracking_uri, run_id, [out / n for n in names])
 
 
 def _spec_layout(layout: str, df, out: Path) -> None:  # noqa: ANN001
@@ -126,6 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             address=args.address,
             num_cpus=args.num_cpus,
             log=not args.quiet,
+            artifacts=args.artifacts,
         )
     except ConfigError as e:  # the version and resource checks, before anything is written
         return _fail(str(e))
@@ -137,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in res.failures:
         print(f"  failed: {line}")
     if res.finished:
-        _spec_table(spec, args, res.storage, res.version)
+        _spec_table(spec, args, res.storage, res.version, res.sweep_run_id)
     from ftsweep.tracking import tracking_uri
 
     print(f"\nOpen the MLflow UI with:  ftsweep ui   (tracking URI {tracking_uri(args.tracking_uri)})")
@@ -300,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue the latest unfinished version of this spec (finished trials are not re-run)",
+    )
+    r.add_argument(
+        "--artifacts",
+        default=None,
+        help="artifact location of a new MLflow experiment (default: mlartifacts/ beside a SQLite store)",
     )
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines while the sweep runs")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ftsweep.config import ConfigError
 from ftsweep.config.spec import Job, SweepSpec
 from ftsweep.versions import Version
@@ -51,6 +53,7 @@ class SweepResult:
     jobs: dict[str, tuple[int, int]]
     failures: list[str] = field(default_factory=list)
     signal: str | None = None
+    sweep_run_id: str | None = None
 
 
 def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[Job]:
@@ -231,8 +234,11 @@ def run_sweep(
     address: str | None = None,
     num_cpus: int | None = None,
     log: bool = True,
+    artifacts: str | None = None,
 ) -> SweepResult:
-    """Run (or resume) one version of ``spec``; failing trials are recorded and the sweep goes on."""
+    """Run (or resume) one version of ``spec``; failing trials are recorded and the sweep goes on.
+    ``artifacts``: where a new MLflow experiment keeps its artifacts (default: beside a SQLite
+    store, ``ftsweep.tracking.artifact_location``)."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # a trial that fails on its own ends with a report that may lack the selection metric
@@ -252,7 +258,7 @@ def run_sweep(
     # the tracking store (a fresh SQLite schema takes seconds) is opened in a thread while Ray
     # starts; the logger waits for it at its first use
     pool = ThreadPoolExecutor(max_workers=1)
-    store = pool.submit(open_experiment, spec.experiment, uri)
+    store = pool.submit(open_experiment, spec.experiment, uri, artifacts)
     caught: list[str] = []
     try:
         init_ray(address, num_cpus)
@@ -272,6 +278,7 @@ def run_sweep(
             },
             jobs={job.name: job_info(job) for job in jobs},
             description=spec.description,
+            spec_text=yaml.safe_dump(dict(spec.raw), sort_keys=False),
             store=store,
         )
         if resume:
@@ -462,4 +469,5 @@ def _summarize(
         {k: (n, bad) for k, (n, bad) in per_job.items()},
         failures,
         caught[0] if caught else None,
+        logger.sweep_run_id,
     )

@@ -176,14 +176,24 @@ def _store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def _experiment_id(client: MlflowClient, experiment: str) -> str:
+def artifact_location(uri: str, artifacts: str | None = None) -> str | None:
+    """Where a new experiment keeps its artifacts: ``artifacts`` if given (a shared path or
+    URI), else ``mlartifacts/`` beside a SQLite store (MLflow's own default is ``./mlruns`` of the
+    current directory — under ``ray job submit`` a temporary folder), else the server's."""
+    if artifacts:
+        return artifacts if "://" in artifacts else Path(artifacts).resolve().as_uri()
+    db = _sqlite_path(uri)
+    return (db.parent / "mlartifacts").as_uri() if db is not None else None
+
+
+def _experiment_id(client: MlflowClient, experiment: str, artifacts: str | None = None) -> str:
     from mlflow.exceptions import MlflowException
 
     exp = client.get_experiment_by_name(experiment)
     if exp is not None:
         return exp.experiment_id
     try:
-        return client.create_experiment(experiment)
+        return client.create_experiment(experiment, artifact_location=artifacts)
     except MlflowException as e:
         # another process created it between the look-up and the create (an MLflow server)
         if e.error_code != "RESOURCE_ALREADY_EXISTS" and "already exists" not in str(e):
@@ -194,7 +204,9 @@ def _experiment_id(client: MlflowClient, experiment: str) -> str:
         return exp.experiment_id
 
 
-def open_experiment(experiment: str, uri: str | None = None) -> tuple[MlflowClient, str]:
+def open_experiment(
+    experiment: str, uri: str | None = None, artifacts: str | None = None
+) -> tuple[MlflowClient, str]:
     """A client of the tracking store and the id of ``experiment`` (created when missing).
 
     Opening a new SQLite store creates its schema, which takes seconds: ``run_sweep`` does this
@@ -207,7 +219,7 @@ def open_experiment(experiment: str, uri: str | None = None) -> tuple[MlflowClie
     uri = tracking_uri(uri)
     with _store_lock(uri):
         client = MlflowClient(uri)  # the first client of a sqlite URI creates/upgrades the schema
-        return client, _experiment_id(client, experiment)
+        return client, _experiment_id(client, experiment, artifact_location(uri, artifacts))
 
 
 class TrackingWriteError(RuntimeError):
@@ -311,6 +323,7 @@ class MLflowTrialLogger(tune.Callback):
         *,
         jobs: Mapping[str, JobInfo] | None = None,
         description: str = "",
+        spec_text: str = "",
         store: Future[tuple[MlflowClient, str]] | None = None,
         deadline_s: float = 600.0,
         retry_base_s: float = 0.5,
@@ -323,6 +336,7 @@ class MLflowTrialLogger(tune.Callback):
         self.tags = {**(tags or {}), **(job_tags or {})}
         self.jobs = dict(jobs or {})
         self.description = description
+        self.spec_text = spec_text
         self.parent_ids: dict[str, str] = {}
         self.tagged: set[str] = set()
         self.run_ids: dict[str, str] = {}
@@ -424,10 +438,30 @@ class MLflowTrialLogger(tune.Callback):
             if kind == "sweep" and self.description:
                 tags["mlflow.note.content"] = self.description
                 self.client.set_experiment_tag(self.experiment_id, "mlflow.note.content", self.description)
-            return self.client.create_run(self.experiment_id, tags=tags).info.run_id
+            run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
+            if kind == "sweep":
+                self._log_sweep_files(run_id)
+            return run_id
 
         self.parent_ids[key] = self._write(find_or_create, self._deadline(), f"{kind} run")
         return self.parent_ids[key]
+
+    def _log_sweep_files(self, run_id: str) -> None:
+        """The spec as run (overrides applied) and the driver's environment, on the sweep run."""
+        import json
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            files = {"environment.json": json.dumps(environment(), indent=2) + "\n"}
+            if self.spec_text:
+                files["spec.yaml"] = self.spec_text
+            for name, text in files.items():
+                (Path(tmp) / name).write_text(text)
+                self.client.log_artifact(run_id, str(Path(tmp) / name))
+
+    @property
+    def sweep_run_id(self) -> str | None:
+        return next((v for k, v in self.parent_ids.items() if k.startswith("sweep:")), None)
 
     def _job_run(self, info: JobInfo) -> str:
         version = self.tags.get("sweep_version", "")
@@ -599,8 +633,27 @@ class MLflowTrialLogger(tune.Callback):
                 f"(its metrics are written): {type(e).__name__}: {e}"
             ) from e
 
+    def _log_curves(self, trial: Any) -> None:
+        """The trial's learning curves (train loss, validation accuracy and loss) as a plot."""
+        import tempfile
+
+        run_id = self._run_id(trial)
+        try:
+            series = {k: self.client.get_metric_history(run_id, k) for k in CURVES}
+            with tempfile.TemporaryDirectory() as tmp:
+                path = plot_curves(
+                    {k: [(m.step, m.value) for m in v] for k, v in series.items() if v}, Path(tmp)
+                )
+                if path is not None:
+                    self.client.log_artifact(run_id, str(path))
+        except Exception:  # noqa: BLE001 — a plot is a convenience: never fail the trial's end for it
+            _log.exception("learning curves of run %s not logged", run_id)
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from ftsweep.trial import FAILED_KEY, REASON_KEY
+
+        self.flush()
+        self._log_curves(trial)
 
         last = getattr(trial, "last_result", None) or {}
         wall = {"wall_time_s": f"{float(last.get('time_total_s', 0.0)):.1f}"}
@@ -687,6 +740,65 @@ class MLflowTrialLogger(tune.Callback):
         for k, v in {**tags, "status": status}.items():
             self._write(lambda k=k, v=v: self.client.set_tag(run_id, k, v), deadline, "set_tag")
         self._write(lambda: self.client.set_terminated(run_id, status), deadline, "set_terminated")
+
+
+#: the metrics plotted as a trial's learning curves
+CURVES = ("train/loss", "val/loss", "val/acc")
+
+
+def plot_curves(series: Mapping[str, list[tuple[int, float]]], folder: Path) -> Path | None:
+    """``learning_curves.png`` in ``folder``: one panel per metric over epochs."""
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(series), figsize=(4 * len(series), 3), squeeze=False)
+    for ax, (name, points) in zip(axes[0], series.items(), strict=True):
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker=".")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+    fig.tight_layout()
+    path = folder / "learning_curves.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def environment() -> dict[str, Any]:
+    """Package versions, Python, CUDA and the GPUs the driver sees."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("ftsweep", "torch", "torchvision", "timm", "ray", "mlflow", "optuna", "pot", "numpy"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": packages,
+        "cuda": torch.version.cuda if cuda else None,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+        "git_commit": git_commit(),
+    }
+
+
+def log_files(uri: str, run_id: str, paths: list[Path]) -> None:
+    """Attach files (a version's tables) to a run."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri(uri))
+    for p in paths:
+        if p.is_file():
+            client.log_artifact(run_id, str(p))
 
 
 def _error_text(trial: Any) -> str:

@@ -140,3 +140,35 @@ def test_optuna_asha_runs_every_suggestion_once_per_seed(ray_session, tmp_path: 
     assert len(runs) == 4
     seeds_per_config = runs.groupby(["lambda_", "temperature"])["seed"].apply(lambda s: sorted(s)).tolist()
     assert all(s == [0, 1] for s in seeds_per_config), seeds_per_config
+
+
+def test_mlflow_shows_every_setting_nested_and_named(sweep) -> None:
+    """Params are every field of the resolved config (defaults included); trial runs nest under
+    their job's run, which nests under the version's; names say what differs; the spec as run,
+    the environment and each trial's learning curves are artifacts."""
+    from mlflow.tracking import MlflowClient
+
+    from ftsweep.methods.scl import SCLConfig
+
+    spec, _, uri, tmp = sweep
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(spec.experiment)
+    runs = client.search_runs([exp.experiment_id])
+    kinds = {r.info.run_id: r.data.tags.get("ftsweep.kind", "trial") for r in runs}
+    (sweep_run,) = [r for r in runs if kinds[r.info.run_id] == "sweep"]
+    jobs = {r.data.tags["ftsweep.name"]: r for r in runs if kinds[r.info.run_id] == "job"}
+    assert set(jobs) == {"ce-digits", "scl-digits"}
+    assert all(j.data.tags["mlflow.parentRunId"] == sweep_run.info.run_id for j in jobs.values())
+    trials = [r for r in runs if kinds[r.info.run_id] == "trial"]
+    for r in trials:
+        assert r.data.tags["mlflow.parentRunId"] == jobs[r.data.tags["job"]].info.run_id
+        assert r.data.tags["sweep_version"] == "1" and r.data.tags["device"] == "cpu"
+        assert {a.path for a in client.list_artifacts(r.info.run_id)} == {"learning_curves.png"}
+    scl = [r for r in trials if r.data.tags["method"] == "scl"]
+    assert sorted(r.data.tags["mlflow.runName"] for r in scl) == ["scl λ=0.1 seed=0", "scl λ=0.5 seed=0"]
+    fields = set(SCLConfig.field_names())
+    assert set(scl[0].data.params) == fields  # defaults included, nothing else
+    assert scl[0].data.params["weight_decay"] == str(SCLConfig.weight_decay)  # not set by the spec
+    assert {a.path for a in client.list_artifacts(sweep_run.info.run_id)} >= {"spec.yaml", "environment.json"}
+    assert exp.tags.get("mlflow.note.content", "") == spec.description
+    assert exp.artifact_location.startswith((tmp / "mlartifacts").as_uri())
