@@ -34,14 +34,17 @@ def param_groups(
     lr: float,
     weight_decay: float,
     lr_mult: Mapping[str, float] | None = None,
+    decay_norm_bias: bool = False,
 ) -> list[dict]:
-    """Parameter groups with weight decay excluded from biases and normalisation layers.
+    """Parameter groups with weight decay excluded from biases and normalisation layers
+    (unless ``decay_norm_bias``: Core-tuning's code decays every parameter).
 
     Args:
         modules: named parts of the model (``backbone``, ``classifier`` …).
         lr: base learning rate.
         weight_decay: decay applied to the remaining weights.
         lr_mult: per-part multiplier of ``lr`` (default 1).
+        decay_norm_bias: decay biases and normalisation parameters too (one group per part).
 
     Returns:
         Groups carrying ``lr``, ``weight_decay`` and ``name``; frozen parameters are skipped.
@@ -49,7 +52,7 @@ def param_groups(
     groups = []
     for name, module in modules.items():
         mult = (lr_mult or {}).get(name, 1.0)
-        skip = _no_decay_names(module)
+        skip = set() if decay_norm_bias else _no_decay_names(module)
         decay, no_decay = [], []
         for p_name, p in module.named_parameters():
             if p.requires_grad:

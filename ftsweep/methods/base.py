@@ -9,9 +9,14 @@ can step a method with only ``ftsweep`` imported (``trainables.<m>`` wraps it fo
 
 - ``train/<log>`` — batch means of the method's logs (``train/loss`` always);
 - ``val/acc``, ``val/mpa``, ``val/loss`` — this epoch's validation metrics;
-- ``best/epoch``, ``best/val/acc`` — the epoch selected on validation accuracy so far;
+- ``best/epoch``, ``best/val/acc`` — the epoch selected so far (``select``: ``best_val`` = on
+  validation accuracy; ``last`` / ``median_last_k`` = the final epoch / the median over the
+  last ``select_k`` epochs, with ``select/counted`` the epochs counted so far);
 - ``test/acc``, ``test/mpa`` — test metrics *of the selected epoch* (test images never
-  influence selection; they are evaluated only when validation improves);
+  influence selection; they are evaluated only when validation improves, or, for ``last`` /
+  ``median_last_k``, only on the epochs that count);
+- ``val/<name>`` of the shared ``feature_metrics`` (e.g. ``val/s_dbw``) at the last epoch;
+
 - ``time/epoch_s``, ``time/train_s``, ``train/lr``, ``epoch``;
 - with ``early_stop_patience`` set: ``early_stop/best_epoch`` (the epoch of the lowest
   ``val/loss`` so far) and ``early_stop/stopped`` (1 on the epoch that ends the trial early).
@@ -23,18 +28,20 @@ that epoch and the caller takes its end-of-trial checkpoint). Selection stays on
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from ftsweep.backbones import classifier_head, create_backbone, load_backbone_weights
 from ftsweep.config import ConfigError, TrainConfig
-from ftsweep.data import DataBundle, build_data
+from ftsweep.data import DataBundle, ViewDataset, build_data
 from ftsweep.engine import (
     BestTracker,
     EarlyStopping,
@@ -93,7 +100,7 @@ class FineTuner:
         cfg = self.cfg
         seed_everything(cfg.seed)
         self.device = resolve_device(cfg.device)
-        self.data = self.build_data()
+        self.data = self.limit_val(self.build_data())
         self.model = self.build_model().to(self.device)
         self.optimizer = build_optimizer(
             self.param_groups(),
@@ -112,6 +119,7 @@ class FineTuner:
             gamma=cfg.gamma,
         )
         self.tracker = BestTracker("val/acc", "max")
+        self.counted: list[dict[str, float]] = []  # the counted epochs of select: last / median_last_k
         self.early_stopping = EarlyStopping(cfg.early_stop_patience) if cfg.early_stop_patience else None
         self.epoch = 0
         self.setup_method()
@@ -135,6 +143,19 @@ class FineTuner:
             unlabeled_views=self.unlabeled_views,
             image_size=cfg.image_size,
         )
+
+    def limit_val(self, data: DataBundle) -> DataBundle:
+        """``val_labels_per_class`` images per class of the validation split (drawn by
+        ``seed``), so that a labeled validation set no bigger than the label budget selects."""
+        k = self.cfg.val_labels_per_class
+        if k is None:
+            return data
+        val = data.val
+        targets = np.asarray(data.loaded.train_targets)[val.indices]
+        rng = np.random.default_rng([self.cfg.seed, 0x5E1EC7])
+        keep = [rng.permutation(np.flatnonzero(targets == c))[:k] for c in np.unique(targets)]
+        indices = val.indices[np.sort(np.concatenate(keep))]
+        return dataclasses.replace(data, val=ViewDataset(val.base, indices, val.transform))
 
     def build_backbone(self) -> nn.Module:
         """The backbone with the configured initial weights."""
@@ -160,7 +181,13 @@ class FineTuner:
 
     def param_groups(self) -> list[dict]:
         mult = {name: self.cfg.head_lr_mult for name in self.model if name != "backbone"}
-        return param_groups(self.model, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, lr_mult=mult)
+        return param_groups(
+            self.model,
+            lr=self.cfg.lr,
+            weight_decay=self.cfg.weight_decay,
+            lr_mult=mult,
+            decay_norm_bias=self.cfg.weight_decay_norm_bias,
+        )
 
     def steps_per_epoch(self) -> int:
         n = -(-len(self.data.labeled) // self.cfg.batch_size)
@@ -233,6 +260,52 @@ class FineTuner:
         """Extra metrics for this epoch (feature metrics etc.); ``last`` on the final epoch."""
         return {}
 
+    def feature_metrics(self, skip: set[str] = frozenset()) -> dict[str, float]:
+        """The shared ``feature_metrics`` of the validation backbone features (``val/s_dbw``:
+        classes as clusters, the s-dbw package's definition COIN's Table 2 uses); names in
+        ``skip`` (already logged by the method, e.g. COIN's own ``val/s_dbw``) are left out."""
+        names = [n for n in self.cfg.feature_metrics if f"val/{n}" not in skip]
+        if not names:
+            return {}
+        from itertools import islice
+
+        from ftsweep.engine import extract_features
+        from ftsweep.metrics import s_dbw
+
+        self.model.eval()
+        loader = self.eval_loader("val")
+        if self.cfg.max_eval_batches is not None:
+            loader = islice(loader, self.cfg.max_eval_batches)
+        feats, labels = extract_features(self.encode, loader, self.device)
+        return {f"val/{name}": float(s_dbw(feats, labels, variant="official")) for name in names}
+
+    # ---- model selection ------------------------------------------------------------------
+    def counted_epochs(self) -> int:
+        """How many final epochs the ``last`` / ``median_last_k`` protocols count."""
+        return self.cfg.select_k if self.cfg.select == "median_last_k" else 1
+
+    def select_epoch(self, val: dict[str, float]) -> None:
+        """Update the selection with this epoch's validation metrics (``self.epoch`` 1-based).
+
+        ``best_val``: the tracker keeps the best ``val/acc`` epoch and its test metrics.
+        ``last`` / ``median_last_k``: test is evaluated on the counted (final) epochs only; the
+        selection is the median of every metric over them (the last one for ``last``), and
+        ``best/epoch`` is the latest counted epoch."""
+        if self.cfg.select == "best_val":
+            if self.tracker.update(self.epoch, val):
+                self.tracker.selected = {**val, **self.selected_metrics()}
+            return
+        if self.epoch <= self.cfg.epochs - self.counted_epochs():
+            return
+        self.counted.append({**val, **self.selected_metrics()})
+        keys = set.intersection(*(set(c) for c in self.counted))
+        selected = {k: float(np.median([c[k] for c in self.counted])) for k in sorted(keys)}
+        self.tracker.best, self.tracker.epoch, self.tracker.selected = (
+            selected.get("val/acc"),
+            self.epoch,
+            selected,
+        )
+
     def selected_metrics(self) -> dict[str, float]:
         """Metrics of the selected epoch computed when validation improves (test by default)."""
         return self.evaluate_split("test")
@@ -243,14 +316,15 @@ class FineTuner:
         t_train = time.perf_counter() - t0
         val = self.evaluate_split("val")
         self.epoch += 1
-        if self.tracker.update(self.epoch, val):
-            self.tracker.selected = {**val, **self.selected_metrics()}
+        self.select_epoch(val)
         stop_early = self.early_stopping is not None and self.early_stopping.update(self.epoch, val)
         last = self.epoch >= self.cfg.epochs or stop_early
         result: dict[str, float] = {f"train/{k}": float(v) for k, v in train_logs.items()}
         result.update(val)
         result.update({k: v for k, v in self.tracker.selected.items() if not k.startswith("val/")})
         result.update(self.epoch_metrics(last))
+        if last:
+            result.update(self.feature_metrics(skip=set(result)))
         result.update(
             {
                 "best/epoch": float(self.tracker.epoch),
@@ -261,6 +335,8 @@ class FineTuner:
                 "time/epoch_s": time.perf_counter() - t0,
             }
         )
+        if self.cfg.select != "best_val":
+            result["select/counted"] = float(len(self.counted))
         if self.early_stopping is not None:
             result["early_stop/best_epoch"] = float(self.early_stopping.tracker.epoch)
             result["early_stop/stopped"] = float(stop_early and self.epoch < self.cfg.epochs)
@@ -283,6 +359,7 @@ class FineTuner:
             "scheduler": self.scheduler.state_dict(),
             "epoch": self.epoch,
             "tracker": self.tracker.state_dict(),
+            "counted": [dict(c) for c in self.counted],
             "early_stop": None if self.early_stopping is None else self.early_stopping.state_dict(),
             "extra": self.extra_state(),
         }
@@ -298,6 +375,7 @@ class FineTuner:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = state["epoch"]
         self.tracker.load_state_dict(state["tracker"])
+        self.counted = [dict(c) for c in state.get("counted", [])]
         if self.early_stopping is not None and state.get("early_stop") is not None:
             self.early_stopping.load_state_dict(state["early_stop"])
         self.load_extra_state(state["extra"])

@@ -64,12 +64,16 @@ class CoreTuningConfig(TrainConfig):
         variant: ``paper`` or ``official`` (the public code; needs ``contrastive=focal`` and
             ``mixup=hard``, the only path that code has).
         contrastive: ``focal`` (``L_con^f``, §4.3) or ``plain`` (``L_con``, Eq. 1).
+        weight_decay_norm_bias: decay biases and norms too (default true: the public code
+            passes ``model.parameters()`` to SGD with weight decay).
         mixup: ``hard`` (mixup-hard, §4.2), ``manifold`` (one Beta(α, α) λ per batch, random
             partner; the mixed features replace ``B-`` in ``L_ce^m`` and in the contrastive
             set) or ``none`` (no generated samples).
     """
 
     method: ClassVar[str] = "core_tuning"
+
+    weight_decay_norm_bias: bool = True  # the public code decays every parameter
 
     eta: float = 1.0
     mixup_alpha: float = 1.0
