@@ -468,6 +468,8 @@ def load_places365(root: str, download: bool) -> LoadedDataset:
 register_dataset(
     DatasetInfo(
         name="cifar10",
+        files=("cifar-10-batches-py",),
+        downloadable=True,
         num_classes=10,
         load=load_cifar10,
         image_size=32,
@@ -481,6 +483,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="cifar100",
+        files=("cifar-100-python",),
+        downloadable=True,
         num_classes=100,
         load=load_cifar100,
         image_size=32,
@@ -494,6 +498,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="svhn",
+        files=("svhn/train_32x32.mat", "svhn/test_32x32.mat"),
+        downloadable=True,
         num_classes=10,
         load=load_svhn,
         image_size=32,
@@ -506,6 +512,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="dtd",
+        files=("dtd/dtd",),
+        downloadable=True,
         num_classes=47,
         load=load_dtd,
         num_train=3_760,
@@ -516,6 +524,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="flowers102",
+        files=("flowers-102",),
+        downloadable=True,
         num_classes=102,
         load=load_flowers102,
         num_train=2_040,
@@ -526,6 +536,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="pets",
+        files=("oxford-iiit-pet",),
+        downloadable=True,
         num_classes=37,
         load=load_pets,
         num_train=3_680,
@@ -536,6 +548,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="cars",
+        files=("stanford_cars",),
+        downloadable=False,
         num_classes=196,
         load=load_cars,
         num_train=8_144,
@@ -546,6 +560,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="aircraft",
+        files=("fgvc-aircraft-2013b",),
+        downloadable=True,
         num_classes=100,
         load=load_aircraft,
         num_train=6_667,
@@ -556,6 +572,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="caltech101",
+        files=("caltech101/101_ObjectCategories",),
+        downloadable=True,
         num_classes=101,
         load=load_caltech101,
         num_train=101 * CALTECH101_TRAIN_PER_CLASS,
@@ -566,6 +584,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="caltech256",
+        files=("caltech256/256_ObjectCategories",),
+        downloadable=True,
         num_classes=257,
         load=load_caltech256,
         num_train=257 * CALTECH256_TRAIN_PER_CLASS,
@@ -576,6 +596,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="cub200",
+        files=("cub200/train", "cub200/test"),
+        downloadable=False,
         num_classes=200,
         load=_image_folder_loader("cub200", "cub200", ("train", "test")),
         num_train=5_994,
@@ -586,6 +608,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="dogs",
+        files=("dogs/train", "dogs/test"),
+        downloadable=False,
         num_classes=120,
         load=_image_folder_loader("dogs", "dogs", ("train", "test")),
         num_train=12_000,
@@ -596,6 +620,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="sun397",
+        files=("sun397/train", "sun397/test"),
+        downloadable=False,
         num_classes=397,
         load=_image_folder_loader("sun397", "sun397", ("train", "test")),
         num_train=19_850,
@@ -606,6 +632,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="imagenet20",
+        files=("imagenet20/train", "imagenet20/val"),
+        downloadable=False,
         num_classes=20,
         load=_image_folder_loader("imagenet20", "imagenet20", ("train", "val")),
         num_train=18_494,
@@ -616,6 +644,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="imagenet",
+        files=("imagenet/train", "imagenet/val"),
+        downloadable=False,
         num_classes=1000,
         load=_image_folder_loader("imagenet", "imagenet", ("train", "val")),
         num_train=1_281_167,
@@ -626,6 +656,8 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="inat2017",
+        files=("inat2017/2017", "inat2017/train2017.json", "inat2017/val2017.json"),
+        downloadable=False,
         num_classes=5089,
         load=load_inat2017,
         num_train=579_184,
@@ -636,6 +668,14 @@ register_dataset(
 register_dataset(
     DatasetInfo(
         name="places365",
+        files=(
+            "places365/categories_places365.txt",
+            "places365/places365_train_standard.txt",
+            "places365/places365_val.txt",
+            "places365/data_256_standard",
+            "places365/val_256",
+        ),
+        downloadable=True,
         num_classes=365,
         load=load_places365,
         num_train=1_803_460,

@@ -1,0 +1,253 @@
+"""Checks of a job's values that would otherwise fail on the cluster, run before Ray starts.
+
+Each check raises one :class:`~ftsweep.config.ConfigError` (field, value, what is allowed);
+:func:`check_job` runs them all on a job's fixed values with the config class's defaults for the
+rest. ``source`` maps a config key to the spec field it came from (``spec.pretrained``,
+``methods[0].config.batch_size``), which becomes the error's field (a ``spec.`` prefix dropped).
+
+- :func:`check_dataset_files`: the files a registered dataset's loader needs exist under
+  ``data_root`` (``DatasetInfo.files``), or ``download: true`` will fetch them; image folders are
+  checked by ``DataConfig`` itself (:mod:`ftsweep.data.folder`).
+- :func:`check_checkpoint`: a ``pretrained`` file (or named weights, resolved into the cache and
+  hash-checked) loads with ``torch.load(..., weights_only=True)`` and its remapped keys and shapes
+  fit the backbone, compared with the backbone built on the ``meta`` device (no weights built).
+- :func:`check_positive_pairs`: a supervised contrastive term can form positive pairs: the
+  expected share of anchors with at least one positive in a batch (:func:`positive_share`) is at
+  least one half.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ftsweep.config.base import BaseConfig
+from ftsweep.config.errors import ConfigError
+
+__all__ = [
+    "CONTRASTIVE",
+    "MIN_POSITIVE_SHARE",
+    "Contrastive",
+    "check_checkpoint",
+    "check_dataset_files",
+    "check_job",
+    "check_positive_pairs",
+    "positive_share",
+]
+
+#: the smallest expected share of anchors with at least one positive a batch may have
+MIN_POSITIVE_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Contrastive:
+    """How a method's supervised contrastive term forms positives.
+
+    Attributes:
+        views: augmented views per image in the contrastive batch; with two or more, the other
+            views of an anchor's own image carry its label and are positives.
+        active: whether the term is on for these config values (its weight > 0 …).
+    """
+
+    views: int
+    active: Callable[[Mapping[str, Any]], bool]
+
+
+#: Methods whose loss has a SupCon-style term over labels (read from each method's
+#: ``training_step``): ``scl`` (one view, λ·SupCon), ``coin`` (one view; stage 1 is SupCon only),
+#: ``core_tuning`` (one view; hard positives are mixed from a same-label partner, so an anchor
+#: without one gets none), ``schane`` (two AutoAugment views of every image, positives by label
+#: over all 2B views; ``ce_simclr`` pairs the views, ``ce`` has no contrastive term).
+CONTRASTIVE: dict[str, Contrastive] = {
+    "scl": Contrastive(1, lambda v: v["lambda_"] > 0),
+    "coin": Contrastive(1, lambda v: True),
+    "core_tuning": Contrastive(1, lambda v: v["eta"] > 0),
+    "schane": Contrastive(2, lambda v: v["objective"] in ("schane", "ce_supcon") and v["lambda_"] > 0),
+}
+
+
+def _field(source: Mapping[str, str], key: str) -> str:
+    return source.get(key, key).removeprefix("spec.")
+
+
+def positive_share(
+    batch_size: int, num_classes: int, views: int = 1, per_class: float | None = None
+) -> float:
+    """Expected share of anchors that have at least one positive in a batch.
+
+    Every anchor is one of ``batch_size * views`` views. With ``views >= 2`` the other views of
+    its own image are positives, so the share is 1. With one view, the positives are the other
+    images of its class in the batch:
+
+    - ``per_class`` given (a balanced label budget of ``L`` images per class, ``N = L·C``): the
+      batch is ``b = min(B, N)`` images drawn without replacement, so
+      ``P = 1 − C(N − L, b − 1) / C(N − 1, b − 1) = 1 − Π_{j=0}^{b−2} (N − L − j) / (N − 1 − j)``;
+    - else (a large pool, classes uniform): ``P = 1 − (1 − 1/C)^(B − 1)``.
+
+    Args:
+        batch_size: images per step B.
+        num_classes: C.
+        views: views per image v.
+        per_class: labelled images per class L, or None for an unbudgeted (large) pool.
+    """
+    if views >= 2:
+        return 1.0
+    if num_classes <= 1:
+        return 1.0 if batch_size > 1 else 0.0
+    if per_class is None:
+        return 1.0 - (1.0 - 1.0 / num_classes) ** (batch_size - 1)
+    n = int(round(per_class * num_classes))
+    per = int(round(per_class))
+    b = min(batch_size, n)
+    none = 1.0
+    for j in range(b - 1):
+        none *= max(n - per - j, 0) / (n - 1 - j)
+    return 1.0 - none
+
+
+def check_positive_pairs(
+    method: str,
+    values: Mapping[str, Any],
+    num_classes: int,
+    source: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse a batch size at which fewer than half the anchors of a contrastive method's batch
+    can have a positive (a SupCon term of 0 for most anchors; exactly 0 at ``batch_size: 1``)."""
+    rule = CONTRASTIVE.get(method)
+    if rule is None or not rule.active(values):
+        return
+    source = source or {}
+    per_class = None
+    if values.get("labels_per_class") is not None:
+        per_class = float(values["labels_per_class"])
+    elif values.get("num_labels") is not None:
+        per_class = values["num_labels"] / num_classes
+    batch = int(values["batch_size"])
+    share = positive_share(batch, num_classes, rule.views, per_class)
+    if share >= MIN_POSITIVE_SHARE:
+        return
+    need = next(
+        (
+            b
+            for b in range(batch + 1, 1 << 16)
+            if positive_share(b, num_classes, rule.views, per_class) >= 0.5
+        ),
+        None,
+    )
+    budget = f", {per_class:g} labelled images per class" if per_class is not None else ""
+    raise ConfigError(
+        _field(source, "batch_size"),
+        batch,
+        f"{method}'s contrastive term needs positive pairs: with {num_classes} classes{budget} and "
+        f"{rule.views} view(s) per image only {share:.0%} of the anchors of a batch have a positive "
+        f"(expected); allowed: a batch size giving at least {MIN_POSITIVE_SHARE:.0%}"
+        + (f" (>= {need})" if need is not None else ""),
+    )
+
+
+def check_dataset_files(
+    dataset: str, data_root: str, download: bool, source: Mapping[str, str] | None = None
+) -> None:
+    """The files ``dataset``'s loader needs exist under ``data_root`` (or will be downloaded)."""
+    from ftsweep.data import get_dataset_info, is_folder_dataset
+
+    if is_folder_dataset(dataset):
+        return  # DataConfig.validate scanned it
+    info = get_dataset_info(dataset)
+    missing = [f for f in info.files if not os.path.exists(os.path.join(data_root, f))]
+    if not missing or (download and info.downloadable):
+        return
+    expected = ", ".join(str(Path(data_root) / f) for f in missing)
+    how = (
+        "set download: true to let torchvision fetch it, or place the files there"
+        if info.downloadable
+        else "it cannot be downloaded automatically; place the files there (see ftsweep.data.catalog)"
+    )
+    raise ConfigError(
+        _field(source or {}, "dataset"),
+        dataset,
+        f"dataset files not found: expected {expected} (data_root {data_root!r}); {how}",
+    )
+
+
+def check_checkpoint(
+    backbone: str,
+    pretrained: str,
+    checkpoint_format: str = "auto",
+    source: Mapping[str, str] | None = None,
+    *,
+    download: bool = True,
+) -> None:
+    """A ``pretrained`` file or name loads (``weights_only=True``) and fits ``backbone``; the
+    backbone is built on the ``meta`` device. ``auto``/``none`` pass (checked elsewhere)."""
+    from ftsweep.backbones import CheckpointError, check_backbone_weights, is_named_weights, resolve_weights
+
+    if pretrained in ("auto", "none", ""):
+        return
+    field = _field(source or {}, "pretrained")
+    path: str | Path = pretrained
+    fmt = checkpoint_format
+    if is_named_weights(pretrained) and not Path(pretrained).is_file():
+        try:
+            resolved = resolve_weights(pretrained, backbone, download=download)
+        except ConfigError as err:
+            raise ConfigError(field, err.value, err.allowed) from None
+        if resolved.via_timm:
+            return  # timm's own weights for its own architecture
+        path, fmt = resolved.path, resolved.format if checkpoint_format == "auto" else checkpoint_format
+    elif not Path(pretrained).is_file():
+        from ftsweep.backbones import list_weights
+
+        raise ConfigError(
+            field,
+            pretrained,
+            f"no such checkpoint file; allowed: an existing file, auto, none, {', '.join(list_weights())}",
+        )
+    try:
+        check_backbone_weights(backbone, path, format=fmt)
+    except (CheckpointError, FileNotFoundError) as err:
+        raise ConfigError(field, pretrained, str(err)) from None
+
+
+def check_job(
+    config_cls: type[BaseConfig],
+    fixed: Mapping[str, Any],
+    source: Mapping[str, str],
+    *,
+    download_weights: bool = True,
+) -> None:
+    """Run every check on a job: its ``fixed`` values over ``config_cls``'s defaults.
+
+    Args:
+        config_cls: the method's config dataclass (``method`` class attribute, data and loop fields).
+        fixed: the job's fixed config values (searched keys take the class defaults here).
+        source: config key → spec field it came from, for the error's field name.
+        download_weights: fetch missing named weights into the cache (False: only look there).
+
+    Raises:
+        ConfigError: the first failing check's, on the spec field the value came from.
+    """
+    names = set(config_cls.field_names())
+    try:
+        cfg = config_cls.from_dict({k: v for k, v in fixed.items() if k in names})
+    except ConfigError as err:
+        raise ConfigError(_field(source, err.field), err.value, err.allowed) from None
+    values = cfg.to_dict()
+    if "dataset" in values:
+        from ftsweep.data import get_dataset_info
+
+        check_dataset_files(values["dataset"], values["data_root"], bool(values.get("download")), source)
+        num_classes = get_dataset_info(values["dataset"]).num_classes
+        if "batch_size" in values:
+            check_positive_pairs(getattr(config_cls, "method", ""), values, num_classes, source)
+    if "backbone" in values and "pretrained" in values:
+        check_checkpoint(
+            values["backbone"],
+            values["pretrained"],
+            values.get("checkpoint_format", "auto"),
+            source,
+            download=download_weights,
+        )
