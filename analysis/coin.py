@@ -8,7 +8,8 @@ Every cell is ``mean ± std`` over seeds of the configuration selected on valida
   the paper's last row, COIN's gain over SCL* per dataset (``scl_star``: COIN with α = 0, i.e.
   COIN's objective without the initialization stage; over ``scl`` when no SCL* row ran).
 - :func:`table2`: S_Dbw of the validation backbone features at the end of training (lower is
-  better); only runs that log ``val/s_dbw`` (COIN) contribute.
+  better) and the time cost of the run, per dataset, for every method that logs ``val/s_dbw``
+  (the shared ``feature_metrics: [s_dbw]``; COIN always does).
 - :func:`table3` / :func:`table4`: one row per dataset (the paper: CIFAR-10, "Acc. (%)"), one
   column per τ / α value, + ``Avg.`` (the mean over the columns, as the paper's last column).
 """
@@ -74,18 +75,36 @@ def table1(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
     return rename(cells, {**METHOD_NAMES, **gains}, DATASET_NAMES)
 
 
-def table2(df: pd.DataFrame, metric: str = "val/s_dbw") -> pd.DataFrame:
-    """Table 2 (S_Dbw part): methods × datasets, runs without ``metric`` left out."""
+def table2(df: pd.DataFrame, metric: str = "val/s_dbw", time: str = "time/epoch_s") -> pd.DataFrame:
+    """Table 2: per dataset, ``S_Dbw`` (``metric``, logged by every method with the shared
+    ``feature_metrics: [s_dbw]``, by COIN always) and ``Time Cost (h)`` (the selected
+    configuration's mean ``time`` per epoch × its ``epochs`` / 3600, i.e. the training time of
+    the whole run as the paper's "training time for 100 epochs"); runs without ``metric`` are
+    left out. Columns are ``"<dataset> S_Dbw"`` / ``"<dataset> Time Cost (h)"`` + ``Avg.``."""
     if metric not in df.columns:
-        raise KeyError(f"runs have no column {metric!r} (only coin logs S_Dbw)")
-    mean, std, _ = summarize(fill_missing_params(df[df[metric].notna()]), "method", "dataset", metric)
-    mean = mean.loc[
-        paper_order(list(mean.index), METHOD_NAMES), paper_order(list(mean.columns), DATASET_NAMES)
-    ]
-    std = std.loc[mean.index, mean.columns]
-    cells = pm_cells(mean, std)
-    cells["Avg."] = [f"{a:.2f}" for a in mean.mean(axis=1)]
-    return rename(cells, METHOD_NAMES, DATASET_NAMES)
+        raise KeyError(f"runs have no column {metric!r} (set feature_metrics: [s_dbw] in the spec)")
+    df = fill_missing_params(df[df[metric].notna()])
+    mean, std, _ = summarize(df, "method", "dataset", metric)
+    rows = paper_order(list(mean.index), METHOD_NAMES)
+    cols = paper_order(list(mean.columns), DATASET_NAMES)
+    mean, std = mean.loc[rows, cols], std.loc[rows, cols]
+    sdbw = pm_cells(mean, std)
+    hours = None
+    if time in df.columns and "epochs" in df.columns:
+        df = df.assign(**{"time/run_h": df[time] * df["epochs"] / 3600})
+        h_mean, h_std, _ = summarize(df, "method", "dataset", "time/run_h")
+        h_mean, h_std = h_mean.reindex(index=rows, columns=cols), h_std.reindex(index=rows, columns=cols)
+        hours = pm_cells(h_mean, h_std)
+    out = {}
+    for c in cols:
+        out[f"{DATASET_NAMES.get(c, c)} S_Dbw"] = sdbw[c]
+        if hours is not None:
+            out[f"{DATASET_NAMES.get(c, c)} Time Cost (h)"] = hours[c]
+    cells = pd.DataFrame(out, index=rows)
+    cells["Avg. S_Dbw"] = [f"{a:.2f}" for a in mean.mean(axis=1)]
+    if hours is not None:
+        cells["Avg. Time Cost (h)"] = [f"{a:.2f}" for a in h_mean.mean(axis=1)]
+    return rename(cells, METHOD_NAMES)
 
 
 def _sweep_row(df: pd.DataFrame, param: str, metric: str) -> pd.DataFrame:

@@ -100,7 +100,23 @@ def test_coin_table2_only_runs_with_s_dbw():
     ]
     t = coin.table2(_runs(rows))
     assert list(t.index) == ["COIN"]
-    assert t.loc["COIN", "CIFAR-10"] == f"0.29 ± {np.std([0.28, 0.30], ddof=1):.2f}"
+    assert t.loc["COIN", "CIFAR-10 S_Dbw"] == f"0.29 ± {np.std([0.28, 0.30], ddof=1):.2f}"
+
+
+def test_coin_table2_every_method_with_s_dbw_and_time_cost():
+    rows = [
+        {"method": m, "dataset": "cifar10", "seed": s, "best/val/acc": 1.0, "val/s_dbw": v,
+         "time/epoch_s": t, "epochs": 100}
+        for m, s, v, t in [("ce", 0, 0.5, 36.0), ("ce", 1, 0.7, 72.0), ("scl_star", 0, 0.4, 36.0),
+                           ("core_tuning", 0, 0.45, 90.0), ("coin", 0, 0.3, 36.0)]
+    ]  # fmt: skip
+    t = coin.table2(_runs(rows))
+    assert list(t.index) == ["CE-Tuning", "SCL*", "Core-Tuning", "COIN"]
+    assert list(t.columns) == ["CIFAR-10 S_Dbw", "CIFAR-10 Time Cost (h)", "Avg. S_Dbw", "Avg. Time Cost (h)"]
+    assert t.loc["CE-Tuning", "CIFAR-10 S_Dbw"] == f"0.60 ± {np.std([0.5, 0.7], ddof=1):.2f}"
+    # 36 s/epoch × 100 epochs = 1 h, 72 s → 2 h: mean 1.5 h
+    assert t.loc["CE-Tuning", "CIFAR-10 Time Cost (h)"] == f"1.50 ± {np.std([1.0, 2.0], ddof=1):.2f}"
+    assert t.loc["Core-Tuning", "CIFAR-10 Time Cost (h)"].startswith("2.50")
 
 
 def test_schane_table1_median_run_with_its_ci():
