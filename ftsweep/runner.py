@@ -59,6 +59,8 @@ class SweepResult:
 def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[Job]:
     """Make path fields absolute (Tune runs trials in their own directories) and resolve
     ``pretrained: auto`` to ftsweep's SimCLR checkpoint, building it once when missing."""
+    from ftsweep.backbones import is_named_weights
+    from ftsweep.data.folder import is_folder_dataset
     from ftsweep.pretrain import SimCLRConfig, pretrain_simclr
 
     out = []
@@ -77,8 +79,10 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
                     root=results_dir / "pretrained",
                 )
             )
-        elif pre not in ("none", ""):
+        elif pre not in ("none", "") and not is_named_weights(pre):
             fixed["pretrained"] = str(Path(pre).resolve())
+        if is_folder_dataset(job.dataset):  # trials run in their own directories
+            fixed["dataset"] = str(Path(job.dataset).expanduser().resolve())
         out.append(replace(job, fixed=fixed))
     return out
 
@@ -92,6 +96,8 @@ def auto_pretrain_dataset(dataset: str) -> str | None:
 
 def check_pretrained(jobs: list[Job]) -> None:
     """``auto`` needs ftsweep's own recipe (digits + small_cnn); a path must exist."""
+    from ftsweep.backbones import is_named_weights
+
     for job in jobs:
         pre = job.value("pretrained")
         src = job.source.get("pretrained", "pretrained")
@@ -103,12 +109,23 @@ def check_pretrained(jobs: list[Job]) -> None:
                 pre,
                 "auto builds ftsweep's SimCLR checkpoint for digits + small_cnn only; give a checkpoint path or none",
             )
-        if pre not in ("auto", "none", "") and not Path(pre).is_file():
+        if pre not in ("auto", "none", "") and not is_named_weights(pre) and not Path(pre).is_file():
             raise ConfigError(
                 src if src != "spec" else "pretrained",
                 pre,
-                "must be an existing checkpoint file, auto or none",
+                "must be an existing checkpoint file, auto, none or named weights (ftsweep list)",
             )
+
+
+def check_jobs(jobs: list[Job]) -> None:
+    """Everything about the jobs that would fail later on the cluster, before Ray starts:
+    :func:`check_pretrained`, then ``ftsweep.config.checks.check_job`` (the dataset's files, a
+    checkpoint that loads and fits the backbone, batches that can form positive pairs)."""
+    from ftsweep.config.checks import check_job
+
+    check_pretrained(jobs)
+    for job in jobs:
+        check_job(job.config_cls, job.fixed, job.source)
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -134,6 +151,50 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
                 raise
             ray.shutdown()
             time.sleep(2)
+
+
+def _tuner(
+    spec: SweepSpec,
+    trainable: Any,
+    search: Any,
+    scheduler: Any,
+    total: int,
+    storage: Path,
+    name: str,
+    logger: Any,
+    log: bool,
+) -> Any:
+    """A new Tune experiment ``storage/name`` of ``total`` trials."""
+    from ray import tune
+
+    from ftsweep.progress import Progress
+
+    return tune.Tuner(
+        trainable,
+        param_space={},
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            search_alg=search,
+            scheduler=scheduler,
+            num_samples=total,
+            max_concurrent_trials=spec.max_concurrent_trials,
+            reuse_actors=True,  # reset_config rebuilds the method: no process per trial
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str(storage),
+            verbose=0,
+            stop=spec.stop or None,
+            callbacks=[logger, *([Progress(total, spec.metric, spec.mode)] if log else [])],
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(
+                checkpoint_frequency=spec.checkpoint_frequency, checkpoint_at_end=True, num_to_keep=1
+            ),
+        ),
+    )
 
 
 def job_searcher(spec: SweepSpec, job: Job) -> tuple[Any, int]:
@@ -170,8 +231,11 @@ def job_scheduler(spec: SweepSpec) -> Any:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     if spec.scheduler == "asha":
-        opts = {"grace_period": 1, "reduction_factor": 3, **spec.asha}
-        return ASHAScheduler(time_attr="training_iteration", **opts)
+        # time = epochs in which the selection can move (FineTuner.schedulable_epochs); max_t
+        # defaults to the longest trial (Tune's 100 would stop a 200-epoch trial at 100)
+        max_t = max((int(job.value("epochs")) for job in spec.jobs()), default=100)
+        opts = {"grace_period": 1, "reduction_factor": 3, "max_t": max_t, **spec.asha}
+        return ASHAScheduler(time_attr="sched/epoch", **opts)
     return FIFOScheduler()
 
 
@@ -246,7 +310,6 @@ def run_sweep(
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     from ray import tune
 
-    from ftsweep.progress import Progress
     from ftsweep.tracking import MLflowTrialLogger, git_commit, job_info, open_experiment
     from ftsweep.tracking import tracking_uri as resolve_uri
     from ftsweep.trial import MethodTrainable
@@ -265,6 +328,10 @@ def run_sweep(
         resources = {"cpu": spec.resources.get("cpu", 1), "gpu": spec.resources.get("gpu", 0)}
         trainable = tune.with_resources(MethodTrainable, resources)
         search, scheduler, total = build_search(spec, jobs)
+        # Tune lets a non-grid search algorithm (ours routes every job) keep only one trial
+        # pending at a time, so trials would start one by one; every ready trial may wait for
+        # resources, as with Tune's own grid search (its default: max(200, 1.1 × CPUs))
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(200, min(total, 2000))))
         logger = MLflowTrialLogger(
             spec.experiment,
             uri,
@@ -292,38 +359,15 @@ def run_sweep(
                 restart_errored=retry_failed,
             )
         else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space={},
-                tune_config=tune.TuneConfig(
-                    metric=spec.metric,
-                    mode=spec.mode,
-                    search_alg=search,
-                    scheduler=scheduler,
-                    num_samples=total,
-                    max_concurrent_trials=spec.max_concurrent_trials,
-                    reuse_actors=True,  # reset_config rebuilds the method: no process per trial
-                    trial_name_creator=trial_name,
-                    trial_dirname_creator=trial_name,
-                ),
-                run_config=tune.RunConfig(
-                    name="tune",
-                    storage_path=str(version.path),
-                    verbose=0,
-                    stop=spec.stop or None,
-                    callbacks=[logger, *([Progress(total, spec.metric, spec.mode)] if log else [])],
-                    failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(
-                        checkpoint_frequency=spec.checkpoint_frequency, checkpoint_at_end=True, num_to_keep=1
-                    ),
-                ),
-            )
+            tuner = _tuner(spec, trainable, search, scheduler, total, version.path, "tune", logger, log)
         if log:
             names = ", ".join(j.name for j in jobs)
             print(f"ftsweep: v{version.number}: {total} trials of {len(jobs)} jobs ({names})", flush=True)
         with stop_signals() as caught:
             try:
-                grid = tuner.fit()
+                grid = list(tuner.fit())
+                if resume and retry_failed and not caught:
+                    grid = _retry_failed(spec, version, grid, trainable, logger, log)
             except KeyboardInterrupt:  # a second signal: leave now, the state Tune saved stays
                 logger.kill_open_runs()
                 version.state, version.trials = "interrupted", total
@@ -401,6 +445,33 @@ def check_resources(request: Mapping[str, float]) -> None:
         f"no node of the cluster can hold one trial (nodes: {have}); lower the request, add such a "
         "node, or pass --allow-pending on an autoscaling cluster",
     )
+
+
+def _retry_failed(
+    spec: SweepSpec, version: Version, grid: list, trainable: Any, logger: Any, log: bool
+) -> list:
+    """``--resume --retry-failed``: the trials that failed on their own (they ended at once,
+    so Tune keeps them as finished) run again as new trials of a ``retry<k>`` experiment of the
+    version; their old FAILED runs stay as they are (only FINISHED runs count in a table)."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    from ftsweep.routing import JOB_KEY, JobScheduler, JobSearcher, VariantSearcher
+    from ftsweep.trial import FAILED_KEY
+
+    failed = [r for r in grid if (r.metrics or {}).get(FAILED_KEY)]
+    if not failed:
+        return grid
+    by_job: dict[str, list] = {}
+    for r in failed:
+        by_job.setdefault(r.config[JOB_KEY], []).append({k: v for k, v in r.config.items() if k != JOB_KEY})
+    searchers = {job: VariantSearcher(cfgs, spec.metric, spec.mode) for job, cfgs in by_job.items()}
+    search = JobSearcher(searchers, dict.fromkeys(by_job, {}), spec.metric, spec.mode)
+    scheduler = JobScheduler({job: FIFOScheduler() for job in by_job})
+    name = f"retry{len(list(version.path.glob('retry*'))) + 1}"
+    if log:
+        print(f"ftsweep: v{version.number}: retrying {len(failed)} failed trial(s) as {name}", flush=True)
+    tuner = _tuner(spec, trainable, search, scheduler, len(failed), version.path, name, logger, log)
+    return [r for r in grid if not (r.metrics or {}).get(FAILED_KEY)] + list(tuner.fit())
 
 
 def trial_name(trial: Any) -> str:

@@ -94,6 +94,12 @@ CASES = [
     ),
     ("name: t\nmethod: [unclosed\n", "malformed YAML at line"),
     (GOOD.replace("name: t", "name: .."), "name: '..' — must be a slug"),
+    (
+        GOOD.replace("epochs: 2,", "epochs: 2, batch_size: 1,"),
+        "config.batch_size: 1 — scl's contrastive term needs positive pairs",
+    ),
+    (GOOD.replace("dataset: digits", "dataset: ./no/such/folder"), "dataset: './no/such/folder' — "),
+    (GOOD.replace("dataset: digits", "dataset: cifar10"), "dataset: 'cifar10' — dataset files not found"),
     (GOOD.replace("name: t", "name: ../up"), "name: '../up' — must be a slug"),
     (GOOD + "max_failures: -1\n", "max_failures: -1 — must be an integer >= 0"),
     ("- just\n- a list\n", "spec: 'list' — must be a YAML mapping"),
@@ -130,6 +136,23 @@ def test_resume_flags_without_a_version_to_resume(flags, message, no_side_effect
     assert code == 2 and err.count("\n") == 1 and message in err, err
     if flags == ["--resume"]:
         assert "no version of this sweep" in err
+
+
+def test_a_checkpoint_that_does_not_load_or_fit_exits_2(no_side_effects, capsys) -> None:
+    import torch
+
+    from ftsweep.backbones import create_backbone
+
+    junk = no_side_effects / "junk.pt"
+    junk.write_bytes(b"\x00not a checkpoint" * 64)
+    other = no_side_effects / "resnet.pt"
+    torch.save(create_backbone("torchvision.resnet18").state_dict(), other)
+    for path, why in ((junk, "pretrained: "), (other, "pretrained: ")):
+        code = cli.main(
+            ["validate", _spec(no_side_effects, GOOD.replace("pretrained: none", f"pretrained: {path}"))]
+        )
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and why in err and str(path) in err, err
 
 
 def test_missing_spec_file(no_side_effects, capsys) -> None:

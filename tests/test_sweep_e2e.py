@@ -109,6 +109,28 @@ def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Pa
         "NonFiniteLossError" in runs.loc[1e30, "error"]
         and "non-finite training loss" in runs.loc[1e30, "error"]
     )
+    # the failure ended the trial at once (no Tune retry of a deterministic failure) …
+    assert "restored_from_iteration" not in load_runs("nan", uri, status=None).columns
+    # … and --resume --retry-failed runs it again as a new trial of the same version
+    again = run_spec(
+        load_spec(spec_path),
+        results_dir=tmp_path / "results",
+        tracking_uri=uri,
+        log=False,
+        resume=True,
+        retry_failed=True,
+    )
+    assert (again.version, again.trials, again.errors) == (1, 2, 1)
+    assert (tmp_path / "results" / "nan" / "v1" / "retry1").is_dir()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("nan")
+    failed = client.search_runs(
+        [exp.experiment_id], filter_string="tags.trial_id != '' and attributes.status = 'FAILED'"
+    )
+    assert len(failed) == 2  # the first attempt's run is kept, the retry has its own
+    assert len(load_runs("nan", uri)) == 1  # one finished trial counted once
 
 
 def test_optuna_asha_runs_every_suggestion_once_per_seed(ray_session, tmp_path: Path) -> None:

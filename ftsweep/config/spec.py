@@ -349,7 +349,7 @@ def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[
 def _parse_data(raw: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, str | None, str | None]:
     """``datasets`` (or ``dataset``), ``backbone`` and ``pretrained``; None where not given."""
     from ftsweep.backbones import is_known_backbone
-    from ftsweep.data import DATASETS
+    from ftsweep.data import validate_dataset
 
     datasets = raw.get("datasets", [raw["dataset"]] if "dataset" in raw else None)
     if isinstance(datasets, str):
@@ -357,14 +357,14 @@ def _parse_data(raw: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, str | N
     if datasets is not None:
         _require(isinstance(datasets, list) and datasets, "datasets", datasets, "must be a non-empty list")
         for d in datasets:
-            _require(d in DATASETS, "dataset", d, f"must be one of {', '.join(sorted(DATASETS))}")
+            validate_dataset(d, "dataset")
         datasets = tuple(datasets)
     backbone = raw.get("backbone")
     _require(
         backbone is None or (isinstance(backbone, str) and is_known_backbone(backbone)),
         "backbone",
         backbone,
-        "must be small_cnn, torchvision.resnet18/34/50/101/152 or a timm model name",
+        "must be small_cnn, torchvision.resnet18/34/50/101/152 or a timm model name (with a tag: resnet50.a1_in1k)",
     )
     pretrained = raw.get("pretrained")
     return datasets, backbone, None if pretrained is None else str(pretrained)
