@@ -8,14 +8,21 @@ the epoch selected on validation).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
     "NON_CONFIG",
+    "PaperTable",
+    "paper_cell",
+    "paper_comparison",
+    "paper_frame",
+    "with_paper",
     "fill_missing_params",
     "format_table",
     "paper_order",
@@ -286,3 +293,158 @@ def rename(frame: pd.DataFrame, rows: dict | None = None, cols: dict | None = No
     if cols:
         frame.columns = [cols.get(c, c) for c in frame.columns]
     return frame
+
+
+# ---- beside the papers' numbers ------------------------------------------------------------------
+@dataclass(frozen=True)
+class PaperTable:
+    """The numbers a paper reports for the cells of one layout, and how to recompute ours.
+
+    Attributes:
+        values: ``{(row key, column key): number}`` as the paper prints it (its own rounding),
+            keyed by ftsweep's row / column values (``method`` label, ``dataset`` key …).
+        rows / cols / metric: what :func:`summarize` groups and reports.
+        baseline: the row every other row is tested against (None: no significance).
+        row_names / col_names: key → the paper's label.
+        digits: decimals of our cells (the paper's).
+        scale: factor applied to ``metric`` before comparing (e.g. 100 for a fraction).
+    """
+
+    values: Mapping[tuple[Any, Any], float]
+    rows: str = "method"
+    cols: str = "dataset"
+    metric: str = "test/acc"
+    baseline: str | None = None
+    row_names: Mapping[Any, str] = field(default_factory=dict)
+    col_names: Mapping[Any, str] = field(default_factory=dict)
+    digits: int = 2
+    scale: float = 1.0
+
+
+def with_paper(table: PaperTable) -> Callable[[Callable], Callable]:
+    """Decorator attaching ``table`` to a layout function as ``layout.paper`` (read by
+    ``ftsweep table --layout … --paper``)."""
+
+    def attach(fn: Callable) -> Callable:
+        fn.paper = table  # type: ignore[attr-defined]
+        return fn
+
+    return attach
+
+
+def _key(v: Any) -> Any:
+    """Row / column values as the paper dict keys them (1.0 → 1, NaN → None)."""
+    if isinstance(v, float):
+        if np.isnan(v):
+            return None
+        if v.is_integer():
+            return int(v)
+    return v
+
+
+def paper_comparison(df: pd.DataFrame, table: PaperTable) -> pd.DataFrame:
+    """One row per cell (ours ∪ the paper's): ours (mean, std, n of the configuration selected
+    on validation), the paper's number, Δ = ours − paper, and, for every row but the baseline,
+    the test against the baseline row of the same column over seeds (:func:`ftsweep.stats.compare`:
+    paired on shared seeds, else Welch), its 95 % CI and p-value, and Holm's adjusted p-value
+    across all comparisons of the table."""
+    from ftsweep import stats
+
+    keys = [table.rows, table.cols]
+    missing = [c for c in [*keys, table.metric, "best/val/acc"] if c not in df.columns]
+    if missing:
+        raise KeyError(f"runs have no column {missing[0]!r}")
+    chosen = select_configs(df, keys)
+    groups: dict[tuple, tuple[list[float], list]] = {}
+    for (r, c), g in chosen.groupby(keys, dropna=False, sort=False):
+        g = g[g[table.metric].notna()]
+        seeds = list(g["seed"]) if "seed" in g.columns else None
+        groups[(_key(r), _key(c))] = (list(g[table.metric] * table.scale), seeds)
+    cells = list(groups) + [k for k in table.values if k not in groups]
+    out = []
+    for r, c in cells:
+        vals, seeds = groups.get((r, c), ([], None))
+        mean = float(np.mean(vals)) if vals else np.nan
+        std = float(np.std(vals, ddof=1)) if len(vals) > 1 else (0.0 if vals else np.nan)
+        paper = table.values.get((r, c), np.nan)
+        row = {"row": r, "col": c, "mean": mean, "std": std, "n": len(vals), "paper": paper}
+        row["delta"] = mean - paper
+        cmp = None
+        if table.baseline is not None and r != table.baseline and (table.baseline, c) in groups and vals:
+            b_vals, b_seeds = groups[(table.baseline, c)]
+            cmp = stats.compare(vals, b_vals, seeds, b_seeds)
+        row.update(
+            {
+                "diff_vs_baseline": np.nan if cmp is None else cmp.diff,
+                "ci_low": np.nan if cmp is None else cmp.ci_low,
+                "ci_high": np.nan if cmp is None else cmp.ci_high,
+                "p": np.nan if cmp is None else cmp.p,
+                "test": "" if cmp is None else cmp.test,
+            }
+        )
+        out.append(row)
+    frame = pd.DataFrame(out)
+    frame["p_holm"] = stats.holm(frame["p"].tolist()) if len(frame) else []
+    return frame
+
+
+def paper_frame(df: pd.DataFrame, layout: Callable, fmt: str = "md") -> pd.DataFrame:
+    """``ftsweep table --layout … --paper``: every cell as ``ours (mean ± std, n) | paper | Δ``.
+
+    ``md`` / ``latex``: a rows × columns frame of such strings, with ``*`` (Holm-adjusted p <
+    0.05) or ``**`` (< 0.01) after ours where the row differs from the baseline row over seeds.
+    ``csv`` / ``parquet``: the long frame of :func:`paper_comparison` (p-value, 95 % CI, Holm),
+    with the paper's row / column labels.
+
+    Raises:
+        ConfigError: the layout carries no paper numbers (no ``@with_paper``).
+    """
+    from ftsweep.config import ConfigError
+
+    table = getattr(layout, "paper", None)
+    if not isinstance(table, PaperTable):
+        raise ConfigError(
+            "--paper", getattr(layout, "__name__", str(layout)), "this layout carries no paper numbers"
+        )
+    long = paper_comparison(df, table)
+    long["row"] = [table.row_names.get(r, r) for r in long["row"]]
+    long["col"] = [table.col_names.get(c, c) for c in long["col"]]
+    if fmt in ("csv", "parquet"):
+        return long
+    d = table.digits
+    pm = " $\\pm$ " if fmt == "latex" else " ± "
+    sep = {"md": " \\| ", "latex": " $|$ "}.get(fmt, " | ")
+    rows = list(dict.fromkeys(long["row"]))
+    cols = list(dict.fromkeys(long["col"]))
+    cells = pd.DataFrame("–", index=rows, columns=cols, dtype=object)
+    for rec in long.itertuples(index=False):
+        cells.loc[rec.row, rec.col] = paper_cell(
+            rec.mean, rec.std, rec.n, rec.paper, digits=d, mark=stats_marker(rec.p_holm), pm=pm, sep=sep
+        )
+    return cells
+
+
+def stats_marker(p: float) -> str:
+    """The significance marker of a Holm-adjusted p-value (see :func:`ftsweep.stats.marker`)."""
+    from ftsweep.stats import marker
+
+    return marker(p)
+
+
+def paper_cell(
+    mean: float,
+    std: float,
+    n: int,
+    paper: float,
+    *,
+    digits: int = 2,
+    mark: str = "",
+    pm: str = " ± ",
+    sep: str = " | ",
+) -> str:
+    """``"<mean> ± <std> (n=<n>)<mark> | <paper> | <Δ>"``; a missing side prints ``–``
+    (``sep`` is ``" \\| "`` inside a Markdown table, ``" $|$ "`` in LaTeX)."""
+    ours = "–" if n == 0 or pd.isna(mean) else f"{mean:.{digits}f}{pm}{std:.{digits}f} (n={n}){mark}"
+    theirs = "–" if pd.isna(paper) else f"{paper:.{digits}f}"
+    delta = "–" if n == 0 or pd.isna(mean) or pd.isna(paper) else f"{mean - paper:+.{digits}f}"
+    return f"{ours}{sep}{theirs}{sep}{delta}"

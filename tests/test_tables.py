@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -78,3 +79,78 @@ def test_unknown_baseline_and_metric(runs: pd.DataFrame) -> None:
         format_table(mean, std, baseline="mlp")
     with pytest.raises(KeyError, match="no column 'test/top5'"):
         summarize(runs, metric="test/top5")
+
+
+# ---- ours | paper | Δ with significance --------------------------------------------------------
+def _paper_runs():
+    import pandas as pd
+
+    rows = []
+    for seed, (ce, coin) in enumerate([(90.0, 93.0), (92.0, 95.5), (91.0, 94.0)]):
+        rows += [
+            {"method": "ce", "dataset": "cifar10", "seed": seed, "best/val/acc": 1.0, "test/acc": ce},
+            {"method": "coin", "dataset": "cifar10", "seed": seed, "best/val/acc": 1.0, "test/acc": coin},
+        ]
+    return pd.DataFrame(rows)
+
+
+def test_paper_cells_by_hand() -> None:
+    import math
+
+    from scipy import stats as sps
+
+    from ftsweep.tables import PaperTable, paper_cell, paper_comparison, paper_frame, with_paper
+
+    assert paper_cell(94.1666, 1.2583, 3, 97.88) == "94.17 ± 1.26 (n=3) | 97.88 | -3.71"
+    assert paper_cell(float("nan"), float("nan"), 0, 97.88) == "– | 97.88 | –"
+    table = PaperTable({("ce", "cifar10"): 97.26, ("coin", "cifar10"): 97.88}, baseline="ce")
+
+    @with_paper(table)
+    def layout(df):
+        return df
+
+    long = paper_comparison(_paper_runs(), table)
+    coin = long.set_index("row").loc["coin"]
+    ref = sps.ttest_rel([93.0, 95.5, 94.0], [90.0, 92.0, 91.0])
+    assert coin["p"] == pytest.approx(ref.pvalue, rel=1e-10) and coin["test"] == "paired"
+    assert coin["p_holm"] == pytest.approx(ref.pvalue, rel=1e-10)  # one comparison: Holm = raw
+    assert coin["delta"] == pytest.approx((93.0 + 95.5 + 94.0) / 3 - 97.88)
+    assert math.isnan(long.set_index("row").loc["ce", "p"])
+    md = paper_frame(_paper_runs(), layout, "md")
+    std = float(np.std([93.0, 95.5, 94.0], ddof=1))
+    mark = "**" if ref.pvalue < 0.01 else "*" if ref.pvalue < 0.05 else ""
+    assert md.loc["coin", "cifar10"] == f"94.17 ± {std:.2f} (n=3){mark} \\| 97.88 \\| -3.71"
+    assert md.loc["ce", "cifar10"] == "91.00 ± 1.00 (n=3) \\| 97.26 \\| -6.26"
+    csv = paper_frame(_paper_runs(), layout, "csv")
+    assert {"p", "p_holm", "ci_low", "ci_high", "paper", "delta"} <= set(csv.columns)
+
+
+def test_coin_table1_paper_numbers_are_the_papers() -> None:
+    """A few numbers of analysis.coin's PAPER_TABLE1 read back from coin.md's Table 1."""
+    from pathlib import Path
+
+    from analysis.coin import PAPER_TABLE1, table1
+
+    text = (Path(__file__).resolve().parents[2] / "shared" / "papers" / "coin.md").read_text()
+    table1_text = text[text.index("Table 1:") : text.index("Table 2:")]
+    lines = {line.split("\t")[0]: line.split("\t")[1:] for line in table1_text.splitlines() if "\t" in line}
+    cols = [
+        "imagenet20",
+        "cifar10",
+        "cifar100",
+        "dtd",
+        "cars",
+        "pets",
+        "flowers102",
+        "caltech101",
+        "aircraft",
+    ]
+
+    def num(cell: str) -> float:
+        return float(cell.replace("<b>", "").replace("</b>", "").split(" ")[0])
+
+    for row, label in [("ce", "CE-Tuning"), ("scl_star", "SCL* [21]"), ("core_tuning", "Core-Tuning* [13]"),
+                       ("coin", "COIN (ours)")]:  # fmt: skip
+        for col, cell in zip(cols, lines[label], strict=False):
+            assert PAPER_TABLE1[(row, col)] == num(cell), (row, col)
+    assert table1.paper.values is PAPER_TABLE1
