@@ -105,11 +105,11 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ftsweep.config.spec import load_spec
-    from ftsweep.runner import check_pretrained, run_spec
+    from ftsweep.runner import check_jobs, run_spec
 
     try:
         spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
-        check_pretrained(spec.jobs())
+        check_jobs(spec.jobs())
         if args.retry_failed and not args.resume:
             raise ConfigError("--retry-failed", True, "goes with --resume")
     except ConfigError as e:
@@ -155,12 +155,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from ftsweep.config.spec import load_spec
-    from ftsweep.runner import check_pretrained, job_trials
+    from ftsweep.runner import check_jobs, job_trials
 
     try:
         spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
         jobs = spec.jobs()
-        check_pretrained(jobs)
+        check_jobs(jobs)
     except ConfigError as e:
         return _fail(str(e))
     counts = {j.name: job_trials(spec, j) for j in jobs}
@@ -182,7 +182,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     print("methods:   " + ", ".join(sorted(methods())))
     print("datasets:  " + ", ".join(sorted(DATASETS)))
-    print("backbones: " + ", ".join(list_backbones()) + ", or any timm model name")
+    print(
+        "backbones: " + ", ".join(list_backbones()) + ", or any timm model name (tags too: resnet50.a1_in1k)"
+    )
+    from ftsweep.backbones import list_weights
+
+    print("weights:   " + ", ".join(list_weights()))
     sweeps = sorted(p.name for p in Path(args.sweeps).glob("*.yaml"))
     print("sweeps:    " + (", ".join(sweeps) if sweeps else f"(none in {args.sweeps})"))
     return 0
