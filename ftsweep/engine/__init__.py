@@ -1,19 +1,25 @@
 """The train/eval engine: loop, optimisers, schedules, seeding, model selection."""
 
 from ftsweep.engine.loop import (
+    PRECISIONS,
     BestTracker,
     EarlyStopping,
     NonFiniteLossError,
     StepOutput,
+    autocast,
     cycle,
     epoch_seed,
     evaluate,
     extract_features,
     make_loader,
+    resolve_channels_last,
     resolve_device,
+    resolve_num_workers,
+    resolve_precision,
     seed_everything,
     to_device,
     train_epoch,
+    trial_cpus,
 )
 from ftsweep.engine.optim import build_optimizer, build_scheduler, lr_factor, param_groups
 from ftsweep.engine.schedules import fixmatch_lr_factor, sigmoid_rampup
@@ -21,8 +27,10 @@ from ftsweep.engine.schedules import fixmatch_lr_factor, sigmoid_rampup
 __all__ = [
     "BestTracker",
     "EarlyStopping",
+    "PRECISIONS",
     "NonFiniteLossError",
     "StepOutput",
+    "autocast",
     "build_optimizer",
     "build_scheduler",
     "cycle",
@@ -33,9 +41,13 @@ __all__ = [
     "lr_factor",
     "make_loader",
     "param_groups",
+    "resolve_channels_last",
     "resolve_device",
+    "resolve_num_workers",
+    "resolve_precision",
     "seed_everything",
     "sigmoid_rampup",
     "to_device",
     "train_epoch",
+    "trial_cpus",
 ]

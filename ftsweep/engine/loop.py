@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from ftsweep.metrics import mean_per_class_accuracy, top1_accuracy
 
@@ -19,16 +20,22 @@ __all__ = [
     "BestTracker",
     "EarlyStopping",
     "NonFiniteLossError",
+    "PRECISIONS",
     "StepOutput",
+    "autocast",
     "cycle",
     "epoch_seed",
     "evaluate",
     "extract_features",
     "make_loader",
+    "resolve_channels_last",
     "resolve_device",
+    "resolve_num_workers",
+    "resolve_precision",
     "seed_everything",
     "to_device",
     "train_epoch",
+    "trial_cpus",
 ]
 
 
@@ -63,27 +70,116 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + 12_345) % 2**63
 
 
+def trial_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by ``OMP_NUM_THREADS`` when set
+    (Ray Tune sets it to the trial's CPU count)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 0:
+        cpus = min(cpus, int(omp))
+    return max(1, cpus)
+
+
+def resolve_num_workers(num_workers: int | str) -> int:
+    """``auto`` → the trial's CPUs minus one (the main process keeps one); an int as it is."""
+    if num_workers == "auto":
+        return trial_cpus() - 1
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers must be 'auto' or an int >= 0, got {num_workers!r}")
+    return num_workers
+
+
+class _SeededSampler(Sampler):
+    """Yields ``(index, item_seed)``: an order (shuffled or not) and one seed per item, both from
+    a generator seeded by the loader's ``generator.initial_seed()`` and the number of passes since
+    it was last seeded. An item's view then depends only on the loader's seed and the item's
+    position — not on the number of workers, on which worker loads it, or on what else drew from
+    the loader's generator (a fresh and a re-seeded persistent loader give the same batches)."""
+
+    def __init__(self, n: int, shuffle: bool, generator: torch.Generator) -> None:
+        self.n, self.shuffle, self.generator = n, shuffle, generator
+        self._seed: int | None = None
+        self._pass = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        seed = self.generator.initial_seed()
+        if seed != self._seed:
+            self._seed, self._pass = seed, 0
+        gen = torch.Generator().manual_seed((seed * 1_000_003 + self._pass * 7_919) % 2**63)
+        self._pass += 1
+        order = torch.randperm(self.n, generator=gen) if self.shuffle else torch.arange(self.n)
+        seeds = torch.randint(2**62, (self.n,), generator=gen)
+        return iter(zip(order.tolist(), seeds.tolist(), strict=True))
+
+
+class _SeededItems(Dataset):
+    """``dataset[index]`` under ``torch.manual_seed(item_seed)``; in the main process the global
+    RNG state is restored afterwards, so the training step's randomness is not disturbed."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> object:
+        index, seed = key
+        if get_worker_info() is not None:
+            torch.manual_seed(seed)
+            return self.dataset[index]
+        state = torch.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            return self.dataset[index]
+        finally:
+            torch.set_rng_state(state)
+
+
 def make_loader(
     dataset: Dataset,
     *,
     batch_size: int,
     shuffle: bool,
     seed: int = 0,
-    num_workers: int = 0,
+    num_workers: int | str = 0,
     drop_last: bool = False,
-    pin_memory: bool = False,
+    pin_memory: bool | None = None,
+    persistent_workers: bool = False,
+    prefetch_factor: int = 4,
 ) -> DataLoader:
-    """A DataLoader whose order and worker seeds come from ``seed``."""
+    """A DataLoader whose order and per-item augmentation seeds come from ``seed``.
+
+    Each item is loaded under its own torch seed (drawn with the order from the loader's
+    ``generator``), so the same seed gives the same batches with 0, 1 or 8 workers, and
+    re-seeding ``loader.generator`` (as :func:`cycle` does) re-seeds order and views even with
+    ``persistent_workers``.
+
+    Args:
+        num_workers: worker processes, or ``auto`` (see :func:`resolve_num_workers`).
+        pin_memory: page-locked batches for asynchronous host-to-GPU copies; None = when CUDA
+            is available.
+        persistent_workers: keep the workers between epochs (only with workers; the caller
+            keeps the loader and re-seeds its ``generator`` each epoch).
+        prefetch_factor: batches each worker loads ahead (only with workers).
+    """
+    workers = resolve_num_workers(num_workers)
     gen = torch.Generator().manual_seed(seed)
+    extra = {"persistent_workers": persistent_workers, "prefetch_factor": prefetch_factor} if workers else {}
     return DataLoader(
-        dataset,
+        _SeededItems(dataset),
         batch_size=min(batch_size, len(dataset)) if drop_last else batch_size,
-        shuffle=shuffle,
+        sampler=_SeededSampler(len(dataset), shuffle, gen),
         generator=gen,
-        num_workers=num_workers,
+        num_workers=workers,
         drop_last=drop_last,
-        pin_memory=pin_memory,
-        persistent_workers=False,
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
+        **extra,
     )
 
 
@@ -107,6 +203,44 @@ def to_device(obj: object, device: torch.device) -> object:
     return obj
 
 
+#: the values of ``precision``
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(precision: str, device: torch.device | str, amp: bool | None = None) -> str:
+    """``fp32``, ``bf16`` or ``fp16`` for ``precision`` on ``device``.
+
+    ``auto`` is bf16 on a CUDA device that supports it (fp16 on older GPUs) and fp32 elsewhere;
+    an explicit value is honoured on any device. The older ``amp`` flag maps onto it: ``amp:
+    false`` with ``precision: auto`` is fp32, ``amp: true`` is ``auto``'s mixed precision on CUDA.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    device = torch.device(device)
+    if precision != "auto":
+        return precision
+    if amp is False or device.type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def resolve_channels_last(setting: bool | str, device: torch.device | str, model: nn.Module) -> bool:
+    """``auto`` → on for a convolutional network on CUDA (more than one ``Conv2d``: a ViT's single
+    patch embedding does not count); a bool as it is."""
+    if setting != "auto":
+        return bool(setting)
+    convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    return torch.device(device).type == "cuda" and convs > 1
+
+
+def autocast(device: torch.device | str, precision: str) -> AbstractContextManager:
+    """Autocast to ``precision`` (``bf16``/``fp16``) on ``device``'s type; ``fp32`` does nothing."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=_DTYPES[precision])
+
+
 def train_epoch(
     step_fn: Callable[[object], StepOutput],
     batches: Iterable,
@@ -118,12 +252,17 @@ def train_epoch(
     grad_clip: float | None = None,
     max_batches: int | None = None,
     after_step: Callable[[], None] | None = None,
+    precision: str = "fp32",
+    device: torch.device | str = "cpu",
 ) -> dict[str, float]:
     """One pass over ``batches``: ``loss, logs = step_fn(batch)``, backward, step.
 
     Gradients are accumulated over ``grad_accum`` batches (the loss is divided accordingly);
     ``after_step`` runs after each optimiser step (e.g. an EMA update). A NaN or inf loss
-    raises :class:`NonFiniteLossError` before any update from that batch.
+    raises :class:`NonFiniteLossError` before any update from that batch. ``step_fn`` runs
+    under :func:`autocast` to ``precision`` (resolved: ``fp32``/``bf16``/``fp16``) on
+    ``device``'s type; fp16 scales the loss with a ``GradScaler`` (a step whose gradients
+    overflow is skipped and the scale lowered, as torch's AMP recipe does).
 
     Returns:
         The batch-averaged logs plus ``loss``.
@@ -131,19 +270,23 @@ def train_epoch(
     params = list(params)
     totals: dict[str, float] = {}
     n = 0
+    dev_type = torch.device(device).type
+    scaler = torch.amp.GradScaler(dev_type) if precision == "fp16" else None
     optimizer.zero_grad(set_to_none=True)
     pending = 0
     for i, batch in enumerate(batches):
         if max_batches is not None and i >= max_batches:
             break
-        loss, logs = step_fn(batch)
+        with autocast(device, precision):
+            loss, logs = step_fn(batch)
         value = float(loss.detach())
         if not math.isfinite(value):
             raise NonFiniteLossError(f"non-finite training loss {value} at batch {i}")
-        (loss / grad_accum).backward()
+        scaled = loss / grad_accum
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
         pending += 1
         if pending == grad_accum:
-            _optimizer_step(optimizer, scheduler, params, grad_clip, after_step)
+            _optimizer_step(optimizer, scheduler, params, grad_clip, after_step, scaler)
             pending = 0
         n += 1
         totals["loss"] = totals.get("loss", 0.0) + value
@@ -151,25 +294,25 @@ def train_epoch(
             v = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
             totals[k] = totals.get(k, 0.0) + v
     if pending:
-        _optimizer_step(optimizer, scheduler, params, grad_clip, after_step)
+        _optimizer_step(optimizer, scheduler, params, grad_clip, after_step, scaler)
     return {k: v / max(n, 1) for k, v in totals.items()}
 
 
-def _optimizer_step(optimizer, scheduler, params, grad_clip, after_step) -> None:  # noqa: ANN001
+def _optimizer_step(optimizer, scheduler, params, grad_clip, after_step, scaler=None) -> None:  # noqa: ANN001
+    if scaler is not None:
+        scaler.unscale_(optimizer)
     if grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    optimizer.step()
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     if scheduler is not None:
         scheduler.step()
     if after_step is not None:
         after_step()
-
-
-def _autocast(device: torch.device, amp: bool):  # noqa: ANN202
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
 
 
 @torch.no_grad()
@@ -180,18 +323,24 @@ def evaluate(
     *,
     max_batches: int | None = None,
     amp: bool = False,
+    precision: str | None = None,
 ) -> dict[str, float]:
     """Top-1, mean per-class accuracy and CE loss of ``predict(x) -> logits`` over ``loader``.
+
+    ``predict`` runs under :func:`autocast` to ``precision`` (resolved; None = ``bf16`` on CUDA
+    when ``amp``, else ``fp32``); logits are compared in float32.
 
     Returns:
         ``{"acc", "mpa", "loss"}`` with accuracies in percent.
     """
+    if precision is None:
+        precision = "bf16" if amp and torch.device(device).type == "cuda" else "fp32"
     ys, preds, loss_sum, n = [], [], 0.0, 0
     for i, (x, y, _) in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
-        x, y = x.to(device), y.to(device)
-        with _autocast(device, amp):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device, precision):
             logits = predict(x).float()
         loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
         n += len(y)
