@@ -18,6 +18,8 @@ can step a method with only ``ftsweep`` imported (``trainables.<m>`` wraps it fo
 - ``val/<name>`` of the shared ``feature_metrics`` (e.g. ``val/s_dbw``) at the last epoch;
 
 - ``time/epoch_s``, ``time/train_s``, ``train/lr``, ``epoch``;
+- ``sched/epoch`` — the epochs so far in which the selection can move
+  (:meth:`FineTuner.schedulable_epochs`), the time attribute of the runner's ASHA;
 - with ``early_stop_patience`` set: ``early_stop/best_epoch`` (the epoch of the lowest
   ``val/loss`` so far) and ``early_stop/stopped`` (1 on the epoch that ends the trial early).
 
@@ -306,6 +308,16 @@ class FineTuner:
             selected,
         )
 
+    def schedulable_epochs(self) -> int:
+        """The epochs so far in which the selection metric can move: ``sched/epoch``, the time
+        an early-stopping scheduler (ASHA) compares trials on (docs/design.md, "Schedulers and
+        stages"). ``best_val``: the epochs after ``warmup_epochs``; ``last`` / ``median_last_k``:
+        the counted epochs (``best/val/acc`` is undefined before them). A method with a stage
+        that cannot move it (COIN's stage 1) overrides this."""
+        if self.cfg.select != "best_val":
+            return len(self.counted)
+        return max(0, self.epoch - self.cfg.warmup_epochs)
+
     def selected_metrics(self) -> dict[str, float]:
         """Metrics of the selected epoch computed when validation improves (test by default)."""
         return self.evaluate_split("test")
@@ -330,6 +342,7 @@ class FineTuner:
                 "best/epoch": float(self.tracker.epoch),
                 "best/val/acc": float("nan") if self.tracker.best is None else float(self.tracker.best),
                 "epoch": float(self.epoch),
+                "sched/epoch": float(self.schedulable_epochs()),
                 "train/lr": float(self.optimizer.param_groups[0]["lr"]),
                 "time/train_s": t_train,
                 "time/epoch_s": time.perf_counter() - t0,
