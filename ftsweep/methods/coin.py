@@ -9,9 +9,9 @@ train f, g and h with SCL's objective ``L = L_ce(h(f(x))) + λ·L_con^sup(g(f(x)
 
 Model selection: the classifier is untrained during stage 1, so only stage-2 epochs are
 eligible. Stage-1 epochs are tracked provisionally (so ``best/*`` is defined while they run;
-test images are not evaluated) and forgotten at the first stage-2 epoch. With an early-stopping
-scheduler (ASHA on ``val/acc``) a COIN trial would be judged on its untrained classifier during
-stage 1 — use ``scheduler: fifo`` for COIN sweeps.
+test images are not evaluated) and forgotten at the first stage-2 epoch. ``sched/epoch`` (the
+runner's ASHA time) is 0 during stage 1 and counts stage-2 epochs after it, so ASHA never
+judges a COIN trial on its untrained classifier, whatever α.
 
 Logged beyond the base metrics: ``stage`` (1 or 2, the epoch just trained), ``train/supcon``
 and ``train/ce`` (stage 2), ``stage1/val/s_dbw`` (S_Dbw of validation backbone features at the
@@ -132,6 +132,13 @@ class CoinMethod(FineTuner):
             return con, {"supcon": con}
         ce = F.cross_entropy(self.model["classifier"](feats), y)
         return ce + self.cfg.lambda_ * con, {"ce": ce, "supcon": con}
+
+    def schedulable_epochs(self) -> int:
+        """Stage-2 epochs so far (after any warm-up still running when stage 2 begins); 0 in
+        stage 1, whose classifier is untrained."""
+        if self.cfg.select != "best_val":
+            return super().schedulable_epochs()
+        return max(0, self.epoch - max(self.stage1_epochs, self.cfg.warmup_epochs))
 
     def selected_metrics(self) -> dict[str, float]:
         # self.epoch was already incremented: the epoch just trained is self.epoch - 1.

@@ -72,6 +72,7 @@ class TargetPretrainMethod:
         result.update(
             {
                 "epoch": float(self.trainer.epoch),
+                "sched/epoch": float(self.trainer.epoch),  # its loss / clustering move from epoch 1
                 "momentum": float(self.trainer.momentum()),
                 "lr": float(self.trainer.optimizer.param_groups[0]["lr"]),
                 "time/train_s": t_train,
