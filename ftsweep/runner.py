@@ -197,6 +197,65 @@ def _tuner(
     )
 
 
+def _build_artefacts(method: str, config: dict[str, Any]) -> str:
+    """An upstream task: build one trial's method, and with it (through their locked build-once
+    caches) the shared artefacts its dependants reuse; the method itself is discarded."""
+    from ftsweep.trial import method_class
+
+    cls = method_class(method)
+    cls(config)
+    return cls.upstream_key(config) or ""
+
+
+def upstream_tasks(spec: SweepSpec, jobs: list[Job], search: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each distinct shared artefact (``FineTuner.upstream_key``) of the jobs' trials → the
+    (method, trial config) that builds it. Grid and random jobs name every trial up front; an
+    Optuna job's swept values are not known yet, so its fixed values stand for them (a trial that
+    needs another artefact builds it itself, under the cache's lock)."""
+    from ftsweep.methods.base import JOB_KEY
+    from ftsweep.routing import VariantSearcher
+    from ftsweep.trial import method_class
+
+    todo: dict[str, tuple[str, dict[str, Any]]] = {}
+    for job in jobs:
+        cls = method_class(job.method)
+        inner = search.searchers[job.name]
+        configs = inner.configs if isinstance(inner, VariantSearcher) else [{"seed": spec.seeds[0]}]
+        for c in configs:
+            config = {**search.fixed[job.name], **c, JOB_KEY: job.name}
+            try:
+                key = cls.upstream_key(config)
+            except Exception:  # noqa: BLE001 — a config error: the trial reports it
+                continue
+            if key is not None and key not in todo:
+                todo[key] = (job.method, config)
+    return todo
+
+
+def build_upstream(
+    spec: SweepSpec, jobs: list[Job], search: Any, resources: Mapping[str, float], *, log: bool
+) -> None:
+    """Build :func:`upstream_tasks` as Ray tasks with a trial's resources before Tune schedules
+    any dependant, so no dependant holds a GPU while it waits. A failed build is reported; its
+    dependants then fail with the reason the cache recorded."""
+    import ray
+
+    todo = upstream_tasks(spec, jobs, search)
+    if not todo:
+        return
+    if log:
+        print(f"ftsweep: building {len(todo)} shared artefact(s) before the trials that use them", flush=True)
+    task = ray.remote(_build_artefacts).options(
+        num_cpus=float(resources.get("cpu", 1)), num_gpus=float(resources.get("gpu", 0)), max_retries=1
+    )
+    refs = {task.remote(method, config): key for key, (method, config) in todo.items()}
+    for ref, key in refs.items():
+        try:
+            ray.get(ref)
+        except ray.exceptions.RayTaskError as e:
+            print(f"ftsweep: building {key} failed: {str(e).strip().splitlines()[-1][:300]}", flush=True)
+
+
 def job_searcher(spec: SweepSpec, job: Job) -> tuple[Any, int]:
     """The searcher of one job and how many trials it suggests."""
     from ray import tune
@@ -360,6 +419,8 @@ def run_sweep(
             )
         else:
             tuner = _tuner(spec, trainable, search, scheduler, total, version.path, "tune", logger, log)
+        if not resume:
+            build_upstream(spec, jobs, search, resources, log=log)
         if log:
             names = ", ".join(j.name for j in jobs)
             print(f"ftsweep: v{version.number}: {total} trials of {len(jobs)} jobs ({names})", flush=True)

@@ -31,7 +31,8 @@ REASON_KEY = "error/reason"
 DEVICE_KEY = "sys/device"
 
 
-def _method_class(name: str) -> type:
+def method_class(name: str) -> type:
+    """The Ray-free method class a registered method's Trainable wraps."""
     from ftsweep.registry import methods
 
     return methods()[name].trainable.method_cls
@@ -54,7 +55,7 @@ class MethodTrainable(tune.Trainable):
         self.failure: str | None = None
         try:
             _check_gpu(config)
-            cls = self.method_cls or _method_class(config[METHOD_KEY])
+            cls = self.method_cls or method_class(config[METHOD_KEY])
             self.method = cls(config, logdir=self.logdir)
         except Exception as e:  # noqa: BLE001 — deterministic: recorded, not retried (module doc)
             self.failure = _reason(e)

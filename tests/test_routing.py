@@ -162,3 +162,29 @@ def test_build_search_counts_every_trial(searcher: str) -> None:
         assert per_job == {"ce-digits": 12, "ce-digits_target": 12, "scl-digits": 8, "scl-digits_target": 8}
         cells = {(c[JOB_KEY], c.get("lr"), c.get("lambda_"), c["seed"]) for c in configs}
         assert len(cells) == total // 2  # each cell × seed twice (num_samples)
+
+
+def test_upstream_tasks_build_each_shared_artefact_once() -> None:
+    """Stage-1 checkpoints: one upstream build per distinct stage-1 config, whatever the seeds
+    and the other axes; no build for trials without target pretraining."""
+    from ftsweep.config.spec import parse_spec
+    from ftsweep.runner import build_search, upstream_tasks
+
+    spec = parse_spec(
+        {
+            "name": "t",
+            "methods": [
+                {"method": "fixmatch", "search_space": {"stage1": [None, {"objective": "byol"}, {"objective": "moco_v2"}]}},
+                {"method": "supervised", "search_space": {"stage1": [None, {"objective": "byol"}]}},
+            ],
+            "dataset": "digits",
+            "pretrained": "none",
+            "config": {"labels_per_class": 3, "stage1_defaults": {"epochs": 1, "batch_size": 32}},
+            "seeds": [0, 1, 2],
+        }
+    )
+    search, _, total = build_search(spec, spec.jobs())
+    assert total == (3 + 2) * 3
+    todo = upstream_tasks(spec, spec.jobs(), search)
+    assert len(todo) == 2  # byol (shared by both methods and every seed) and moco
+    assert {cfg["stage1"]["objective"] for _, cfg in todo.values()} == {"byol", "moco_v2"}

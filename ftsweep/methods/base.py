@@ -126,6 +126,14 @@ class FineTuner:
         self.epoch = 0
         self.setup_method()
 
+    @classmethod
+    def upstream_key(cls, config: Mapping[str, Any]) -> str | None:
+        """The shared artefacts a trial of ``config`` builds at setup and later trials reuse
+        (a stage-1 checkpoint, a feature cache), as one key, or None. The runner builds each
+        distinct key once, as an upstream task, before the dependants are scheduled — so no
+        trial holds a GPU while it waits for another trial's build."""
+        return None
+
     def setup_method(self) -> None:
         """Hook for method state built after the model and optimiser (EMA copies, queues)."""
 

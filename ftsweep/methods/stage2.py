@@ -52,7 +52,7 @@ from ftsweep.config import ConfigError, TrainConfig, check
 from ftsweep.data import DataBundle, ViewDataset
 from ftsweep.engine import fixmatch_lr_factor
 from ftsweep.engine.ema import ModelEMA
-from ftsweep.methods.base import FineTuner
+from ftsweep.methods.base import FineTuner, resolve_trial_config
 
 __all__ = [
     "STAGE2_SMOKE",
@@ -210,6 +210,14 @@ class Stage2Method(FineTuner):
     train_views = "weak"
     #: Mean Teacher's decay ramp ``min(decay, 1 − 1/(n + 1))`` (see ModelEMA)
     ema_warmup: ClassVar[bool] = False
+
+    @classmethod
+    def upstream_key(cls, config: Mapping[str, Any]) -> str | None:
+        """The stage-1 checkpoint's cache key (None without target pretraining)."""
+        from ftsweep.pretrain import stage1_key
+
+        stage1 = stage1_config(cls.config_cls.from_dict(resolve_trial_config(config)))
+        return None if stage1 is None else f"stage1:{stage1_key(stage1)}"
 
     # ---- initial weights ----------------------------------------------------------------
     def stage1_checkpoint(self) -> Any:

@@ -27,7 +27,7 @@ images whose class truly matches).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +42,7 @@ from ftsweep.data import ViewDataset, build_views, get_dataset_info, load_datase
 from ftsweep.data.reuse import true_matches
 from ftsweep.engine import StepOutput, cycle, make_loader
 from ftsweep.losses import soft_cross_entropy
-from ftsweep.methods.base import FineTuner
+from ftsweep.methods.base import FineTuner, resolve_trial_config
 from ftsweep.selection import FEATURE_LAYERS
 from ftsweep.selection.pipeline import SELECTIONS, FeatureSource, select_source_units
 
@@ -166,6 +166,16 @@ class UotSelectionMethod(FineTuner):
 
     config_cls = UotSelectionConfig
     cfg: UotSelectionConfig
+
+    @classmethod
+    def upstream_key(cls, config: Mapping[str, Any]) -> str | None:
+        """The source and target feature caches (and the selection they feed) depend on the
+        checkpoint, the backbone, the layer, the image size and the two datasets."""
+        cfg = cls.config_cls.from_dict(resolve_trial_config(config))
+        if cfg.selection == "none":
+            return None
+        parts = (cfg.pretrained, cfg.checkpoint_format, cfg.backbone, cfg.feature_layer, cfg.image_size)
+        return "features:" + "|".join(map(str, (*parts, cfg.source_dataset, cfg.dataset, cfg.data_root)))
 
     # ---- model --------------------------------------------------------------------------
     @property
