@@ -1,0 +1,584 @@
+"""The cost of a sweep before it starts: per job and in total, trials, epochs, images and the
+estimated wall time and GPU-hours on a given cluster.
+
+Counts (exact, from the spec alone):
+
+- trials: ``ftsweep.runner.job_trials``; with ``searcher: grid | random`` every trial config is
+  enumerated (``ftsweep.routing.variants``), so a search axis over ``epochs`` is counted per
+  trial; with ``optuna`` each of its trials costs the mean of the grid's configs.
+- epochs: the config's ``epochs`` per trial (no early stopping: ASHA, ``stop`` and
+  ``early_stop_patience`` can only lower it, so the plan is the sweep's upper bound).
+- training images per epoch (image-views through the network): a supervised epoch passes the
+  labeled split once (``max_train_batches`` × ``batch_size`` at most) in each of the method's
+  ``train_views``; a step-based epoch (configs with ``iters_per_epoch``: the target pretraining
+  stage-2 learners) is ``steps × batch_size`` labeled views plus ``steps × mu × batch_size`` in
+  each of the ``unlabeled_views``. Split sizes follow ``ftsweep.data.splits.make_splits`` on the
+  dataset's labels when they load without a download (digits and other offline datasets),
+  otherwise on ``DatasetInfo.num_train`` spread evenly over the classes.
+- evaluation images: the validation split every epoch (``val_labels_per_class`` and
+  ``max_eval_batches`` applied) and the test split at the counted epochs (``best_val`` and
+  ``last``: once — at least once, as ``best_val`` tests again whenever validation improves;
+  ``median_last_k``: ``select_k`` times).
+- a shared stage 1 of target pretraining (``stage1:``) is a job of its own, counted once per
+  distinct stage-1 config across the spec: ``epochs × (pool // batch_size) × batch_size × 2``
+  views (the pool: the train part minus validation; the last incomplete batch is dropped).
+- not counted: UOT selection's source batches and feature extraction, clustering evaluations of
+  stage 1, the one-off ``pretrained: auto`` SimCLR checkpoint.
+
+Estimate: trial-seconds = training images ÷ training images/s + evaluation images ÷ evaluation
+images/s, from a :class:`ThroughputTable` (measured, the user's file) or from
+:func:`calibrate` (a few real steps here). GPU-hours = trial-seconds × ``resources.gpu`` ÷ 3600.
+Wall time = total trial-seconds ÷ parallel slots (``gpus ÷ gpu per trial``, or ``cpus ÷ cpu per
+trial`` for CPU trials, and at most ``max_concurrent_trials``) — perfect packing, no start-up.
+
+Throughput table (JSON or YAML)::
+
+    {"entries": [
+      {"method": "ce", "backbone": "small_cnn", "image_size": 32, "device": "cpu",
+       "train_images_per_s": 850.0, "eval_images_per_s": 4100.0},
+      {"method": "*", "backbone": "torchvision.resnet50", "image_size": 224,
+       "device": "NVIDIA H200", "train_images_per_s": 2400.0, "eval_images_per_s": 7000.0}]}
+
+``method: "*"`` matches any method of that (backbone, image size, device). ``device`` is
+``cpu`` or the GPU's name as torch reports it (``torch.cuda.get_device_name()``). A benchmark
+writes it with :func:`write_throughput` (``calibrate`` results, or rows of a GPU benchmark
+converted with :func:`throughput_entry`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ftsweep.config import ConfigError
+from ftsweep.config.spec import Job, SweepSpec
+
+__all__ = [
+    "JobPlan",
+    "SweepPlan",
+    "Throughput",
+    "ThroughputTable",
+    "calibrate",
+    "format_plan",
+    "job_counts",
+    "load_throughput",
+    "plan_spec",
+    "throughput_entry",
+    "write_throughput",
+]
+
+ANY = "*"
+#: the views of a stage-1 step (BYOL / MoCo v2: two augmented views of each image)
+STAGE1_VIEWS = 2
+STAGE1_METHOD = "target_pretrain"
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Measured images per second of one (method, backbone, image size, device)."""
+
+    train: float
+    eval: float
+
+
+@dataclass(frozen=True)
+class ThroughputTable:
+    """``(method, backbone, image_size, device) → Throughput``; ``method = "*"`` matches any."""
+
+    entries: dict[tuple[str, str, int, str], Throughput] = field(default_factory=dict)
+
+    def lookup(self, method: str, backbone: str, image_size: int, device: str) -> Throughput | None:
+        for m in (method, ANY):
+            hit = self.entries.get((m, backbone, int(image_size), device))
+            if hit is not None:
+                return hit
+        return None
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """The cost of one job (or of one shared stage-1 artefact, ``stage1 = True``).
+
+    Attributes:
+        trials: trials of the job (distinct stage-1 configs for a stage-1 row).
+        epochs: epochs over all its trials.
+        train_images / eval_images: image-views trained on / evaluated over all its trials.
+        device: ``cpu`` or the GPU kind the throughput is for.
+        throughput: the images/s used (None: no estimate).
+        seconds: trial-seconds (sum over its trials of one trial's run time); None without a
+            throughput.
+        gpu_hours: ``seconds × gpu per trial ÷ 3600``.
+    """
+
+    name: str
+    method: str
+    dataset: str
+    backbone: str
+    image_size: int
+    trials: int
+    epochs: int
+    train_images: int
+    eval_images: int
+    device: str
+    gpu_per_trial: float
+    stage1: bool = False
+    throughput: Throughput | None = None
+    seconds: float | None = None
+    gpu_hours: float | None = None
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Every job's :class:`JobPlan` and the totals on a cluster of ``slots`` parallel trials."""
+
+    jobs: tuple[JobPlan, ...]
+    slots: int
+    gpus: float | None
+    cpus: float | None
+
+    @property
+    def trials(self) -> int:
+        return sum(j.trials for j in self.jobs if not j.stage1)
+
+    @property
+    def epochs(self) -> int:
+        return sum(j.epochs for j in self.jobs)
+
+    @property
+    def train_images(self) -> int:
+        return sum(j.train_images for j in self.jobs)
+
+    @property
+    def eval_images(self) -> int:
+        return sum(j.eval_images for j in self.jobs)
+
+    @property
+    def seconds(self) -> float | None:
+        """Total trial-seconds (None when a job has no throughput)."""
+        if any(j.seconds is None for j in self.jobs):
+            return None
+        return sum(j.seconds or 0.0 for j in self.jobs)
+
+    @property
+    def gpu_hours(self) -> float | None:
+        if any(j.gpu_hours is None for j in self.jobs):
+            return None
+        return sum(j.gpu_hours or 0.0 for j in self.jobs)
+
+    @property
+    def wall_seconds(self) -> float | None:
+        """Total trial-seconds ÷ the trials the cluster holds at once."""
+        s = self.seconds
+        return None if s is None else s / self.slots
+
+
+# ---- counts ---------------------------------------------------------------------------------
+def _method_cls(method: str) -> type:
+    from ftsweep.registry import methods
+
+    return methods()[method].trainable.method_cls
+
+
+def _views(views: str | Sequence[str] | None) -> int:
+    if views is None:
+        return 0
+    return 1 if isinstance(views, str) else len(views)
+
+
+def split_sizes(cfg: Any) -> dict[str, int]:
+    """``labeled``, ``unlabeled``, ``val``, ``test`` sizes of a config's data (before
+    ``val_labels_per_class``), by ``make_splits`` on the dataset's labels when they load offline,
+    else on ``num_train`` spread evenly over the classes."""
+    import numpy as np
+
+    from ftsweep.data import get_dataset_info, load_dataset
+    from ftsweep.data.splits import make_splits
+
+    info = get_dataset_info(cfg.dataset)
+    if info.offline:
+        loaded = load_dataset(cfg.dataset, cfg.data_root)
+        targets, num_test = np.asarray(loaded.train_targets), len(loaded.test_targets)
+    else:
+        if info.num_train is None or info.num_test is None:
+            raise ConfigError("dataset", cfg.dataset, "its split sizes are unknown without the data")
+        per, extra = divmod(info.num_train, info.num_classes)
+        targets = np.concatenate(
+            [np.full(per + (c < extra), c) for c in range(info.num_classes)]
+        )  # fmt: skip
+        num_test = info.num_test
+    s = make_splits(
+        targets,
+        seed=cfg.seed,
+        val_fraction=cfg.val_fraction,
+        labels_per_class=cfg.labels_per_class,
+        num_labels=cfg.num_labels,
+        subsample=getattr(cfg, "subsample", None),
+        long_tail_ratio=getattr(cfg, "long_tail_ratio", None),
+    )
+    val = len(s.val)
+    vlpc = getattr(cfg, "val_labels_per_class", None)
+    if vlpc is not None:
+        counts = np.bincount(targets[s.val], minlength=info.num_classes)
+        val = int(np.minimum(counts, vlpc).sum())
+    return {"labeled": len(s.labeled), "unlabeled": len(s.unlabeled), "val": val, "test": num_test}
+
+
+def _capped(images: int, batch: int, max_batches: int | None) -> int:
+    return images if max_batches is None else min(images, max_batches * batch)
+
+
+def _trial_counts(method_cls: type, cfg: Any) -> tuple[int, int, int]:
+    """``(epochs, train_images, eval_images)`` of one trial of ``cfg``."""
+    from ftsweep.methods.base import FineTuner
+
+    sizes = split_sizes(cfg)
+    if not issubclass(method_cls, FineTuner):  # stage 1 as a trial of its own
+        return _stage1_counts(cfg)
+    if hasattr(cfg, "iters_per_epoch"):  # step-based epochs of fixed batches
+        steps = min(cfg.iters_per_epoch, cfg.max_train_batches or cfg.iters_per_epoch)
+        per_epoch = steps * cfg.batch_size * _views(method_cls.train_views)
+        per_epoch += steps * getattr(cfg, "mu", 0) * cfg.batch_size * _views(method_cls.unlabeled_views)
+    else:
+        per_epoch = _capped(sizes["labeled"], cfg.batch_size, cfg.max_train_batches)
+        per_epoch *= _views(method_cls.train_views)
+    val = _capped(sizes["val"], cfg.eval_batch_size, cfg.max_eval_batches)
+    test = _capped(sizes["test"], cfg.eval_batch_size, cfg.max_eval_batches)
+    tests = cfg.select_k if cfg.select == "median_last_k" else 1
+    return cfg.epochs, cfg.epochs * per_epoch, cfg.epochs * val + tests * test
+
+
+def _stage1_counts(cfg: Any) -> tuple[int, int, int]:
+    sizes = split_sizes(cfg)
+    steps = (sizes["labeled"] + sizes["unlabeled"]) // cfg.batch_size
+    steps = min(steps, cfg.max_train_batches or steps)
+    return cfg.epochs, cfg.epochs * steps * cfg.batch_size * STAGE1_VIEWS, 0
+
+
+def _trial_configs(spec: SweepSpec, job: Job) -> list[dict[str, Any]]:
+    from ftsweep.routing import variants
+
+    return variants(job.space, spec.seeds, spec.num_samples, spec.seeds[0])
+
+
+def job_counts(spec: SweepSpec, job: Job) -> tuple[JobPlan, list[tuple[Any, JobPlan]]]:
+    """The counts of one job (no estimate yet) and its trials' stage-1 configs with their counts
+    (``(TargetPretrainConfig, JobPlan)``, one per trial that has a ``stage1``; deduplicated
+    across the spec by :func:`plan_spec`)."""
+    from ftsweep.runner import job_trials
+
+    cls = _method_cls(job.method)
+    trials = job_trials(spec, job)
+    configs = _trial_configs(spec, job)
+    epochs = train = evals = 0
+    stage1: list[tuple[Any, JobPlan]] = []
+    cfg = None
+    for point in configs:
+        cfg = job.config_cls.from_dict({**job.fixed, **point})
+        e, t, v = _trial_counts(cls, cfg)
+        epochs, train, evals = epochs + e, train + t, evals + v
+        s1 = _stage1_of(cfg)
+        if s1 is not None:
+            e1, t1, v1 = _stage1_counts(s1)
+            size = s1.image_size or _dataset_size(s1.dataset)
+            row = JobPlan(f"{job.name}:stage1", STAGE1_METHOD, s1.dataset, s1.backbone, size, 1, e1, t1, v1,
+                          _device(spec), spec.resources.get("gpu", 0.0), stage1=True)  # fmt: skip
+            stage1.append((s1, row))
+    if trials != len(configs):  # optuna: each suggestion costs the mean grid config
+        scale = trials / len(configs)
+        epochs, train, evals = (round(x * scale) for x in (epochs, train, evals))
+    assert cfg is not None
+    size = cfg.image_size or _dataset_size(cfg.dataset)
+    plan = JobPlan(job.name, job.method, job.dataset, cfg.backbone, size, trials, epochs, train, evals,
+                   _device(spec), spec.resources.get("gpu", 0.0))  # fmt: skip
+    return plan, stage1
+
+
+def _stage1_of(cfg: Any) -> Any:
+    if getattr(cfg, "stage1", None) is None:
+        return None
+    from ftsweep.methods.stage2 import stage1_config
+
+    return stage1_config(cfg)
+
+
+def _dataset_size(dataset: str) -> int:
+    from ftsweep.data import get_dataset_info
+
+    return get_dataset_info(dataset).image_size
+
+
+def _device(spec: SweepSpec, gpu_kind: str | None = None) -> str:
+    return (gpu_kind or "gpu") if spec.resources.get("gpu", 0.0) > 0 else "cpu"
+
+
+# ---- estimate -------------------------------------------------------------------------------
+def parallel_slots(spec: SweepSpec, gpus: float | None = None, cpus: float | None = None) -> int:
+    """How many trials the cluster holds at once: ``gpus ÷ gpu per trial`` for GPU trials,
+    ``cpus ÷ cpu per trial`` otherwise (this machine's CPUs when not given), at most
+    ``max_concurrent_trials``; at least 1."""
+    import os
+
+    gpu, cpu = spec.resources.get("gpu", 0.0), spec.resources.get("cpu", 1.0)
+    slots = math.inf
+    if gpu > 0:
+        if gpus is None:
+            raise ConfigError("--gpus", gpus, "a spec with resources.gpu > 0 needs the cluster's GPU count")
+        slots = math.floor(gpus / gpu + 1e-9)
+    if cpus is not None or gpu == 0:
+        slots = min(slots, math.floor((cpus if cpus is not None else os.cpu_count() or 1) / cpu + 1e-9))
+    if spec.max_concurrent_trials:
+        slots = min(slots, spec.max_concurrent_trials)
+    return max(1, int(slots))
+
+
+def estimate(job: JobPlan, tp: Throughput | None) -> JobPlan:
+    """``job`` with its trial-seconds and GPU-hours from images/s ``tp``."""
+    if tp is None:
+        return job
+    seconds = job.train_images / tp.train + job.eval_images / tp.eval
+    return replace(job, throughput=tp, seconds=seconds, gpu_hours=seconds * job.gpu_per_trial / 3600)
+
+
+def plan_spec(
+    spec: SweepSpec,
+    *,
+    throughput: ThroughputTable | Mapping[tuple[str, str, int, str], Throughput] | None = None,
+    gpus: float | None = None,
+    cpus: float | None = None,
+    gpu_kind: str | None = None,
+) -> SweepPlan:
+    """Counts and, where ``throughput`` has the (method, backbone, image size, device) entry,
+    the estimate of every job of ``spec``; shared stage-1 configs are rows of their own, once
+    each. ``gpu_kind``: the device name to look up for GPU trials (default: any GPU entry of the
+    table for that key, ``gpu`` when none)."""
+    table = throughput if isinstance(throughput, ThroughputTable) else ThroughputTable(dict(throughput or {}))
+    rows: list[JobPlan] = []
+    seen: dict[str, JobPlan] = {}
+    for job in spec.jobs():
+        plan, stage1 = job_counts(spec, job)
+        rows.append(plan)
+        for s1, row in stage1:
+            key = json.dumps(s1.to_dict(), sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen[key] = row
+            rows.append(row)
+    out = []
+    for row in rows:
+        device = _resolve_device(table, row, gpu_kind)
+        row = replace(row, device=device)
+        out.append(estimate(row, table.lookup(row.method, row.backbone, row.image_size, device)))
+    # distinct stage-1 rows of one job are merged
+    merged: dict[str, JobPlan] = {}
+    for row in out:
+        if row.name in merged:
+            prev = merged[row.name]
+            merged[row.name] = replace(
+                prev,
+                trials=prev.trials + row.trials,
+                epochs=prev.epochs + row.epochs,
+                train_images=prev.train_images + row.train_images,
+                eval_images=prev.eval_images + row.eval_images,
+                seconds=None if prev.seconds is None or row.seconds is None else prev.seconds + row.seconds,
+                gpu_hours=None
+                if prev.gpu_hours is None or row.gpu_hours is None
+                else prev.gpu_hours + row.gpu_hours,
+            )
+        else:
+            merged[row.name] = row
+    return SweepPlan(tuple(merged.values()), parallel_slots(spec, gpus, cpus), gpus, cpus)
+
+
+def _resolve_device(table: ThroughputTable, row: JobPlan, gpu_kind: str | None) -> str:
+    if row.device == "cpu" or gpu_kind:
+        return row.device if row.device == "cpu" else str(gpu_kind)
+    for m, b, s, d in table.entries:
+        if d != "cpu" and m in (row.method, ANY) and b == row.backbone and s == row.image_size:
+            return d
+    return row.device
+
+
+# ---- throughput files -----------------------------------------------------------------------
+def throughput_entry(
+    method: str,
+    backbone: str,
+    image_size: int,
+    device: str,
+    train_images_per_s: float,
+    eval_images_per_s: float,
+) -> dict[str, Any]:
+    """One row of a throughput file (the format in the module docstring)."""
+    return {
+        "method": method,
+        "backbone": backbone,
+        "image_size": int(image_size),
+        "device": device,
+        "train_images_per_s": float(train_images_per_s),
+        "eval_images_per_s": float(eval_images_per_s),
+    }
+
+
+def load_throughput(path: str | Path) -> ThroughputTable:
+    """Read a throughput file (JSON or YAML, ``{"entries": [...]}`` or a bare list)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("--throughput", str(path), "must be an existing JSON or YAML file")
+    raw = yaml.safe_load(p.read_text())  # YAML reads JSON too
+    rows = raw.get("entries") if isinstance(raw, Mapping) else raw
+    if not isinstance(rows, list):
+        raise ConfigError("--throughput", str(path), 'must hold {"entries": [...]} or a list of entries')
+    out = {}
+    keys = ("method", "backbone", "image_size", "device", "train_images_per_s", "eval_images_per_s")
+    for i, r in enumerate(rows):
+        if not isinstance(r, Mapping) or any(k not in r for k in keys):
+            raise ConfigError(f"--throughput entries[{i}]", r, f"must have keys {', '.join(keys)}")
+        tp = Throughput(float(r["train_images_per_s"]), float(r["eval_images_per_s"]))
+        if tp.train <= 0 or tp.eval <= 0:
+            raise ConfigError(f"--throughput entries[{i}]", r, "images/s must be > 0")
+        out[(str(r["method"]), str(r["backbone"]), int(r["image_size"]), str(r["device"]))] = tp
+    return ThroughputTable(out)
+
+
+def write_throughput(path: str | Path, entries: Iterable[Mapping[str, Any]]) -> None:
+    """Write a throughput file (JSON) from :func:`throughput_entry` rows."""
+    Path(path).write_text(json.dumps({"entries": list(entries)}, indent=1) + "\n")
+
+
+# ---- calibration ----------------------------------------------------------------------------
+def calibrate(
+    spec: SweepSpec,
+    *,
+    steps: int = 5,
+    eval_batches: int = 2,
+    device: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ThroughputTable:
+    """Images/s of each distinct (method, backbone, image size) of ``spec`` on this machine: the
+    Ray-free method class is built with the job's first config (``pretrained: none`` and no
+    ``stage1`` — weights do not change the speed), one warm-up epoch of ``steps`` batches, then
+    one timed epoch of ``steps`` batches and ``eval_batches`` validation batches. Shared stage-1
+    rows use their stage-2 job's training rate. ``device``: torch device (default the job's)."""
+    from ftsweep.methods.base import FineTuner
+
+    entries: dict[tuple[str, str, int, str], Throughput] = {}
+    for job in spec.jobs():
+        cfg0 = job.config_cls.from_dict({**job.fixed, **_trial_configs(spec, job)[0]})
+        size = cfg0.image_size or _dataset_size(cfg0.dataset)
+        cls = _method_cls(job.method)
+        config = {**job.fixed, **_trial_configs(spec, job)[0], "pretrained": "none",
+                  "max_train_batches": steps, "max_eval_batches": eval_batches, **(overrides or {})}  # fmt: skip
+        if "stage1" in {f for f in job.config_cls.field_names()}:
+            config["stage1"] = None
+        if device is not None:
+            config["device"] = device
+        method = cls(config)
+        if not isinstance(method, FineTuner):
+            continue  # stage 1 as a trial: its rate is looked up like the shared stage 1's
+        kind = _device_kind(method.device)
+        key = (job.method, cfg0.backbone, int(size), kind)
+        if key in entries:
+            continue
+        method.train_epoch()  # warm-up: loaders, kernels
+        method.epoch += 1
+        epochs, train_images, _ = _trial_counts(cls, method.cfg)
+        train_images //= epochs  # one epoch of ``steps`` batches
+        t0 = time.perf_counter()
+        method.train_epoch()
+        _sync(method.device)
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        method.evaluate_split("val")
+        _sync(method.device)
+        eval_s = time.perf_counter() - t0
+        val = _capped(split_sizes(method.cfg)["val"], method.cfg.eval_batch_size, eval_batches)
+        val = min(val, len(method.data.val))
+        entries[key] = Throughput(train_images / train_s, val / eval_s)
+        has_stage1 = any(p.get("stage1") is not None for p in _trial_configs(spec, job)) or job.fixed.get(
+            "stage1"
+        )
+        if (STAGE1_METHOD, cfg0.backbone, int(size), kind) not in entries and has_stage1:
+            entries[(STAGE1_METHOD, cfg0.backbone, int(size), kind)] = entries[key]
+    return ThroughputTable(entries)
+
+
+def _device_kind(device: Any) -> str:
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"
+
+
+def _sync(device: Any) -> None:
+    import torch
+
+    if getattr(device, "type", "") == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def table_entries(table: ThroughputTable) -> list[dict[str, Any]]:
+    """The rows of ``table`` for :func:`write_throughput`."""
+    return [throughput_entry(m, b, s, d, tp.train, tp.eval) for (m, b, s, d), tp in table.entries.items()]
+
+
+# ---- text -----------------------------------------------------------------------------------
+def _hms(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = round(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _num(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:g}"
+
+
+def format_plan(plan: SweepPlan) -> str:
+    """A text table: one row per job (and shared stage 1), then the totals and the wall time."""
+    head = (
+        "job",
+        "trials",
+        "epochs",
+        "train img",
+        "eval img",
+        "device",
+        "img/s train",
+        "trial time",
+        "GPU-h",
+    )
+    rows = [head]
+    for j in plan.jobs:
+        rate = "—" if j.throughput is None else f"{j.throughput.train:.4g}"
+        gh = "—" if j.gpu_hours is None else f"{j.gpu_hours:.3g}"
+        rows.append((j.name + (" (shared)" if j.stage1 else ""), str(j.trials), str(j.epochs),
+                     _num(j.train_images), _num(j.eval_images), j.device, rate, _hms(j.seconds), gh))  # fmt: skip
+    gh = "—" if plan.gpu_hours is None else f"{plan.gpu_hours:.3g}"
+    rows.append(("total", str(plan.trials), str(plan.epochs), _num(plan.train_images), _num(plan.eval_images),
+                 "", "", _hms(plan.seconds), gh))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in rows]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(len(lines) - 1, "  ".join("-" * w for w in widths))
+    where = f"{plan.slots} trial(s) at once"
+    if plan.gpus is not None:
+        where += f" on {plan.gpus:g} GPU(s)"
+    if plan.cpus is not None:
+        where += f" / {plan.cpus:g} CPU(s)"
+    missing = [j.name for j in plan.jobs if j.throughput is None]
+    tail = f"wall time ≈ {_hms(plan.wall_seconds)} with {where} (no early stopping: an upper bound)"
+    if missing:
+        tail += f"\nno throughput for: {', '.join(missing)} (give --throughput FILE or --calibrate)"
+    return "\n".join(lines) + "\n" + tail

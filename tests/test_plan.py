@@ -1,0 +1,154 @@
+"""ftsweep.plan: trials, epochs and images of a sweep counted exactly (against hand computations
+from the split rule and the methods' views), the estimate's arithmetic from a given throughput
+table, the throughput file format and the text table. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from ftsweep.config import ConfigError
+from ftsweep.config.spec import load_spec, parse_spec
+from ftsweep.data import load_dataset
+from ftsweep.plan import (
+    Throughput,
+    ThroughputTable,
+    format_plan,
+    load_throughput,
+    parallel_slots,
+    plan_spec,
+    throughput_entry,
+    write_throughput,
+)
+
+
+def _digits_sizes(val_fraction: float) -> tuple[int, int, int]:
+    """(train part, validation split, test part) of digits by the stratified rule, by hand."""
+    d = load_dataset("digits")
+    counts = np.bincount(np.asarray(d.train_targets))
+    val = sum(max(1, min(round(val_fraction * n), n - 1)) for n in counts)
+    return int(counts.sum()), int(val), len(d.test_targets)
+
+
+TINY = {
+    "name": "tiny",
+    "methods": [
+        {"method": "ce", "search_space": {"lr": [0.1, 0.01]}},
+        {"method": "schane", "search_space": {"lambda_": [0.1, 0.5, 0.9]}},
+        {"method": "coin", "search_space": {"epochs": [4, 6]}},
+    ],
+    "dataset": "digits",
+    "pretrained": "none",
+    "config": {"epochs": 5, "batch_size": 16, "labels_per_class": 3, "val_fraction": 0.3},
+    "seeds": [0, 1],
+}
+
+
+def test_tiny_digits_counts_by_hand() -> None:
+    plan = plan_spec(parse_spec(TINY), cpus=2)
+    _, val, test = _digits_sizes(0.3)
+    labeled = 3 * 10
+    rows = {j.name: j for j in plan.jobs}
+    ce, schane, coin = rows["ce-digits"], rows["schane-digits"], rows["coin-digits"]
+    assert (ce.trials, ce.epochs) == (4, 20)
+    assert ce.train_images == 4 * 5 * labeled  # one view
+    assert ce.eval_images == 4 * (5 * val + test)  # val every epoch, test at the selected epoch
+    assert (schane.trials, schane.epochs) == (6, 30)
+    assert schane.train_images == 6 * 5 * labeled * 2  # two AutoAugment views
+    assert (coin.trials, coin.epochs) == (4, 2 * (4 + 6))  # epochs as a search axis, per trial
+    assert coin.train_images == 2 * (4 + 6) * labeled
+    assert coin.eval_images == 2 * ((4 + 6) * val + 2 * test)
+    assert plan.trials == 14 and plan.epochs == 20 + 30 + 20
+    assert plan.train_images == ce.train_images + schane.train_images + coin.train_images
+
+
+def test_caps_views_and_shared_stage1_of_the_digits_semi_spec() -> None:
+    spec = load_spec("sweeps/target_pretraining_digits.yaml")
+    rows = {j.name: j for j in plan_spec(spec).jobs}
+    train, val, test = _digits_sizes(0.1)
+    steps, b, mu = 25, 16, 7
+    sup, fm = rows["supervised-digits"], rows["fixmatch-digits"]
+    # 2 stage1 values × 3 seeds; 10 step-based epochs of 25 batches of exactly B
+    assert (sup.trials, sup.epochs, sup.train_images) == (6, 60, 6 * 10 * steps * b)
+    # FixMatch: B labeled + μB weak + μB strong per step
+    assert fm.train_images == 6 * 10 * steps * (b + 2 * mu * b)
+    # validation: 4 labeled images per class; test at the 3 counted epochs (median_last_k)
+    assert fm.eval_images == 6 * (10 * 4 * 10 + 3 * test)
+    # one BYOL stage 1 shared by both methods and every seed: counted once
+    stage1 = [j for j in rows.values() if j.stage1]
+    assert len(stage1) == 1 and stage1[0].trials == 1
+    pool = train - val
+    assert stage1[0].epochs == 30 and stage1[0].train_images == 30 * (pool // 128) * 128 * 2
+    assert "fixmatch-digits:stage1" not in rows
+
+
+def test_shipped_paper_spec_coin_table4() -> None:
+    spec = load_spec("sweeps/coin_table4.yaml")
+    (job,) = plan_spec(spec, gpus=8).jobs
+    alphas = len(spec.jobs()[0].space["alpha"]["grid_search"])
+    # CIFAR-10: 5000 train images per class, val_fraction 0.1 → 500 per class for validation
+    assert job.trials == alphas * 3 and job.epochs == alphas * 3 * 100
+    assert job.train_images == job.trials * 100 * 45_000
+    assert job.eval_images == job.trials * (100 * 5_000 + 10_000)
+    assert job.seconds is None and job.device == "gpu"
+
+
+def test_estimate_arithmetic_from_a_throughput_table(tmp_path) -> None:
+    spec = load_spec("sweeps/coin_table4.yaml")
+    path = tmp_path / "tp.json"
+    write_throughput(
+        path, [throughput_entry("coin", "torchvision.resnet50", 32, "NVIDIA H200", 2000.0, 8000.0)]
+    )
+    table = load_throughput(path)
+    plan = plan_spec(spec, throughput=table, gpus=4, cpus=64)
+    (job,) = plan.jobs
+    seconds = job.train_images / 2000.0 + job.eval_images / 8000.0
+    assert job.device == "NVIDIA H200" and job.seconds == pytest.approx(seconds)
+    assert job.gpu_hours == pytest.approx(seconds * 1.0 / 3600)
+    # 4 GPUs, 1 per trial, 64 CPUs / 8 per trial = 8: 4 at once
+    assert plan.slots == 4 and plan.wall_seconds == pytest.approx(seconds / 4)
+    assert plan.gpu_hours == pytest.approx(job.gpu_hours)
+    # CPUs bind: 16 CPUs / 8 per trial = 2 at once
+    assert parallel_slots(spec, gpus=4, cpus=16) == 2
+    text = format_plan(plan)
+    assert "coin-cifar10" in text and "total" in text and "4 trial(s) at once" in text
+
+
+def test_cpu_trials_and_wildcard_method() -> None:
+    spec = parse_spec({**TINY, "resources": {"cpu": 1, "gpu": 0}})
+    table = ThroughputTable({("*", "small_cnn", 32, "cpu"): Throughput(100.0, 400.0)})
+    plan = plan_spec(spec, throughput=table, cpus=2)
+    assert plan.slots == 2 and all(j.gpu_hours == 0 for j in plan.jobs)
+    total = sum(j.train_images / 100.0 + j.eval_images / 400.0 for j in plan.jobs)
+    assert plan.seconds == pytest.approx(total) and plan.wall_seconds == pytest.approx(total / 2)
+
+
+def test_optuna_trials_cost_the_mean_grid_config() -> None:
+    spec = parse_spec({**TINY, "methods": [TINY["methods"][2]], "searcher": "optuna", "num_samples": 5})
+    (job,) = plan_spec(spec).jobs
+    assert job.trials == 10 and job.epochs == round(10 * (4 + 6) / 2)
+    assert not math.isnan(job.train_images)
+
+
+def test_bad_throughput_files(tmp_path) -> None:
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"entries": [{"method": "ce"}]}))
+    with pytest.raises(ConfigError, match="must have keys"):
+        load_throughput(p)
+    with pytest.raises(ConfigError, match="existing"):
+        load_throughput(tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match="GPU count"):
+        parallel_slots(load_spec("sweeps/coin_table4.yaml"))
+
+
+def test_calibrate_measures_every_method_backbone_and_size() -> None:
+    from ftsweep.plan import calibrate
+
+    spec = parse_spec({**TINY, "methods": TINY["methods"][:2]})
+    table = calibrate(spec, steps=1, eval_batches=1)
+    assert set(table.entries) == {("ce", "small_cnn", 32, "cpu"), ("schane", "small_cnn", 32, "cpu")}
+    assert all(tp.train > 0 and tp.eval > 0 for tp in table.entries.values())
+    assert plan_spec(spec, throughput=table).seconds is not None
