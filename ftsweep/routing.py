@@ -56,6 +56,19 @@ def variants(
     return out
 
 
+class _PickledState:
+    """Tune's ``save`` / ``restore`` of a router: its whole state (its jobs' searchers or
+    schedulers included) pickled to the one file Tune names."""
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.__dict__, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.__dict__.update(pickle.load(f))
+
+
 class VariantSearcher(Searcher):
     """Grid and random search of one job: :func:`variants`, one per suggestion, then FINISHED."""
 
@@ -88,7 +101,7 @@ class VariantSearcher(Searcher):
             self.set_state(pickle.load(f))
 
 
-class JobSearcher(Searcher):
+class JobSearcher(_PickledState, Searcher):
     """One searcher per job behind Tune's single ``search_alg``.
 
     Suggestions go round the jobs (a job whose searcher has nothing now — an Optuna study waiting
@@ -155,14 +168,6 @@ class JobSearcher(Searcher):
         if job is not None:
             self.searchers[job].on_trial_complete(trial_id, result=result, error=error)
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__dict__, f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(pickle.load(f))
-
 
 class _JobView:
     """A Tune controller seen by one job's scheduler: ``get_trials`` lists that job's trials only
@@ -178,7 +183,7 @@ class _JobView:
         return getattr(self._controller, name)
 
 
-class JobScheduler(TrialScheduler):
+class JobScheduler(_PickledState, TrialScheduler):
     """One trial scheduler per job behind Tune's single ``scheduler``.
 
     Every event of a trial goes to its job's scheduler, which sees only that job's trials; a new
@@ -226,11 +231,3 @@ class JobScheduler(TrialScheduler):
 
     def debug_string(self) -> str:
         return "; ".join(f"{job}: {s.debug_string()}" for job, s in self.schedulers.items())
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__dict__, f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(pickle.load(f))
