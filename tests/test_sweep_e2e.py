@@ -194,3 +194,39 @@ def test_mlflow_shows_every_setting_nested_and_named(sweep) -> None:
     assert {a.path for a in client.list_artifacts(sweep_run.info.run_id)} >= {"spec.yaml", "environment.json"}
     assert exp.tags.get("mlflow.note.content", "") == spec.description
     assert exp.artifact_location.startswith((tmp / "mlartifacts").as_uri())
+
+
+def test_max_concurrent_trials_holds_across_jobs(ray_session, tmp_path: Path) -> None:
+    """Two jobs of a grid search on 2 CPUs with max_concurrent_trials: 1 — never two trials at
+    once (Tune ignores the limit with its own grid search; ftsweep's searcher obeys it)."""
+    from mlflow.tracking import MlflowClient
+
+    from ftsweep.config.spec import load_spec
+    from ftsweep.runner import run_spec
+
+    spec_path = tmp_path / "mct.yaml"
+    spec_path.write_text(
+        textwrap.dedent(
+            """
+            name: mct
+            methods: [ce, {method: ce, name: ce2}]
+            dataset: digits
+            pretrained: none
+            config: {epochs: 2, labels_per_class: 3, max_train_batches: 2}
+            seeds: [0, 1]
+            max_concurrent_trials: 1
+            """
+        )
+    )
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = run_spec(load_spec(spec_path), results_dir=tmp_path / "results", tracking_uri=uri, log=False)
+    assert (result.trials, result.errors) == (4, 0)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("mct")
+    runs = sorted(
+        client.search_runs([exp.experiment_id], filter_string="tags.trial_id != ''"),
+        key=lambda r: r.info.start_time,
+    )
+    assert len(runs) == 4
+    for a, b in zip(runs, runs[1:], strict=False):
+        assert a.info.end_time <= b.info.start_time  # one after another
