@@ -1,0 +1,418 @@
+"""Search efficiency against the papers' grids, on digits: how much of a full grid's compute each
+searcher needs to find the grid's best configuration. JSON, resumable, ``--quick``.
+
+Grids (the papers' own, on digits with the small CNN): SCHaNe λ × τ (7 × 4, App. A.2),
+Core-tuning η × α (3 × 3, §5.1), COIN α × τ (5 × 5, Sec. 4.2/5.1). ``--quick``: the first 2 × 2
+of each, 3 epochs, random init — a check that everything runs, in minutes.
+
+1. **The grid, once**: every point is trained for ``--epochs`` epochs with the Ray-free method
+   class (``ftsweep.methods.<m>``, one training seed), one process per point (``--workers``),
+   and its per-epoch ``best/val/acc``, ``test/acc`` and ``sched/epoch`` are written to the JSON
+   as soon as it finishes. The validation split is half the digits train part (~720 images:
+   one image is 0.14 points).
+2. **Each searcher replays the grid's curves**: an epoch of a configuration gives the same
+   result whichever searcher asks for it (an epoch's randomness depends only on (seed, epoch)),
+   so a searcher is driven on the recorded curves, one trial at a time, through Ray Tune's own
+   classes — ``OptunaSearch`` (TPE, Optuna 5's default sampler; ``suggest`` /
+   ``on_trial_complete``) and the runner's ASHA (``ftsweep.runner.job_scheduler``: grace 1,
+   reduction factor 3, time ``sched/epoch``; ``on_trial_add`` / ``on_trial_result`` /
+   ``on_trial_complete`` with stub trials, as Ray's scheduler tests do). ``random`` is the grid
+   in a random order. Each searcher gets as many trials as the grid has points; a repeated
+   suggestion (TPE on a finite grid) is paid again. Searchers: random, asha (random order +
+   ASHA), tpe, tpe+asha; each at ``--searcher-seeds`` seeds, without and with
+   ``points_to_evaluate`` = the paper's default configuration (``seeded``).
+   Not included: Tune's HyperBand (pauses and resumes trials) and BOHB (needs hpbandster and
+   ConfigSpace, not installed).
+
+Reported per grid and searcher (mean over seeds): ``frac_to_target`` — epochs run until some
+trial's ``best/val/acc`` is within 1 point of the grid's best, ÷ the grid's epochs (None where a
+seed never got there; ``reached`` counts the seeds that did); ``frac_total`` — the whole search's
+epochs ÷ the grid's; ``pick_test`` / ``pick_val`` — test / validation accuracy of the trial the
+searcher picks at the end (best ``best/val/acc`` it saw); ``at_20pct_test`` — the same for the
+pick after 20 % of the grid's epochs.
+
+Usage: ``python bench/search_efficiency.py [--quick] [--out FILE] [--workers 1]``; rerunning
+resumes (finished grid points and searcher runs are kept while the settings are unchanged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+METRIC, MODE = "best/val/acc", "max"
+TARGET_GAP = 1.0  # points
+BUDGET_FRAC = 0.2
+#: bump when :func:`simulate` changes: the searcher runs are redone, the grid's curves kept
+SIM_VERSION = 2
+
+#: name → (method, axes, the paper's default configuration, fixed method values)
+GRIDS: dict[str, tuple[str, dict[str, list[float]], dict[str, float], dict[str, Any]]] = {
+    "schane_lambda_tau": (
+        "schane",
+        {"lambda_": [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0], "temperature": [0.1, 0.3, 0.5, 0.7]},
+        {"lambda_": 0.9, "temperature": 0.5},
+        {},
+    ),
+    "core_tuning_eta_alpha": (
+        "core_tuning",
+        {"eta": [0.1, 1.0, 10.0], "mixup_alpha": [0.1, 1.0, 10.0]},
+        {"eta": 1.0, "mixup_alpha": 1.0},
+        {"lambda_p": 0.8, "lambda_n": 0.8, "temperature": 0.07},
+    ),
+    "coin_alpha_tau": (
+        "coin",
+        {"alpha": [0.1, 0.3, 0.5, 0.7, 0.9], "temperature": [0.07, 0.1, 0.3, 0.5, 0.7]},
+        {"alpha": 0.7, "temperature": 0.3},
+        {},
+    ),
+}
+SEARCHERS = ("random", "asha", "tpe", "tpe+asha")
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "epochs": args.epochs,
+        "labels_per_class": args.labels_per_class,
+        "val_fraction": 0.5,
+        "batch_size": 32,
+        "lr": 0.05,
+        "seed": 0,
+        "pretrained": "none" if args.quick else "auto",
+        "keep": 2 if args.quick else None,
+    }
+
+
+def grid_axes(name: str, keep: int | None) -> dict[str, list[float]]:
+    """The grid's axes; with ``keep`` (``--quick``) the first values and the default's."""
+    _, axes, default, _ = GRIDS[name]
+    if not keep:
+        return {k: list(v) for k, v in axes.items()}
+    out = {}
+    for k, v in axes.items():
+        vals = [x for x in v[:keep] if x != default[k]][: keep - 1] + [default[k]]
+        out[k] = sorted(vals)
+    return out
+
+
+def grid_points(axes: dict[str, list[float]]) -> list[dict[str, float]]:
+    keys = list(axes)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def point_key(point: dict[str, Any]) -> str:
+    return json.dumps({k: point[k] for k in sorted(point)}, sort_keys=True)
+
+
+# ---- 1. the grid ----------------------------------------------------------------------------
+def train_point(method: str, config: dict[str, Any]) -> list[dict[str, float | None]]:
+    """Train one grid point; its per-epoch curve."""
+    import torch
+
+    torch.set_num_threads(1)
+    from ftsweep.registry import methods
+
+    m = methods()[method].trainable.method_cls(config)
+    curve = []
+    for _ in range(config["epochs"]):
+        r = m.step()
+        test = r.get("test/acc")
+        curve.append(
+            {"sched": r["sched/epoch"], "val": r[METRIC], "test": None if test is None else float(test)}
+        )
+    return curve
+
+
+def pretrained_path(kind: str) -> str:
+    if kind == "none":
+        return "none"
+    from ftsweep.pretrain import SimCLRConfig, pretrain_simclr
+
+    return str(
+        pretrain_simclr(
+            SimCLRConfig(dataset="digits", backbone="small_cnn"), root=ROOT / "results/pretrained"
+        )
+    )
+
+
+def run_grid(name: str, state: dict[str, Any], s: dict[str, Any], workers: int, save: Any) -> None:
+    method, _, _, fixed = GRIDS[name]
+    points = grid_points(grid_axes(name, s["keep"]))
+    todo = [p for p in points if point_key(p) not in state["curves"]]
+    if not todo:
+        return
+    base = {
+        "dataset": "digits",
+        "backbone": "small_cnn",
+        "pretrained": pretrained_path(s["pretrained"]),
+        "device": "cpu",
+        "data_root": str(ROOT / "data"),
+        "num_workers": 0,
+        **{k: s[k] for k in ("epochs", "labels_per_class", "val_fraction", "batch_size", "lr", "seed")},
+        **fixed,
+    }
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(train_point, method, {**base, **p}): p for p in todo}
+        for fut in as_completed(futures):
+            p = futures[fut]
+            state["curves"][point_key(p)] = fut.result()
+            save()
+            print(f"  {name}: {len(state['curves'])}/{len(points)} points", file=sys.stderr, flush=True)
+    state["train_s"] = state.get("train_s", 0.0) + time.perf_counter() - t0
+    save()
+
+
+# ---- 2. searchers on the recorded curves ----------------------------------------------------
+def _asha(method: str, epochs: int) -> Any:
+    from ftsweep.config.spec import parse_spec
+    from ftsweep.runner import job_scheduler
+
+    spec = parse_spec(
+        {
+            "name": "bench",
+            "method": method,
+            "dataset": "digits",
+            "pretrained": "none",
+            "config": {"epochs": epochs},
+            "scheduler": "asha",
+        }  # fmt: skip
+    )
+    asha = job_scheduler(spec)
+    asha.set_search_properties(METRIC, MODE)
+    return asha
+
+
+class _Order:
+    """Random search: the grid in a random order (the seeded default first)."""
+
+    def __init__(self, points: list[dict[str, Any]], seed: int, first: dict[str, Any] | None) -> None:
+        import numpy as np
+
+        rest = [p for p in points if first is None or point_key(p) != point_key(first)]
+        order = np.random.default_rng(seed).permutation(len(rest))
+        self.queue = ([first] if first else []) + [rest[i] for i in order]
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        return self.queue.pop(0) if self.queue else None
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        pass
+
+
+def _tpe(axes: dict[str, list[float]], seed: int, first: dict[str, Any] | None) -> Any:
+    import logging
+
+    import optuna
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("ray.tune.search.optuna").setLevel(logging.ERROR)
+    space = OptunaSearch.convert_search_space({k: tune.choice(v) for k, v in axes.items()})
+    return OptunaSearch(
+        space=space, metric=METRIC, mode=MODE, seed=seed, points_to_evaluate=[first] if first else None
+    )
+
+
+def simulate(
+    curves: dict[str, list[dict[str, Any]]],
+    axes: dict[str, list[float]],
+    method: str,
+    epochs: int,
+    searcher: str,
+    seed: int,
+    default: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """One searcher run on the recorded curves, one trial at a time."""
+    from types import SimpleNamespace
+
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    points = grid_points(axes)
+    grid_epochs = len(points) * epochs
+    best = max(c[-1]["val"] for c in curves.values())  # the final selection: a counted epoch
+    target = best - TARGET_GAP
+    search = _tpe(axes, seed, default) if searcher.startswith("tpe") else _Order(points, seed, default)
+    asha = _asha(method, epochs) if searcher.endswith("asha") else None
+    trials: list[Trial] = []
+    controller = SimpleNamespace(get_trials=lambda: trials)
+    spent, to_target, seen = 0, None, []  # seen: (val, test, epochs spent when seen)
+    for i in range(len(points)):
+        config = search.suggest(f"t{i}")
+        if config is None:
+            break
+        point = {k: config[k] for k in axes}
+        trial = Trial("__fake", trial_id=f"t{i}", stub=True, config=point)
+        trials.append(trial)
+        if asha is not None:
+            asha.on_trial_add(controller, trial)
+        last = None
+        for r in curves[point_key(point)]:
+            spent += 1
+            last = {"sched/epoch": r["sched"], METRIC: r["val"], "test/acc": r["test"]}
+            if r["sched"] > 0:  # a selection that can count (not COIN's stage 1, not warm-up)
+                seen.append((r["val"], r["test"], spent))
+                if to_target is None and r["val"] >= target:
+                    to_target = spent
+            if asha is not None and asha.on_trial_result(controller, trial, last) == TrialScheduler.STOP:
+                break
+        if asha is not None:
+            asha.on_trial_complete(controller, trial, last)
+        trial.status = Trial.TERMINATED
+        search.on_trial_complete(f"t{i}", result=last)
+
+    def pick(until: float) -> tuple[float | None, float | None]:
+        """The best validation seen by epoch ``until`` and the test accuracy of that epoch."""
+        got = [(v, t) for v, t, e in seen if e <= until]
+        if not got:
+            return None, None
+        v, t = max(got, key=lambda vt: vt[0])
+        return v, t
+
+    pick_val, pick_test = pick(math.inf)
+    _, at_budget = pick(BUDGET_FRAC * grid_epochs)
+    return {
+        "epochs": spent,
+        "frac_total": spent / grid_epochs,
+        "frac_to_target": None if to_target is None else to_target / grid_epochs,
+        "pick_val": pick_val,
+        "pick_test": pick_test,
+        "at_20pct_test": at_budget,
+        "trials": len(trials),
+    }
+
+
+def summarize(name: str, g: dict[str, Any], axes: dict[str, list[float]]) -> dict[str, Any]:
+    curves = g["curves"]
+    finals = {k: c[-1] for k, c in curves.items()}
+    best_key = max(finals, key=lambda k: finals[k]["val"])
+    out = {
+        "grid_points": len(curves),
+        "grid_best_val": finals[best_key]["val"],
+        "grid_best_config": json.loads(best_key),
+        "grid_best_test": finals[best_key]["test"],
+        "default_val": finals.get(point_key(GRIDS[name][2]), {}).get("val"),
+        "searchers": {},
+    }
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for key, r in g["runs"].items():
+        runs.setdefault(key.rsplit("|seed=", 1)[0], []).append(r)
+    for label, rs in sorted(runs.items()):
+        hit = [r["frac_to_target"] for r in rs if r["frac_to_target"] is not None]
+
+        def mean(key: str, rs: list[dict[str, Any]] = rs) -> float | None:
+            vals = [r[key] for r in rs if r[key] is not None]
+            return sum(vals) / len(vals) if vals else None
+
+        out["searchers"][label] = {
+            "seeds": len(rs),
+            "reached": len(hit),
+            "frac_to_target": sum(hit) / len(hit) if len(hit) == len(rs) else None,
+            "frac_to_target_max": max(hit) if len(hit) == len(rs) else None,
+            "frac_total": mean("frac_total"),
+            "pick_val": mean("pick_val"),
+            "pick_test": mean("pick_test"),
+            "at_20pct_test": mean("at_20pct_test"),
+        }
+    return out
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Markdown: one row per (grid, searcher); fractions of the grid's epochs in %."""
+
+    def pct(x: float | None) -> str:
+        return "—" if x is None else f"{100 * x:.0f} %"
+
+    def acc(x: float | None) -> str:
+        return "—" if x is None else f"{x:.2f}"
+
+    lines = [
+        "| grid | searcher | to best − 1 pt | reached | whole search | pick test | pick test at 20 % |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in report.items():
+        lines.append(
+            f"| {name} | grid ({r['grid_points']} points) | 100 % | | 100 % | {acc(r['grid_best_test'])} | |"
+        )
+        for label, x in r["searchers"].items():
+            lines.append(
+                f"| | {label} | {pct(x['frac_to_target'])} | {x['reached']}/{x['seeds']} | "
+                f"{pct(x['frac_total'])} | {acc(x['pick_test'])} | {acc(x['at_20pct_test'])} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="2 × 2 of each grid, 3 epochs, random init")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--workers", type=int, default=1, help="grid points trained at once")
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--labels-per-class", type=int, default=None)
+    ap.add_argument("--searcher-seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--grids", nargs="+", default=list(GRIDS), choices=list(GRIDS))
+    args = ap.parse_args(argv)
+    args.epochs = args.epochs or (3 if args.quick else 20)
+    args.labels_per_class = args.labels_per_class or (5 if args.quick else 10)
+    out = args.out or ROOT / "results/bench" / (
+        "search_efficiency_quick.json" if args.quick else "search_efficiency.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    s = settings(args)
+    state = json.loads(out.read_text()) if out.is_file() else {}
+    state.setdefault("grids", {})
+
+    def save() -> None:
+        tmp = out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, out)
+
+    for name in args.grids:
+        method, _, default, fixed = GRIDS[name]
+        axes = grid_axes(name, s["keep"])
+        digest = hashlib.sha256(json.dumps([s, axes, fixed], sort_keys=True).encode()).hexdigest()[:12]
+        g = state["grids"].get(name)
+        if g is None or g.get("digest") != digest:  # new or changed settings: start the grid afresh
+            g = state["grids"][name] = {
+                "digest": digest,
+                "settings": s,
+                "axes": axes,
+                "curves": {},
+                "runs": {},
+            }
+        print(f"{name}: grid of {len(grid_points(axes))} points × {s['epochs']} epochs", file=sys.stderr)
+        run_grid(name, g, s, args.workers, save)
+        if g.get("sim") != SIM_VERSION:
+            g["sim"], g["runs"] = SIM_VERSION, {}
+        for searcher, seeded, seed in itertools.product(SEARCHERS, (False, True), args.searcher_seeds):
+            key = f"{searcher}{'+default' if seeded else ''}|seed={seed}"
+            if key in g["runs"]:
+                continue
+            first = {k: default[k] for k in axes} if seeded else None
+            g["runs"][key] = simulate(g["curves"], axes, method, s["epochs"], searcher, seed, first)
+            save()
+        g["summary"] = summarize(name, g, axes)
+        save()
+    report = {name: state["grids"][name]["summary"] for name in args.grids}
+    print(json.dumps(report, indent=1))
+    print(format_table(report), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
