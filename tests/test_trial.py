@@ -1,0 +1,46 @@
+"""The trial adapter: a method's own failure ends the trial at once with its reason; a GPU that
+torch cannot see is a failure with ``device: auto``, not a silent CPU run."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+import torch
+
+from ftsweep import trial
+
+
+def test_a_gpu_torch_cannot_see_fails_with_device_auto(monkeypatch) -> None:
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "get_gpu_ids", lambda: [0])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"given GPU\(s\) \[0\] but torch sees no CUDA device"):
+        trial._check_gpu({"device": "auto"})
+    trial._check_gpu({"device": "cpu"})  # honoured: how a CPU machine runs trials on declared GPUs
+    monkeypatch.setattr(ray, "get_gpu_ids", lambda: [])
+    trial._check_gpu({"device": "auto"})
+
+
+def test_a_methods_own_error_ends_the_trial_with_its_reason() -> None:
+    """Tune would retry an exception; the trial reports it as a final, failed result instead."""
+
+    class Boom:
+        config_cls = None
+
+        def __init__(self, config, logdir=None):
+            self.device = torch.device("cpu")
+            self.calls = 0
+
+        def step(self):
+            raise FloatingPointError("non-finite training loss nan at batch 0")
+
+    class BoomTrainable(trial.MethodTrainable):
+        method_cls = Boom
+
+    t = BoomTrainable(config={})
+    out = t.step()
+    assert out["done"] is True and out[trial.FAILED_KEY] == 1.0
+    assert out[trial.REASON_KEY].startswith(
+        "FloatingPointError: non-finite training loss nan at batch 0 (at "
+    )
+    assert out[trial.DEVICE_KEY] == "cpu"
