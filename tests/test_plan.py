@@ -99,8 +99,9 @@ def test_shipped_paper_spec_coin_table4() -> None:
 def test_estimate_arithmetic_from_a_throughput_table(tmp_path) -> None:
     spec = load_spec("sweeps/coin_table4.yaml")
     path = tmp_path / "tp.json"
+    size = plan_spec(spec, gpus=4).jobs[0].image_size  # the spec's image_size, else the dataset's
     write_throughput(
-        path, [throughput_entry("coin", "torchvision.resnet50", 32, "NVIDIA H200", 2000.0, 8000.0)]
+        path, [throughput_entry("coin", "torchvision.resnet50", size, "NVIDIA H200", 2000.0, 8000.0)]
     )
     table = load_throughput(path)
     plan = plan_spec(spec, throughput=table, gpus=4, cpus=64)

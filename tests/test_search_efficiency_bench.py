@@ -1,0 +1,52 @@
+"""bench/search_efficiency.py's replay of searchers on recorded curves: the fraction of the grid's
+epochs to the target is counted exactly, stage-1 epochs (``sched/epoch`` 0) never count, ASHA
+stops the worse trials, and the seeded default is the first trial."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "search_efficiency", Path(__file__).resolve().parents[1] / "bench" / "search_efficiency.py"
+)
+bench = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(bench)
+
+AXES = {"alpha": [0.1, 0.5], "temperature": [0.1, 0.3]}
+EPOCHS = 4
+
+
+def _curves(stage1: int = 0) -> dict[str, list[dict]]:
+    """Final val 10, 20, 30, 40 by point; stage-1 epochs report a misleading 99."""
+    out = {}
+    for rank, p in enumerate(bench.grid_points(AXES)):
+        curve = []
+        for e in range(1, EPOCHS + 1):
+            s = max(0, e - stage1)
+            curve.append({"sched": s, "val": 99.0 if s == 0 else 10.0 * (rank + 1) * s / (EPOCHS - stage1),
+                          "test": None if s == 0 else float(rank)})  # fmt: skip
+        out[bench.point_key(p)] = curve
+    return out
+
+
+def test_random_with_the_default_first_counts_epochs_to_the_target() -> None:
+    best = bench.grid_points(AXES)[-1]
+    r = bench.simulate(_curves(), AXES, "coin", EPOCHS, "random", 0, best)
+    # the best point first: within 1 point of 40 only at its last epoch
+    assert r["frac_to_target"] == pytest.approx(EPOCHS / (4 * EPOCHS))
+    assert r["frac_total"] == 1.0 and r["pick_val"] == 40.0 and r["pick_test"] == 3.0
+
+
+def test_stage1_reports_never_count_and_asha_cuts() -> None:
+    curves = _curves(stage1=2)
+    r = bench.simulate(curves, AXES, "coin", EPOCHS, "random", 1, None)
+    assert r["pick_val"] == 40.0  # not the stage-1 99
+    a = bench.simulate(curves, AXES, "coin", EPOCHS, "asha", 1, bench.grid_points(AXES)[-1])
+    # the best first runs to the end; at the first stage-2 rung (epoch 3) the order (40, 10, 20,
+    # 30 by final val) cuts 10 and 20 and keeps 30 (in ASHA's top third), none in stage 1
+    assert a["epochs"] == EPOCHS + 3 + 3 + EPOCHS and a["pick_val"] == 40.0
+    t = bench.simulate(curves, AXES, "coin", EPOCHS, "tpe+asha", 0, bench.grid_points(AXES)[0])
+    assert t["trials"] == 4 and t["frac_total"] <= 1.0
