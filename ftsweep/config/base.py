@@ -255,8 +255,12 @@ class TrainConfig(LoopConfig, DataConfig):
         schedule: ``cosine``, ``step`` (``milestones`` epochs × ``gamma``) or ``constant``;
             ``warmup_epochs`` of linear warm-up in every case.
         subsample: fraction of each class kept; long_tail_ratio: max/min class size.
-        image_size: e.g. 224 to feed 32-px CIFAR to a ViT-B/16 or to follow Core-tuning's
-            224-px preprocessing (App. B).
+        image_size: e.g. 224 to feed 32-px CIFAR to a ViT-B/16 or to follow COIN's code
+            (``RandomResizedCrop(224)``).
+        resize_size: resize-then-crop: the training views (standard/weak/strong/autoaugment)
+            resize to ``resize_size`` × ``resize_size`` and take a random crop of side
+            ``image_size``, the eval view resizes the whole image to ``image_size`` (Core-tuning's
+            code on CIFAR: 272 → 256); None = random-resized / pad crops.
         early_stop_patience: end the trial once ``val/loss`` has not decreased for this many
             epochs (SCHaNe App. A.2: 10); None = train all ``epochs``. Selection stays on
             ``val/acc``.
@@ -289,6 +293,7 @@ class TrainConfig(LoopConfig, DataConfig):
     download: bool = False
     eval_batch_size: int = 512
     head_lr_mult: float = 1.0
+    resize_size: int | None = None
     nesterov: bool = True
     schedule: str = "cosine"
     milestones: tuple[int, ...] = ()
@@ -314,6 +319,7 @@ class TrainConfig(LoopConfig, DataConfig):
         self._check_selection()
         check(self.eval_batch_size, "eval_batch_size", ge=1)
         check(self.head_lr_mult, "head_lr_mult", gt=0)
+        self._check_resize()
         check(self.schedule, "schedule", choices=("cosine", "step", "constant"))
         check(self.gamma, "gamma", gt=0, le=1)
         for m in self.milestones:
@@ -333,6 +339,14 @@ class TrainConfig(LoopConfig, DataConfig):
             if isinstance(getattr(self, name), str):
                 check(getattr(self, name), name, choices=("auto",))
         self._check_label_budget()
+
+    def _check_resize(self) -> None:
+        if self.resize_size is None:
+            return
+        from ftsweep.data import get_dataset_info
+
+        crop = self.image_size or get_dataset_info(self.dataset).image_size
+        check(self.resize_size, "resize_size", ge=crop)
 
     def _check_selection(self) -> None:
         check(self.select, "select", choices=("best_val", "last", "median_last_k"))

@@ -36,6 +36,7 @@ SMOKE_OVERRIDES: dict[str, Any] = {
     "milestones": [],
     "checkpoint_format": "auto",
     "image_size": None,
+    "resize_size": None,
 }
 
 #: spec-level keys of ``smoke:`` that are not config fields

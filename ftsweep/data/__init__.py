@@ -129,13 +129,18 @@ def load_dataset_cached(name: str, root: str, download: bool) -> LoadedDataset:
     return load_dataset(name, root, download)
 
 
-def resolve_info(dataset: str, image_size: int | None = None) -> DatasetInfo:
+def resolve_info(dataset: str, image_size: int | None = None, resize_size: int | None = None) -> DatasetInfo:
     """The registry's facts about ``dataset``, with the training crop side replaced by
-    ``image_size`` when given (e.g. 32-px CIFAR up-sampled to a ViT's 224, as the papers do)."""
+    ``image_size`` when given (e.g. 32-px CIFAR up-sampled to a ViT's 224, as the papers do) and
+    the resize-then-crop side set to ``resize_size`` when given (``DatasetInfo.resize_size``)."""
     info = get_dataset_info(dataset)
-    return (
-        info if image_size is None or image_size == info.image_size else replace(info, image_size=image_size)
-    )
+    if image_size is not None and image_size != info.image_size:
+        info = replace(info, image_size=image_size)
+    if resize_size is not None and resize_size != info.resize_size:
+        if resize_size < info.image_size:
+            raise ValueError(f"resize_size {resize_size} is smaller than the crop side {info.image_size}")
+        info = replace(info, resize_size=resize_size)
+    return info
 
 
 def build_data(
@@ -152,14 +157,16 @@ def build_data(
     train_views: str | Sequence[str] = "standard",
     unlabeled_views: str | Sequence[str] | None = None,
     image_size: int | None = None,
+    resize_size: int | None = None,
 ) -> DataBundle:
     """Load ``dataset``, split its train part by ``seed`` and attach the view pipelines
-    (crops of side ``image_size``, default the dataset's own; see :func:`resolve_info`).
+    (crops of side ``image_size``, default the dataset's own, of the image resized to
+    ``resize_size`` when given; see :func:`resolve_info`).
 
     A dataset with a validation part of its own (an image folder's ``val/``) validates on it and
     carves nothing from train (``val_fraction`` is then unused; ``DataBundle.val`` items index
     that part)."""
-    info = resolve_info(dataset, image_size)
+    info = resolve_info(dataset, image_size, resize_size)
     loaded = load_dataset_cached(dataset, root, download)
     splits = make_splits(
         loaded.train_targets,

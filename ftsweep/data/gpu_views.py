@@ -51,6 +51,7 @@ __all__ = [
     "build_batch_view",
     "prepare_size",
     "prepare_transform",
+    "random_crop",
     "random_resized_crop",
     "random_resized_crop_boxes",
 ]
@@ -62,8 +63,11 @@ _GRAY = (0.2989, 0.587, 0.114)
 
 
 def prepare_size(info: DatasetInfo) -> int:
-    """Side of the uint8 square the CPU workers produce: S for small images, else round(S/0.875)."""
+    """Side of the uint8 square the CPU workers produce: ``resize_size`` when set, else S for small
+    images, else round(S/0.875)."""
     s = info.image_size
+    if info.resize_size is not None:
+        return info.resize_size
     return s if s <= SMALL_IMAGE else int(round(s / 0.875))
 
 
@@ -155,6 +159,17 @@ def pad_random_crop(x: torch.Tensor, g: torch.Generator, *, pad: int) -> torch.T
     out = xp.gather(2, rows)
     cols = (ox[:, None] + torch.arange(w, device=dev)).view(b, 1, 1, w).expand(b, c, h, w)
     return out.gather(3, cols)
+
+
+def random_crop(x: torch.Tensor, g: torch.Generator, *, size: int) -> torch.Tensor:
+    """A ``size`` × ``size`` crop at a random offset per sample (torchvision's ``RandomCrop``)."""
+    b, c, h, w = x.shape
+    dev = x.device
+    oy = torch.randint(0, h - size + 1, (b,), generator=g, device=dev)
+    ox = torch.randint(0, w - size + 1, (b,), generator=g, device=dev)
+    rows = (oy[:, None] + torch.arange(size, device=dev)).view(b, 1, size, 1).expand(b, c, size, w)
+    cols = (ox[:, None] + torch.arange(size, device=dev)).view(b, 1, 1, size).expand(b, c, size, size)
+    return x.gather(2, rows).gather(3, cols)
 
 
 def random_hflip(x: torch.Tensor, g: torch.Generator, p: float = 0.5) -> torch.Tensor:
@@ -577,11 +592,19 @@ def _center(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def _crop_flip(x: torch.Tensor, info: DatasetInfo, g: torch.Generator) -> torch.Tensor:
     s = info.image_size
-    x = pad_random_crop(x, g, pad=s // 8) if s <= SMALL_IMAGE else random_resized_crop(x, s, g)
+    if info.resize_size is not None:
+        x = random_crop(x, g, size=s)
+    elif s <= SMALL_IMAGE:
+        x = pad_random_crop(x, g, pad=s // 8)
+    else:
+        x = random_resized_crop(x, s, g)
     return random_hflip(x, g) if info.hflip else x
 
 
 def _eval_view(x: torch.Tensor, info: DatasetInfo, g: torch.Generator) -> torch.Tensor:
+    if info.resize_size is not None:  # the whole image at S × S, as the per-image eval view
+        s = info.image_size
+        x = F.interpolate(x, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
     return _normalize(_center(x, info.image_size), info)
 
 

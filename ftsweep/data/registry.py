@@ -82,6 +82,10 @@ class DatasetInfo:
         num_classes: number of classes.
         load: ``load(root, download) -> LoadedDataset``.
         image_size: side of the training crop the papers use.
+        resize_size: when set, the crop-based training views resize the image to
+            ``resize_size`` × ``resize_size`` and take a random ``image_size`` crop of it, and the
+            eval view resizes the whole image to ``image_size`` × ``image_size`` (Core-tuning's
+            code: 272 → 256); None = the default crops (see ``ftsweep.data.transforms``).
         num_train: size of the train part (before the validation split), if known.
         num_test: size of the test part, if known.
         mean, std: per-channel normalisation.
@@ -99,6 +103,7 @@ class DatasetInfo:
     num_classes: int
     load: Callable[[str, bool], LoadedDataset]
     image_size: int = 224
+    resize_size: int | None = None
     num_train: int | None = None
     num_test: int | None = None
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)

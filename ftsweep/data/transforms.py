@@ -148,7 +148,10 @@ def _finish(info: DatasetInfo) -> list:
 
 def _crop(info: DatasetInfo) -> list:
     s = info.image_size
-    if s <= SMALL_IMAGE:
+    if info.resize_size is not None:  # Core-tuning's code: resize 272 × 272, random 256 crop
+        r = info.resize_size
+        crop = [v2.Resize((r, r), antialias=True), v2.RandomCrop(s)]
+    elif s <= SMALL_IMAGE:
         crop = [
             v2.Resize((s, s), antialias=True),
             v2.RandomCrop(s, padding=s // 8, padding_mode="reflect"),
@@ -166,7 +169,7 @@ def _eval(info: DatasetInfo) -> list:
     s = info.image_size
     resize = (
         [v2.Resize((s, s), antialias=True)]
-        if s <= SMALL_IMAGE
+        if s <= SMALL_IMAGE or info.resize_size is not None  # the whole image (Core-tuning's test view)
         else [v2.Resize(int(round(s / 0.875)), antialias=True), v2.CenterCrop(s)]
     )
     return _start() + resize + _finish(info)

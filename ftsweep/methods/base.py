@@ -152,6 +152,7 @@ class FineTuner:
             train_views=self.train_views,
             unlabeled_views=self.unlabeled_views,
             image_size=cfg.image_size,
+            resize_size=cfg.resize_size,
         )
 
     def limit_val(self, data: DataBundle) -> DataBundle:
