@@ -17,7 +17,6 @@ __all__ = [
     "l2_init_grid",
     "lr_grid",
     "table8_objective",
-    "table10_byol",
     "tau_base_grid",
 ]
 
@@ -48,8 +47,3 @@ def fig5_epochs() -> dict[str, Any]:
 def table8_objective() -> dict[str, Any]:
     """Table 8: BYOL vs MoCo v2 as the target-pretraining objective."""
     return {"objective": tune.grid_search(["byol", "moco_v2"])}
-
-
-def table10_byol() -> dict[str, Any]:
-    """Table 10: clustering accuracy before / after BYOL target pretraining (paper recipe)."""
-    return {"objective": "byol", "epochs": 300, "lr": 0.3, "l2_init": 1e-2}

@@ -63,8 +63,7 @@ def lambda_grid() -> dict[str, Any]:
 
 def uot_eps_tau() -> dict[str, Any]:
     """UOT's ε, τ1 (source marginal, small = relaxed) and τ2 (target marginal, large = covered)."""
-    return {
-        "selection": "uot",
+    return {  # selection: UotSelectionConfig's (uot)
         "eps": tune.grid_search([0.1, 1.0, 10.0]),
         "tau1": tune.grid_search([0.1, 1.0, 10.0]),
         "tau2": tune.grid_search([10.0, 100.0, 1000.0]),
@@ -73,7 +72,7 @@ def uot_eps_tau() -> dict[str, Any]:
 
 def fig4a_eps_c() -> dict[str, Any]:
     """Fig. 4a: cost temperature ε_c of C = (1 − cos)/ε_c (paper text 0.01, public code 0.1)."""
-    return {"selection": "uot", "eps_c": tune.grid_search(EPS_C)}
+    return {"eps_c": tune.grid_search(EPS_C)}  # selection: UotSelectionConfig's (uot)
 
 
 def fig3_num_classes() -> dict[str, Any]:

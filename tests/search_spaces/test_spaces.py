@@ -40,3 +40,17 @@ def test_space_keys_and_bounds(method: str, fn) -> None:
         for v in values if values is not None else [space[key]]:
             point = {**fixed, **first, key: v}
             cls.from_dict({**{k: x for k, x in base.items() if k in fields and k not in point}, **point})
+
+
+@pytest.mark.parametrize(("method", "fn"), list(_functions()))
+def test_a_space_never_restates_a_default(method: str, fn) -> None:
+    """A fixed value of a paper grid that equals the method's default would be a second home of
+    that default: the grid leaves it to the config dataclass."""
+    import dataclasses
+
+    cls = methods()[method].config_cls
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+    restated = {
+        k: v for k, v in fn().items() if domain_values(v) is None and k in defaults and defaults[k] == v
+    }
+    assert not restated, restated
