@@ -8,6 +8,9 @@ from collections.abc import Callable
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+# one CPU per test process, as a 1-CPU trial has: `num_workers: auto` is then 0 loader workers
+# (no worker process started per method built in a test); the torch fixture below sets threads
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 import torch
