@@ -97,6 +97,37 @@ def test_fig3b_rows_by_k_columns_by_selection() -> None:
     assert out.loc["CUB k=50", "Random"] == "75.00 ± 0.00"
 
 
+def test_fig3a_reads_mpa_on_caltech_and_top1_on_cub() -> None:
+    rows = []
+    for seed, (ft, uot) in enumerate([(80.0, 83.0), (82.0, 85.0)]):
+        rows += [
+            _run("Fine-Tune", "caltech101", seed, 1, ft, subsample=0.2),
+            _run("UOT", "caltech101", seed, 1, uot, subsample=0.2),
+            _run("Fine-Tune", "cub200", seed, 1, ft - 20, subsample=0.2),
+            _run("UOT", "cub200", seed, 1, uot - 20, subsample=0.2),
+        ]
+    out = U.fig3a(pd.DataFrame(rows))
+    assert out.loc["Caltech 20%", "Fine-Tune"] == "71.00 ± 1.41"  # test/mpa = acc - 10
+    assert out.loc["Caltech 20%", "UOT"] == "74.00 ± 1.41"
+    assert out.loc["Caltech 20%", "UOT − Fine-Tune"] == "+3.00"
+    assert out.loc["CUB 20%", "Fine-Tune"] == "61.00 ± 1.41"  # top-1
+    assert out.loc["CUB 20%", "UOT"] == "64.00 ± 1.41"
+
+
+def test_fig3b_reads_mpa_on_caltech_and_selects_the_head_lr_ratio_on_validation() -> None:
+    rows = [
+        # Caltech, UOT k=50: head_lr_mult 10 wins on validation (val 70 > 60) although its test is lower
+        _run("UOT k=50", "caltech101", 0, 70, 86.0, k=50, selection="uot", head_lr_mult=10.0),
+        _run("UOT k=50", "caltech101", 0, 60, 99.0, k=50, selection="uot", head_lr_mult=1.0),
+        _run("Random k=50", "caltech101", 0, 50, 84.0, k=50, selection="random", head_lr_mult=0.1),
+        _run("UOT k=50", "cub200", 0, 1, 77.0, k=50, selection="uot", head_lr_mult=1.0),
+    ]
+    out = U.fig3b(pd.DataFrame(rows))
+    assert out.loc["Caltech k=50", "UOT"] == "76.00 ± 0.00"  # MPA of the head_lr_mult = 10 run
+    assert out.loc["Caltech k=50", "Random"] == "74.00 ± 0.00"
+    assert out.loc["CUB k=50", "UOT"] == "77.00 ± 0.00"  # top-1
+
+
 def test_fig4a_recall_per_eps_c() -> None:
     rows = [
         _run("uot_selection", "cub200", 0, 1, 1.0, eps_c=0.1, **{"selection/recall": 0.5}),
