@@ -169,9 +169,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{args.spec}: OK — {len(jobs)} jobs ({', '.join(j.name for j in jobs)}), {seeds} seed(s), "
         f"searcher {spec.searcher}, {sum(counts.values())} trials"
     )
-    width = max(map(len, counts))
-    for name, n in counts.items():
-        print(f"  {name:<{width}}  {n:>5} trials")
+    from ftsweep.plan import format_plan, plan_spec
+
+    gpus = spec.resources.get("gpu", 0) or None  # without a cluster size: one trial's worth
+    print(format_plan(plan_spec(spec, gpus=gpus)))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ftsweep.config.spec import load_spec
+    from ftsweep.plan import calibrate, format_plan, load_throughput, plan_spec
+
+    try:
+        spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
+        if args.throughput and args.calibrate:
+            raise ConfigError("--calibrate", True, "give --throughput FILE or --calibrate, not both")
+        throughput = None
+        if args.throughput:
+            if not Path(args.throughput).is_file():
+                raise ConfigError(
+                    "--throughput", args.throughput, "must be an existing JSON/YAML throughput file"
+                )
+            throughput = load_throughput(args.throughput)
+        elif args.calibrate:
+            throughput = calibrate(spec)
+        plan = plan_spec(spec, throughput=throughput, gpus=args.gpus, cpus=args.cpus)
+    except ConfigError as e:
+        return _fail(str(e))
+    print(format_plan(plan))
     return 0
 
 
@@ -339,6 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--smoke", action="store_true")
     v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     v.set_defaults(func=cmd_validate)
+
+    pl = sub.add_parser("plan", help="trials, epochs, images and the estimated time and GPU-hours of a spec")
+    pl.add_argument("spec")
+    pl.add_argument("--smoke", action="store_true")
+    pl.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    pl.add_argument(
+        "--throughput", default=None, help="a measured-throughput table (JSON/YAML, see ftsweep.plan)"
+    )
+    pl.add_argument(
+        "--calibrate", action="store_true", help="time a few real steps of each job on this machine"
+    )
+    pl.add_argument("--gpus", type=float, default=None, help="GPUs of the cluster the sweep would run on")
+    pl.add_argument("--cpus", type=float, default=None, help="CPUs of that cluster")
+    pl.set_defaults(func=cmd_plan)
 
     ls = sub.add_parser("list", help="methods, datasets, backbones and sweeps")
     ls.add_argument("--sweeps", default="sweeps")
