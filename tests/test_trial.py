@@ -44,3 +44,28 @@ def test_a_methods_own_error_ends_the_trial_with_its_reason() -> None:
         "FloatingPointError: non-finite training loss nan at batch 0 (at "
     )
     assert out[trial.DEVICE_KEY] == "cpu"
+
+
+def test_sigterm_takes_the_same_graceful_stop_as_ctrl_c(monkeypatch) -> None:
+    """Tune stops gracefully on its own SIGUSR1; the driver's SIGINT and SIGTERM both call that
+    stop, and a second signal leaves at once."""
+    import os
+    import signal
+
+    from ftsweep.runner import stop_signals
+
+    stops = []
+    term_before = signal.getsignal(signal.SIGTERM)
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: stops.append(signum))
+    try:
+        with stop_signals() as caught:
+            assert os.environ["TUNE_DISABLE_SIGINT_HANDLER"] == "1"
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert caught == ["SIGTERM"] and stops == [signal.SIGUSR1]
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+            assert caught == ["SIGTERM", "SIGINT"] and len(stops) == 1
+        assert signal.getsignal(signal.SIGTERM) is term_before  # restored
+        assert "TUNE_DISABLE_SIGINT_HANDLER" not in os.environ
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
