@@ -83,6 +83,8 @@ def stage1_key(cfg: TargetPretrainConfig) -> str:
     if values["image_size"] is None:
         values.pop("image_size")  # the dataset's own size: keys written before the field existed stay valid
     values["_format"] = _KEY_VERSION
+    if cfg.objective == "moco_v2":
+        values["_moco_head"] = "linear-relu-linear"  # was Linear-BN-ReLU-Linear: old entries not reused
     blob = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ftsweep.backbones import ProjectionHead, create_backbone, load_backbone_weights
+from ftsweep.backbones import ProjectionHead, create_backbone, load_backbone_weights, projection_mlp
 from ftsweep.config import ConfigError
 from ftsweep.data import TensorImageDataset, ViewDataset, build_views, load_dataset_cached, resolve_info
 from ftsweep.engine import (
@@ -97,10 +97,13 @@ class TargetPretrainer:
         if cfg.pretrained != "none":
             load_backbone_weights(backbone, cfg.pretrained, format=cfg.checkpoint_format)
         dim, hidden = cfg.projector_dims
-        parts: dict[str, nn.Module] = {
-            "backbone": backbone,
-            "projector": ProjectionHead(backbone.num_features, hidden, dim, normalize=False),
-        }
+        # BYOL's projector has BatchNorm; MoCo v2's (``--mlp``) is Linear-ReLU-Linear
+        projector: nn.Module = (
+            projection_mlp(backbone.num_features, hidden, dim, 2)
+            if cfg.objective == "moco_v2"
+            else ProjectionHead(backbone.num_features, hidden, dim, normalize=False)
+        )
+        parts: dict[str, nn.Module] = {"backbone": backbone, "projector": projector}
         if cfg.objective == "byol":
             parts["predictor"] = ProjectionHead(dim, cfg.pred_hidden, dim, normalize=False)
         self.model = nn.ModuleDict(parts).to(self.device)

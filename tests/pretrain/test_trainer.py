@@ -143,6 +143,16 @@ def test_lars_adapts_weights_but_not_biases_and_norms(tiny):
 
 
 # ---- MoCo v2 ----------------------------------------------------------------------------------------
+def test_moco_v2_projector_is_linear_relu_linear_and_byol_keeps_batchnorm(tiny):
+    moco = TargetPretrainer(tiny(objective="moco_v2", proj_dim=16, proj_hidden=32))
+    for part in (moco.model["projector"], moco.target["projector"]):
+        assert [type(m) for m in part] == [torch.nn.Linear, torch.nn.ReLU, torch.nn.Linear]
+        assert part[0].bias is not None and part[2].out_features == 16 and part[0].out_features == 32
+    byol = TargetPretrainer(tiny(objective="byol"))
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in byol.model["projector"].modules())
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in byol.model["predictor"].modules())
+
+
 def test_moco_step_uses_old_queue_then_enqueues_keys_and_moves_key_encoder(tiny):
     cfg = tiny(objective="moco_v2", moco_momentum=0.9, moco_temperature=0.5, l2_init=0.0)
     tr = TargetPretrainer(cfg)
