@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ftsweep.tables import (
+    PaperTable,
     fill_missing_params,
     paper_order,
     pm_cells,
@@ -29,12 +30,15 @@ from ftsweep.tables import (
     save_figure,
     select_configs,
     summarize,
+    with_paper,
 )
 
 __all__ = [
     "DATASET_NAMES",
     "METHOD_NAMES",
     "OBJECTIVE_ROWS",
+    "PAPER_TABLE2",
+    "PAPER_TABLE3",
     "fig2",
     "plot_fig2",
     "table1",
@@ -94,6 +98,30 @@ def table1(df: pd.DataFrame, n_way: int = 5, shots: tuple[int, ...] = (1, 5)) ->
     return rename(frame, METHOD_NAMES)
 
 
+#: Table 2 as printed (schane.md): the BEiT-3 CE and BEiT-3 SCHaNe rows (ftsweep's specs run
+#: the MAE ViT-B/16, whose CE row the paper also prints: 87.67, 78.46, …, no SCHaNe row)
+PAPER_TABLE2 = {
+    (m, d): v
+    for m, values in {
+        "ce": [92.96, 98.00, 98.53, 94.94, 94.49, 72.31, 59.81, 85.40],
+        "schane": [93.56, 98.93, 99.41, 95.43, 95.62, 75.72, 62.22, 86.14],
+    }.items()
+    for d, v in zip(
+        ["cifar100", "cub200", "caltech256", "flowers102", "pets", "inat2017", "places365", "imagenet"],
+        values,
+        strict=True,
+    )
+}
+#: Table 3 as printed: CIFAR-FS 5-way 1-shot accuracy per objective
+PAPER_TABLE3 = {
+    ("ce", "cifar_fs"): 83.68,
+    ("ce_simclr", "cifar_fs"): 73.99,
+    ("ce_supcon", "cifar_fs"): 85.32,
+    ("schane", "cifar_fs"): 87.00,
+}
+
+
+@with_paper(PaperTable(PAPER_TABLE2, baseline="ce", row_names=METHOD_NAMES, col_names=DATASET_NAMES))
 def table2(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
     """Table 2: full-dataset accuracy, methods × datasets."""
     mean, std, _ = summarize(fill_missing_params(df), "method", "dataset", metric)
@@ -101,6 +129,16 @@ def table2(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
     return rename(pm_cells(mean, std.loc[mean.index, mean.columns]), METHOD_NAMES, DATASET_NAMES)
 
 
+@with_paper(
+    PaperTable(
+        PAPER_TABLE3,
+        rows="objective",
+        metric="fewshot/5way1shot",
+        baseline="ce",
+        row_names={k: v[0] for k, v in OBJECTIVE_ROWS.items()},
+        col_names=DATASET_NAMES,
+    )
+)
 def table3(df: pd.DataFrame, metric: str = "fewshot/5way1shot") -> pd.DataFrame:
     """Table 3: the ablation rows with Label / HNS marks and accuracy per dataset."""
     mean, std, _ = summarize(fill_missing_params(df), "objective", "dataset", metric)

@@ -154,3 +154,89 @@ def test_coin_table1_paper_numbers_are_the_papers() -> None:
         for col, cell in zip(cols, lines[label], strict=False):
             assert PAPER_TABLE1[(row, col)] == num(cell), (row, col)
     assert table1.paper.values is PAPER_TABLE1
+
+
+def _paper_lines(paper: str, start: str, end: str) -> list[list[str]]:
+    """Tab-separated lines of ``../shared/papers/<paper>`` between ``start`` and ``end``."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "shared" / "papers" / paper).read_text()
+    text = text[text.index(start) : text.index(end)] if start else text
+    return [line.split("\t") for line in text.splitlines() if "\t" in line]
+
+
+def _num(cell: str) -> float:
+    """The first number of a printed cell (``<b>97.85</b>``, ``83.68±0.80``, ``94.60 (+5.00)``)."""
+    import re
+
+    return float(re.search(r"\d+(\.\d+)?", cell).group())
+
+
+def test_coin_tables_3_and_4_paper_numbers_are_the_papers() -> None:
+    from analysis.coin import PAPER_TABLE3, PAPER_TABLE4, table3, table4
+
+    # in coin.md a table's lines follow its caption
+    tau, acc3 = _paper_lines("coin.md", "Table 3:", "Table 4:")
+    alpha, acc4 = _paper_lines("coin.md", "Table 4:", "Table 5:")
+    assert tau[0] == "$\\tau$" and alpha[0] == "$\\alpha$" and acc3[0] == acc4[0] == "Acc. (%)"
+    # the last column is Avg.
+    assert {
+        ("cifar10", float(t)): _num(c) for t, c in zip(tau[1:-1], acc3[1:-1], strict=True)
+    } == PAPER_TABLE3
+    assert {
+        ("cifar10", float(a)): _num(c) for a, c in zip(alpha[1:-1], acc4[1:-1], strict=True)
+    } == PAPER_TABLE4
+    assert table3.paper.values is PAPER_TABLE3 and table4.paper.values is PAPER_TABLE4
+
+
+def test_core_tuning_tables_1_and_2_paper_numbers_are_the_papers() -> None:
+    from analysis.core_tuning import DATASET_NAMES, PAPER_TABLE1, PAPER_TABLE2, table1, table2
+
+    lines = _paper_lines("core_tuning.md", "", "")
+    rows: dict[str, list[str]] = {}
+    for cells in lines:  # the first table that prints a row label is Table 1
+        rows.setdefault(cells[0], cells[1:])
+    for key, label in [
+        ("ce", "CE-tuning"),
+        ("scl", "SCL (Gunel et al., 2021)"),
+        ("core_tuning", "Core-tuning (ours)"),
+    ]:
+        for d, cell in zip(DATASET_NAMES, rows[label], strict=False):
+            assert PAPER_TABLE1[(key, d)] == _num(cell), (key, d)
+    # Table 2: rows of ✓ marks in five component columns, then the nine datasets
+    header = next(i for i, c in enumerate(lines) if c[0] == "\\mathcal{L}_{ce}")
+    for key, cells in zip(
+        ["ce", "ct_con", "ct_mixup", "ct_con_mixuphard", "core_tuning"],
+        lines[header + 1 : header + 6],
+        strict=True,
+    ):
+        assert cells[0] == "✓"
+        for d, cell in zip(DATASET_NAMES, cells[5:], strict=False):
+            assert PAPER_TABLE2[(key, d)] == _num(cell), (key, d)
+    assert table1.paper.values is PAPER_TABLE1 and table2.paper.values is PAPER_TABLE2
+    assert table1.paper.baseline == table2.paper.baseline == "ce"
+
+
+def test_schane_tables_2_and_3_paper_numbers_are_the_papers() -> None:
+    from analysis.schane import PAPER_TABLE2, PAPER_TABLE3, table2, table3
+
+    lines = _paper_lines("schane.md", "Table 1:", "Table 2:")  # a table's lines precede its caption
+    header = next(c for c in lines if c[:3] == ["Model", "Method", "CIFAR-100"])
+    names = {"CIFAR-100": "cifar100", "CUB-200-2011": "cub200", "Caltech-256": "caltech256",
+             "Oxford 102 Flowers": "flowers102", "Oxford-IIIT Pet": "pets", "iNat2017": "inat2017",
+             "Places365": "places365", "ImageNet-1k": "imagenet"}  # fmt: skip
+    cols = [names[h] for h in header[2:]]
+    for cells in lines:
+        if cells[0] == "BEiT-3" and len(cells) == 10:
+            key = {"CE": "ce", "SCHaNe": "schane"}[cells[1]]
+            for d, cell in zip(cols, cells[2:], strict=True):
+                assert PAPER_TABLE2[(key, d)] == _num(cell), (key, d)
+    ablation = {c[1]: c[4] for c in _paper_lines("schane.md", "Table 2:", "Table 3:") if c[0] == "BEiT-3"}
+    for key, label in [
+        ("ce", "CE"),
+        ("ce_simclr", "CE + SimCLR"),
+        ("ce_supcon", "CE + SupCon"),
+        ("schane", "SCHaNe"),
+    ]:
+        assert PAPER_TABLE3[(key, "cifar_fs")] == _num(ablation[label])
+    assert table2.paper.values is PAPER_TABLE2 and table3.paper.values is PAPER_TABLE3
