@@ -121,6 +121,7 @@ class FineTuner:
             gamma=cfg.gamma,
         )
         self.tracker = BestTracker("val/acc", "max")
+        self.best_model: dict[str, torch.Tensor] | None = None  # the selected epoch's weights (CPU)
         self.counted: list[dict[str, float]] = []  # the counted epochs of select: last / median_last_k
         self.early_stopping = EarlyStopping(cfg.early_stop_patience) if cfg.early_stop_patience else None
         self.epoch = 0
@@ -305,6 +306,7 @@ class FineTuner:
         if self.cfg.select == "best_val":
             if self.tracker.update(self.epoch, val):
                 self.tracker.selected = {**val, **self.selected_metrics()}
+                self.keep_best_model()
             return
         if self.epoch <= self.cfg.epochs - self.counted_epochs():
             return
@@ -316,6 +318,20 @@ class FineTuner:
             self.epoch,
             selected,
         )
+        self.keep_best_model()
+
+    def keep_best_model(self) -> None:
+        """Copy the model's weights as the selected epoch's (``best/epoch``): every checkpoint
+        writes them beside ``state.pt`` as ``best_model.pt`` (a plain state_dict), which
+        ``ftsweep export`` exports — the checkpoint itself holds the latest epoch's.
+        ``median_last_k``: the latest counted epoch's weights. They are those of
+        :meth:`eval_model`, the model evaluation uses (a stage-2 method's EMA with ``ema_eval``)."""
+        state = self.eval_model().state_dict()
+        self.best_model = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+    def eval_model(self) -> nn.Module:
+        """The ``nn.ModuleDict`` (``backbone`` + heads) that validation and test evaluate."""
+        return self.model
 
     def schedulable_epochs(self) -> int:
         """The epochs so far in which the selection metric can move: ``sched/epoch``, the time
@@ -388,11 +404,16 @@ class FineTuner:
         tmp = Path(checkpoint_dir) / "state.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, Path(checkpoint_dir) / "state.pt")
+        if self.best_model is not None:  # the selected epoch's weights (keep_best_model)
+            torch.save(self.best_model, tmp)
+            os.replace(tmp, Path(checkpoint_dir) / "best_model.pt")
 
     def load_checkpoint(self, checkpoint: str | dict | None) -> None:
         assert isinstance(checkpoint, str), f"expected a checkpoint directory, got {type(checkpoint)}"
         state = torch.load(Path(checkpoint) / "state.pt", map_location=self.device, weights_only=False)
         self.model.load_state_dict(state["model"])
+        best = Path(checkpoint) / "best_model.pt"
+        self.best_model = torch.load(best, map_location="cpu", weights_only=True) if best.is_file() else None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = state["epoch"]
