@@ -1,4 +1,4 @@
-"""The ``ftsweep`` command: run, validate, list, table, ui, pretrain.
+"""The ``ftsweep`` command: run, validate, list, table, export, stamp, ui, pretrain.
 
 Bad input exits with code 2 and one line ``ftsweep: error: <field>: <value> — <allowed>``,
 before Ray starts and before any MLflow run is created.
@@ -279,6 +279,69 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Each table cell's selected run: ``<output>/<row>__<col>/`` with ``model.pt`` (its selected
+    epoch's state_dict), ``config.json`` and ``load.txt`` (:mod:`ftsweep.export`)."""
+    from ftsweep.export import export_runs
+    from ftsweep.runs import load_runs
+
+    version = args.version
+    if not (version == "latest" or version.isdigit()):
+        return _fail(f"--version: {version!r} — must be a version number or latest")
+    try:
+        df = load_runs(
+            args.experiment, args.tracking_uri, version=int(version) if version.isdigit() else version
+        )
+    except KeyError as e:
+        return _fail(f"--experiment: {e.args[0]}")
+    if df.empty:
+        return _fail(f"--experiment: {args.experiment!r} has no finished runs (version {version})")
+    layout = None
+    if args.layout:
+        from ftsweep.config.spec import load_layout
+
+        try:
+            layout = load_layout(args.layout, "--layout")
+        except ConfigError as e:
+            return _fail(str(e))
+    rows, cols = args.rows.split(","), args.cols.split(",")
+    out = Path(args.output or Path("results") / args.experiment / "export")
+    try:
+        cells = export_runs(
+            df,
+            out,
+            rows=rows if len(rows) > 1 else rows[0],
+            cols=cols if len(cols) > 1 else cols[0],
+            layout=layout,
+            tracking_uri=args.tracking_uri,
+            results=args.results,
+        )
+    except KeyError as e:
+        return _fail(f"{'--layout' if layout else '--rows/--cols'}: {e.args[0]}")
+    except FileNotFoundError as e:
+        return _fail(f"checkpoint: {e} (give the sweep's --results)")
+    for c in cells:
+        where = f"epoch {c.epoch}" + (
+            "" if c.weights == "selected_epoch" else " (LAST epoch, not the selected)"
+        )
+        print(f"{c.path}  {c.method} seed={c.seed} run {c.run_id} {where}")
+    print(f"ftsweep: {len(cells)} cell(s) exported to {out}/")
+    return 0
+
+
+def cmd_stamp(args: argparse.Namespace) -> int:
+    """Write the checkout's commit (``-dirty`` with uncommitted changes) to ``.ftsweep_commit``,
+    which ``ray job submit --working-dir .`` uploads and ``git_commit()`` reads on the cluster."""
+    from ftsweep.gitinfo import COMMIT_FILE, stamp_commit
+
+    try:
+        commit = stamp_commit(args.dir)
+    except RuntimeError as e:
+        return _fail(f"stamp: {e}")
+    print(f"ftsweep: {commit} written to {Path(args.dir) / COMMIT_FILE}")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from ftsweep.tracking import tracking_uri
 
@@ -400,6 +463,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--tracking-uri", default=None)
     t.set_defaults(func=cmd_table)
+
+    ex = sub.add_parser("export", help="each table cell's selected model: model.pt, config.json, load.txt")
+    ex.add_argument("--experiment", required=True)
+    ex.add_argument("--version", default="latest", help="sweep version N or latest (default)")
+    ex.add_argument("--output", default=None, help="folder (default results/<experiment>/export)")
+    ex.add_argument("--rows", default="method")
+    ex.add_argument("--cols", default="dataset")
+    ex.add_argument("--layout", default=None, help="the cells of a paper layout, e.g. analysis.coin:table4")
+    ex.add_argument("--results", default="results", help="the sweep's --results (where its checkpoints are)")
+    ex.add_argument("--tracking-uri", default=None)
+    ex.set_defaults(func=cmd_export)
+
+    st = sub.add_parser("stamp", help="write the git commit to .ftsweep_commit before `ray job submit`")
+    st.add_argument("--dir", default=".", help="the checkout (and the job's working dir)")
+    st.set_defaults(func=cmd_stamp)
 
     u = sub.add_parser("ui", help="MLflow UI on the sqlite store, bound to 127.0.0.1")
     u.add_argument("--port", type=int, default=5000)

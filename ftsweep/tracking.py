@@ -140,14 +140,21 @@ def tracking_uri(uri: str | None = None) -> str:
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
-    """The current git commit (``unknown`` outside a checkout, e.g. a Ray job working dir)."""
+    """The commit of the code that runs: ``$FTSWEEP_GIT_COMMIT`` when set, else ``git rev-parse
+    HEAD`` in ``cwd``, else what ``ftsweep stamp`` wrote to ``.ftsweep_commit`` in ``cwd`` (a
+    ``ray job submit`` working dir has no ``.git``; ``<sha>-dirty`` with uncommitted changes),
+    else ``unknown``."""
+    if env := os.environ.get("FTSWEEP_GIT_COMMIT", "").strip():
+        return env
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("FTSWEEP_GIT_COMMIT", "unknown")
+        from ftsweep.gitinfo import read_commit_file
+
+        return read_commit_file(cwd) or "unknown"
 
 
 def _sqlite_path(uri: str) -> Path | None:

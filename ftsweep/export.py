@@ -1,0 +1,347 @@
+"""``ftsweep export``: the weights of each table cell's selected run, ready to load.
+
+A cell's run is chosen as the tables choose (:func:`ftsweep.tables.select_configs`): the
+configuration with the best mean ``best/val/acc`` over seeds, then, within it, the seed run with
+the best ``best/val/acc``. Its weights are those of its selected epoch (``best/epoch``), which
+every checkpoint keeps beside ``state.pt`` as ``best_model.pt`` (``FineTuner.keep_best_model``);
+a checkpoint written before that existed only has the latest epoch's weights, which are exported
+instead and said so (``"weights": "last_epoch"`` in ``config.json``).
+
+Each cell is written to ``<out>/<row>__<col>/``:
+
+- ``model.pt`` — the state_dict of the method's ``nn.ModuleDict`` (``backbone`` + heads), loadable
+  with ``torch.load(path, weights_only=True)``;
+- ``config.json`` — ``config`` (every field of the method's resolved config dataclass, ready for
+  ``<Method>(config)``), ``method``, ``label``, ``dataset``, ``seed``, ``run_id``, ``metrics`` (the
+  run's final metrics), where the weights come from;
+- ``load.txt`` — how to load it with ftsweep and with plain torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import math
+import re
+import sys
+import typing
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["ExportedCell", "checkpoint_dir", "decode_params", "export_runs", "layout_cells", "select_cells"]
+
+
+@dataclass(frozen=True)
+class ExportedCell:
+    """One exported cell: its keys, its folder and the run its weights come from."""
+
+    row: Any
+    col: Any
+    path: Path
+    run_id: str
+    method: str
+    seed: Any
+    weights: str  # "selected_epoch" | "last_epoch"
+    epoch: int
+
+
+# ---- which run per cell ---------------------------------------------------------------------------
+def _best_seed(chosen: pd.DataFrame, select_by: str, mode: str) -> pd.Series | None:
+    runs = chosen[chosen[select_by].notna()]
+    if runs.empty:
+        return None
+    pos = runs[select_by].to_numpy().argmin() if mode == "min" else runs[select_by].to_numpy().argmax()
+    return runs.iloc[int(pos)]
+
+
+def _cells_of(chosen: pd.DataFrame, rows: list[str], cols: list[str], select_by: str, mode: str) -> list:
+    out = []
+    for key, group in chosen.groupby(rows + cols, dropna=False, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        best = _best_seed(group, select_by, mode)
+        if best is None:
+            continue
+        r, c = key[: len(rows)], key[len(rows) :]
+        out.append((r[0] if len(r) == 1 else r, c[0] if len(c) == 1 else c, best))
+    return out
+
+
+def select_cells(
+    df: pd.DataFrame,
+    rows: str | Sequence[str] = "method",
+    cols: str | Sequence[str] = "dataset",
+    *,
+    select_by: str = "best/val/acc",
+    mode: str = "max",
+) -> list[tuple[Any, Any, pd.Series]]:
+    """``(row, col, run)`` per cell: the tables' configuration (:func:`select_configs`), then its
+    seed run with the best ``select_by``.
+
+    Raises:
+        KeyError: the runs lack a row / column key or ``select_by``.
+    """
+    from ftsweep.tables import select_configs
+
+    rows = [rows] if isinstance(rows, str) else list(rows)
+    cols = [cols] if isinstance(cols, str) else list(cols)
+    missing = [c for c in [*rows, *cols, select_by] if c not in df.columns]
+    if missing:
+        raise KeyError(f"runs have no column {missing[0]!r}; columns: {', '.join(map(str, df.columns))}")
+    return _cells_of(select_configs(df, rows + cols, select_by, mode), rows, cols, select_by, mode)
+
+
+@contextlib.contextmanager
+def _recorded_selections() -> Iterator[list]:
+    """Record every :func:`ftsweep.tables.select_configs` call (also under the names modules
+    imported it as) while the block runs: ``(keys, select_by, mode, chosen)``."""
+    import ftsweep.tables as tables
+
+    orig = tables.select_configs
+    calls: list = []
+
+    def recording(df, keys, select_by="best/val/acc", mode="max"):  # noqa: ANN001, ANN202
+        chosen = orig(df, keys, select_by, mode)
+        calls.append((list(keys), select_by, mode, chosen))
+        return chosen
+
+    patched = [m for m in list(sys.modules.values()) if getattr(m, "select_configs", None) is orig]
+    for m in patched:
+        m.select_configs = recording
+    try:
+        yield calls
+    finally:
+        for m in patched:
+            m.select_configs = orig
+
+
+def layout_cells(layout: Callable[[pd.DataFrame], Any], df: pd.DataFrame) -> list[tuple[Any, Any, pd.Series]]:
+    """The cells of a paper layout (``analysis.<paper>:<table>``): it is rendered once and every
+    configuration selection it makes is recorded; each selection's keys split into rows (all but
+    the last) and the column (the last). A cell found by several selections (a table with
+    accuracy and time cost per cell) keeps the first.
+
+    Raises:
+        KeyError: the layout made no selection from these runs.
+    """
+    with _recorded_selections() as calls:
+        layout(df)
+    seen: dict[tuple, tuple[Any, Any, pd.Series]] = {}
+    for keys, select_by, mode, chosen in calls:
+        if "run_id" not in chosen.columns or chosen.empty:
+            continue
+        rows, cols = keys[:-1] or keys, keys[-1:] if len(keys) > 1 else []
+        for r, c, run in _cells_of(chosen, rows, cols, select_by, mode):
+            seen.setdefault((repr(r), repr(c)), (r, c, run))
+    if not seen:
+        raise KeyError("the layout selected no configuration from these runs")
+    return list(seen.values())
+
+
+# ---- where the weights are ---------------------------------------------------------------------
+def _checkpoints(folder: Path) -> list[Path]:
+    found = [p for p in folder.glob("checkpoint_*") if (p / "state.pt").is_file()]
+    return sorted(found, key=lambda p: int(re.sub(r"\D", "", p.name) or 0))
+
+
+def checkpoint_dir(tags: dict[str, str], results: str | Path | None = "results") -> Path:
+    """The latest checkpoint folder of a trial's run: under its ``trial_dir`` tag, else its
+    trial folder ``<job>_<trial_id>`` under ``results`` (``<name>/v<N>/tune/`` or ``retry<k>/``;
+    the tag can name a driver-side staging folder that holds no checkpoint).
+
+    Raises:
+        FileNotFoundError: no checkpoint found (the message lists where it looked).
+    """
+    looked = []
+    if tags.get("trial_dir"):
+        folder = Path(tags["trial_dir"])
+        looked.append(str(folder))
+        if found := _checkpoints(folder):
+            return found[-1]
+    name = f"{tags.get('job', 'trial')}_{tags.get('trial_id', '')}"
+    if results is not None and tags.get("trial_id"):
+        root = Path(results)
+        version = tags.get("sweep_version", "*") or "*"
+        for pattern in (f"*/v{version}/*/{name}", f"v{version}/*/{name}", f"*/{name}", name, f"**/{name}"):
+            looked.append(str(root / pattern))
+            for folder in sorted(root.glob(pattern)):
+                if found := _checkpoints(folder):
+                    return found[-1]
+    raise FileNotFoundError(f"no checkpoint_*/state.pt of trial {name}; looked in: {', '.join(looked)}")
+
+
+# ---- the run's config ------------------------------------------------------------------------------
+def decode_params(params: dict[str, str], config_cls: type) -> dict[str, Any]:
+    """MLflow's string params back to the fields of ``config_cls`` (each value as its field's
+    type: ``(30, 60)`` → a tuple, ``None``, numbers, strings kept as written), checked by
+    building the config."""
+    from ftsweep.config.base import _coerce
+
+    hints = typing.get_type_hints(config_cls)
+    out: dict[str, Any] = {}
+    for name in config_cls.field_names():
+        if name not in params:
+            continue
+        raw = params[name]
+        try:
+            literal = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            literal = raw
+        for candidate in (literal, raw):
+            try:
+                out[name] = _coerce(name, candidate, hints[name])
+                break
+            except Exception:  # noqa: BLE001 — try the next reading
+                continue
+        else:
+            out[name] = raw
+    return config_cls.from_dict(out).to_dict()
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "item"):
+        return _json_value(v.item())
+    return v
+
+
+def _folder_name(row: Any, col: Any) -> str:
+    def part(v: Any) -> str:
+        v = "-".join(map(str, v)) if isinstance(v, tuple) else str(v)
+        return re.sub(r"[^A-Za-z0-9._=+-]", "_", v) or "_"
+
+    return f"{part(row)}__{part(col)}"
+
+
+LOAD_TEXT = """\
+{label} on {dataset} (seed {seed}, MLflow run {run_id}), {weights_note}.
+
+With ftsweep (builds the method's data and model; the weights replace the initial ones):
+
+    import json, torch
+    from {module} import {cls}
+
+    info = json.load(open("config.json"))
+    config = {{**info["config"], "pretrained": "none"}}   # no initial checkpoint needed
+    method = {cls}(config)
+    method.model.load_state_dict(torch.load("model.pt", weights_only=True))
+    method.model.eval()
+    logits = method.model["classifier"](method.model["backbone"](images))  # images: (B, 3, H, W)
+
+With plain torch (the backbone from ftsweep.backbones, the heads are nn modules of the keys):
+
+    import torch
+    from ftsweep.backbones import create_backbone
+
+    state = torch.load("model.pt", weights_only=True)        # {{"backbone.<...>": tensor, "classifier.<...>": ...}}
+    backbone = create_backbone("{backbone}")
+    backbone.load_state_dict({{k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}})
+    classifier = torch.nn.Linear(*state["classifier.weight"].shape[::-1])
+    classifier.load_state_dict({{"weight": state["classifier.weight"], "bias": state["classifier.bias"]}})
+    logits = classifier(backbone.eval()(images))
+
+Inputs are normalised as ftsweep's eval view of {dataset} (ftsweep.data.transforms, "eval").
+"""
+
+
+def _export_one(
+    row: Any, col: Any, run: pd.Series, out: Path, client: Any, results: str | Path | None
+) -> ExportedCell:
+    import torch
+
+    from ftsweep.trial import method_class
+
+    r = client.get_run(str(run["run_id"]))
+    tags = r.data.tags
+    method = tags.get("method") or str(run.get("method"))
+    cls = method_class(method)
+    ckpt = checkpoint_dir(tags, results)
+    state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
+    best = ckpt / "best_model.pt"
+    tracker_epoch = int((state.get("tracker") or {}).get("epoch") or state.get("epoch") or 0)
+    if best.is_file():
+        weights, epoch = torch.load(best, map_location="cpu", weights_only=True), "selected_epoch"
+        at = tracker_epoch
+    else:
+        weights, at = state["model"], int(state.get("epoch") or 0)
+        epoch = "selected_epoch" if at == tracker_epoch else "last_epoch"
+    folder = out / _folder_name(row, col)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu().contiguous() for k, v in weights.items()}, folder / "model.pt")
+    config = decode_params(dict(r.data.params), cls.config_cls)
+    info = {
+        "row": _json_value(row if not isinstance(row, tuple) else list(row)),
+        "col": _json_value(col if not isinstance(col, tuple) else list(col)),
+        "method": method,
+        "label": tags.get("label", method),
+        "dataset": tags.get("dataset", config.get("dataset")),
+        "seed": _json_value(run.get("seed")),
+        "run_id": r.info.run_id,
+        "experiment_id": r.info.experiment_id,
+        "sweep_version": tags.get("sweep_version"),
+        "job": tags.get("job"),
+        "trial_id": tags.get("trial_id"),
+        "git_commit": tags.get("git_commit"),
+        "method_class": f"{cls.__module__}.{cls.__qualname__}",
+        "weights": epoch,
+        "weights_epoch": at,
+        "checkpoint": str(ckpt.resolve()),
+        "metrics": {k: _json_value(v) for k, v in sorted(r.data.metrics.items())},
+        "config": config,
+    }
+    (folder / "config.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    note = (
+        f"weights of its selected epoch {at} (best/epoch)"
+        if epoch == "selected_epoch"
+        else f"weights of its LAST epoch {at}: the checkpoint predates best_model.pt, "
+        f"the selected epoch was {tracker_epoch}"
+    )
+    (folder / "load.txt").write_text(
+        LOAD_TEXT.format(
+            label=info["label"],
+            dataset=info["dataset"],
+            seed=info["seed"],
+            run_id=r.info.run_id,
+            weights_note=note,
+            module=cls.__module__,
+            cls=cls.__name__,
+            backbone=config.get("backbone"),
+        )
+    )
+    return ExportedCell(row, col, folder, r.info.run_id, method, info["seed"], epoch, at)
+
+
+def export_runs(
+    df: pd.DataFrame,
+    out: str | Path,
+    *,
+    rows: str | Sequence[str] = "method",
+    cols: str | Sequence[str] = "dataset",
+    layout: Callable[[pd.DataFrame], Any] | None = None,
+    tracking_uri: str | None = None,
+    results: str | Path | None = "results",
+    select_by: str = "best/val/acc",
+) -> list[ExportedCell]:
+    """Export every cell's selected run of ``df`` (:func:`ftsweep.runs.load_runs`) to ``out``:
+    cells of ``layout`` when given (:func:`layout_cells`), else ``rows`` × ``cols``
+    (:func:`select_cells`). ``results`` is where the sweeps' Tune folders are (``--results``
+    of ``ftsweep run``), searched when a run's ``trial_dir`` holds no checkpoint.
+
+    Raises:
+        KeyError: no cell can be selected; FileNotFoundError: a cell's checkpoint is missing.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from ftsweep.tracking import tracking_uri as resolve
+
+    cells = (
+        layout_cells(layout, df) if layout is not None else select_cells(df, rows, cols, select_by=select_by)
+    )
+    client = MlflowClient(resolve(tracking_uri))
+    out = Path(out)
+    return [_export_one(r, c, run, out, client, results) for r, c, run in cells]
