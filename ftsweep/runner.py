@@ -191,7 +191,7 @@ def _tuner(
             callbacks=[logger, *([Progress(total, spec.metric, spec.mode)] if log else [])],
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(
-                checkpoint_frequency=spec.checkpoint_frequency, checkpoint_at_end=True, num_to_keep=1
+                checkpoint_frequency=spec.checkpoint_frequency, checkpoint_at_end=True, num_to_keep=2
             ),
         ),
     )
@@ -391,6 +391,12 @@ def run_sweep(
         # pending at a time, so trials would start one by one; every ready trial may wait for
         # resources, as with Tune's own grid search (its default: max(200, 1.1 × CPUs))
         os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(200, min(total, 2000))))
+        # the experiment state names each trial's latest checkpoint; Tune deletes all but the
+        # newest `num_to_keep` of them. Saved only every ~10 s ("auto"), a state can name one that
+        # is already gone when epochs are short, and a resume after a killed driver then cannot
+        # restore that trial. Saved after every event, with two checkpoints kept, the one it
+        # names always exists.
+        os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
         logger = MLflowTrialLogger(
             spec.experiment,
             uri,

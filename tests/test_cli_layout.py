@@ -24,7 +24,9 @@ def test_spec_layout_is_printed_and_written(tmp_path, monkeypatch, capsys) -> No
     import ftsweep.registry as reg
 
     ce = reg.methods()["ce"]
-    record = reg.MethodRecord("mine", ce.config_cls, ce.trainable, layouts=(mylayouts.table, mylayouts.broken))
+    record = reg.MethodRecord(
+        "mine", ce.config_cls, ce.trainable, layouts=(mylayouts.table, mylayouts.broken)
+    )
     monkeypatch.setattr(reg, "_REGISTRY", reg.Registry([*reg.methods().values(), record]))
     df = pd.DataFrame({"x": [1.0, 2.0, 6.0]})
     out = tmp_path / "res"

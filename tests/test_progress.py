@@ -8,7 +8,9 @@ from ftsweep.progress import Progress, progress_line
 
 
 def test_progress_line_counts_best_and_eta() -> None:
-    line = progress_line(total=10, done=3, running=2, failed=1, best=0.91234, metric="best/val/acc", elapsed=120)
+    line = progress_line(
+        total=10, done=3, running=2, failed=1, best=0.91234, metric="best/val/acc", elapsed=120
+    )
     # 4 ended in 120 s, 6 to go: 180 s
     assert line == (
         "ftsweep: 3/10 done, 2 running, 4 pending, 1 failed | best best/val/acc 0.9123 | elapsed 2m00s, ETA 3m00s"

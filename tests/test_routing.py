@@ -174,7 +174,10 @@ def test_upstream_tasks_build_each_shared_artefact_once() -> None:
         {
             "name": "t",
             "methods": [
-                {"method": "fixmatch", "search_space": {"stage1": [None, {"objective": "byol"}, {"objective": "moco_v2"}]}},
+                {
+                    "method": "fixmatch",
+                    "search_space": {"stage1": [None, {"objective": "byol"}, {"objective": "moco_v2"}]},
+                },
                 {"method": "supervised", "search_space": {"stage1": [None, {"objective": "byol"}]}},
             ],
             "dataset": "digits",

@@ -81,9 +81,9 @@ def test_tune_storage_under_results(sweep) -> None:
 def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Path) -> None:
     """lr = 1e30 diverges to a non-finite loss: that trial fails with the reason in MLflow,
     the other trial of the same sweep finishes."""
-    from ftsweep.runs import load_runs
     from ftsweep.config.spec import load_spec
     from ftsweep.runner import run_spec
+    from ftsweep.runs import load_runs
 
     spec_path = tmp_path / "nan.yaml"
     spec_path.write_text(
@@ -134,9 +134,9 @@ def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Pa
 
 
 def test_optuna_asha_runs_every_suggestion_once_per_seed(ray_session, tmp_path: Path) -> None:
-    from ftsweep.runs import load_runs
     from ftsweep.config.spec import load_spec
     from ftsweep.runner import run_spec
+    from ftsweep.runs import load_runs
 
     spec_path = tmp_path / "opt.yaml"
     spec_path.write_text(

@@ -257,8 +257,8 @@ def test_concurrent_create_experiment_is_looked_up_again(tmp_path) -> None:
         def get_experiment_by_name(self, name):
             return self.found.pop(0) if self.found else real.get_experiment_by_name(name)
 
-        def create_experiment(self, name):
-            real.create_experiment(name)  # the other process wins
+        def create_experiment(self, name, artifact_location=None):
+            real.create_experiment(name, artifact_location=artifact_location)  # the other process wins
             raise MlflowException("Experiment 'e' already exists.", RESOURCE_ALREADY_EXISTS)
 
     racing = Racing()

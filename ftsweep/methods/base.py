@@ -16,7 +16,6 @@ can step a method with only ``ftsweep`` imported (``trainables.<m>`` wraps it fo
   influence selection; they are evaluated only when validation improves, or, for ``last`` /
   ``median_last_k``, only on the epochs that count);
 - ``val/<name>`` of the shared ``feature_metrics`` (e.g. ``val/s_dbw``) at the last epoch;
-
 - ``time/epoch_s``, ``time/train_s``, ``train/lr``, ``epoch``;
 - ``sched/epoch`` — the epochs so far in which the selection can move
   (:meth:`FineTuner.schedulable_epochs`), the time attribute of the runner's ASHA;
@@ -54,7 +53,10 @@ from ftsweep.engine import (
     evaluate,
     make_loader,
     param_groups,
+    resolve_channels_last,
     resolve_device,
+    resolve_num_workers,
+    resolve_precision,
     seed_everything,
     train_epoch,
 )
@@ -99,11 +101,19 @@ class FineTuner:
 
     def setup(self, config: Mapping[str, Any]) -> None:
         self.cfg = self.config_cls.from_dict(resolve_trial_config(config))
+        if not isinstance(self.cfg.num_workers, int):  # ``auto``: this trial's CPUs minus one
+            self.cfg = dataclasses.replace(self.cfg, num_workers=resolve_num_workers(self.cfg.num_workers))
         cfg = self.cfg
         seed_everything(cfg.seed)
         self.device = resolve_device(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device, cfg.amp)
+        self._loaders: dict[str, Iterable] = {}
         self.data = self.limit_val(self.build_data())
         self.model = self.build_model().to(self.device)
+        self.channels_last = resolve_channels_last(cfg.channels_last, self.device, self.model)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.batch_views = self.device_views()
         self.optimizer = build_optimizer(
             self.param_groups(),
             name=cfg.optimizer,
@@ -222,23 +232,70 @@ class FineTuner:
         logits = self.predict(x)
         return nn.functional.cross_entropy(logits, y), {}
 
+    def loader(self, key: str, dataset: Any, *, batch_size: int, shuffle: bool, seed: int, **kw: Any) -> Any:
+        """A loader kept across epochs (persistent workers) and re-seeded with ``seed`` on each
+        call: same batches and views as a fresh ``make_loader(dataset, seed=seed)``."""
+        cached = self._loaders.get(key)
+        if cached is None:
+            persistent = self.cfg.num_workers > 0
+            cached = make_loader(
+                dataset,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                seed=seed,
+                num_workers=self.cfg.num_workers,
+                pin_memory=self.device.type == "cuda",
+                persistent_workers=persistent,
+                **kw,
+            )
+            self._loaders[key] = cached
+        cached.generator.manual_seed(seed)
+        return cached
+
+    def device_views(self) -> dict[str, Any] | None:
+        """With ``gpu_augment`` (``auto``: on CUDA), swap the training streams for prepared
+        uint8 images and return their batched views (drawn on ``self.device`` in
+        :meth:`train_epoch`); None keeps the per-image CPU views."""
+        on = self.cfg.gpu_augment
+        if on == "auto":
+            on = self.device.type == "cuda"
+        if not on:
+            return None
+        from ftsweep.data.gpu_views import BatchView, DeviceViewDataset, prepare_transform
+
+        info, data = self.data.info, self.data
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        views, streams = {}, {}
+        for stream, names in (
+            ("labeled", self.train_views),
+            ("unlabeled", self.unlabeled_views or self.train_views),
+        ):
+            ds = getattr(data, stream)
+            if ds is None:
+                continue
+            base = ViewDataset(ds.base, ds.indices, prepare_transform(info), hide_labels=ds.hide_labels)
+            streams[stream] = DeviceViewDataset(base, stream)
+            views[stream] = BatchView(info, names, memory_format=fmt)
+        self.data = dataclasses.replace(data, **streams)
+        return views
+
     def train_batches(self, seed: int) -> Iterable:
-        return make_loader(
-            self.data.labeled,
-            batch_size=self.cfg.batch_size,
-            shuffle=True,
-            seed=seed,
-            num_workers=self.cfg.num_workers,
-            pin_memory=self.device.type == "cuda",
+        return self.loader(
+            "train", self.data.labeled, batch_size=self.cfg.batch_size, shuffle=True, seed=seed
         )
 
     def train_epoch(self) -> dict[str, float]:
         seed = epoch_seed(self.cfg.seed, self.epoch)
         torch.manual_seed(seed)
         self.model.train()
+        batches = self.train_batches(seed)
+        if self.batch_views is not None:
+            from ftsweep.data.gpu_views import DeviceBatches
+
+            batches = DeviceBatches(batches, self.batch_views, self.device)
         return train_epoch(
             self.training_step,
-            self.train_batches(seed),
+            batches,
             self.optimizer,
             self.scheduler,
             params=self.model.parameters(),
@@ -246,6 +303,8 @@ class FineTuner:
             grad_clip=self.cfg.grad_clip,
             max_batches=self.cfg.max_train_batches,
             after_step=self.after_optimizer_step,
+            precision=self.precision,
+            device=self.device,
         )
 
     def after_optimizer_step(self) -> None:
@@ -253,6 +312,8 @@ class FineTuner:
 
     def eval_loader(self, split: str) -> Iterable:
         ds = getattr(self.data, split)
+        if split == "val":  # every epoch: keep its workers
+            return self.loader("val", ds, batch_size=self.cfg.eval_batch_size, shuffle=False, seed=0)
         return make_loader(
             ds, batch_size=self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.num_workers
         )
@@ -264,7 +325,7 @@ class FineTuner:
             self.eval_loader(split),
             self.device,
             max_batches=self.cfg.max_eval_batches,
-            amp=self.cfg.amp,
+            precision=self.precision,
         )
         return {f"{split}/{k}": v for k, v in metrics.items()}
 

@@ -119,7 +119,9 @@ def test_smoke_dataset_comes_from_the_method_record_unless_the_spec_gives_one() 
 
     (job,) = parse_spec({"name": "t", "method": "uot_selection"}, smoke=True).jobs()
     assert job.dataset == methods()["uot_selection"].smoke["dataset"] == job.fixed["dataset"]
-    (job,) = parse_spec({"name": "t", "method": "ce", "smoke": {"dataset": "digits_target"}}, smoke=True).jobs()
+    (job,) = parse_spec(
+        {"name": "t", "method": "ce", "smoke": {"dataset": "digits_target"}}, smoke=True
+    ).jobs()
     assert job.dataset == job.fixed["dataset"] == "digits_target"
 
 
