@@ -562,7 +562,8 @@ class MLflowTrialLogger(tune.Callback):
         tags = {
             "device": str(result.get(DEVICE_KEY, "unknown")),
             "node": f"{result.get('hostname', '?')} ({result.get('node_ip', '?')})",
-            "trial_dir": str(getattr(trial, "local_path", "") or getattr(trial, "path", "") or ""),
+            # the trial's folder in the sweep's storage (its checkpoints), not the driver's staging copy
+            "trial_dir": str(getattr(trial, "path", "") or getattr(trial, "local_path", "") or ""),
         }
         for k, v in tags.items():
             self._write(lambda k=k, v=v: self.client.set_tag(run_id, k, v), self._deadline(), "set_tag")

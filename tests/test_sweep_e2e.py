@@ -186,6 +186,9 @@ def test_mlflow_shows_every_setting_nested_and_named(sweep) -> None:
         assert r.data.tags["mlflow.parentRunId"] == jobs[r.data.tags["job"]].info.run_id
         assert r.data.tags["sweep_version"] == "1" and r.data.tags["device"] == "cpu"
         assert {a.path for a in client.list_artifacts(r.info.run_id)} == {"learning_curves.png"}
+        trial_dir = Path(r.data.tags["trial_dir"])  # the trial's folder in the version, with its checkpoints
+        assert trial_dir.parent == (tmp / "results" / "e2e-smoke" / "v1" / "tune").resolve()
+        assert list(trial_dir.glob("checkpoint_*/state.pt"))
     scl = [r for r in trials if r.data.tags["method"] == "scl"]
     assert sorted(r.data.tags["mlflow.runName"] for r in scl) == ["scl λ=0.1 seed=0", "scl λ=0.5 seed=0"]
     fields = set(SCLConfig.field_names())
