@@ -120,7 +120,16 @@ def test_export_bad_input(sweep, capsys) -> None:
     base = ["export", "--tracking-uri", uri, "--output", str(tmp / "bad")]
     assert main([*base, "--experiment", "nope"]) == 2
     assert main([*base, "--experiment", "exp", "--rows", "no_such_col"]) == 2
-    assert main([*base, "--experiment", "exp", "--results", str(tmp / "elsewhere")]) == 2
+    # the run's trial_dir tag finds the checkpoints wherever --results points …
+    assert main([*base, "--experiment", "exp", "--results", str(tmp / "elsewhere")]) == 0
+    # … and a trial folder that is gone is an error naming where it looked
+    tune = tmp / "results" / "exp" / "v1" / "tune"
+    moved = tmp / "moved"
+    tune.rename(moved)
+    try:
+        assert main([*base, "--experiment", "exp", "--results", str(tmp / "elsewhere")]) == 2
+    finally:
+        moved.rename(tune)
     err = capsys.readouterr().err
     assert "no MLflow experiment 'nope'" in err and "no_such_col" in err and "no checkpoint" in err
 
