@@ -83,7 +83,7 @@ class Progress(tune.Callback):
             elapsed=time.monotonic() - self.start,
         )
 
-    def on_step(self, iteration: int, trials: list, **info: Any) -> None:
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         now = time.monotonic()
         if now - self.last < self._interval():
             return

@@ -30,8 +30,16 @@ def test_progress_callback_reads_trial_states(monkeypatch, capsys) -> None:
         SimpleNamespace(status="PENDING", last_result={}),
     ]
     p = Progress(total=6, metric="best/val/acc", mode="max")
-    p.on_step(1, trials)
+    p.on_step_end(1, trials)
     out = capsys.readouterr().out
     assert out.startswith("ftsweep: 1/6 done, 1 running, 2 pending, 2 failed | best best/val/acc 0.7 |"), out
-    Progress(total=6, metric="best/val/acc", mode="min").on_step(1, trials)
+    Progress(total=6, metric="best/val/acc", mode="min").on_step_end(1, trials)
     assert "best best/val/acc 0.5 |" in capsys.readouterr().out
+
+
+def test_progress_hooks_are_tune_callback_hooks() -> None:
+    """The hooks Progress implements are ones Tune calls (a misnamed hook is never called)."""
+    from ray.tune import Callback
+
+    own = {n for n in vars(Progress) if n.startswith("on_")}
+    assert own and own <= {n for n in dir(Callback) if n.startswith("on_")}, own
