@@ -41,6 +41,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ftsweep.cli import mlflow_ui_command
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARE_KEY = "ftsweep"
 PARAMS = ["alpha", "eta", "lambda_", "lr", "temperature", "seed", "epochs"]
@@ -224,18 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     exp_id = share_view_state(uri, "demo-smoke")
     port = free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "ui",
-            "--backend-store-uri",
-            uri,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        mlflow_ui_command(uri, port),
         cwd=tmp,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

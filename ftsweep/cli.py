@@ -16,6 +16,29 @@ from ftsweep.config import ConfigError
 EXIT_BAD_INPUT = 2
 
 
+def _version_runs(args: argparse.Namespace, *, allow_all: bool):  # noqa: ANN202 — a DataFrame
+    """The finished runs of ``--experiment`` in ``--version`` (``latest``, N, or ``all``).
+
+    Raises:
+        ConfigError: a bad ``--version``, an unknown experiment, or no finished run.
+    """
+    from ftsweep.runs import load_runs
+
+    version = args.version
+    allowed = "a version number, latest or all" if allow_all else "a version number or latest"
+    if not (version == "latest" or version.isdigit() or (allow_all and version == "all")):
+        raise ConfigError("--version", version, f"must be {allowed}")
+    try:
+        df = load_runs(
+            args.experiment, args.tracking_uri, version=int(version) if version.isdigit() else version
+        )
+    except KeyError as e:
+        raise ConfigError("--experiment", args.experiment, str(e.args[0])) from None
+    if df.empty:
+        raise ConfigError("--experiment", args.experiment, f"has no finished runs (version {version})")
+    return df
+
+
 def _fail(msg: str) -> int:
     print(f"ftsweep: error: {msg}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -219,20 +242,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from ftsweep.runs import load_runs
     from ftsweep.tables import format_table, render_frame, summarize, write_table
 
-    version = args.version
-    if version != "all" and not (version == "latest" or version.isdigit()):
-        return _fail(f"--version: {version!r} — must be a version number, latest or all")
     try:
-        df = load_runs(
-            args.experiment, args.tracking_uri, version=int(version) if version.isdigit() else version
-        )
-    except KeyError as e:
-        return _fail(f"--experiment: {e.args[0]}")
-    if df.empty:
-        return _fail(f"--experiment: {args.experiment!r} has no finished runs")
+        df = _version_runs(args, allow_all=True)
+    except ConfigError as e:
+        return _fail(str(e))
     if args.layout:
         from ftsweep.config.spec import load_layout
 
@@ -283,19 +298,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Each table cell's selected run: ``<output>/<row>__<col>/`` with ``model.pt`` (its selected
     epoch's state_dict), ``config.json`` and ``load.txt`` (:mod:`ftsweep.export`)."""
     from ftsweep.export import export_runs
-    from ftsweep.runs import load_runs
 
-    version = args.version
-    if not (version == "latest" or version.isdigit()):
-        return _fail(f"--version: {version!r} — must be a version number or latest")
     try:
-        df = load_runs(
-            args.experiment, args.tracking_uri, version=int(version) if version.isdigit() else version
-        )
-    except KeyError as e:
-        return _fail(f"--experiment: {e.args[0]}")
-    if df.empty:
-        return _fail(f"--experiment: {args.experiment!r} has no finished runs (version {version})")
+        df = _version_runs(args, allow_all=False)
+    except ConfigError as e:
+        return _fail(str(e))
     layout = None
     if args.layout:
         from ftsweep.config.spec import load_layout
@@ -342,11 +349,9 @@ def cmd_stamp(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
-    from ftsweep.tracking import tracking_uri
-
-    uri = tracking_uri(args.tracking_uri)
-    cmd = [
+def mlflow_ui_command(uri: str, port: int) -> list[str]:
+    """The MLflow UI over ``uri``, bound to 127.0.0.1."""
+    return [
         sys.executable,
         "-m",
         "mlflow",
@@ -356,8 +361,15 @@ def cmd_ui(args: argparse.Namespace) -> int:
         "--host",
         "127.0.0.1",
         "--port",
-        str(args.port),
+        str(port),
     ]
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from ftsweep.tracking import tracking_uri
+
+    uri = tracking_uri(args.tracking_uri)
+    cmd = mlflow_ui_command(uri, args.port)
     print(f"MLflow UI on http://127.0.0.1:{args.port}  (store {uri}; Ctrl-C to stop)", flush=True)
     os.execv(sys.executable, cmd)
     return 0
