@@ -20,9 +20,13 @@ METHOD = MethodRecord(
     search_space=search_spaces.uot_selection,
     layouts=(
         analysis.uot_selection.table1,
+        analysis.uot_selection.table1a,
+        analysis.uot_selection.table1b,
         analysis.uot_selection.table2,
         analysis.uot_selection.table3,
         analysis.uot_selection.table4,
+        analysis.uot_selection.table4a,
+        analysis.uot_selection.table4b,
         analysis.uot_selection.fig3a,
         analysis.uot_selection.fig3b,
         analysis.uot_selection.fig4a,
