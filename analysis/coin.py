@@ -21,6 +21,7 @@ import pandas as pd
 from ftsweep.tables import (
     PaperTable,
     fill_missing_params,
+    paper_cells,
     paper_order,
     pm_cells,
     rename,
@@ -80,16 +81,15 @@ _T1_COLS = [
 ]
 #: Table 1 as printed (coin.md): CE-Tuning, SCL* (COIN's reproduction of SCL = ``scl_star``),
 #: Core-Tuning* (COIN's reproduction, the row run under COIN's settings) and COIN
-PAPER_TABLE1 = {
-    (row, col): value
-    for row, values in {
+PAPER_TABLE1 = paper_cells(
+    {
         "ce": [88.27, 97.26, 82.22, 69.04, 89.91, 91.01, 99.14, 92.32, 88.30],
         "scl_star": [89.60, 97.31, 82.82, 73.51, 90.32, 90.91, 98.90, 92.74, 88.33],
         "core_tuning": [93.84, 97.40, 83.25, 74.04, 90.16, 92.04, 98.78, 92.62, 88.86],
         "coin": [94.60, 97.88, 85.39, 75.74, 90.32, 93.59, 99.27, 93.00, 89.77],
-    }.items()
-    for col, value in zip(_T1_COLS, values, strict=True)
-}
+    },
+    _T1_COLS,
+)
 
 
 @with_paper(
@@ -145,11 +145,11 @@ _T2 = {
     "coin": [(0.47, 2.10), (0.28, 7.79), (0.46, 7.79), (0.31, 0.54), (0.56, 0.53),
              (0.40, 1.39), (0.45, 1.15), (0.34, 0.38), (0.30, 0.88)],
 }  # fmt: skip
-PAPER_TABLE2 = {(m, d): v[0] for m, values in _T2.items() for d, v in zip(_T2_COLS, values, strict=True)}
+PAPER_TABLE2 = paper_cells(_T2, _T2_COLS, index=0)
 #: Table 2's other half, Time Cost (h) for 100 epochs, as printed — for reference only: a
 #: PaperTable compares one logged metric, and ours is derived (``time/epoch_s`` × ``epochs``)
 #: on other hardware, so ``--paper`` compares S_Dbw
-PAPER_TABLE2_TIME = {(m, d): v[1] for m, values in _T2.items() for d, v in zip(_T2_COLS, values, strict=True)}
+PAPER_TABLE2_TIME = paper_cells(_T2, _T2_COLS, index=1)
 
 
 @with_paper(

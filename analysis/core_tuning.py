@@ -17,6 +17,7 @@ import pandas as pd
 from ftsweep.tables import (
     PaperTable,
     fill_missing_params,
+    paper_cells,
     paper_order,
     pm_cell,
     save_figure,
@@ -65,7 +66,7 @@ TABLE6_HELD = 0.8
 
 def _paper_rows(rows: dict[str, list[float]]) -> dict[tuple[str, str], float]:
     """``{row: [one number per dataset in DATASET_NAMES order]}`` → ``{(row, dataset): number}``."""
-    return {(r, d): v for r, values in rows.items() for d, v in zip(DATASET_NAMES, values, strict=True)}
+    return paper_cells(rows, list(DATASET_NAMES))
 
 
 #: Table 1 as printed (core_tuning.md), the rows ftsweep runs

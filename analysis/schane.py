@@ -24,6 +24,7 @@ import pandas as pd
 from ftsweep.tables import (
     PaperTable,
     fill_missing_params,
+    paper_cells,
     paper_order,
     pm_cells,
     rename,
@@ -86,12 +87,10 @@ _T1 = {
     "ce": [(83.68, 93.01), (66.35, 84.33), (90.62, 95.77), (84.84, 94.81)],
     "schane": [(87.00, 93.77), (69.87, 87.06), (92.35, 96.78), (87.24, 96.09)],
 }
-PAPER_TABLE1 = {(m, d): v[0] for m, values in _T1.items() for d, v in zip(_FEWSHOT, values, strict=True)}
+PAPER_TABLE1 = paper_cells(_T1, _FEWSHOT, index=0)
 #: Table 1's 5-shot half as printed — for reference: a PaperTable compares one metric, and
 #: ``--paper`` on this layout compares ``fewshot/5way1shot``
-PAPER_TABLE1_5SHOT = {
-    (m, d): v[1] for m, values in _T1.items() for d, v in zip(_FEWSHOT, values, strict=True)
-}
+PAPER_TABLE1_5SHOT = paper_cells(_T1, _FEWSHOT, index=1)
 
 
 @with_paper(

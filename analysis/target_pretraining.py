@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftsweep.tables import PaperTable, pm_cell, save_figure, summarize, with_paper
+from ftsweep.tables import PaperTable, paper_cells, pm_cell, save_figure, summarize, with_paper
 
 __all__ = [
     "DATASET_NAMES",
@@ -192,9 +192,7 @@ _T1_ROWS = {
 #: Table 1 (CIFAR-10), keyed by :func:`table1`'s row / column names (the rows ftsweep runs).
 #: Kept for reference, not attached: these rows combine ``method`` and ``stage1.objective`` and
 #: ``paper_comparison`` groups by one runs column per axis.
-PAPER_TABLE1 = {
-    (r, c): v for r, vs in _T1_ROWS.items() for c, v in zip(["#40", "#250", "#1000"], vs, strict=True)
-}
+PAPER_TABLE1 = paper_cells(_T1_ROWS, ["#40", "#250", "#1000"])
 _T2_ROWS = {
     "- / - / -": [8.67, 21.69, 10.47],
     "- / BYOL / -": [15.18, 35.20, 18.25],
@@ -207,42 +205,35 @@ _T2_ROWS = {
 }
 #: Table 2 (CIFAR-100 #400 #2500, SVHN #40), keyed by :func:`table2`'s names; not attached (as
 #: :data:`PAPER_TABLE1`)
-PAPER_TABLE2 = {
-    (r, c): v
-    for r, vs in _T2_ROWS.items()
-    for c, v in zip(["CIFAR-100 #400", "CIFAR-100 #2500", "SVHN #40"], vs, strict=True)
-}
+PAPER_TABLE2 = paper_cells(_T2_ROWS, ["CIFAR-100 #400", "CIFAR-100 #2500", "SVHN #40"])
 #: Table 8 (CIFAR-10 #40, IN Sup): rows ``stage1.objective`` (None: no stage 1), cols ``method``
-PAPER_TABLE8 = {
-    (obj, m): v
-    for obj, vs in {
+PAPER_TABLE8 = paper_cells(
+    {
         None: [49.69, 75.28, 62.94, 48.98],
         "byol": [65.13, 90.06, 78.43, 61.55],
         "moco_v2": [71.13, 90.37, 87.04, 69.02],
-    }.items()
-    for m, v in zip(["supervised", "fixmatch", "uda", "mean_teacher"], vs, strict=True)
-}
+    },
+    ["supervised", "fixmatch", "uda", "mean_teacher"],
+)
 #: Table 9 (IN Sup, 4 labels per class): rows the spec's ``trg-<stage-1 dataset>`` labels, cols dataset
-PAPER_TABLE9 = {
-    (m, d): v
-    for m, vs in {
+PAPER_TABLE9 = paper_cells(
+    {
         "trg-none": [49.69, 30.85, 16.92],
         "trg-cifar10": [65.13, 29.51, 19.71],
         "trg-cifar100": [49.46, 34.63, 20.06],
         "trg-svhn": [24.91, 12.12, 35.82],
-    }.items()
-    for d, v in zip(["cifar10", "cifar100", "svhn"], vs, strict=True)
-}
+    },
+    ["cifar10", "cifar100", "svhn"],
+)
 #: Table 10 clustering accuracy (%) ``(train, test)`` per (row, dataset); not attached: the
 #: ``target_pretrain`` runs have no ``best/val/acc`` to select on and the ``-`` row is another metric
-PAPER_TABLE10 = {
-    (r, d): v
-    for r, vs in {
+PAPER_TABLE10 = paper_cells(
+    {
         NONE: [(46.31, 45.66), (6.40, 6.74), (12.96, 12.64)],
         "BYOL": [(47.17, 48.02), (7.91, 7.44), (15.96, 16.23)],
-    }.items()
-    for d, v in zip(["cifar10", "cifar100", "svhn"], vs, strict=True)
-}
+    },
+    ["cifar10", "cifar100", "svhn"],
+)
 
 
 # ---- layouts ----------------------------------------------------------------------------------------

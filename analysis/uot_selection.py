@@ -22,7 +22,15 @@ from __future__ import annotations
 import pandas as pd
 
 from ftsweep.methods.uot_selection import UotSelectionConfig
-from ftsweep.tables import PaperTable, fill_missing_params, paper_order, pm_cell, summarize, with_paper
+from ftsweep.tables import (
+    PaperTable,
+    fill_missing_params,
+    paper_cells,
+    paper_order,
+    pm_cell,
+    summarize,
+    with_paper,
+)
 
 __all__ = [
     "DATASET_NAMES",
@@ -127,13 +135,9 @@ def _dataset_table(df: pd.DataFrame) -> pd.DataFrame:
 _T1_COLS = ["dogs", "cars", "cub200", "pets", "sun397", "aircraft", "dtd", "caltech101"]
 
 
-def _by_row(rows: dict[str, list[float]], cols: list[str]) -> dict[tuple[str, str], float]:
-    return {(r, c): v for r, values in rows.items() for c, v in zip(cols, values, strict=True)}
-
-
 #: Table 1(a), supervised ResNet-18 (the rows ftsweep runs; Co-Tuning is not run). Pets, Aircraft
 #: and Caltech are mean per-class accuracy, the others top-1 (appendix A).
-PAPER_TABLE1A = _by_row(
+PAPER_TABLE1A = paper_cells(
     {
         "Fine-Tune": [82.65, 85.87, 75.49, 91.40, 58.03, 77.62, 70.64, 90.11],
         "Random": [83.29, 86.52, 75.54, 91.58, 58.18, 78.10, 70.69, 90.64],
@@ -143,7 +147,7 @@ PAPER_TABLE1A = _by_row(
     _T1_COLS,
 )
 #: Table 1(b), MoCo-v2 ResNet-50: reuse with source labels and without (k-means clusters)
-PAPER_TABLE1B = _by_row(
+PAPER_TABLE1B = paper_cells(
     {
         "Fine-Tune": [78.64, 91.05, 77.44, 90.44, 61.12, 87.25, 75.80, 92.82],
         "Random (w/ labels)": [79.87, 90.85, 78.82, 91.48, 62.42, 88.60, 77.34, 93.26],
@@ -156,7 +160,7 @@ PAPER_TABLE1B = _by_row(
     _T1_COLS,
 )
 #: Table 2, cluster number K (MoCo-v2, UOT w/o labels)
-PAPER_TABLE2 = _by_row(
+PAPER_TABLE2 = paper_cells(
     {
         "K=1000": [81.02, 90.86, 78.48, 90.55, 63.65, 89.16, 77.50, 93.09],
         "K=2000": [81.47, 90.91, 78.96, 90.39, 63.68, 89.59, 77.07, 93.27],
@@ -164,7 +168,7 @@ PAPER_TABLE2 = _by_row(
     _T1_COLS,
 )
 #: Table 3, long-tail targets (supervised ResNet-18)
-PAPER_TABLE3 = _by_row(
+PAPER_TABLE3 = paper_cells(
     {"Fine-Tuning": [52.73, 52.74, 73.96], "UOT": [57.27, 53.96, 78.20]}, ["cub200", "aircraft", "caltech101"]
 )
 _T4_ROWS = ["GOT-l2", "GOT-cos", "UOT-l2", "UOT-cos"]

@@ -20,6 +20,7 @@ __all__ = [
     "NON_CONFIG",
     "PaperTable",
     "paper_cell",
+    "paper_cells",
     "paper_comparison",
     "paper_frame",
     "with_paper",
@@ -319,6 +320,19 @@ class PaperTable:
     col_names: Mapping[Any, str] = field(default_factory=dict)
     digits: int = 2
     scale: float = 1.0
+
+
+def paper_cells(
+    rows: Mapping[Any, Sequence[Any]], cols: Sequence[Any], *, index: int | None = None
+) -> dict[tuple[Any, Any], Any]:
+    """A paper table typed row by row — ``{row: [one value per column, in cols order]}`` — as
+    ``{(row, col): value}``; ``index`` picks one number of each value when a printed cell holds
+    several (e.g. ``(S_Dbw, hours)``)."""
+    return {
+        (r, c): (v if index is None else v[index])
+        for r, values in rows.items()
+        for c, v in zip(cols, values, strict=True)
+    }
 
 
 def with_paper(table: PaperTable) -> Callable[[Callable], Callable]:
