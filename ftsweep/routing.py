@@ -26,13 +26,11 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain
 
+from ftsweep.config.space import is_grid
+
 __all__ = ["JOB_KEY", "JobScheduler", "JobSearcher", "VariantSearcher", "variants"]
 
 from ftsweep.methods.base import JOB_KEY
-
-
-def _is_grid(value: Any) -> bool:
-    return isinstance(value, Mapping) and set(value) == {"grid_search"}
 
 
 def variants(
@@ -44,8 +42,8 @@ def variants(
     then every grid cell (the first axis varies slowest) is paired with each seed.
     """
     rng = np.random.RandomState(random_state)
-    fixed = {k: v for k, v in space.items() if not _is_grid(v) and not isinstance(v, Domain)}
-    grid = [(k, list(v["grid_search"])) for k, v in space.items() if _is_grid(v)]
+    fixed = {k: v for k, v in space.items() if not is_grid(v) and not isinstance(v, Domain)}
+    grid = [(k, list(v["grid_search"])) for k, v in space.items() if is_grid(v)]
     domains = [(k, v) for k, v in space.items() if isinstance(v, Domain)]
     out = []
     for _ in range(num_samples):

@@ -354,13 +354,11 @@ def run_sweep(
     retry_failed: bool = False,
     results_dir: str | Path = "results",
     tracking_uri: str | None = None,
-    address: str | None = None,
-    num_cpus: int | None = None,
     log: bool = True,
     artifacts: str | None = None,
 ) -> SweepResult:
-    """Run (or resume) one version of ``spec``; failing trials are recorded and the sweep goes on.
-    ``artifacts``: where a new MLflow experiment keeps its artifacts (default: beside a SQLite
+    """Run (or resume) one version of ``spec`` on the Ray instance :func:`run_spec` connected to;
+    failing trials are recorded and the sweep goes on. ``artifacts``: where a new MLflow experiment keeps its artifacts (default: beside a SQLite
     store, ``ftsweep.tracking.artifact_location``)."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -383,7 +381,6 @@ def run_sweep(
     store = pool.submit(open_experiment, spec.experiment, uri, artifacts)
     caught: list[str] = []
     try:
-        init_ray(address, num_cpus)
         resources = {"cpu": spec.resources.get("cpu", 1), "gpu": spec.resources.get("gpu", 0)}
         trainable = tune.with_resources(MethodTrainable, resources)
         search, scheduler, total = build_search(spec, jobs)
@@ -487,8 +484,6 @@ def run_spec(
             resume=resuming,
             retry_failed=retry_failed,
             results_dir=results_dir,
-            address=address,
-            num_cpus=num_cpus,
             **kwargs,
         )
 
@@ -577,8 +572,9 @@ def _summarize(
     outcomes = {}
     for r in grid:
         outcome = trial_outcome(r)
-        trial_id = (r.metrics or {}).get("trial_id") or Path(r.path).name
-        outcomes[trial_id] = (outcome, r)
+        trial_id = (r.metrics or {}).get("trial_id")
+        if trial_id is not None:  # a trial that never reported has no run to reconcile
+            outcomes[trial_id] = (outcome, r)
         job = (r.config or {}).get(JOB_KEY, "?")
         if outcome == "FINISHED":
             finished += 1

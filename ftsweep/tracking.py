@@ -536,7 +536,7 @@ class MLflowTrialLogger(tune.Callback):
         step = int(result.get("training_iteration", 0))
         if step <= self.last_step.get(trial.trial_id, 0):
             return  # already logged before a restore
-        if step == 1 or trial.trial_id not in self.tagged:
+        if trial.trial_id not in self.tagged:
             self._tag_system(run_id, trial, result)
         since = result.get("iterations_since_restore")
         if since is not None and int(since) == 1 and step > 1:

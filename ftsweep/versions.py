@@ -27,8 +27,6 @@ from ftsweep.config import ConfigError
 
 __all__ = ["Version", "create_version", "latest_version", "list_versions", "spec_hash"]
 
-STATES = ("running", "interrupted", "finished")
-
 
 def spec_hash(raw: Any, *, smoke: bool, overrides: tuple[str, ...] = ()) -> str:
     """A stable hash of what a version runs: the spec mapping, ``--smoke`` and ``--set``."""
@@ -51,11 +49,6 @@ class Version:
     trials: int = 0
     failed: int = 0
     interrupted_by: str = ""
-
-    @property
-    def tune_dir(self) -> Path:
-        """Tune's ``storage_path``; the experiment itself is ``tune_dir / "tune"``."""
-        return self.path
 
     @property
     def experiment_dir(self) -> Path:

@@ -87,10 +87,9 @@ class Job:
         """The job's fixed value of ``key``: the spec's, else the config dataclass's default."""
         if key in self.fixed:
             return self.fixed[key]
-        for f in fields(self.config_cls) if self.config_cls is not None else ():
-            if f.name == key:
-                return f.default
-        raise KeyError(key)
+        if self.config_cls is None:
+            raise KeyError(key)
+        return field_default(self.config_cls, key)
 
 
 @dataclass(frozen=True)
@@ -483,7 +482,7 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
             space = shrink_space(space)
             datasets: tuple[str, ...] = spec.datasets or (str(record.smoke.get("dataset", "digits")),)
         else:
-            datasets = spec.datasets or (_default(cls, "dataset"),)
+            datasets = spec.datasets or (field_default(cls, "dataset"),)
         for d in datasets:
             fixed: dict[str, Any] = {}
             source: dict[str, str] = {}
@@ -516,5 +515,9 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
     return jobs
 
 
-def _default(config_cls: type, key: str) -> Any:
-    return next(f.default for f in fields(config_cls) if f.name == key)
+def field_default(config_cls: type, key: str) -> Any:
+    """The default of ``config_cls``'s field ``key`` (``KeyError`` if it has no such field)."""
+    for f in fields(config_cls):
+        if f.name == key:
+            return f.default
+    raise KeyError(key)
