@@ -34,23 +34,40 @@ from ftsweep.methods.base import JOB_KEY
 
 
 def variants(
-    space: Mapping[str, Any], seeds: Sequence[int], num_samples: int, random_state: int
+    space: Mapping[str, Any],
+    seeds: Sequence[int],
+    num_samples: int,
+    random_state: int,
+    points: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Every trial config of one grid / random job, in run order.
 
     For each of ``num_samples`` samples the random domains (``tune.uniform`` …) are drawn once,
     then every grid cell (the first axis varies slowest) is paired with each seed.
+    ``points`` (``points_to_evaluate``) come first: in a grid they are cells moved to the front
+    (the trials are the same); in a space of random domains they are the first samples (the
+    other ``num_samples − len(points)`` are drawn). A space mixing both is refused at parse.
     """
     rng = np.random.RandomState(random_state)
     fixed = {k: v for k, v in space.items() if not is_grid(v) and not isinstance(v, Domain)}
     grid = [(k, list(v["grid_search"])) for k, v in space.items() if is_grid(v)]
     domains = [(k, v) for k, v in space.items() if isinstance(v, Domain)]
+    samples: list[dict[str, Any]] = [dict(p) for p in points] if domains else []
+    samples += [
+        {k: d.sample(random_state=rng) for k, d in domains} for _ in range(num_samples - len(samples))
+    ]
+    cells = [
+        dict(zip((k for k, _ in grid), cell, strict=True))
+        for cell in itertools.product(*(v for _, v in grid))
+    ]
+    if grid and points:
+        first = [c for p in points for c in cells if c == {k: p[k] for k, _ in grid}]
+        first = [c for i, c in enumerate(first) if c not in first[:i]]
+        cells = first + [c for c in cells if c not in first]
     out = []
-    for _ in range(num_samples):
-        draws = {k: d.sample(random_state=rng) for k, d in domains}
-        for cell in itertools.product(*(vals for _, vals in grid)):
-            point = {**fixed, **dict(zip((k for k, _ in grid), cell, strict=True)), **draws}
-            out.extend({**point, "seed": seed} for seed in seeds)
+    for draws in samples:
+        for cell in cells:
+            out.extend({**fixed, **cell, **draws, "seed": seed} for seed in seeds)
     return out
 
 

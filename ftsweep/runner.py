@@ -267,14 +267,18 @@ def job_searcher(spec: SweepSpec, job: Job) -> tuple[Any, int]:
 
     axes = {k: v for k, v in job.space.items() if is_grid(v) or isinstance(v, Domain)}
     if spec.searcher in ("grid", "random") or not axes:
-        configs = variants(job.space, spec.seeds, spec.num_samples, spec.seeds[0])
+        configs = variants(job.space, spec.seeds, spec.num_samples, spec.seeds[0], job.points)
         return VariantSearcher(configs, spec.metric, spec.mode), len(configs)
     from ray.tune.search.optuna import OptunaSearch
 
     # optuna: grid axes become categorical; each suggestion is repeated once per seed
     space = {k: tune.choice(list(v["grid_search"])) if is_grid(v) else v for k, v in axes.items()}
     optuna = OptunaSearch(
-        space=OptunaSearch.convert_search_space(space), metric=spec.metric, mode=spec.mode, seed=spec.seeds[0]
+        space=OptunaSearch.convert_search_space(space),
+        metric=spec.metric,
+        mode=spec.mode,
+        seed=spec.seeds[0],
+        points_to_evaluate=[dict(p) for p in job.points] or None,
     )
     return Repeater(optuna, repeat=len(spec.seeds), set_index=True), job_trials(spec, job)
 

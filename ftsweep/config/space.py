@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import itertools
 from collections.abc import Mapping
+from dataclasses import fields
 from types import ModuleType
 from typing import Any
 
@@ -20,8 +21,12 @@ from ftsweep.config.errors import ConfigError
 __all__ = [
     "count_trials",
     "domain_values",
+    "field_default",
+    "in_axis",
     "is_grid",
+    "resolve_points",
     "resolve_search_space",
+    "search_axes",
     "shown",
     "shrink_space",
     "validate_points",
@@ -173,3 +178,83 @@ def validate_points(
             config_cls.from_dict({**fixed, **point})
         except ConfigError as e:
             raise ConfigError(source.get(e.field, e.field), e.value, e.allowed) from None
+
+
+def field_default(config_cls: type, key: str) -> Any:
+    """The default of ``config_cls``'s field ``key`` (``KeyError`` if it has no such field)."""
+    for f in fields(config_cls):
+        if f.name == key:
+            return f.default
+    raise KeyError(key)
+
+
+def search_axes(space: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``space`` a searcher varies (grid axes and ``tune`` domains)."""
+    from ray.tune.search.sample import Domain
+
+    return {k: v for k, v in space.items() if is_grid(v) or isinstance(v, Domain)}
+
+
+def in_axis(value: Any, axis: Any) -> bool:
+    """Whether ``value`` lies in one search-space entry (a grid's or choice's values, a range)."""
+    from ray.tune.search.sample import Categorical, Float, Integer
+
+    if is_grid(axis):
+        return value in list(axis["grid_search"])
+    if isinstance(axis, Categorical):
+        return value in list(axis.categories)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(axis, Integer):
+        return float(value).is_integer() and axis.lower <= value < axis.upper
+    if isinstance(axis, Float):
+        return axis.lower <= value <= axis.upper
+    return False
+
+
+def resolve_points(
+    points: Any, space: Mapping[str, Any], config_cls: type, where: str = "points_to_evaluate"
+) -> tuple[dict[str, Any], ...]:
+    """The configurations a job's searcher tries first (spec key ``points_to_evaluate``).
+
+    ``points`` is ``default`` — one point: every searched parameter at its config dataclass
+    default (the paper's setting) — or a list of mappings, each giving a value for every
+    searched parameter of ``space``, inside its axis (a grid's or choice's values, a range's
+    bounds). ``None``: no points.
+
+    Raises:
+        ConfigError: (reported as ``where``, ``where[i]`` or ``where[i].<key>``) not ``default``
+            or a list of mappings; a key that is not searched; a searched parameter missing; a
+            value (or a default) outside its axis.
+    """
+    if points is None:
+        return ()
+    axes = search_axes(space)
+    if not axes:
+        raise ConfigError(where, points, "needs a search space with at least one searched parameter")
+    if points == "default":
+        rows, label = [{k: field_default(config_cls, k) for k in axes}], "the default"
+    else:
+        if not isinstance(points, list) or not points or not all(isinstance(p, Mapping) for p in points):
+            raise ConfigError(
+                where, points, "must be `default` or a non-empty list of mappings {parameter: value}"
+            )
+        rows, label = [dict(p) for p in points], "the value"
+    out = []
+    for i, point in enumerate(rows):
+        at = where if points == "default" else f"{where}[{i}]"
+        for k in point:
+            if k not in axes:
+                raise ConfigError(
+                    f"{at}.{k}", point[k], f"not a searched parameter; searched: {', '.join(axes)}"
+                )
+        missing = [k for k in axes if k not in point]
+        if missing:
+            raise ConfigError(at, point, f"must give every searched parameter; missing: {', '.join(missing)}")
+        for k, v in point.items():
+            if not in_axis(v, axes[k]):
+                raise ConfigError(
+                    f"{at}.{k}", v, f"{label} must lie in the search space of {k}: {shown(axes[k])}"
+                )
+        out.append(point)
+    return tuple(out)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,16 @@ import yaml
 
 from ftsweep.config.errors import ConfigError
 from ftsweep.config.smoke import SMOKE_OVERRIDES, SmokeSettings, smoke_layers
-from ftsweep.config.space import resolve_search_space, shrink_space, validate_points
+from ftsweep.config.space import (
+    field_default,
+    in_axis,
+    is_grid,
+    resolve_points,
+    resolve_search_space,
+    search_axes,
+    shrink_space,
+    validate_points,
+)
 
 __all__ = [
     "SMOKE_OVERRIDES",
@@ -42,7 +51,7 @@ TOP_KEYS = {
     "name", "description", "experiment", "method", "config", "search_space", "methods", "dataset",
     "datasets", "backbone", "pretrained", "dataset_config", "seeds", "searcher", "scheduler",
     "num_samples", "resources", "metric", "mode", "smoke", "table", "max_concurrent_trials",
-    "checkpoint_frequency", "asha", "stop", "max_failures",
+    "checkpoint_frequency", "asha", "stop", "max_failures", "points_to_evaluate",
 }  # fmt: skip
 METHOD_KEYS = {"method", "config", "search_space", "name"}
 TABLE_KEYS = {"rows", "cols", "metric", "baseline", "layout", "select_by"}
@@ -72,6 +81,7 @@ class Job:
         space: the search space (plain ``tune`` dict, seeds not included).
         source: the spec field each value came from (for errors).
         config_cls: the method's config dataclass (the defaults of what ``fixed`` leaves out).
+        points: the configurations of ``space`` its searcher tries first (``points_to_evaluate``).
     """
 
     name: str
@@ -82,6 +92,7 @@ class Job:
     space: dict[str, Any]
     source: dict[str, str] = field(default_factory=dict)
     config_cls: type | None = None
+    points: tuple[dict[str, Any], ...] = ()
 
     def value(self, key: str) -> Any:
         """The job's fixed value of ``key``: the spec's, else the config dataclass's default."""
@@ -123,6 +134,7 @@ class SweepSpec:
     asha: dict[str, Any]
     stop: dict[str, float]
     smoke: bool
+    points_to_evaluate: Any = None
     smoke_overrides: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     expanded: tuple[Job, ...] = field(default=(), repr=False)
@@ -288,7 +300,35 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
     )
     if smoke:
         spec = _smoke_spec(spec, SmokeSettings.parse(_mapping(raw, "smoke", {})))
-    return replace(spec, expanded=tuple(expand_jobs(spec, registry)))
+    spec = replace(spec, expanded=tuple(expand_jobs(spec, registry)))
+    _check_points(spec)
+    return spec
+
+
+def _check_points(spec: SweepSpec) -> None:
+    """``points_to_evaluate`` fits the searcher: no space mixing grid axes with random domains
+    (under grid / random search), and no more points than ``num_samples`` where points take
+    the place of draws (random domains, optuna)."""
+    for job in spec.jobs():
+        if not job.points:
+            continue
+        axes = search_axes(job.space)
+        grid = [k for k, v in axes.items() if is_grid(v)]
+        draws = spec.searcher == "optuna" or len(grid) < len(axes)
+        if spec.searcher != "optuna" and grid and len(grid) < len(axes):
+            raise ConfigError(
+                "points_to_evaluate",
+                spec.points_to_evaluate,
+                f"job {job.name} mixes grid axes ({', '.join(grid)}) with random domains: give grid "
+                "axes only, or use searcher: optuna",
+            )
+        if draws and len(job.points) > spec.num_samples:
+            raise ConfigError(
+                "points_to_evaluate",
+                spec.points_to_evaluate,
+                f"{len(job.points)} points but num_samples is {spec.num_samples}: the points are the "
+                "first of the job's samples",
+            )
 
 
 def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[MethodSpec]:
@@ -440,6 +480,7 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         "max_failures": max_failures,
         "asha": _mapping(raw, "asha", {}),
         "stop": {k: float(v) for k, v in stop.items()},
+        "points_to_evaluate": copy.deepcopy(raw.get("points_to_evaluate")),
     }
 
 
@@ -470,6 +511,34 @@ def _apply(fixed: dict[str, Any], layer: Mapping[str, Any], source: dict[str, st
         source[k] = f"{prefix}.{k}"
 
 
+def job_points(
+    points: Any,
+    full_space: Mapping[str, Any],
+    space: Mapping[str, Any],
+    config_cls: type,
+    fixed: Mapping[str, Any],
+) -> tuple[dict[str, Any], ...]:
+    """A job's ``points_to_evaluate``, checked against the spec's whole search space
+    (``full_space``) and the config dataclass; under ``--smoke`` (``space`` shrunk, some axes
+    replaced) only the points inside ``space``, restricted to its axes."""
+    out = resolve_points(points, full_space, config_cls)
+    for point in out:
+        try:
+            config_cls.from_dict({**fixed, **point})
+        except ConfigError as e:
+            raise ConfigError(f"points_to_evaluate.{e.field}", e.value, e.allowed) from None
+    if space is full_space:
+        return out
+    axes = search_axes(space)
+    kept = [{k: p[k] for k in axes} for p in out]
+    return tuple(
+        dict(t)
+        for t in dict.fromkeys(
+            tuple(sorted(p.items())) for p in kept if all(in_axis(v, axes[k]) for k, v in p.items())
+        )
+    )
+
+
 def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
     """One job per (method, dataset), each validated at every point of its search space."""
     jobs = []
@@ -477,9 +546,9 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
         where = f"methods[{i}]" if len(spec.methods) > 1 or m.config else "method"
         record = registry[m.method]
         cls = record.config_cls
-        space = resolve_search_space(m.search_space, f"{where}.search_space", registry.search_spaces())
+        full_space = resolve_search_space(m.search_space, f"{where}.search_space", registry.search_spaces())
+        space = shrink_space(full_space) if spec.smoke else full_space
         if spec.smoke:
-            space = shrink_space(space)
             datasets: tuple[str, ...] = spec.datasets or (str(record.smoke.get("dataset", "digits")),)
         else:
             datasets = spec.datasets or (field_default(cls, "dataset"),)
@@ -511,13 +580,6 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
                     "seeds are given by the spec's `seeds:` list",
                 )
             validate_points(cls, fixed, job_space, source)
-            jobs.append(Job(f"{m.label}-{d}", m.method, m.label, d, fixed, job_space, source, cls))
+            points = job_points(spec.points_to_evaluate, full_space, job_space, cls, fixed)
+            jobs.append(Job(f"{m.label}-{d}", m.method, m.label, d, fixed, job_space, source, cls, points))
     return jobs
-
-
-def field_default(config_cls: type, key: str) -> Any:
-    """The default of ``config_cls``'s field ``key`` (``KeyError`` if it has no such field)."""
-    for f in fields(config_cls):
-        if f.name == key:
-            return f.default
-    raise KeyError(key)
