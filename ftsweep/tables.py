@@ -297,29 +297,79 @@ def rename(frame: pd.DataFrame, rows: dict | None = None, cols: dict | None = No
 
 
 # ---- beside the papers' numbers ------------------------------------------------------------------
+#: a :class:`PaperTable` axis: a runs column, or a function of one run (a row of the runs frame)
+PaperAxis = str | Callable[[pd.Series], Any]
+
+
 @dataclass(frozen=True)
 class PaperTable:
     """The numbers a paper reports for the cells of one layout, and how to recompute ours.
 
+    A cell of ours is keyed ``(row key, column key)``; its runs are those whose ``rows`` and
+    ``cols`` keys are the cell's, and it reports ``metric`` (``col_metrics`` per column) of the
+    configuration chosen by ``select_by`` (see :func:`paper_comparison`).
+
     Attributes:
         values: ``{(row key, column key): number}`` as the paper prints it (its own rounding),
-            keyed by ftsweep's row / column values (``method`` label, ``dataset`` key …).
-        rows / cols / metric: what :func:`summarize` groups and reports.
-        baseline: the row every other row is tested against (None: no significance).
+            keyed by ftsweep's row / column keys (``method`` label, ``dataset`` key …).
+        rows: the row key of a run: a runs column (``"method"``) or a function of one run (a
+            row of the runs frame, e.g. ``"IN Sup / BYOL / FixMatch"`` from three columns).
+        cols: the column key of a run, likewise; None: the columns are metrics — one column
+            per ``col_metrics`` key, each filled by every run of its row (UOT Table 4's ``Rec.``
+            and ``Acc.`` of the same runs; selection is then per row, so both columns report
+            the same configuration).
+        metric: what a cell reports.
+        col_metrics: ``{column key: metric}`` overriding ``metric`` for those columns (UOT's
+            ``test/mpa`` on Pets, Aircraft and Caltech); required when ``cols`` is None.
+        baseline: the row every other row is tested against; or a function row key → that
+            row's baseline row key (None: not tested), for tables whose claim is pairwise
+            (Trg. Pre. BYOL vs none under the same Pretrain and SSL); None: no significance.
         row_names / col_names: key → the paper's label.
         digits: decimals of our cells (the paper's).
-        scale: factor applied to ``metric`` before comparing (e.g. 100 for a fraction).
+        scale: factor applied to a metric before comparing (100 for a fraction): one number
+            for every metric, or ``{metric: factor}`` (other metrics 1).
+        select_by / mode: the run metric whose best mean over seeds (``max`` | ``min``) picks a
+            cell's configuration; None for runs without a validation metric: each cell must
+            then hold a single configuration (its seeds), else :func:`paper_comparison` raises.
+        prepare: runs → the frame the table reads (e.g. one record per (run, quantity) when a
+            run fills several cells of one column, as Table 10's before / after rows); None:
+            the runs as given. Its ``attrs["params"]`` default to the runs'.
     """
 
     values: Mapping[tuple[Any, Any], float]
-    rows: str = "method"
-    cols: str = "dataset"
+    rows: PaperAxis = "method"
+    cols: PaperAxis | None = "dataset"
     metric: str = "test/acc"
-    baseline: str | None = None
+    baseline: Any = None
     row_names: Mapping[Any, str] = field(default_factory=dict)
     col_names: Mapping[Any, str] = field(default_factory=dict)
     digits: int = 2
-    scale: float = 1.0
+    scale: float | Mapping[str, float] = 1.0
+    col_metrics: Mapping[Any, str] = field(default_factory=dict)
+    select_by: str | None = "best/val/acc"
+    mode: str = "max"
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+
+    def __post_init__(self) -> None:
+        if self.cols is None and not self.col_metrics:
+            raise ValueError("PaperTable: cols=None (the columns are metrics) needs col_metrics")
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"PaperTable: mode {self.mode!r} — must be max or min")
+
+    def metric_of(self, col: Any) -> str:
+        """The metric column ``col`` reports."""
+        return self.col_metrics.get(col, self.metric)
+
+    def scale_of(self, metric: str) -> float:
+        """The factor ``metric`` is multiplied by before comparing."""
+        if isinstance(self.scale, Mapping):
+            return float(self.scale.get(metric, 1.0))
+        return float(self.scale)
+
+    def baseline_of(self, row: Any) -> Any:
+        """The row ``row`` is tested against (None: not tested; never the row itself)."""
+        b = self.baseline(row) if callable(self.baseline) else self.baseline
+        return None if b is None or b == row else b
 
 
 def paper_cells(
@@ -356,24 +406,70 @@ def _key(v: Any) -> Any:
     return v
 
 
+def _axis_keys(runs: pd.DataFrame, axis: PaperAxis) -> pd.Series:
+    """The key of every run on one :class:`PaperTable` axis."""
+    if callable(axis):
+        return runs.apply(axis, axis=1) if len(runs) else pd.Series([], index=runs.index, dtype=object)
+    if axis not in runs.columns:
+        raise KeyError(f"runs have no column {axis!r}")
+    return runs[axis]
+
+
+def _single_configs(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """``df`` unchanged when every ``keys`` cell holds one configuration (selection without a
+    validation metric); else ValueError naming the first cell that holds several."""
+    cfg_cols = _config_columns(df, keys)
+    if not cfg_cols or df.empty:
+        return df
+    ident = df[cfg_cols].map(repr).agg("|".join, axis=1)
+    counts = ident.groupby([df[k] for k in keys], dropna=False).nunique()
+    several = counts[counts > 1]
+    if len(several):
+        raise ValueError(
+            f"cell {several.index[0]!r} holds {int(several.iloc[0])} configurations and the table "
+            "has no select_by metric to choose one: compare the runs of one configuration"
+        )
+    return df
+
+
 def paper_comparison(df: pd.DataFrame, table: PaperTable) -> pd.DataFrame:
     """One row per cell (ours ∪ the paper's): ours (mean, std, n of the configuration selected
-    on validation), the paper's number, Δ = ours − paper, and, for every row but the baseline,
-    the test against the baseline row of the same column over seeds (:func:`ftsweep.stats.compare`:
-    paired on shared seeds, else Welch), its 95 % CI and p-value, and Holm's adjusted p-value
-    across all comparisons of the table."""
+    on validation — ``table.select_by``), the paper's number, Δ = ours − paper, and, for every
+    row with a baseline (``table.baseline_of``), the test against the baseline row of the same
+    column over seeds (:func:`ftsweep.stats.compare`: paired on shared seeds, else Welch), its
+    95 % CI and p-value, and Holm's adjusted p-value across all comparisons of the table.
+
+    Raises:
+        KeyError: the runs lack an axis column, the selection metric or a reported metric.
+        ValueError: ``select_by`` is None and a cell holds several configurations.
+    """
     from ftsweep import stats
 
-    keys = [table.rows, table.cols]
-    missing = [c for c in [*keys, table.metric, "best/val/acc"] if c not in df.columns]
-    if missing:
-        raise KeyError(f"runs have no column {missing[0]!r}")
-    chosen = select_configs(df, keys)
-    groups: dict[tuple, tuple[list[float], list]] = {}
-    for (r, c), g in chosen.groupby(keys, dropna=False, sort=False):
-        g = g[g[table.metric].notna()]
-        seeds = list(g["seed"]) if "seed" in g.columns else None
-        groups[(_key(r), _key(c))] = (list(g[table.metric] * table.scale), seeds)
+    runs = df if table.prepare is None else table.prepare(df)
+    if "params" in df.attrs and "params" not in runs.attrs:
+        runs.attrs["params"] = df.attrs["params"]
+    if table.select_by is not None and table.select_by not in runs.columns:
+        raise KeyError(f"runs have no column {table.select_by!r}")
+    keys = ["_row"] if table.cols is None else ["_row", "_col"]
+    axes = {"_row": _axis_keys(runs, table.rows)}
+    if table.cols is not None:
+        axes["_col"] = _axis_keys(runs, table.cols)
+    runs = runs.assign(**axes)
+    if table.select_by is None:
+        chosen = _single_configs(runs, keys)
+    else:
+        chosen = select_configs(runs, keys, table.select_by, table.mode)
+    groups: dict[tuple, tuple[list[float], list | None]] = {}
+    for key, g in chosen.groupby(keys, dropna=False, sort=False):
+        r = _key(key[0])
+        cols = list(table.col_metrics) if table.cols is None else [_key(key[1])]
+        for c in cols:
+            metric = table.metric_of(c)
+            if metric not in g.columns:
+                raise KeyError(f"runs have no column {metric!r} (column {c!r} of the table)")
+            h = g[g[metric].notna()]
+            seeds = list(h["seed"]) if "seed" in h.columns else None
+            groups[(r, c)] = (list(h[metric] * table.scale_of(metric)), seeds)
     cells = list(groups) + [k for k in table.values if k not in groups]
     out = []
     for r, c in cells:
@@ -384,8 +480,9 @@ def paper_comparison(df: pd.DataFrame, table: PaperTable) -> pd.DataFrame:
         row = {"row": r, "col": c, "mean": mean, "std": std, "n": len(vals), "paper": paper}
         row["delta"] = mean - paper
         cmp = None
-        if table.baseline is not None and r != table.baseline and (table.baseline, c) in groups and vals:
-            b_vals, b_seeds = groups[(table.baseline, c)]
+        base = table.baseline_of(r)
+        if base is not None and (base, c) in groups and vals:
+            b_vals, b_seeds = groups[(base, c)]
             cmp = stats.compare(vals, b_vals, seeds, b_seeds)
         row.update(
             {

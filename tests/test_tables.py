@@ -240,3 +240,127 @@ def test_schane_tables_2_and_3_paper_numbers_are_the_papers() -> None:
     ]:
         assert PAPER_TABLE3[(key, "cifar_fs")] == _num(ablation[label])
     assert table2.paper.values is PAPER_TABLE2 and table3.paper.values is PAPER_TABLE3
+
+
+# ---- PaperTable: a metric per column, function keys, metric columns, no validation metric ---------
+def _uot_like_runs() -> pd.DataFrame:
+    """Two methods × two datasets × two seeds; ``ft`` has two lr, lr 0.1 wins on validation."""
+    rows = []
+    for seed in (0, 1):
+        for lr, val, acc, mpa in ((0.1, 80.0, 60.0 + seed, 50.0 + 2 * seed), (0.01, 70.0, 99.0, 99.0)):
+            rows.append({"method": "ft", "k": 100, "dataset": "cub", "seed": seed, "lr": lr,
+                         "best/val/acc": val, "test/acc": acc, "test/mpa": mpa})  # fmt: skip
+            rows.append({"method": "ft", "k": 100, "dataset": "pets", "seed": seed, "lr": lr,
+                         "best/val/acc": val, "test/acc": acc + 10, "test/mpa": mpa + 10})  # fmt: skip
+        for d, acc, mpa in (("cub", 64.0 + 3 * seed, 55.0), ("pets", 74.0, 66.0 + seed)):
+            rows.append({"method": "uot", "k": 200, "dataset": d, "seed": seed, "lr": 0.1,
+                         "best/val/acc": 1.0, "test/acc": acc, "test/mpa": mpa})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_paper_table_metric_per_column_and_function_row_key() -> None:
+    from ftsweep.tables import PaperTable, paper_comparison, paper_frame, with_paper
+
+    table = PaperTable(
+        {("ft k=100", "cub"): 61.0, ("uot k=200", "pets"): 65.0},
+        rows=lambda r: f"{r['method']} k={r['k']}",
+        col_metrics={"pets": "test/mpa"},
+        baseline="ft k=100",
+    )
+    long = paper_comparison(_uot_like_runs(), table).set_index(["row", "col"])
+    # cub reads test/acc, pets test/mpa; ft's lr 0.01 (test 99) loses on validation
+    assert long.loc[("ft k=100", "cub"), "mean"] == pytest.approx(60.5)  # (60 + 61) / 2
+    assert long.loc[("ft k=100", "pets"), "mean"] == pytest.approx(61.0)  # (60 + 62) / 2
+    assert long.loc[("uot k=200", "cub"), "mean"] == pytest.approx(65.5)  # (64 + 67) / 2
+    assert long.loc[("uot k=200", "pets"), "mean"] == pytest.approx(66.5)  # (66 + 67) / 2
+    # paired on seeds: uot − ft per seed on pets: 66 − 60, 67 − 62 → mean 5.5
+    assert long.loc[("uot k=200", "pets"), "diff_vs_baseline"] == pytest.approx(5.5)
+    assert long.loc[("uot k=200", "pets"), "test"] == "paired"
+
+    @with_paper(table)
+    def layout(df: pd.DataFrame) -> pd.DataFrame:
+        return df
+
+    md = paper_frame(_uot_like_runs(), layout, "md")
+    assert md.loc["ft k=100", "cub"] == "60.50 ± 0.71 (n=2) \\| 61.00 \\| -0.50"
+    std = float(np.std([66.0, 67.0], ddof=1))
+    assert md.loc["uot k=200", "pets"].startswith(f"66.50 ± {std:.2f} (n=2)")
+    assert md.loc["uot k=200", "pets"].endswith(" \\| 65.00 \\| +1.50")
+    # a column whose metric the runs lack names the metric
+    with pytest.raises(KeyError, match="test/top5"):
+        paper_comparison(_uot_like_runs(), PaperTable({}, col_metrics={"pets": "test/top5"}))
+
+
+def test_paper_table_metric_columns_share_one_selected_configuration() -> None:
+    from ftsweep.tables import PaperTable, paper_comparison
+
+    runs = pd.DataFrame(
+        [
+            # method, seed, lr, val, recall (fraction), acc: lr 0.1 wins on validation
+            {
+                "method": m,
+                "dataset": "cub",
+                "seed": s,
+                "lr": lr,
+                "best/val/acc": val,
+                "selection/recall": rec,
+                "test/acc": acc,
+            }
+            for m, s, lr, val, rec, acc in [
+                ("uot", 0, 0.1, 90.0, 0.95, 77.0),
+                ("uot", 1, 0.1, 92.0, 0.97, 78.0),
+                ("uot", 0, 0.3, 10.0, 0.10, 99.0),
+                ("uot", 1, 0.3, 10.0, 0.10, 99.0),
+                ("got", 0, 0.1, 50.0, 0.80, 70.0),
+            ]
+        ]
+    )
+    table = PaperTable(
+        {("uot", "Rec."): 98.31, ("uot", "Acc."): 77.21},
+        cols=None,
+        col_metrics={"Rec.": "selection/recall", "Acc.": "test/acc"},
+        scale={"selection/recall": 100.0},
+    )
+    long = paper_comparison(runs, table).set_index(["row", "col"])
+    assert long.loc[("uot", "Rec."), "mean"] == pytest.approx(96.0)  # 100 · (0.95 + 0.97) / 2
+    assert long.loc[("uot", "Rec."), "delta"] == pytest.approx(96.0 - 98.31)
+    assert long.loc[("uot", "Acc."), "mean"] == pytest.approx(77.5)  # test/acc unscaled
+    assert long.loc[("got", "Rec."), "mean"] == pytest.approx(80.0) and long.loc[("got", "Rec."), "n"] == 1
+    with pytest.raises(ValueError, match="col_metrics"):
+        PaperTable({}, cols=None)
+
+
+def test_paper_table_without_validation_metric_and_a_baseline_per_row() -> None:
+    from ftsweep.tables import PaperTable, paper_comparison
+
+    runs = pd.DataFrame(
+        [
+            {"pre": p, "trg": t, "dataset": "c10", "seed": s, "epochs": 300, "cluster/acc": v}
+            for p, t, vals in [
+                ("IN", "-", [46.0, 45.0, 47.0]),
+                ("IN", "BYOL", [48.0, 48.5, 50.0]),
+                ("none", "-", [10.0, 11.0, 12.0]),
+            ]  # fmt: skip
+            for s, v in enumerate(vals)
+        ]
+    )
+    table = PaperTable(
+        {("IN / BYOL", "c10"): 48.02},
+        rows=lambda r: f"{r['pre']} / {r['trg']}",
+        metric="cluster/acc",
+        select_by=None,
+        baseline=lambda row: row.replace("BYOL", "-") if "BYOL" in row else None,
+    )
+    long = paper_comparison(runs, table).set_index("row")
+    assert long.loc["IN / BYOL", "mean"] == pytest.approx(48.833333333)  # (48 + 48.5 + 50) / 3
+    # tested against its own baseline row, paired on seeds: diffs 2, 3.5, 3
+    from scipy import stats as sps
+
+    ref = sps.ttest_rel([48.0, 48.5, 50.0], [46.0, 45.0, 47.0])
+    assert long.loc["IN / BYOL", "diff_vs_baseline"] == pytest.approx(17.0 / 6)
+    assert long.loc["IN / BYOL", "p"] == pytest.approx(ref.pvalue, rel=1e-10)
+    assert np.isnan(long.loc["IN / -", "p"]) and np.isnan(long.loc["none / -", "p"])  # no baseline
+    # two configurations in one cell and nothing to select on: refuse rather than pool
+    two = pd.concat([runs, runs.iloc[:1].assign(epochs=100)], ignore_index=True)
+    with pytest.raises(ValueError, match="2 configurations"):
+        paper_comparison(two, table)
