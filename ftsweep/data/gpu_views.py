@@ -39,7 +39,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from ftsweep.data.registry import DatasetInfo
-from ftsweep.data.transforms import SMALL_IMAGE, blur_kernel_size, separable_conv
+from ftsweep.data.transforms import SMALL_IMAGE, blur_kernel_size, rotate_hue, separable_conv
 
 __all__ = [
     "AUTOAUGMENT_POLICIES",
@@ -216,28 +216,9 @@ def adjust_saturation(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate the hue of each sample by ``shift`` (fraction of a turn, in [-0.5, 0.5])."""
-    r, g, b = x.unbind(-3)
-    maxc, _ = x.max(dim=-3)
-    minc, _ = x.min(dim=-3)
-    v = maxc
-    delta = maxc - minc
-    s = torch.where(maxc > 0, delta / maxc.clamp(min=1e-12), torch.zeros_like(maxc))
-    d = delta.clamp(min=1e-12)
-    rc, gc, bc = (maxc - r) / d, (maxc - g) / d, (maxc - b) / d
-    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
-    h = torch.where(delta > 0, (h / 6.0) % 1.0, torch.zeros_like(h))
-    h = (h + shift.view(-1, 1, 1)) % 1.0
-    i = torch.floor(h * 6.0)
-    f = h * 6.0 - i
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    i = i.long() % 6
-    choices = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
-    out = torch.zeros_like(x)
-    for k, (cr, cg, cb) in enumerate(choices):
-        m = (i == k).unsqueeze(-3)
-        out = torch.where(m, torch.stack([cr, cg, cb], dim=-3), out)
-    return out
+    """Rotate the hue of each sample by ``shift`` (B,) (fraction of a turn, in [-0.5, 0.5]):
+    torchvision's ``adjust_hue`` in closed form (:func:`~ftsweep.data.transforms.rotate_hue`)."""
+    return rotate_hue(x, shift.view(-1, 1, 1).to(x.dtype))
 
 
 def color_jitter(
