@@ -21,8 +21,15 @@ of each, 3 epochs, random init — a check that everything runs, in minutes.
    suggestion (TPE on a finite grid) is paid again. Searchers: random, asha (random order +
    ASHA), tpe, tpe+asha; each at ``--searcher-seeds`` seeds, without and with
    ``points_to_evaluate`` = the paper's default configuration (``seeded``).
-   Not included: Tune's HyperBand (pauses and resumes trials) and BOHB (needs hpbandster and
-   ConfigSpace, not installed).
+3. **HyperBand and BOHB run in Ray Tune itself** on the same curves (:func:`tune_replay`): a
+   function trainable replays a configuration's recorded epochs (its checkpoint is the epoch
+   reached, so a trial HyperBand pauses resumes where it stopped and pays no epoch twice) on a
+   local Ray instance with one CPU, i.e. one trial at a time as in 2. ``hyperband``: the random
+   order of 2 + Tune's ``HyperBandScheduler``; ``bohb``: ``TuneBOHB`` + ``HyperBandForBOHB``
+   (both with time ``sched/epoch``, reduction factor 3, ``max_t`` = the epochs). BOHB needs
+   ``pip install hpbandster ConfigSpace statsmodels`` (not in requirements.txt); without them it
+   is skipped with a line saying so. ``tests/test_search_efficiency_bench.py`` checks that ASHA
+   replayed in Tune pays exactly the epochs :func:`simulate` counts.
 
 Reported per grid and searcher (mean over seeds): ``frac_to_target`` — epochs run until some
 trial's ``best/val/acc`` is within 1 point of the grid's best, ÷ the grid's epochs (None where a
@@ -44,6 +51,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -78,6 +86,8 @@ GRIDS: dict[str, tuple[str, dict[str, list[float]], dict[str, float], dict[str, 
     ),
 }
 SEARCHERS = ("random", "asha", "tpe", "tpe+asha")
+#: run through Ray Tune's own loop (pausing schedulers): :func:`tune_replay`
+TUNE_SEARCHERS = ("hyperband", "bohb")
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -296,6 +306,117 @@ def simulate(
     }
 
 
+def _replay(config: dict[str, Any], curves: dict[str, list[dict[str, Any]]], keys: list[str]) -> None:
+    """Function trainable: report a configuration's recorded epochs from where its checkpoint
+    (the epoch reached) left off."""
+    import tempfile
+
+    from ray import tune
+
+    start, ck = 0, tune.get_checkpoint()
+    if ck is not None:
+        with ck.as_directory() as d:
+            start = int(Path(d, "epoch").read_text())
+    curve = curves[point_key({k: config[k] for k in keys})]
+    for e in range(start, len(curve)):
+        r = curve[e]
+        with tempfile.TemporaryDirectory() as d:
+            Path(d, "epoch").write_text(str(e + 1))
+            metrics = {
+                "sched/epoch": r["sched"],
+                METRIC: r["val"],
+                "test/acc": r["test"],
+                "replay/epoch": e + 1,
+            }
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def tune_replay(
+    curves: dict[str, list[dict[str, Any]]],
+    axes: dict[str, list[float]],
+    method: str,
+    epochs: int,
+    searcher: str,
+    seed: int,
+    default: dict[str, Any] | None,
+    storage: Path,
+) -> dict[str, Any]:
+    """One searcher run in Ray Tune on the recorded curves (``hyperband``, ``bohb``; ``asha`` for
+    the cross-check with :func:`simulate`), one trial at a time; the same report as
+    :func:`simulate`. Needs a Ray instance with one CPU (``ray.init(num_cpus=1)``)."""
+    from ray import tune
+    from ray.tune.schedulers import HyperBandForBOHB, HyperBandScheduler
+
+    from ftsweep.routing import VariantSearcher
+
+    points = grid_points(axes)
+    grid_epochs = len(points) * epochs
+    target = max(c[-1]["val"] for c in curves.values()) - TARGET_GAP
+    hb = {"time_attr": "sched/epoch", "max_t": epochs, "reduction_factor": 3, "metric": METRIC, "mode": MODE}
+    param_space: dict[str, Any] = {}
+    if searcher == "bohb":
+        from ray.tune.search.bohb import TuneBOHB
+
+        param_space = {k: tune.choice(v) for k, v in axes.items()}
+        search = TuneBOHB(
+            metric=METRIC, mode=MODE, seed=seed, points_to_evaluate=[default] if default else None
+        )
+        sched = HyperBandForBOHB(**hb)
+    else:
+        search = VariantSearcher(_Order(points, seed, default).queue, METRIC, MODE)
+        sched = _asha(method, epochs) if searcher == "asha" else HyperBandScheduler(**hb)
+    log: list[tuple[float, float | None, float]] = []  # (sched, val, test) of every epoch paid
+    reached: dict[str, int] = {}  # trial → epochs replayed
+
+    class Count(tune.Callback):
+        def on_trial_result(
+            self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        ) -> None:
+            log.append((result["sched/epoch"], result[METRIC], result.get("test/acc")))
+            # a paused trial resumes at its next epoch: every epoch is paid once
+            if result["replay/epoch"] != reached.get(trial.trial_id, 0) + 1:
+                raise RuntimeError(
+                    f"{trial} replayed epoch {result['replay/epoch']} after {reached.get(trial.trial_id)}"
+                )
+            reached[trial.trial_id] = result["replay/epoch"]
+
+    tuner = tune.Tuner(
+        tune.with_parameters(_replay, curves=curves, keys=list(axes)),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            search_alg=search,
+            scheduler=sched,
+            num_samples=len(points),
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(storage_path=str(storage), verbose=0, callbacks=[Count()]),
+    )
+    grid = tuner.fit()
+    seen = [(v, t, i + 1) for i, (sched_e, v, t) in enumerate(log) if sched_e > 0]
+    to_target = next((e for v, _, e in seen if v >= target), None)
+
+    def pick(until: float) -> tuple[float | None, float | None]:
+        got = [(v, t) for v, t, e in seen if e <= until]
+        return max(got, key=lambda vt: vt[0]) if got else (None, None)
+
+    pick_val, pick_test = pick(math.inf)
+    return {
+        "epochs": len(log),
+        "frac_total": len(log) / grid_epochs,
+        "frac_to_target": None if to_target is None else to_target / grid_epochs,
+        "pick_val": pick_val,
+        "pick_test": pick_test,
+        "at_20pct_test": pick(BUDGET_FRAC * grid_epochs)[1],
+        "trials": len(grid),
+    }
+
+
+def bohb_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("hpbandster", "ConfigSpace", "statsmodels"))
+
+
 def summarize(name: str, g: dict[str, Any], axes: dict[str, list[float]]) -> dict[str, Any]:
     curves = g["curves"]
     finals = {k: c[-1] for k, c in curves.items()}
@@ -356,6 +477,14 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def ray_once() -> None:
+    """A local Ray instance with one CPU (one replayed trial at a time), started once."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 × 2 of each grid, 3 epochs, random init")
@@ -399,12 +528,24 @@ def main(argv: list[str] | None = None) -> int:
         run_grid(name, g, s, args.workers, save)
         if g.get("sim") != SIM_VERSION:
             g["sim"], g["runs"] = SIM_VERSION, {}
-        for searcher, seeded, seed in itertools.product(SEARCHERS, (False, True), args.searcher_seeds):
+        tune_searchers = [t for t in TUNE_SEARCHERS if t != "bohb" or bohb_available()]
+        if "bohb" not in tune_searchers:
+            print("  bohb skipped: pip install hpbandster ConfigSpace statsmodels", file=sys.stderr)
+        for searcher, seeded, seed in itertools.product(
+            (*SEARCHERS, *tune_searchers), (False, True), args.searcher_seeds
+        ):
             key = f"{searcher}{'+default' if seeded else ''}|seed={seed}"
             if key in g["runs"]:
                 continue
             first = {k: default[k] for k in axes} if seeded else None
-            g["runs"][key] = simulate(g["curves"], axes, method, s["epochs"], searcher, seed, first)
+            if searcher in TUNE_SEARCHERS:
+                with tempfile.TemporaryDirectory() as storage:
+                    ray_once()
+                    g["runs"][key] = tune_replay(
+                        g["curves"], axes, method, s["epochs"], searcher, seed, first, Path(storage)
+                    )
+            else:
+                g["runs"][key] = simulate(g["curves"], axes, method, s["epochs"], searcher, seed, first)
             save()
         g["summary"] = summarize(name, g, axes)
         save()

@@ -50,3 +50,30 @@ def test_stage1_reports_never_count_and_asha_cuts() -> None:
     assert a["epochs"] == EPOCHS + 3 + 3 + EPOCHS and a["pick_val"] == 40.0
     t = bench.simulate(curves, AXES, "coin", EPOCHS, "tpe+asha", 0, bench.grid_points(AXES)[0])
     assert t["trials"] == 4 and t["frac_total"] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def one_cpu_ray():
+    import ray
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_tune_replays_asha_with_the_epochs_simulate_counts_and_hyperband_pays_each_once(
+    one_cpu_ray, tmp_path
+) -> None:
+    axes = {"alpha": [0.1, 0.3, 0.5], "temperature": [0.1, 0.3, 0.5]}
+    curves = {}
+    for rank, p in enumerate(bench.grid_points(axes)):  # ranks interleaved: the order matters
+        q = (rank * 4) % 9
+        curves[bench.point_key(p)] = [{"sched": e, "val": 10.0 * q + e, "test": float(q)} for e in range(1, 10)]
+    sim = bench.simulate(curves, axes, "coin", 9, "asha", 3, None)
+    real = bench.tune_replay(curves, axes, "coin", 9, "asha", 3, None, tmp_path / "a")
+    assert real["epochs"] == sim["epochs"] < 81 and real["frac_to_target"] == sim["frac_to_target"]
+    assert real["pick_val"] == sim["pick_val"] == 89.0
+    hb = bench.tune_replay(curves, axes, "coin", 9, "hyperband", 3, None, tmp_path / "h")
+    # HyperBand pauses and resumes trials (the replay raises if an epoch is paid twice) and
+    # stops some: fewer epochs than the grid, and it still ends on the best configuration
+    assert hb["trials"] == 9 and hb["epochs"] < 81 and hb["pick_val"] == 89.0
