@@ -68,7 +68,9 @@ def test_tune_replays_asha_with_the_epochs_simulate_counts_and_hyperband_pays_ea
     curves = {}
     for rank, p in enumerate(bench.grid_points(axes)):  # ranks interleaved: the order matters
         q = (rank * 4) % 9
-        curves[bench.point_key(p)] = [{"sched": e, "val": 10.0 * q + e, "test": float(q)} for e in range(1, 10)]
+        curves[bench.point_key(p)] = [
+            {"sched": e, "val": 10.0 * q + e, "test": float(q)} for e in range(1, 10)
+        ]
     sim = bench.simulate(curves, axes, "coin", 9, "asha", 3, None)
     real = bench.tune_replay(curves, axes, "coin", 9, "asha", 3, None, tmp_path / "a")
     assert real["epochs"] == sim["epochs"] < 81 and real["frac_to_target"] == sim["frac_to_target"]
