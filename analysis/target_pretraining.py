@@ -13,6 +13,12 @@ runs ran, read from their config columns, not by the spec's entry names:
 - *SSL*: the Trainable, from the entry name's first ``-``-separated token (``fixmatch-rand`` →
   FixMatch; ``supervised`` → ``-``);
 - label budget: ``labels_per_class`` × the dataset's classes (``#40``), or ``all``.
+
+Beside the paper's numbers (``ftsweep table --layout … --paper``): :func:`table1`, :func:`table2`
+(rows :func:`pts_name` of each run, each BYOL row tested against the same row without target
+pretraining), :func:`table8`, :func:`table9` and :func:`table10` (no validation metric in stage 1:
+one configuration per cell, no selection). Fig. 5 prints a curve, no numbers; :func:`digits` is
+not a paper table: both render ours only.
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ __all__ = [
     "PAPER_TABLE10",
     "SSL_NAMES",
     "budget",
+    "dataset_budget",
     "digits",
     "fig5",
     "fig5_plot",
     "pretrain_name",
+    "pts_name",
     "ssl_name",
     "stage1_dataset",
     "stage1_epochs",
@@ -159,11 +167,29 @@ def _apply(df: pd.DataFrame, fn) -> pd.Series:  # noqa: ANN001
     return df.apply(fn, axis=1) if len(df) else pd.Series([], dtype=object)
 
 
+def pts_name(row: pd.Series) -> str:
+    """Tables 1-2's row of a run: ``Pretrain / Trg. Pre. / SSL`` (``IN Sup / BYOL / FixMatch``)."""
+    return f"{pretrain_name(row.get('pretrained'))} / {trg_name(row)} / {ssl_name(row['method'])}"
+
+
+def dataset_budget(row: pd.Series) -> str:
+    """Table 2's column of a run: ``<dataset> #<labels>`` (``CIFAR-100 #400``)."""
+    return f"{DATASET_NAMES.get(row['dataset'], row['dataset'])} {budget(row)}"
+
+
 def _rows_pts(df: pd.DataFrame) -> pd.Series:
     """``Pretrain / Trg. Pre. / SSL`` per run."""
-    return _apply(
-        df, lambda r: f"{pretrain_name(r.get('pretrained'))} / {trg_name(r)} / {ssl_name(r['method'])}"
-    )
+    return _apply(df, pts_name)
+
+
+def _without_trg(name: str) -> str | None:
+    """The row a ``… / <Trg. Pre.> / …`` row is tested against: the same row without target
+    pretraining (``IN Sup / BYOL / FixMatch`` → ``IN Sup / - / FixMatch``); None for a row
+    without it."""
+    parts = str(name).split(" / ")
+    if len(parts) < 2 or parts[1] == NONE:
+        return None
+    return " / ".join([parts[0], NONE, *parts[2:]])
 
 
 def _paper_row_order(names: Sequence[str]) -> list[str]:
@@ -189,9 +215,8 @@ _T1_ROWS = {
     "IN Sup / - / FixMatch": [75.33, 94.46, 95.92],
     "IN Sup / BYOL / FixMatch": [90.21, 95.10, 95.51],
 }
-#: Table 1 (CIFAR-10), keyed by :func:`table1`'s row / column names (the rows ftsweep runs).
-#: Kept for reference, not attached: these rows combine ``method`` and ``stage1.objective`` and
-#: ``paper_comparison`` groups by one runs column per axis.
+#: Table 1 (CIFAR-10), keyed by :func:`table1`'s row / column names (the rows ftsweep runs: no
+#: MT, VAT or Self-Tuning)
 PAPER_TABLE1 = paper_cells(_T1_ROWS, ["#40", "#250", "#1000"])
 _T2_ROWS = {
     "- / - / -": [8.67, 21.69, 10.47],
@@ -203,7 +228,7 @@ _T2_ROWS = {
     "IN Sup / - / FixMatch": [44.34, 71.81, 79.89],
     "IN Sup / BYOL / FixMatch": [46.23, 72.19, 92.97],
 }
-#: Table 2 (CIFAR-100 #400 #2500, SVHN #40), keyed by :func:`table2`'s names; not attached (as
+#: Table 2 (CIFAR-100 #400 #2500, SVHN #40), keyed by :func:`table2`'s names (the rows of
 #: :data:`PAPER_TABLE1`)
 PAPER_TABLE2 = paper_cells(_T2_ROWS, ["CIFAR-100 #400", "CIFAR-100 #2500", "SVHN #40"])
 #: Table 8 (CIFAR-10 #40, IN Sup): rows ``stage1.objective`` (None: no stage 1), cols ``method``
@@ -225,8 +250,8 @@ PAPER_TABLE9 = paper_cells(
     },
     ["cifar10", "cifar100", "svhn"],
 )
-#: Table 10 clustering accuracy (%) ``(train, test)`` per (row, dataset); not attached: the
-#: ``target_pretrain`` runs have no ``best/val/acc`` to select on and the ``-`` row is another metric
+#: Table 10 clustering accuracy (%) ``(train, test)`` per (Trg. Pre. row, dataset), IN Sup weights
+#: (attached to :func:`table10` split into ``<dataset> train`` / ``<dataset> test`` columns)
 PAPER_TABLE10 = paper_cells(
     {
         NONE: [(46.31, 45.66), (6.40, 6.74), (12.96, 12.64)],
@@ -236,17 +261,86 @@ PAPER_TABLE10 = paper_cells(
 )
 
 
+#: Table 10's cluster metrics of a ``target_pretrain`` run
+_T10_METRICS = [
+    "cluster/train_acc",
+    "cluster/test_acc",
+    "cluster/train_acc_before",
+    "cluster/test_acc_before",
+]
+#: the one metric of :func:`_table10_records`
+_T10_METRIC = "cluster/acc"
+_SPLITS = ("train", "test")
+
+
+def _objective(df: pd.DataFrame) -> pd.Series:
+    """The stage-1 objective of ``target_pretrain`` runs (TargetPretrainConfig's default if unset)."""
+    if "objective" in df.columns:
+        return df["objective"]
+    return pd.Series(STAGE1_DEFAULT_OBJECTIVE, index=df.index)
+
+
+def _require_cluster_metrics(df: pd.DataFrame) -> None:
+    missing = [c for c in _T10_METRICS if c not in df.columns]
+    if missing:
+        raise KeyError(f"runs have no column {missing[0]!r} (Table 10 reads target_pretrain runs)")
+
+
+def _table10_records(df: pd.DataFrame) -> pd.DataFrame:
+    """Four records per ``target_pretrain`` run: Trg. Pre. (``-`` = the ``_before`` metrics, the
+    weights stage 1 starts from; else the objective's name) × split (train / test), each with its
+    clustering accuracy as :data:`_T10_METRIC`, the row key ``_t10_row`` =
+    ``<Pretrain> / <Trg. Pre.>`` and the column key ``_t10_col`` = ``<dataset> <split>``."""
+    _require_cluster_metrics(df)
+    pre = (
+        df["pretrained"].map(pretrain_name) if "pretrained" in df.columns else pd.Series(NONE, index=df.index)
+    )
+    after = _objective(df).map(lambda o: OBJECTIVE_NAMES.get(str(o), str(o)))
+    base = df.drop(columns=_T10_METRICS)
+    parts = [
+        base.assign(
+            _t10_row=pre + " / " + trg,
+            _t10_col=df["dataset"].astype(str) + f" {split}",
+            **{_T10_METRIC: df[f"cluster/{split}_acc{suffix}"]},
+        )
+        for trg, suffix in ((pd.Series(NONE, index=df.index), "_before"), (after, ""))
+        for split in _SPLITS
+    ]
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs = dict(df.attrs)
+    return out
+
+
+_T10_PAPER = {
+    (f"IN Sup / {r}", f"{d} {split}"): v[i]
+    for (r, d), v in PAPER_TABLE10.items()
+    for i, split in enumerate(_SPLITS)
+}
+
+
 # ---- layouts ----------------------------------------------------------------------------------------
+@with_paper(PaperTable(PAPER_TABLE1, rows=pts_name, cols=budget, baseline=_without_trg))
 def table1(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
-    """Table 1: rows ``Pretrain / Trg. Pre. / SSL``, columns the label budgets (#40 #250 #1000)."""
+    """Table 1: rows ``Pretrain / Trg. Pre. / SSL``, columns the label budgets (#40 #250 #1000).
+
+    ``--paper``: the paper's eight rows ftsweep runs (its MT, VAT and Self-Tuning rows are not
+    run); ours is ``test/acc`` — with the spec's ``select: median_last_k``, FixMatch's median of
+    the last 20 epochs — of the configuration (``lr``) chosen on ``best/val/acc`` per cell. Each
+    BYOL row is tested against the same Pretrain / SSL row without target pretraining (the
+    paper's claim, observation i), over seeds.
+    """
     cols = _apply(df, budget)
     mean, std = _grid(df, _rows_pts(df), cols, metric)
     return _frame(mean, std, _paper_row_order(list(mean.index)), sorted(mean.columns, key=_budget_key))
 
 
+@with_paper(PaperTable(PAPER_TABLE2, rows=pts_name, cols=dataset_budget, baseline=_without_trg))
 def table2(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
-    """Table 2: rows as Table 1, columns ``<dataset> #<labels>`` (CIFAR-100 #400 #2500, SVHN #40)."""
-    cols = _apply(df, lambda r: f"{DATASET_NAMES.get(r['dataset'], r['dataset'])} {budget(r)}")
+    """Table 2: rows as Table 1, columns ``<dataset> #<labels>`` (CIFAR-100 #400 #2500, SVHN #40).
+
+    ``--paper``: as :func:`table1` (the runs of both Table 2 specs, experiment ``tp_table2``).
+    """
+    cols = _apply(df, dataset_budget)
     mean, std = _grid(df, _rows_pts(df), cols, metric)
     order = list(DATASET_NAMES.values())
 
@@ -300,6 +394,18 @@ def table9(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
     return _frame(mean, std, row_order, col_order, DATASET_NAMES)
 
 
+@with_paper(
+    PaperTable(
+        _T10_PAPER,
+        rows="_t10_row",
+        cols="_t10_col",
+        metric=_T10_METRIC,
+        baseline=_without_trg,
+        col_names={f"{d} {s}": f"{n} {s}" for d, n in DATASET_NAMES.items() for s in _SPLITS},
+        select_by=None,
+        prepare=_table10_records,
+    )
+)
 def table10(df: pd.DataFrame) -> pd.DataFrame:
     """Table 10: clustering accuracy ``train / test`` (mean ± std over seeds) of the backbone
     before (``-``) and after stage 1 (the objective's name), columns the datasets.
@@ -307,17 +413,20 @@ def table10(df: pd.DataFrame) -> pd.DataFrame:
     Reads the ``target_pretrain`` runs' ``cluster/{train,test}_acc_before`` and
     ``cluster/{train,test}_acc``; the before row pools every run of a dataset (same initial
     weights), the after rows are split by ``objective``.
+
+    ``--paper``: rows ``<Pretrain> / <Trg. Pre.>`` (the paper's ``IN Sup / -`` and
+    ``IN Sup / BYOL``), one column per dataset and split (``CIFAR-10 train`` …). Stage 1 has no
+    validation split, so no configuration is selected: each cell must hold the runs of one
+    configuration (sweeps/target_pretraining_table10.yaml is one; a sweep over several
+    objectives or settings is compared one configuration at a time, else ``--paper`` raises
+    rather than pool or pick on a training number). The ``-`` cell of a run is its
+    ``_before`` metric, so the BYOL row is tested against it paired on seeds (the same runs).
     """
-    need = ["cluster/train_acc", "cluster/test_acc", "cluster/train_acc_before", "cluster/test_acc_before"]
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise KeyError(f"runs have no column {missing[0]!r} (Table 10 reads target_pretrain runs)")
+    _require_cluster_metrics(df)
     datasets = sorted(
         df["dataset"].unique(), key=lambda d: (list(DATASET_NAMES).index(d) if d in DATASET_NAMES else 99, d)
     )
-    objective = (
-        df["objective"] if "objective" in df.columns else pd.Series(STAGE1_DEFAULT_OBJECTIVE, df.index)
-    )
+    objective = _objective(df)
 
     def both(runs: pd.DataFrame, suffix: str) -> str:
         tr, te = runs[f"cluster/train_acc{suffix}"], runs[f"cluster/test_acc{suffix}"]
