@@ -25,8 +25,8 @@ Counts (exact, from the spec alone):
 - not counted: UOT selection's source batches and feature extraction, clustering evaluations of
   stage 1, the one-off ``pretrained: auto`` SimCLR checkpoint.
 
-Estimate: trial-seconds = training images ÷ training images/s + evaluation images ÷ evaluation
-images/s, from a :class:`ThroughputTable` (measured, the user's file) or from
+Estimate: trial-seconds = trials × set-up seconds (building a trial's data and model, optional)
++ training images ÷ training images/s + evaluation images ÷ evaluation images/s, from a :class:`ThroughputTable` (measured, the user's file) or from
 :func:`calibrate` (a few real steps here). GPU-hours = trial-seconds × ``resources.gpu`` ÷ 3600.
 Wall time = total trial-seconds ÷ parallel slots (``gpus ÷ gpu per trial``, or ``cpus ÷ cpu per
 trial`` for CPU trials, and at most ``max_concurrent_trials``) — perfect packing, no start-up.
@@ -35,11 +35,12 @@ Throughput table (JSON or YAML)::
 
     {"entries": [
       {"method": "ce", "backbone": "small_cnn", "image_size": 32, "device": "cpu",
-       "train_images_per_s": 850.0, "eval_images_per_s": 4100.0},
+       "train_images_per_s": 850.0, "eval_images_per_s": 4100.0, "setup_s": 1.5},
       {"method": "*", "backbone": "torchvision.resnet50", "image_size": 224,
        "device": "NVIDIA H200", "train_images_per_s": 2400.0, "eval_images_per_s": 7000.0}]}
 
-``method: "*"`` matches any method of that (backbone, image size, device). ``device`` is
+``setup_s`` (optional, default 0): seconds to build one trial's data and model before its first
+step. ``method: "*"`` matches any method of that (backbone, image size, device). ``device`` is
 ``cpu`` or the GPU's name as torch reports it (``torch.cuda.get_device_name()``). A benchmark
 writes it with :func:`write_throughput` (``calibrate`` results, or rows of a GPU benchmark
 converted with :func:`throughput_entry`).
@@ -80,10 +81,12 @@ STAGE1_METHOD = "target_pretrain"
 
 @dataclass(frozen=True)
 class Throughput:
-    """Measured images per second of one (method, backbone, image size, device)."""
+    """Measured images per second of one (method, backbone, image size, device), and the
+    seconds one trial takes to build its data and model (``setup``)."""
 
     train: float
     eval: float
+    setup: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,7 @@ def estimate(job: JobPlan, tp: Throughput | None) -> JobPlan:
     """``job`` with its trial-seconds and GPU-hours from images/s ``tp``."""
     if tp is None:
         return job
-    seconds = job.train_images / tp.train + job.eval_images / tp.eval
+    seconds = job.trials * tp.setup + job.train_images / tp.train + job.eval_images / tp.eval
     return replace(job, throughput=tp, seconds=seconds, gpu_hours=seconds * job.gpu_per_trial / 3600)
 
 
@@ -411,9 +414,11 @@ def throughput_entry(
     device: str,
     train_images_per_s: float,
     eval_images_per_s: float,
+    setup_s: float = 0.0,
 ) -> dict[str, Any]:
     """One row of a throughput file (the format in the module docstring)."""
     return {
+        "setup_s": float(setup_s),
         "method": method,
         "backbone": backbone,
         "image_size": int(image_size),
@@ -439,9 +444,11 @@ def load_throughput(path: str | Path) -> ThroughputTable:
     for i, r in enumerate(rows):
         if not isinstance(r, Mapping) or any(k not in r for k in keys):
             raise ConfigError(f"--throughput entries[{i}]", r, f"must have keys {', '.join(keys)}")
-        tp = Throughput(float(r["train_images_per_s"]), float(r["eval_images_per_s"]))
-        if tp.train <= 0 or tp.eval <= 0:
-            raise ConfigError(f"--throughput entries[{i}]", r, "images/s must be > 0")
+        tp = Throughput(
+            float(r["train_images_per_s"]), float(r["eval_images_per_s"]), float(r.get("setup_s", 0.0))
+        )
+        if tp.train <= 0 or tp.eval <= 0 or tp.setup < 0:
+            raise ConfigError(f"--throughput entries[{i}]", r, "images/s must be > 0 and setup_s >= 0")
         out[(str(r["method"]), str(r["backbone"]), int(r["image_size"]), str(r["device"]))] = tp
     return ThroughputTable(out)
 
@@ -463,7 +470,8 @@ def calibrate(
     """Images/s of each distinct (method, backbone, image size) of ``spec`` on this machine: the
     Ray-free method class is built with the job's first config (``pretrained: none`` and no
     ``stage1`` — weights do not change the speed), one warm-up epoch of ``steps`` batches, then
-    one timed epoch of ``steps`` batches and ``eval_batches`` validation batches. Shared stage-1
+    one timed epoch of ``steps`` batches and ``eval_batches`` validation batches; ``setup`` is the
+    time the method class took to build (data, model, loaders: what a trial pays once). Shared stage-1
     rows use their stage-2 job's training rate. ``device``: torch device (default the job's)."""
     from ftsweep.methods.base import FineTuner
 
@@ -478,7 +486,9 @@ def calibrate(
             config["stage1"] = None
         if device is not None:
             config["device"] = device
+        t0 = time.perf_counter()
         method = cls(config)
+        setup_s = time.perf_counter() - t0
         if not isinstance(method, FineTuner):
             continue  # stage 1 as a trial: its rate is looked up like the shared stage 1's
         kind = _device_kind(method.device)
@@ -499,7 +509,7 @@ def calibrate(
         eval_s = time.perf_counter() - t0
         val = _capped(split_sizes(method.cfg)["val"], method.cfg.eval_batch_size, eval_batches)
         val = min(val, len(method.data.val))
-        entries[key] = Throughput(train_images / train_s, val / eval_s)
+        entries[key] = Throughput(train_images / train_s, val / eval_s, setup_s)
         has_stage1 = any(p.get("stage1") is not None for p in _trial_configs(spec, job)) or job.fixed.get(
             "stage1"
         )
@@ -525,7 +535,10 @@ def _sync(device: Any) -> None:
 
 def table_entries(table: ThroughputTable) -> list[dict[str, Any]]:
     """The rows of ``table`` for :func:`write_throughput`."""
-    return [throughput_entry(m, b, s, d, tp.train, tp.eval) for (m, b, s, d), tp in table.entries.items()]
+    return [
+        throughput_entry(m, b, s, d, tp.train, tp.eval, tp.setup)
+        for (m, b, s, d), tp in table.entries.items()
+    ]
 
 
 # ---- text -----------------------------------------------------------------------------------

@@ -101,12 +101,13 @@ def test_estimate_arithmetic_from_a_throughput_table(tmp_path) -> None:
     path = tmp_path / "tp.json"
     size = plan_spec(spec, gpus=4).jobs[0].image_size  # the spec's image_size, else the dataset's
     write_throughput(
-        path, [throughput_entry("coin", "torchvision.resnet50", size, "NVIDIA H200", 2000.0, 8000.0)]
+        path, [throughput_entry("coin", "torchvision.resnet50", size, "NVIDIA H200", 2000.0, 8000.0, 30.0)]
     )
     table = load_throughput(path)
     plan = plan_spec(spec, throughput=table, gpus=4, cpus=64)
     (job,) = plan.jobs
-    seconds = job.train_images / 2000.0 + job.eval_images / 8000.0
+    # every trial pays its 30-s set-up once
+    seconds = job.trials * 30.0 + job.train_images / 2000.0 + job.eval_images / 8000.0
     assert job.device == "NVIDIA H200" and job.seconds == pytest.approx(seconds)
     assert job.gpu_hours == pytest.approx(seconds * 1.0 / 3600)
     # 4 GPUs, 1 per trial, 64 CPUs / 8 per trial = 8: 4 at once
@@ -151,5 +152,5 @@ def test_calibrate_measures_every_method_backbone_and_size() -> None:
     spec = parse_spec({**TINY, "methods": TINY["methods"][:2]})
     table = calibrate(spec, steps=1, eval_batches=1)
     assert set(table.entries) == {("ce", "small_cnn", 32, "cpu"), ("schane", "small_cnn", 32, "cpu")}
-    assert all(tp.train > 0 and tp.eval > 0 for tp in table.entries.values())
+    assert all(tp.train > 0 and tp.eval > 0 and tp.setup > 0 for tp in table.entries.values())
     assert plan_spec(spec, throughput=table).seconds is not None
