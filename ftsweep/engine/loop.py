@@ -97,15 +97,21 @@ class _SeededSampler(Sampler):
     a generator seeded by the loader's ``generator.initial_seed()`` and the number of passes since
     it was last seeded. An item's view then depends only on the loader's seed and the item's
     position — not on the number of workers, on which worker loads it, or on what else drew from
-    the loader's generator (a fresh and a re-seeded persistent loader give the same batches)."""
+    the loader's generator (a fresh and a re-seeded persistent loader give the same batches).
 
-    def __init__(self, n: int, shuffle: bool, generator: torch.Generator) -> None:
+    With ``num_samples``, a pass is that many items: successive orders of the ``n`` items
+    (successive permutations when shuffled), cut after ``num_samples``."""
+
+    def __init__(
+        self, n: int, shuffle: bool, generator: torch.Generator, num_samples: int | None = None
+    ) -> None:
         self.n, self.shuffle, self.generator = n, shuffle, generator
+        self.num_samples = n if num_samples is None else num_samples
         self._seed: int | None = None
         self._pass = 0
 
     def __len__(self) -> int:
-        return self.n
+        return self.num_samples
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         seed = self.generator.initial_seed()
@@ -113,8 +119,13 @@ class _SeededSampler(Sampler):
             self._seed, self._pass = seed, 0
         gen = torch.Generator().manual_seed((seed * 1_000_003 + self._pass * 7_919) % 2**63)
         self._pass += 1
-        order = torch.randperm(self.n, generator=gen) if self.shuffle else torch.arange(self.n)
-        seeds = torch.randint(2**62, (self.n,), generator=gen)
+        rounds = -(-self.num_samples // self.n) if self.n else 0
+        orders = [torch.randperm(self.n, generator=gen) if self.shuffle else torch.arange(self.n)]
+        orders += [
+            torch.randperm(self.n, generator=gen) if self.shuffle else orders[0] for _ in range(rounds - 1)
+        ]
+        order = torch.cat(orders)[: self.num_samples]
+        seeds = torch.randint(2**62, (self.num_samples,), generator=gen)
         return iter(zip(order.tolist(), seeds.tolist(), strict=True))
 
 
@@ -152,6 +163,7 @@ def make_loader(
     pin_memory: bool | None = None,
     persistent_workers: bool = False,
     prefetch_factor: int = 4,
+    num_samples: int | None = None,
 ) -> DataLoader:
     """A DataLoader whose order and per-item augmentation seeds come from ``seed``.
 
@@ -167,14 +179,23 @@ def make_loader(
         persistent_workers: keep the workers between epochs (only with workers; the caller
             keeps the loader and re-seeds its ``generator`` each epoch).
         prefetch_factor: batches each worker loads ahead (only with workers).
+        num_samples: items per pass (None: ``len(dataset)``); more than the dataset draws
+            successive orders of it, one after the other (a fresh permutation each when
+            ``shuffle``), so every item appears once per permutation and a small set fills
+            ``batch_size`` by repetition (FixMatch's expanded labeled stream). With
+            ``drop_last``, ``num_samples = steps · batch_size`` gives exactly ``steps`` batches
+            of exactly ``batch_size``.
     """
     workers = resolve_num_workers(num_workers)
     gen = torch.Generator().manual_seed(seed)
     extra = {"persistent_workers": persistent_workers, "prefetch_factor": prefetch_factor} if workers else {}
+    if num_samples is not None and (num_samples < 0 or (num_samples and not len(dataset))):
+        raise ValueError(f"num_samples must be >= 0 and needs a non-empty dataset, got {num_samples}")
+    per_pass = len(dataset) if num_samples is None else num_samples
     return DataLoader(
         _SeededItems(dataset),
-        batch_size=min(batch_size, len(dataset)) if drop_last else batch_size,
-        sampler=_SeededSampler(len(dataset), shuffle, gen),
+        batch_size=max(1, min(batch_size, per_pass)) if drop_last else batch_size,
+        sampler=_SeededSampler(len(dataset), shuffle, gen, num_samples),
         generator=gen,
         num_workers=workers,
         drop_last=drop_last,

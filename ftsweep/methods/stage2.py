@@ -10,9 +10,10 @@ Training follows FixMatch's public code rather than epochs over the labeled set:
 - an *epoch* is ``iters_per_epoch`` optimiser steps (FixMatch evaluates every 1024 steps); each
   step draws a labeled batch of exactly ``batch_size`` B and, for the semi-supervised learners,
   ``mu · B`` unlabeled images with the class's ``unlabeled_views``. Both streams are successive
-  reshufflings of their set (:func:`index_stream`), so a label budget smaller than B repeats
-  labeled images within a batch — FixMatch's expanded labeled index — instead of shrinking the
-  batch to the budget (40 labels still give B = 64 and μ = 7);
+  reshufflings of their set (:meth:`Stage2Method.stream`: ``make_loader`` with ``num_samples``
+  = steps · batch size), so a label budget smaller than B repeats labeled images within a batch
+  — FixMatch's expanded labeled index — instead of shrinking the batch to the budget (40 labels
+  still give B = 64 and μ = 7);
 - the unlabeled set of the semi-supervised learners holds every training image outside
   validation, the labeled ones included (FixMatch's ``x_u_split`` returns all indices as
   unlabeled; ``unlabeled_includes_labeled: false`` leaves the labeled ones out);
@@ -60,7 +61,6 @@ __all__ = [
     "SemiMethod",
     "Stage2Config",
     "Stage2Method",
-    "index_stream",
     "stage1_config",
 ]
 
@@ -118,22 +118,6 @@ class Stage2Config(TrainConfig):
         check(self.iters_per_epoch, "iters_per_epoch", ge=1)
         check(self.ema_decay, "ema_decay", ge=0, le=1)
         stage1_config(self)
-
-
-def index_stream(
-    dataset: torch.utils.data.Dataset, *, batch_size: int, steps: int, seed: int, num_workers: int = 0
-) -> torch.utils.data.DataLoader:
-    """``steps`` batches of exactly ``batch_size`` items drawn from successive random
-    permutations of ``dataset`` (one permutation after the other, each by ``seed``).
-
-    Every item appears once per permutation, so a dataset smaller than ``batch_size`` fills a
-    batch by repetition, as FixMatch's code does by expanding the labeled indices to
-    ``⌈B·eval_step / num_labeled⌉`` copies before shuffling."""
-    gen = torch.Generator().manual_seed(seed)
-    sampler = torch.utils.data.RandomSampler(dataset, num_samples=steps * batch_size, generator=gen)
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=True
-    )
 
 
 def stage1_config(cfg: Stage2Config) -> Any:
@@ -292,30 +276,35 @@ class Stage2Method(FineTuner):
 
     def train_batches(self, seed: int) -> Iterator:
         """``steps_per_epoch`` pairs ``(labeled_batch, unlabeled_batch | None)``: B labeled and
-        μ·B unlabeled images per step, whatever the size of the label budget."""
+        μ·B unlabeled images per step, whatever the size of the label budget (:meth:`stream`)."""
         cfg, steps = self.cfg, self.steps_per_epoch()
-        labeled = iter(
-            index_stream(
-                self.data.labeled,
-                batch_size=cfg.batch_size,
-                steps=steps,
-                seed=seed,
-                num_workers=cfg.num_workers,
-            )
+        labeled = self.stream("train", self.data.labeled, cfg.batch_size, steps, seed)
+        if self.unlabeled_views is None:
+            yield from ((batch, None) for batch in labeled)
+            return
+        unlabeled = self.stream(
+            "unlabeled", self.data.unlabeled, cfg.mu * cfg.batch_size, steps, self.unlabeled_seed(seed)
         )
-        unlabeled = None
-        if self.unlabeled_views is not None:
-            unlabeled = iter(
-                index_stream(
-                    self.data.unlabeled,
-                    batch_size=cfg.mu * cfg.batch_size,
-                    steps=steps,
-                    seed=self.unlabeled_seed(seed),
-                    num_workers=cfg.num_workers,
-                )
-            )
-        for _ in range(steps):
-            yield next(labeled), (next(unlabeled) if unlabeled is not None else None)
+        yield from zip(labeled, unlabeled, strict=True)
+
+    def stream(self, key: str, dataset: Any, batch_size: int, steps: int, seed: int) -> Any:
+        """``steps`` batches of exactly ``batch_size`` items of ``dataset`` drawn from successive
+        random permutations of it (one after the other, each by ``seed``): every item appears
+        once per permutation, so a dataset smaller than ``batch_size`` fills a batch by
+        repetition, as FixMatch's code does by expanding the labeled indices to
+        ``⌈B·eval_step / num_labeled⌉`` copies before shuffling. The loader ``key`` of
+        :meth:`FineTuner.loader` (``make_loader`` with ``num_samples = steps · batch_size``):
+        per-item seeds, the trial's ``num_workers``, persistent workers and pinned memory on
+        CUDA, re-seeded with ``seed`` on each call."""
+        return self.loader(
+            key,
+            dataset,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+            num_samples=steps * batch_size,
+        )
 
 
 class SemiMethod(Stage2Method):

@@ -41,6 +41,34 @@ def test_same_seed_same_batches_with_and_without_workers() -> None:
     assert not torch.equal(a[0], c[0])
 
 
+def test_num_samples_draws_successive_permutations_in_full_batches() -> None:
+    """Stage 2's streams: 5 batches of 4 from 10 items are two whole permutations of the items,
+    each once, in batches of exactly 4; same with workers; a fresh order for each seed."""
+    loader = make_loader(_Noisy(), batch_size=4, shuffle=True, seed=3, drop_last=True, num_samples=20)
+    a = _epoch(loader)
+    assert len(loader) == len(a) == 5 and all(len(b) == 4 for b in a)
+    order = torch.cat(a)[:, 2].long().tolist()
+    assert sorted(order[:10]) == sorted(order[10:]) == list(range(10))
+    assert order[:10] != order[10:], "the second pass is a new permutation"
+    views = torch.cat(a)[:, :2]
+    assert len({tuple(v.tolist()) for v in views}) == 20, "each draw of an item has its own seed"
+    b = _epoch(
+        make_loader(
+            _Noisy(), batch_size=4, shuffle=True, seed=3, num_workers=2, drop_last=True, num_samples=20
+        )
+    )
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    c = _epoch(make_loader(_Noisy(), batch_size=4, shuffle=True, seed=4, drop_last=True, num_samples=20))
+    assert torch.cat(c)[:, 2].long().tolist() != order
+    # a set smaller than the batch fills it by repetition; the cut after num_samples drops the tail
+    small = make_loader(_Noisy(), batch_size=16, shuffle=True, seed=0, drop_last=True, num_samples=32)
+    idx = torch.cat(_epoch(small))[:, 2].long().tolist()
+    assert len(idx) == 32 and [idx[10 * k : 10 * (k + 1)] for k in range(3)] != [idx[:10]] * 3
+    assert all(sorted(idx[10 * k : 10 * (k + 1)]) == list(range(10)) for k in range(3))
+    with pytest.raises(ValueError):
+        make_loader(_Noisy(), batch_size=4, shuffle=True, num_samples=-1)
+
+
 def test_reseeded_loader_equals_a_fresh_one_and_keeps_global_rng() -> None:
     kept = make_loader(_Noisy(), batch_size=4, shuffle=True, seed=0)
     _epoch(kept)

@@ -253,6 +253,26 @@ def test_labeled_batch_is_b_even_when_the_budget_is_smaller():
         assert sorted(seen[10 * k : 10 * (k + 1)]) == sorted(budget)
 
 
+def test_streams_are_a_function_of_the_seed_whether_the_loader_is_fresh_or_kept():
+    """make_loader's per-item seeds: a trial's kept (re-seeded) streams give the same images and
+    views as a fresh trial's for the same seed, another seed gives others; the unlabeled stream
+    draws distinct images while within one permutation of its set."""
+    t = make("fixmatch", mu=3)
+
+    def batches(trial, seed):
+        return [(lab[0], lab[2], u[0][0], u[0][1], u[2]) for lab, u in trial.train_batches(seed)]
+
+    first = batches(t, 5)
+    batches(t, 6)
+    again, fresh = batches(t, 5), batches(make("fixmatch", mu=3), 5)
+    for a, b, c in zip(first, again, fresh, strict=True):
+        assert all(torch.equal(x, y) and torch.equal(x, z) for x, y, z in zip(a, b, c, strict=True))
+    other = batches(t, 6)
+    assert not torch.equal(other[0][2], first[0][2]), "another seed, other unlabeled images or views"
+    drawn = torch.cat([b[4] for b in first]).tolist()
+    assert len(drawn) == 2 * 12 == len(set(drawn)) and set(drawn) <= set(t.data.unlabeled.indices.tolist())
+
+
 @pytest.mark.parametrize("method", SEMI)
 def test_unlabeled_set_includes_the_labeled_images(method):
     t = make(method)
