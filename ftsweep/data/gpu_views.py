@@ -49,11 +49,13 @@ __all__ = [
     "DeviceBatches",
     "DeviceViewDataset",
     "build_batch_view",
+    "device_view_stream",
     "prepare_size",
     "prepare_transform",
     "random_crop",
     "random_resized_crop",
     "random_resized_crop_boxes",
+    "use_device_views",
 ]
 
 #: marks a prepared item (``x, y, index, seed, tag``) whose views the device draws
@@ -710,6 +712,33 @@ class DeviceViewDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int, int, str]:
         x, y, index = self.base[i]
         return x, y, index, int(torch.randint(2**62, ())), self.tag
+
+
+def use_device_views(setting: bool | str, device: torch.device | str) -> bool:
+    """``gpu_augment``: ``auto`` → on for a CUDA device; a bool as it is."""
+    if setting == "auto":
+        return torch.device(device).type == "cuda"
+    return bool(setting)
+
+
+def device_view_stream(
+    dataset: Dataset,
+    info: DatasetInfo,
+    names: str | Sequence[str],
+    stream: str,
+    *,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> tuple[DeviceViewDataset, BatchView]:
+    """One training stream moved onto the device views: ``dataset`` (a
+    :class:`~ftsweep.data.ViewDataset`) read through :func:`prepare_transform` instead of its
+    per-image views, and the :class:`BatchView` of ``names`` that :class:`DeviceBatches` draws
+    for it under the key ``stream``."""
+    from ftsweep.data import ViewDataset
+
+    base = ViewDataset(
+        dataset.base, dataset.indices, prepare_transform(info), hide_labels=dataset.hide_labels
+    )
+    return DeviceViewDataset(base, stream), BatchView(info, names, memory_format=memory_format)
 
 
 def _is_prepared(obj: object) -> bool:

@@ -28,6 +28,7 @@ __all__ = [
     "evaluate",
     "extract_features",
     "make_loader",
+    "reseed",
     "resolve_channels_last",
     "resolve_device",
     "resolve_num_workers",
@@ -112,6 +113,10 @@ class _SeededSampler(Sampler):
 
     def __len__(self) -> int:
         return self.num_samples
+
+    def restart(self) -> None:
+        """Count passes from 0 again at the next pass, even if the seed is the same."""
+        self._seed = None
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         seed = self.generator.initial_seed()
@@ -202,6 +207,17 @@ def make_loader(
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         **extra,
     )
+
+
+def reseed(loader: DataLoader, seed: int) -> DataLoader:
+    """Re-seed a :func:`make_loader` loader (kept for its persistent workers): its next pass gives
+    the batches of a fresh ``make_loader(..., seed=seed)``, also when ``seed`` is the seed it
+    already has (``loader.generator.manual_seed`` alone cannot tell that apart from no
+    re-seeding, and would go on to the next pass's orders and views)."""
+    loader.generator.manual_seed(seed)
+    if isinstance(loader.sampler, _SeededSampler):
+        loader.sampler.restart()
+    return loader
 
 
 def cycle(loader: Iterable, seed: int) -> Iterator:

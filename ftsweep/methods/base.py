@@ -256,13 +256,10 @@ class FineTuner:
         """With ``gpu_augment`` (``auto``: on CUDA), swap the training streams for prepared
         uint8 images and return their batched views (drawn on ``self.device`` in
         :meth:`train_epoch`); None keeps the per-image CPU views."""
-        on = self.cfg.gpu_augment
-        if on == "auto":
-            on = self.device.type == "cuda"
-        if not on:
-            return None
-        from ftsweep.data.gpu_views import BatchView, DeviceViewDataset, prepare_transform
+        from ftsweep.data.gpu_views import device_view_stream, use_device_views
 
+        if not use_device_views(self.cfg.gpu_augment, self.device):
+            return None
         info, data = self.data.info, self.data
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         views, streams = {}, {}
@@ -273,9 +270,7 @@ class FineTuner:
             ds = getattr(data, stream)
             if ds is None:
                 continue
-            base = ViewDataset(ds.base, ds.indices, prepare_transform(info), hide_labels=ds.hide_labels)
-            streams[stream] = DeviceViewDataset(base, stream)
-            views[stream] = BatchView(info, names, memory_format=fmt)
+            streams[stream], views[stream] = device_view_stream(ds, info, names, stream, memory_format=fmt)
         self.data = dataclasses.replace(data, **streams)
         return views
 

@@ -27,13 +27,14 @@ Training follows FixMatch's public code rather than epochs over the labeled set:
   Mean Teacher's teacher).
 
 Stage 1 is shared, not per trial: ``stage1`` holds overrides of
-:class:`ftsweep.pretrain.TargetPretrainConfig`; the rest of that config comes from this
-trial's data/backbone fields (``dataset``, ``data_root``, ``backbone``, ``pretrained``,
-``checkpoint_format``, ``val_fraction``, ``device``). The trial's ``seed`` and label budget are
-deliberately *not* passed: the paper pretrains once per dataset on all of its training images
-(labels unused), so every seed and every label budget of a sweep reuses one stage-1 checkpoint,
-built once by :func:`ftsweep.pretrain.stage1_checkpoint`. The stage-1 seed is
-``stage1.seed`` (TargetPretrainConfig's default when absent).
+:class:`ftsweep.pretrain.TargetPretrainConfig`; the rest of that config comes from this trial's
+data/backbone fields (``dataset``, ``data_root``, ``backbone``, ``pretrained``,
+``checkpoint_format``, ``val_fraction``, ``device``, ``image_size``) and how it runs
+(``num_workers``, ``precision``, ``channels_last``, ``gpu_augment``). The trial's ``seed`` and
+label budget are deliberately *not* passed: the paper pretrains once per dataset on all of its
+training images (labels unused), so every seed and every label budget of a sweep reuses one
+stage-1 checkpoint, built once by :func:`ftsweep.pretrain.stage1_checkpoint`. The stage-1 seed
+is ``stage1.seed`` (TargetPretrainConfig's default when absent).
 """
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ STAGE1_INHERITED = (
     "val_fraction",
     "device",
     "image_size",
+    "num_workers",
+    "precision",
+    "channels_last",
+    "gpu_augment",
 )
 
 
@@ -149,6 +154,8 @@ def stage1_config(cfg: Stage2Config) -> Any:
     from ftsweep.pretrain import TargetPretrainConfig
 
     values = {name: getattr(cfg, name) for name in STAGE1_INHERITED}
+    if cfg.amp is False and cfg.precision == "auto":  # the older switch: fp32 for stage 1 too
+        values["precision"] = "fp32"
     values.update(overrides)
     try:
         return TargetPretrainConfig.from_dict(values)

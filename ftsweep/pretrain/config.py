@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from ftsweep.config import ConfigError, check
 from ftsweep.config.base import DataConfig, LoopConfig
+from ftsweep.engine.loop import PRECISIONS
 
 __all__ = ["TargetPretrainConfig"]
 
@@ -45,8 +46,9 @@ class TargetPretrainConfig(LoopConfig, DataConfig):
             validation split matters here (the pool is labeled ∪ unlabeled).
         max_train_batches: cap on steps per epoch (smoke runs).
         image_size: crop side of the views (None: the dataset's own; inherited from stage 2).
-        num_workers: DataLoader workers of the per-sample view pipelines (not used for
-            in-memory data, whose views are batched).
+        num_workers: DataLoader workers of the per-sample view pipelines (``auto``: the
+            trial's CPUs minus one, as for the fine-tuners; persistent across epochs). Not used
+            for in-memory data, whose views are batched in the training process.
         cache_dir: where shared artefacts live (set by ``ftsweep run``; unused here).
 
     and the stage-1 fields:
@@ -67,6 +69,17 @@ class TargetPretrainConfig(LoopConfig, DataConfig):
         eval_every: the Trainable reports clustering accuracy every this many epochs
             (0: only at the end).
         cluster_n_init: k-means restarts of the clustering metric.
+
+    and, as for the fine-tuners (:class:`~ftsweep.config.TrainConfig`):
+
+    Attributes:
+        precision: ``auto`` (bf16 autocast on a CUDA device that supports it, fp16 + GradScaler
+            on older GPUs, fp32 on CPU), ``fp32``, ``bf16`` or ``fp16``.
+        channels_last: NHWC memory format for the networks and the batches; ``auto`` = on for a
+            convolutional backbone on CUDA.
+        gpu_augment: draw the two views on the trial's device, batched (``auto``: on CUDA):
+            per-sample recipes through :mod:`ftsweep.data.gpu_views` (the CPU workers only
+            decode and resize), in-memory data's batched views on the device instead of the CPU.
     """
 
     method: ClassVar[str] = "target_pretrain"
@@ -93,6 +106,9 @@ class TargetPretrainConfig(LoopConfig, DataConfig):
     moco_temperature: float = 0.2
     eval_every: int = 0
     cluster_n_init: int = 10
+    precision: str = "auto"
+    channels_last: bool | str = "auto"
+    gpu_augment: bool | str = "auto"
 
     def validate(self) -> None:
         super().validate()
@@ -108,6 +124,10 @@ class TargetPretrainConfig(LoopConfig, DataConfig):
         check(self.moco_temperature, "moco_temperature", gt=0)
         check(self.eval_every, "eval_every", ge=0)
         check(self.cluster_n_init, "cluster_n_init", ge=1)
+        check(self.precision, "precision", choices=PRECISIONS)
+        for name in ("channels_last", "gpu_augment"):
+            if isinstance(getattr(self, name), str):
+                check(getattr(self, name), name, choices=("auto",))
         if self.pretrained == "":
             raise ConfigError("pretrained", self.pretrained, "must be a checkpoint path, none or auto")
 

@@ -26,10 +26,12 @@ __all__ = ["pretrain_target", "stage1_checkpoint", "stage1_key"]
 
 #: fields that do not change the stage-1 weights, left out of the cache key. The pool
 #: (train minus validation) does not depend on the label budget, so the budget is left out too
-#: and every label budget of a dataset shares one stage-1 checkpoint, as in the paper.
+#: and every label budget of a dataset shares one stage-1 checkpoint, as in the paper. Like
+#: ``device``, ``channels_last`` changes only the memory layout.
 _KEY_EXCLUDE = (
     "data_root",
     "device",
+    "channels_last",
     "eval_every",
     "cluster_n_init",
     "cache_dir",
@@ -82,6 +84,9 @@ def stage1_key(cfg: TargetPretrainConfig) -> str:
         values.pop(name)
     if values["image_size"] is None:
         values.pop("image_size")  # the dataset's own size: keys written before the field existed stay valid
+    for name in ("precision", "gpu_augment"):  # likewise: ``auto`` is what ran before they existed on
+        if values[name] == "auto":  # a CPU (fp32, per-image views); an explicit value keys apart
+            values.pop(name)
     values["_format"] = _KEY_VERSION
     if cfg.objective == "moco_v2":
         values["_moco_head"] = "linear-relu-linear"  # was Linear-BN-ReLU-Linear: old entries not reused

@@ -32,12 +32,15 @@ from torch import nn
 from ftsweep.backbones import ProjectionHead, create_backbone, load_backbone_weights, projection_mlp
 from ftsweep.config import ConfigError
 from ftsweep.data import TensorImageDataset, ViewDataset, build_views, load_dataset_cached, resolve_info
+from ftsweep.data.gpu_views import device_view_stream, use_device_views
 from ftsweep.engine import (
     build_optimizer,
     build_scheduler,
     epoch_seed,
     param_groups,
+    resolve_channels_last,
     resolve_device,
+    resolve_precision,
     seed_everything,
     train_epoch,
 )
@@ -77,23 +80,43 @@ class TargetPretrainer:
         self.info = resolve_info(cfg.dataset, cfg.image_size)
         self.loaded = load_dataset_cached(cfg.dataset, cfg.data_root, False)
         self.pool = target_pool(cfg)
+        #: as the fine-tuners: autocast precision, NHWC layout and device views on CUDA
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.device_views = use_device_views(cfg.gpu_augment, self.device)
+        backbone = create_backbone(cfg.backbone)
+        self.channels_last = resolve_channels_last(cfg.channels_last, self.device, backbone)
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        views = ["byol1", "byol2"] if cfg.objective == "byol" else ["simclr", "simclr"]
         if isinstance(self.loaded.train, TensorImageDataset):
-            # views are drawn on the CPU with a CPU generator, then moved with the batch
+            # views are drawn batched with a generator where the images are: the CPU, or the
+            # training device with device views
             images = self.loaded.train.images[torch.from_numpy(self.pool)]
+            if self.device_views:
+                images = images.to(self.device)
             self.batches: TensorPoolBatches | ViewPoolBatches = TensorPoolBatches(
-                images, self.info, cfg.objective, cfg.batch_size
+                images, self.info, cfg.objective, cfg.batch_size, memory_format=fmt
+            )
+        elif self.device_views:
+            dataset, batch_view = device_view_stream(
+                ViewDataset(self.loaded.train, self.pool, build_views(self.info, views)),
+                self.info,
+                views,
+                "pool",
+                memory_format=fmt,
+            )
+            self.batches = ViewPoolBatches(
+                dataset, cfg.batch_size, cfg.num_workers, device=self.device, batch_view=batch_view
             )
         else:
-            views = ["byol1", "byol2"] if cfg.objective == "byol" else ["simclr", "simclr"]
             self.batches = ViewPoolBatches(
                 ViewDataset(self.loaded.train, self.pool, build_views(self.info, views)),
                 cfg.batch_size,
                 cfg.num_workers,
+                device=self.device,
             )
         if len(self.batches) == 0:
             raise ConfigError("batch_size", cfg.batch_size, f"the pool has only {len(self.pool)} images")
 
-        backbone = create_backbone(cfg.backbone)
         if cfg.pretrained != "none":
             load_backbone_weights(backbone, cfg.pretrained, format=cfg.checkpoint_format)
         dim, hidden = cfg.projector_dims
@@ -107,6 +130,8 @@ class TargetPretrainer:
         if cfg.objective == "byol":
             parts["predictor"] = ProjectionHead(dim, cfg.pred_hidden, dim, normalize=False)
         self.model = nn.ModuleDict(parts).to(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.target = nn.ModuleDict(
             {k: copy.deepcopy(self.model[k]) for k in ("backbone", "projector")}
         ).requires_grad_(False)
@@ -206,6 +231,8 @@ class TargetPretrainer:
             self.scheduler,
             max_batches=self.cfg.max_train_batches,
             after_step=self.after_step,
+            precision=self.precision,
+            device=self.device,
         )
         self.epoch += 1
         return logs

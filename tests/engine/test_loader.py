@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from ftsweep.config import ConfigError, TrainConfig
 from ftsweep.engine import (
     make_loader,
+    reseed,
     resolve_channels_last,
     resolve_num_workers,
     resolve_precision,
@@ -81,6 +82,15 @@ def test_reseeded_loader_equals_a_fresh_one_and_keeps_global_rng() -> None:
     torch.manual_seed(123)
     assert torch.equal(after, torch.rand(1)), "loading in the main process leaves the global RNG alone"
     assert not torch.equal(_epoch(kept)[0], reused[0]), "a second pass without re-seeding differs"
+
+
+def test_reseed_with_the_same_seed_repeats_the_pass() -> None:
+    kept = make_loader(_Noisy(), batch_size=4, shuffle=True, seed=2)
+    first = _epoch(kept)
+    assert not torch.equal(_epoch(kept)[0], first[0]), "without re-seeding the next pass differs"
+    kept.generator.manual_seed(2)
+    assert not torch.equal(_epoch(kept)[0], first[0]), "the same seed set again is not seen as a re-seed"
+    assert all(torch.equal(x, y) for x, y in zip(_epoch(reseed(kept, 2)), first, strict=True))
 
 
 def test_num_workers_auto_is_trial_cpus_minus_one(monkeypatch: pytest.MonkeyPatch) -> None:

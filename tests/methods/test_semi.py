@@ -404,6 +404,19 @@ def test_stage1_checkpoint_is_built_once_shared_and_loaded(tmp_path, monkeypatch
     assert calls[0].seed == 0 and calls[0].dataset == "digits" and calls[1].objective == "moco_v2"
 
 
+def test_stage1_runs_like_the_trial_workers_precision_layout_views():
+    cfg = FixMatchConfig.from_dict(
+        {**BASE, "stage1": TINY_STAGE1, "num_workers": 3, "precision": "bf16", "gpu_augment": False}
+    )
+    s1 = stage1_config(cfg)
+    assert (s1.num_workers, s1.precision, s1.channels_last, s1.gpu_augment) == (3, "bf16", "auto", False)
+    assert stage1_config(dataclasses.replace(cfg, precision="auto", amp=False)).precision == "fp32"
+    assert (
+        stage1_config(dataclasses.replace(cfg, stage1={**TINY_STAGE1, "precision": "fp16"})).precision
+        == "fp16"
+    )
+
+
 def test_failed_stage1_fails_the_trial_with_the_reason(tmp_path, monkeypatch):
     def boom(cfg, out_path, **kw):
         raise RuntimeError("stage-1 diverged (test)")

@@ -52,3 +52,47 @@ def test_per_sample_view_batches_are_full_deterministic_and_differ_between_views
         assert torch.equal(a1, b1) and torch.equal(a2, b2)
         assert not torch.equal(a1, a2)
     assert not torch.equal(first[0][0], next(iter(batches.epoch(6)))[0])
+
+
+def test_per_sample_batches_use_persistent_workers_and_do_not_depend_on_them():
+    from ftsweep.data import ViewDataset, build_views, load_dataset_cached
+
+    info = get_dataset_info("digits")
+    ds = ViewDataset(
+        load_dataset_cached("digits", "data", False).train,
+        np.arange(20),
+        build_views(info, ["byol1", "byol2"]),
+    )
+    alone, workers = ViewPoolBatches(ds, batch_size=8), ViewPoolBatches(ds, batch_size=8, num_workers=2)
+    for seed in (5, 6, 5):
+        for (a1, a2), (b1, b2) in zip(alone.epoch(seed), workers.epoch(seed), strict=True):
+            assert torch.equal(a1, b1) and torch.equal(a2, b2)
+    loader = workers.loader(5)
+    assert loader.num_workers == 2 and loader.persistent_workers and loader is workers.loader(6)
+
+
+def test_batched_device_views_of_the_pool_are_full_seeded_and_two_different_views():
+    from ftsweep.data import ViewDataset, build_views, load_dataset_cached
+    from ftsweep.data.gpu_views import DeviceViewDataset, device_view_stream, use_device_views
+
+    assert (
+        use_device_views("auto", "cuda")
+        and not use_device_views("auto", "cpu")
+        and use_device_views(True, "cpu")
+    )
+    info = get_dataset_info("digits")
+    pool = ViewDataset(
+        load_dataset_cached("digits", "data", False).train,
+        np.arange(20),
+        build_views(info, ["byol1", "byol2"]),
+    )
+    ds, view = device_view_stream(pool, info, ["byol1", "byol2"], "pool")
+    assert isinstance(ds, DeviceViewDataset) and ds[0][0].dtype == torch.uint8, (
+        "workers only prepare uint8 images"
+    )
+    batches = ViewPoolBatches(ds, batch_size=8, batch_view=view)
+    first, again = list(batches.epoch(5)), list(batches.epoch(5))
+    assert len(first) == 2 and all(x1.shape == x2.shape == (8, 3, 32, 32) for x1, x2 in first)
+    for (a1, a2), (b1, b2) in zip(first, again, strict=True):
+        assert torch.equal(a1, b1) and torch.equal(a2, b2) and not torch.equal(a1, a2)
+    assert not torch.equal(first[0][0], next(iter(batches.epoch(6)))[0])

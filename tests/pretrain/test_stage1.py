@@ -159,3 +159,15 @@ def test_interrupted_build_leaves_no_failure_marker_and_is_rebuilt(tmp_path, mon
     monkeypatch.setattr(stage1_mod, "pretrain_target", _fake_builder(calls))
     path = stage1_checkpoint(tiny(), tmp_path)
     assert path.exists() and len(calls) == 1
+
+
+def test_run_settings_key_apart_only_when_they_change_the_weights():
+    base = TargetPretrainConfig()
+    # ``auto`` precision / device views are what ran before the fields existed: old keys hold
+    assert stage1_key(base) == "6736665161c26fc0b260e164769fa0e28dd5ba6f0033b1cc8b67bc4df2c2df29"
+    assert stage1_key(TargetPretrainConfig(channels_last=True)) == stage1_key(base), "memory layout only"
+    keys = {
+        stage1_key(TargetPretrainConfig(**c))
+        for c in ({}, {"precision": "bf16"}, {"precision": "fp32"}, {"gpu_augment": True})
+    }
+    assert len(keys) == 4

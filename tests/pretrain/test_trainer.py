@@ -204,3 +204,73 @@ def test_pretrain_target_writes_a_loadable_backbone_that_moved(tmp_path, tiny):
         if v.dtype.is_floating_point and not torch.equal(v, init[k])
     ]
     assert moved
+
+
+# ---- how it runs: workers, precision, memory layout, device views -----------------------------------
+def _image_folder(root, side: int = 40, per_class: int = 12):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(
+                    root / split / c / f"{i}.png"
+                )
+    return str(root)
+
+
+def test_num_workers_auto_is_the_trials_cpus_minus_one_for_per_sample_views(tmp_path, tiny, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    from ftsweep.engine import trial_cpus
+
+    t = TargetPretrainer(tiny(dataset=_image_folder(tmp_path), batch_size=8))
+    assert t.batches.num_workers == trial_cpus() - 1 and trial_cpus() <= 3
+    assert TargetPretrainer(tiny(dataset=str(tmp_path), batch_size=8, num_workers=0)).batches.num_workers == 0
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_precision_autocasts_the_step_like_the_fine_tuners(tiny, precision):
+    """On the CPU ``auto`` stays fp32 (unchanged); an explicit bf16 / fp16 runs the step under
+    autocast (fp16 with a GradScaler): a different, finite loss, and the weights move."""
+    assert TargetPretrainer(tiny()).precision == "fp32"
+    ref, low = (
+        TargetPretrainer(tiny(epochs=1, max_train_batches=1)),
+        TargetPretrainer(tiny(epochs=1, max_train_batches=1, precision=precision)),
+    )
+    assert low.precision == precision
+    before = [p.detach().clone() for p in low.model["backbone"].parameters()]
+    a, b = ref.train_epoch()["loss"], low.train_epoch()["loss"]
+    assert math.isfinite(b) and a != b
+    assert abs(a - b) < 0.05 * abs(a)
+    if precision == "bf16":  # fp16's first scaled step may overflow and be skipped, as torch's AMP does
+        assert any(
+            not torch.equal(p, q) for p, q in zip(before, low.model["backbone"].parameters(), strict=True)
+        )
+
+
+def test_channels_last_puts_online_and_target_networks_in_nhwc(tiny):
+    t = TargetPretrainer(tiny(channels_last=True))
+    convs = [m.weight for net in (t.model, t.target) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert not TargetPretrainer(tiny()).channels_last, "auto: off on the CPU"
+    x1, _ = fixed_views(t)
+    assert x1.is_contiguous(memory_format=torch.channels_last)
+    assert math.isfinite(t.train_epoch()["loss"])
+
+
+@pytest.mark.parametrize("objective", ["byol", "moco_v2"])
+def test_device_views_train_stage1_from_prepared_images(tmp_path, tiny, objective):
+    """``gpu_augment`` (on CUDA by default; forced here on the CPU): the loader yields prepared
+    uint8 images and the two views are drawn batched on the device."""
+    from ftsweep.data.gpu_views import DeviceViewDataset
+
+    cfg = tiny(
+        dataset=_image_folder(tmp_path), image_size=32, batch_size=8, objective=objective, gpu_augment=True
+    )
+    t = TargetPretrainer(cfg)
+    assert isinstance(t.batches.dataset, DeviceViewDataset) and t.batches.batch_view is not None
+    x1, x2 = fixed_views(t)
+    assert x1.shape == x2.shape == (8, 3, 32, 32) and x1.dtype == torch.float32 and not torch.equal(x1, x2)
+    assert all(math.isfinite(v) for v in t.train_epoch().values())
