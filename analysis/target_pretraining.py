@@ -16,8 +16,9 @@ runs ran, read from their config columns, not by the spec's entry names:
 
 Beside the paper's numbers (``ftsweep table --layout … --paper``): :func:`table1`, :func:`table2`
 (rows :func:`pts_name` of each run, each BYOL row tested against the same row without target
-pretraining), :func:`table8`, :func:`table9` and :func:`table10` (no validation metric in stage 1:
-one configuration per cell, no selection). Fig. 5 prints a curve, no numbers; :func:`digits` is
+pretraining), :func:`table8` (rows :func:`pt_name`, each Trg. Pre. row tested against ``-``),
+:func:`table9` and :func:`table10` (no validation metric in stage 1: one configuration per cell,
+no selection). Fig. 5 prints a curve, no numbers; :func:`digits` is
 not a paper table: both render ours only.
 """
 
@@ -46,7 +47,9 @@ __all__ = [
     "fig5",
     "fig5_plot",
     "pretrain_name",
+    "pt_name",
     "pts_name",
+    "ssl_column",
     "ssl_name",
     "stage1_dataset",
     "stage1_epochs",
@@ -172,6 +175,16 @@ def pts_name(row: pd.Series) -> str:
     return f"{pretrain_name(row.get('pretrained'))} / {trg_name(row)} / {ssl_name(row['method'])}"
 
 
+def pt_name(row: pd.Series) -> str:
+    """Table 8's row of a run: ``Pretrain / Trg. Pre.`` (``IN Sup / MoCo v2``)."""
+    return f"{pretrain_name(row.get('pretrained'))} / {trg_name(row)}"
+
+
+def ssl_column(row: pd.Series) -> str:
+    """Table 8's column of a run: its SSL learner (:func:`ssl_name` of the entry name)."""
+    return ssl_name(row["method"])
+
+
 def dataset_budget(row: pd.Series) -> str:
     """Table 2's column of a run: ``<dataset> #<labels>`` (``CIFAR-100 #400``)."""
     return f"{DATASET_NAMES.get(row['dataset'], row['dataset'])} {budget(row)}"
@@ -231,14 +244,15 @@ _T2_ROWS = {
 #: Table 2 (CIFAR-100 #400 #2500, SVHN #40), keyed by :func:`table2`'s names (the rows of
 #: :data:`PAPER_TABLE1`)
 PAPER_TABLE2 = paper_cells(_T2_ROWS, ["CIFAR-100 #400", "CIFAR-100 #2500", "SVHN #40"])
-#: Table 8 (CIFAR-10 #40, IN Sup): rows ``stage1.objective`` (None: no stage 1), cols ``method``
+#: Table 8 (CIFAR-10 #40), keyed by :func:`table8`'s names: rows :func:`pt_name`
+#: (``IN Sup / <Trg. Pre.>``), columns :func:`ssl_column` (``-`` = supervised, FixMatch, UDA, MT)
 PAPER_TABLE8 = paper_cells(
     {
-        None: [49.69, 75.28, 62.94, 48.98],
-        "byol": [65.13, 90.06, 78.43, 61.55],
-        "moco_v2": [71.13, 90.37, 87.04, 69.02],
+        "IN Sup / -": [49.69, 75.28, 62.94, 48.98],
+        "IN Sup / BYOL": [65.13, 90.06, 78.43, 61.55],
+        "IN Sup / MoCo v2": [71.13, 90.37, 87.04, 69.02],
     },
-    ["supervised", "fixmatch", "uda", "mean_teacher"],
+    ["-", "FixMatch", "UDA", "MT"],
 )
 #: Table 9 (IN Sup, 4 labels per class): rows the spec's ``trg-<stage-1 dataset>`` labels, cols dataset
 PAPER_TABLE9 = paper_cells(
@@ -351,20 +365,16 @@ def table2(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
     return _frame(mean, std, _paper_row_order(list(mean.index)), sorted(mean.columns, key=col_key))
 
 
-@with_paper(
-    PaperTable(
-        PAPER_TABLE8,
-        rows="stage1.objective",
-        cols="method",
-        baseline=None,
-        row_names={None: NONE, **OBJECTIVE_NAMES},
-        col_names=SSL_NAMES,
-    )
-)
+@with_paper(PaperTable(PAPER_TABLE8, rows=pt_name, cols=ssl_column, baseline=_without_trg))
 def table8(df: pd.DataFrame, metric: str = "test/acc") -> pd.DataFrame:
-    """Table 8: rows ``Pretrain / Trg. Pre.`` (-, BYOL, MoCo v2), columns the SSL learner."""
-    rows = _apply(df, lambda r: f"{pretrain_name(r.get('pretrained'))} / {trg_name(r)}")
-    cols = _apply(df, lambda r: ssl_name(r["method"]))
+    """Table 8: rows ``Pretrain / Trg. Pre.`` (-, BYOL, MoCo v2), columns the SSL learner.
+
+    ``--paper``: rows :func:`pt_name` and columns :func:`ssl_column` of each run, as here (the
+    objective falls back to ``stage1_defaults.objective`` as :func:`trg_name` says); each target
+    pretraining row is tested against ``IN Sup / -`` of the same learner, over seeds.
+    """
+    rows = _apply(df, pt_name)
+    cols = _apply(df, ssl_column)
     mean, std = _grid(df, rows, cols, metric)
     trg_rank = {NONE: 0, **{v: i + 1 for i, v in enumerate(OBJECTIVE_NAMES.values())}}
     row_order = sorted(mean.index, key=lambda n: (n.split(" / ")[0], trg_rank.get(n.split(" / ")[1], 9)))

@@ -119,11 +119,16 @@ def test_target_pretraining_numbers_are_the_papers() -> None:
     t2 = rows("Pretrain\tTrg. Pre.\tSSL\tCIFAR-100", "Table 3:")
     assert PAPER_TABLE2[("IN Sup / BYOL / FixMatch", "SVHN #40")] == _num(t2["IN Sup / BYOL / FixMatch"][2])
     assert PAPER_TABLE2[("- / - / -", "CIFAR-100 #400")] == _num(t2["- / - / -"][0]) == 8.67
-    t8 = {ln[1]: ln[2:] for ln in _lines("target_pretraining.md", "Table 8:", "Table 9:")[2:]}
-    for obj, label in [(None, "-"), ("byol", "BYOL [10]"), ("moco_v2", "MoCo v2 [49]")]:
-        for m, cell in zip(["supervised", "fixmatch", "uda", "mean_teacher"], t8[label], strict=True):
-            assert PAPER_TABLE8[(obj, m)] == _num(cell), (obj, m)
-    assert table8.paper.values is PAPER_TABLE8 and table8.paper.rows == "stage1.objective"
+    # rows "<Pretrain> / <Trg. Pre.>", columns the learners, as printed without the citations
+    t8 = _lines("target_pretraining.md", "Table 8:", "Table 9:")
+    cite = lambda c: re.sub(r" \[\d+\]", "", c)  # noqa: E731
+    header = [cite(c) for c in t8[1][2:]]
+    assert header == ["-", "FixMatch", "UDA", "MT"]
+    for ln in t8[2:]:
+        for col, cell in zip(header, ln[2:], strict=True):
+            assert PAPER_TABLE8[(f"{ln[0]} / {cite(ln[1])}", col)] == _num(cell), (ln[:2], col)
+    assert len(PAPER_TABLE8) == 12 and PAPER_TABLE8[("IN Sup / MoCo v2", "UDA")] == 87.04
+    assert table8.paper.values is PAPER_TABLE8
     t9 = {ln[1]: ln[2:] for ln in _lines("target_pretraining.md", "Table 9:", "Table 10:")[2:]}
     for m, label in [("trg-none", "-"), ("trg-cifar10", "CIFAR-10"), ("trg-cifar100", "CIFAR-100"),
                      ("trg-svhn", "SVHN")]:  # fmt: skip
@@ -307,3 +312,34 @@ def test_paper_frame_tp_table10_before_and_after_of_the_same_runs() -> None:
     two = pd.concat([runs, runs.assign(epochs=100)], ignore_index=True)
     with pytest.raises(ValueError, match="configurations"):
         paper_frame(two, table10, "md")
+
+
+def test_paper_frame_tp_table8_rows_honour_stage1_defaults() -> None:
+    from scipy import stats as sps
+
+    from analysis.target_pretraining import table8
+    from ftsweep.tables import paper_frame
+
+    def r(method: str, seed: int, acc: float, **stage1: object) -> dict:
+        return {"method": method, "dataset": "cifar10", "labels_per_class": 4, "seed": seed,
+                "pretrained": "resnet18_imagenet1k_v1", "best/val/acc": 50.0, "test/acc": acc,
+                **stage1}  # fmt: skip
+
+    seeds = [0, 1, 2]
+    runs = pd.DataFrame(
+        [r("fixmatch", s, 74.0 + s) for s in seeds]
+        # stage 1 set (its epochs) but its objective only in stage1_defaults: a MoCo v2 row, not "-"
+        + [
+            r("fixmatch", s, a, **{"stage1.epochs": 300, "stage1_defaults.objective": "moco_v2"})
+            for s, a in zip(seeds, [90.0, 91.5, 92.0], strict=True)
+        ]
+        + [r("uda-insup", s, 80.0, **{"stage1.objective": "byol"}) for s in seeds]  # entry name → UDA
+    )
+    md = paper_frame(runs, table8, "md")
+    ref = sps.ttest_rel([90.0, 91.5, 92.0], [74.0, 75.0, 76.0])
+    mark = "**" if ref.pvalue < 0.01 else "*" if ref.pvalue < 0.05 else ""
+    assert md.loc["IN Sup / -", "FixMatch"] == "75.00 ± 1.00 (n=3) \\| 75.28 \\| -0.28"
+    # (90 + 91.5 + 92) / 3 = 91.17, std 1.04; paper 90.37
+    assert md.loc["IN Sup / MoCo v2", "FixMatch"] == f"91.17 ± 1.04 (n=3){mark} \\| 90.37 \\| +0.80"
+    assert md.loc["IN Sup / BYOL", "UDA"] == "80.00 ± 0.00 (n=3) \\| 78.43 \\| +1.57"  # no "-" UDA runs
+    assert md.loc["IN Sup / BYOL", "FixMatch"] == "– \\| 90.06 \\| –"
