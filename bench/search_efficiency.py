@@ -19,7 +19,8 @@ of each, 3 epochs, random init — a check that everything runs, in minutes.
    ``on_trial_complete`` with stub trials, as Ray's scheduler tests do). ``random`` is the grid
    in a random order. Each searcher gets as many trials as the grid has points; a repeated
    suggestion (TPE on a finite grid) is paid again. Searchers: random, asha (random order +
-   ASHA), tpe, tpe+asha; each at ``--searcher-seeds`` seeds, without and with
+   ASHA), asha-g5 (grace period 5 epochs, ``asha: {grace_period: 5}`` in a spec), tpe, tpe+asha,
+   tpe+asha-g5; each at ``--searcher-seeds`` seeds, without and with
    ``points_to_evaluate`` = the paper's default configuration (``seeded``).
 3. **HyperBand and BOHB run in Ray Tune itself** on the same curves (:func:`tune_replay`): a
    function trainable replays a configuration's recorded epochs (its checkpoint is the epoch
@@ -85,7 +86,7 @@ GRIDS: dict[str, tuple[str, dict[str, list[float]], dict[str, float], dict[str, 
         {},
     ),
 }
-SEARCHERS = ("random", "asha", "tpe", "tpe+asha")
+SEARCHERS = ("random", "asha", "asha-g5", "tpe", "tpe+asha", "tpe+asha-g5")
 #: run through Ray Tune's own loop (pausing schedulers): :func:`tune_replay`
 TUNE_SEARCHERS = ("hyperband", "bohb")
 
@@ -184,7 +185,8 @@ def run_grid(name: str, state: dict[str, Any], s: dict[str, Any], workers: int, 
 
 
 # ---- 2. searchers on the recorded curves ----------------------------------------------------
-def _asha(method: str, epochs: int) -> Any:
+def _asha(method: str, epochs: int, grace: int = 1) -> Any:
+    """The runner's ASHA (``job_scheduler``) with ``asha: {grace_period: grace}``."""
     from ftsweep.config.spec import parse_spec
     from ftsweep.runner import job_scheduler
 
@@ -196,6 +198,7 @@ def _asha(method: str, epochs: int) -> Any:
             "pretrained": "none",
             "config": {"epochs": epochs},
             "scheduler": "asha",
+            "asha": {"grace_period": grace},
         }  # fmt: skip
     )
     asha = job_scheduler(spec)
@@ -237,6 +240,12 @@ def _tpe(axes: dict[str, list[float]], seed: int, first: dict[str, Any] | None) 
     )
 
 
+def asha_grace(searcher: str) -> int:
+    """ASHA's grace period in a searcher's name: ``asha-g5`` → 5 epochs, ``asha`` → 1 (the
+    runner's default)."""
+    return int(searcher.rsplit("-g", 1)[1]) if "asha-g" in searcher else 1
+
+
 def simulate(
     curves: dict[str, list[dict[str, Any]]],
     axes: dict[str, list[float]],
@@ -257,7 +266,7 @@ def simulate(
     best = max(c[-1]["val"] for c in curves.values())  # the final selection: a counted epoch
     target = best - TARGET_GAP
     search = _tpe(axes, seed, default) if searcher.startswith("tpe") else _Order(points, seed, default)
-    asha = _asha(method, epochs) if searcher.endswith("asha") else None
+    asha = _asha(method, epochs, asha_grace(searcher)) if "asha" in searcher else None
     trials: list[Trial] = []
     controller = SimpleNamespace(get_trials=lambda: trials)
     spent, to_target, seen = 0, None, []  # seen: (val, test, epochs spent when seen)
@@ -364,7 +373,9 @@ def tune_replay(
         sched = HyperBandForBOHB(**hb)
     else:
         search = VariantSearcher(_Order(points, seed, default).queue, METRIC, MODE)
-        sched = _asha(method, epochs) if searcher == "asha" else HyperBandScheduler(**hb)
+        sched = (
+            _asha(method, epochs, asha_grace(searcher)) if "asha" in searcher else HyperBandScheduler(**hb)
+        )
     log: list[tuple[float, float | None, float]] = []  # (sched, val, test) of every epoch paid
     reached: dict[str, int] = {}  # trial → epochs replayed
 
