@@ -14,12 +14,12 @@ of each, 3 epochs, random init — a check that everything runs, in minutes.
    result whichever searcher asks for it (an epoch's randomness depends only on (seed, epoch)),
    so a searcher is driven on the recorded curves, one trial at a time, through Ray Tune's own
    classes — ``OptunaSearch`` (TPE, Optuna 5's default sampler; ``suggest`` /
-   ``on_trial_complete``) and the runner's ASHA (``ftsweep.runner.job_scheduler``: grace 1,
+   ``on_trial_complete``) and the runner's ASHA (``ftsweep.runner.job_scheduler`` with grace 1,
    reduction factor 3, time ``sched/epoch``; ``on_trial_add`` / ``on_trial_result`` /
    ``on_trial_complete`` with stub trials, as Ray's scheduler tests do). ``random`` is the grid
    in a random order. Each searcher gets as many trials as the grid has points; a repeated
    suggestion (TPE on a finite grid) is paid again. Searchers: random, asha (random order +
-   ASHA), asha-g5 (grace period 5 epochs, ``asha: {grace_period: 5}`` in a spec), tpe, tpe+asha,
+   ASHA), asha-g5 (grace period 5 epochs: the runner's default of a quarter of 20 epochs), tpe, tpe+asha,
    tpe+asha-g5; each at ``--searcher-seeds`` seeds, without and with
    ``points_to_evaluate`` = the paper's default configuration (``seeded``).
 3. **HyperBand and BOHB run in Ray Tune itself** on the same curves (:func:`tune_replay`): a
@@ -241,8 +241,8 @@ def _tpe(axes: dict[str, list[float]], seed: int, first: dict[str, Any] | None) 
 
 
 def asha_grace(searcher: str) -> int:
-    """ASHA's grace period in a searcher's name: ``asha-g5`` → 5 epochs, ``asha`` → 1 (the
-    runner's default)."""
+    """ASHA's grace period in a searcher's name: ``asha-g5`` → 5 epochs, ``asha`` → 1 (Tune's
+    default)."""
     return int(searcher.rsplit("-g", 1)[1]) if "asha-g" in searcher else 1
 
 
