@@ -291,7 +291,7 @@ def job_trials(spec: SweepSpec, job: Job) -> int:
 
 
 def job_scheduler(spec: SweepSpec) -> Any:
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 
     if spec.scheduler == "asha":
         # time = epochs in which the selection can move (FineTuner.schedulable_epochs); max_t
@@ -301,6 +301,12 @@ def job_scheduler(spec: SweepSpec) -> Any:
         max_t = max((int(job.value("epochs")) for job in spec.jobs()), default=100)
         opts = {"grace_period": max(1, max_t // 4), "reduction_factor": 3, "max_t": max_t, **spec.asha}
         return ASHAScheduler(time_attr="sched/epoch", **opts)
+    if spec.scheduler == "hyperband":
+        # pauses a trial at each rung until its bracket has caught up, then resumes the best
+        # from their checkpoints (Tune's HyperBandScheduler, synchronous successive halving)
+        max_t = max((int(job.value("epochs")) for job in spec.jobs()), default=100)
+        opts = {"reduction_factor": 3, "max_t": max_t, **spec.hyperband}
+        return HyperBandScheduler(time_attr="sched/epoch", **opts)
     return FIFOScheduler()
 
 
@@ -576,9 +582,12 @@ def _summarize(
     finished = errors = 0
     failures = []
     outcomes = {}
+    ended = logger.ended_trials()
     for r in grid:
         outcome = trial_outcome(r)
         trial_id = (r.metrics or {}).get("trial_id")
+        if outcome == "KILLED" and trial_id in ended:  # stopped by the scheduler while paused
+            outcome = "FINISHED"
         if trial_id is not None:  # a trial that never reported has no run to reconcile
             outcomes[trial_id] = (outcome, r)
         job = (r.config or {}).get(JOB_KEY, "?")

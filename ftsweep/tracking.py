@@ -346,6 +346,8 @@ class MLflowTrialLogger(tune.Callback):
         self.spec_text = spec_text
         self.parent_ids: dict[str, str] = {}
         self.tagged: set[str] = set()
+        #: trials Tune reported complete in this driver (finished, or stopped by the scheduler)
+        self.completed: set[str] = set()
         self.run_ids: dict[str, str] = {}
         self.last_step: dict[str, int] = {}
         # per-epoch metrics are buffered and written in batches: one SQLite transaction per
@@ -668,7 +670,20 @@ class MLflowTrialLogger(tune.Callback):
         if last.get(FAILED_KEY):
             self._end(trial, "FAILED", {"error": str(last.get(REASON_KEY, "trial failed"))[:5000], **wall})
         else:
+            self.completed.add(trial.trial_id)
             self._end(trial, "FINISHED", wall)
+
+    def ended_trials(self) -> set[str]:
+        """The trials that ended (FINISHED) though their last result is not Tune's final one: a
+        trial a scheduler stopped while it was paused (HyperBand's bracket) reports no result at
+        its end. Those Tune reported complete to this driver, and those whose run a driver before
+        a resume already ended FINISHED (only a completion or a final result ends one so)."""
+        finished = {
+            r.data.tags.get("trial_id")
+            for r in self._version_runs()
+            if r.info.status == "FINISHED" and r.data.tags.get("ftsweep.kind", "trial") == "trial"
+        }
+        return self.completed | {t for t in finished if t}
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, "FAILED", {"error": _error_text(trial)[:5000]})

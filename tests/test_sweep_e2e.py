@@ -233,3 +233,43 @@ def test_max_concurrent_trials_holds_across_jobs(ray_session, tmp_path: Path) ->
     assert len(runs) == 4
     for a, b in zip(runs, runs[1:], strict=False):
         assert a.info.end_time <= b.info.start_time  # one after another
+
+
+def test_hyperband_pauses_and_resumes_trials_in_their_own_runs(ray_session, tmp_path: Path) -> None:
+    """``scheduler: hyperband``: trials paused at a rung resume from their checkpoints in the
+    same MLflow run (tag ``restored_from_iteration``), no epoch is logged twice, the worse are
+    stopped early, and every run ends FINISHED."""
+    from mlflow.tracking import MlflowClient
+
+    from ftsweep.config.spec import load_spec
+    from ftsweep.runner import run_spec
+
+    spec_path = tmp_path / "hb.yaml"
+    spec_path.write_text(
+        textwrap.dedent(
+            """
+            name: hb
+            method: scl
+            dataset: digits
+            pretrained: none
+            config: {epochs: 9, labels_per_class: 3, lr: 0.05, max_train_batches: 1, max_eval_batches: 1}
+            search_space: {lambda_: [0.1, 0.5, 0.9], temperature: [0.1, 0.3, 0.5]}
+            seeds: [0]
+            scheduler: hyperband
+            """
+        )
+    )
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = run_spec(load_spec(spec_path), results_dir=tmp_path / "results", tracking_uri=uri, log=False)
+    assert (result.trials, result.errors) == (9, 0)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("hb")
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.trial_id != ''")
+    assert len(runs) == 9 and {r.info.status for r in runs} == {"FINISHED"}
+    epochs = {}
+    for r in runs:
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, "val/acc")]
+        assert steps == list(range(1, len(steps) + 1)), steps  # each epoch once, in order
+        epochs[r.info.run_id] = len(steps)
+    assert min(epochs.values()) < 9 and max(epochs.values()) == 9  # some stopped, the best ran on
+    assert any(r.data.tags.get("restored_from_iteration") for r in runs)  # paused, then resumed

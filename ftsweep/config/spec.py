@@ -46,12 +46,17 @@ __all__ = [
 ]
 
 SEARCHERS = ("grid", "random", "optuna")
-SCHEDULERS = ("fifo", "asha")
+SCHEDULERS = ("fifo", "asha", "hyperband")
+#: the options of ``asha:`` / ``hyperband:`` (Tune's scheduler arguments; times in sched/epoch)
+SCHEDULER_OPTIONS = {
+    "asha": ("grace_period", "reduction_factor", "max_t", "brackets"),
+    "hyperband": ("reduction_factor", "max_t"),
+}
 TOP_KEYS = {
     "name", "description", "experiment", "method", "config", "search_space", "methods", "dataset",
     "datasets", "backbone", "pretrained", "dataset_config", "seeds", "searcher", "scheduler",
     "num_samples", "resources", "metric", "mode", "smoke", "table", "max_concurrent_trials",
-    "checkpoint_frequency", "asha", "stop", "max_failures", "points_to_evaluate",
+    "checkpoint_frequency", "asha", "hyperband", "stop", "max_failures", "points_to_evaluate",
 }  # fmt: skip
 METHOD_KEYS = {"method", "config", "search_space", "name"}
 TABLE_KEYS = {"rows", "cols", "metric", "baseline", "layout", "select_by"}
@@ -132,6 +137,7 @@ class SweepSpec:
     checkpoint_frequency: int
     max_failures: int
     asha: dict[str, Any]
+    hyperband: dict[str, Any]
     stop: dict[str, float]
     smoke: bool
     points_to_evaluate: Any = None
@@ -478,10 +484,31 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         "max_concurrent_trials": mct,
         "checkpoint_frequency": ckf,
         "max_failures": max_failures,
-        "asha": _mapping(raw, "asha", {}),
+        "asha": _scheduler_options(raw, "asha", scheduler, mct),
+        "hyperband": _scheduler_options(raw, "hyperband", scheduler, mct),
         "stop": {k: float(v) for k, v in stop.items()},
         "points_to_evaluate": copy.deepcopy(raw.get("points_to_evaluate")),
     }
+
+
+def _scheduler_options(raw: Mapping[str, Any], key: str, scheduler: str, mct: Any) -> dict[str, Any]:
+    """``asha:`` / ``hyperband:``: Tune's arguments of that scheduler, integers >= 1 (for
+    ``asha``, a ``reduction_factor`` >= 2). HyperBand pauses trials, and a paused trial still
+    counts toward ``max_concurrent_trials``, so its brackets could never fill: refused together."""
+    options = _mapping(raw, key, {})
+    for k, v in options.items():
+        allowed = SCHEDULER_OPTIONS[key]
+        _require(k in allowed, f"{key}.{k}", v, f"allowed keys: {', '.join(allowed)}")
+        low = 2 if k == "reduction_factor" else 1
+        _require(_int(v) and v >= low, f"{key}.{k}", v, f"must be an integer >= {low}")
+    if key == "hyperband" and scheduler == "hyperband" and mct is not None:
+        raise ConfigError(
+            "max_concurrent_trials",
+            mct,
+            "cannot be used with scheduler: hyperband (a paused trial still counts toward it, so "
+            "HyperBand's brackets never fill); drop it or use scheduler: asha",
+        )
+    return options
 
 
 def _smoke_spec(spec: SweepSpec, smoke: SmokeSettings) -> SweepSpec:
