@@ -294,24 +294,33 @@ def simulate(
         trial.status = Trial.TERMINATED
         search.on_trial_complete(f"t{i}", result=last)
 
+    return search_report(seen, spent, to_target, grid_epochs, len(trials))
+
+
+def search_report(
+    seen: list[tuple[float, float | None, int]],
+    spent: int,
+    to_target: int | None,
+    grid_epochs: int,
+    trials: int,
+) -> dict[str, Any]:
+    """A searcher run's figures from ``seen`` — (validation, test, epochs paid by then) of every
+    epoch whose selection counts — and the epochs paid in all and until the target."""
+
     def pick(until: float) -> tuple[float | None, float | None]:
         """The best validation seen by epoch ``until`` and the test accuracy of that epoch."""
         got = [(v, t) for v, t, e in seen if e <= until]
-        if not got:
-            return None, None
-        v, t = max(got, key=lambda vt: vt[0])
-        return v, t
+        return max(got, key=lambda vt: vt[0]) if got else (None, None)
 
     pick_val, pick_test = pick(math.inf)
-    _, at_budget = pick(BUDGET_FRAC * grid_epochs)
     return {
         "epochs": spent,
         "frac_total": spent / grid_epochs,
         "frac_to_target": None if to_target is None else to_target / grid_epochs,
         "pick_val": pick_val,
         "pick_test": pick_test,
-        "at_20pct_test": at_budget,
-        "trials": len(trials),
+        "at_20pct_test": pick(BUDGET_FRAC * grid_epochs)[1],
+        "trials": trials,
     }
 
 
@@ -405,21 +414,7 @@ def tune_replay(
     grid = tuner.fit()
     seen = [(v, t, i + 1) for i, (sched_e, v, t) in enumerate(log) if sched_e > 0]
     to_target = next((e for v, _, e in seen if v >= target), None)
-
-    def pick(until: float) -> tuple[float | None, float | None]:
-        got = [(v, t) for v, t, e in seen if e <= until]
-        return max(got, key=lambda vt: vt[0]) if got else (None, None)
-
-    pick_val, pick_test = pick(math.inf)
-    return {
-        "epochs": len(log),
-        "frac_total": len(log) / grid_epochs,
-        "frac_to_target": None if to_target is None else to_target / grid_epochs,
-        "pick_val": pick_val,
-        "pick_test": pick_test,
-        "at_20pct_test": pick(BUDGET_FRAC * grid_epochs)[1],
-        "trials": len(grid),
-    }
+    return search_report(seen, len(log), to_target, grid_epochs, len(grid))
 
 
 def bohb_available() -> bool:
