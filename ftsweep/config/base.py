@@ -22,6 +22,9 @@ from typing import Any, ClassVar, Self
 
 from ftsweep.config.errors import ConfigError
 
+#: the values of ``precision`` (LoopConfig; ``ftsweep.engine.loop.resolve_precision``)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
 __all__ = ["BaseConfig", "DataConfig", "LoopConfig", "TrainConfig", "check"]
 
 
@@ -206,6 +209,13 @@ class LoopConfig(BaseConfig):
         max_train_batches: cap on batches per epoch (``--smoke``).
         cache_dir: where built artefacts shared across trials live (stage-1 checkpoints,
             feature caches); ``ftsweep run`` makes it absolute before trials start.
+        precision: ``auto`` (bf16 autocast on a CUDA device that supports it, fp16 + GradScaler
+            on older GPUs, fp32 on CPU), ``fp32``, ``bf16`` or ``fp16``, for training and evaluation.
+        channels_last: NHWC memory format for the model and the batches; ``auto`` = on for a
+            convolutional backbone on CUDA.
+        gpu_augment: draw the training views on the trial's device, batched (decode and resize
+            stay on the CPU workers, see ``ftsweep.data.gpu_views``; in-memory data's batched
+            views run on the device); ``auto`` = on when the device is CUDA.
     """
 
     #: the optimisers ``optimizer`` may name, in the order the error message lists them
@@ -227,6 +237,9 @@ class LoopConfig(BaseConfig):
     device: str = "auto"
     max_train_batches: int | None = None
     cache_dir: str = "results/cache"
+    precision: str = "auto"
+    channels_last: bool | str = "auto"
+    gpu_augment: bool | str = "auto"
 
     def validate(self) -> None:
         super().validate()
@@ -242,6 +255,10 @@ class LoopConfig(BaseConfig):
         if not _DEVICE.match(self.device):
             raise ConfigError("device", self.device, "must be auto, cpu, cuda, cuda:N or mps")
         check(self.max_train_batches, "max_train_batches", ge=1)
+        check(self.precision, "precision", choices=PRECISIONS)
+        for name in ("channels_last", "gpu_augment"):
+            if isinstance(getattr(self, name), str):
+                check(getattr(self, name), name, choices=("auto",))
 
 
 @dataclass(frozen=True)
@@ -264,15 +281,8 @@ class TrainConfig(LoopConfig, DataConfig):
         early_stop_patience: end the trial once ``val/loss`` has not decreased for this many
             epochs (SCHaNe App. A.2: 10); None = train all ``epochs``. Selection stays on
             ``val/acc``.
-        precision: ``auto`` (bf16 autocast on a CUDA device that supports it, fp16 + GradScaler
-            on older GPUs, fp32 on CPU), ``fp32``, ``bf16`` or ``fp16``, for training and evaluation.
-        amp: the older switch, kept as an alias: None follows ``precision``; false with
-            ``precision: auto`` is fp32; true is ``auto``'s mixed precision.
-        channels_last: NHWC memory format for the model and the batches; ``auto`` = on for a
-            convolutional backbone on CUDA.
-        gpu_augment: draw the training views on the trial's device, batched (decode and resize
-            stay on the CPU workers, see ``ftsweep.data.gpu_views``); ``auto`` = on when the
-            device is CUDA.
+        amp: the older switch for ``precision``, kept as an alias: None follows ``precision``;
+            false with ``precision: auto`` is fp32; true is ``auto``'s mixed precision.
         select: model-selection protocol. ``best_val``: the epoch with the best ``val/acc``
             (test evaluated only when it improves); ``last``: the final epoch (test evaluated
             on it only); ``median_last_k``: the median over the last ``select_k`` epochs of
@@ -303,9 +313,6 @@ class TrainConfig(LoopConfig, DataConfig):
     subsample: float | None = None
     long_tail_ratio: float | None = None
     amp: bool | None = None
-    precision: str = "auto"
-    channels_last: bool | str = "auto"
-    gpu_augment: bool | str = "auto"
     max_eval_batches: int | None = None
     early_stop_patience: int | None = None
     select: str = "best_val"
@@ -330,14 +337,10 @@ class TrainConfig(LoopConfig, DataConfig):
         check(self.long_tail_ratio, "long_tail_ratio", ge=1)
         check(self.max_eval_batches, "max_eval_batches", ge=1)
         check(self.early_stop_patience, "early_stop_patience", ge=1)
-        check(self.precision, "precision", choices=("auto", "fp32", "bf16", "fp16"))
         if self.amp is False and self.precision in ("bf16", "fp16"):
             raise ConfigError(
                 "amp", self.amp, f"amp: false contradicts precision: {self.precision}; give one"
             )
-        for name in ("channels_last", "gpu_augment"):
-            if isinstance(getattr(self, name), str):
-                check(getattr(self, name), name, choices=("auto",))
         self._check_label_budget()
 
     def _check_resize(self) -> None:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
+from ftsweep.config.base import PRECISIONS
 from ftsweep.metrics import mean_per_class_accuracy, top1_accuracy
 
 __all__ = [
@@ -240,8 +241,6 @@ def to_device(obj: object, device: torch.device) -> object:
     return obj
 
 
-#: the values of ``precision``
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

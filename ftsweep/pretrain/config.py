@@ -12,7 +12,6 @@ from typing import ClassVar
 
 from ftsweep.config import ConfigError, check
 from ftsweep.config.base import DataConfig, LoopConfig
-from ftsweep.engine.loop import PRECISIONS
 
 __all__ = ["TargetPretrainConfig"]
 
@@ -70,16 +69,8 @@ class TargetPretrainConfig(LoopConfig, DataConfig):
             (0: only at the end).
         cluster_n_init: k-means restarts of the clustering metric.
 
-    and, as for the fine-tuners (:class:`~ftsweep.config.TrainConfig`):
-
-    Attributes:
-        precision: ``auto`` (bf16 autocast on a CUDA device that supports it, fp16 + GradScaler
-            on older GPUs, fp32 on CPU), ``fp32``, ``bf16`` or ``fp16``.
-        channels_last: NHWC memory format for the networks and the batches; ``auto`` = on for a
-            convolutional backbone on CUDA.
-        gpu_augment: draw the two views on the trial's device, batched (``auto``: on CUDA):
-            per-sample recipes through :mod:`ftsweep.data.gpu_views` (the CPU workers only
-            decode and resize), in-memory data's batched views on the device instead of the CPU.
+    ``precision``, ``channels_last`` and ``gpu_augment`` (the two views) are
+    :class:`~ftsweep.config.base.LoopConfig`'s, as for the fine-tuners.
     """
 
     method: ClassVar[str] = "target_pretrain"
@@ -106,9 +97,6 @@ class TargetPretrainConfig(LoopConfig, DataConfig):
     moco_temperature: float = 0.2
     eval_every: int = 0
     cluster_n_init: int = 10
-    precision: str = "auto"
-    channels_last: bool | str = "auto"
-    gpu_augment: bool | str = "auto"
 
     def validate(self) -> None:
         super().validate()
@@ -124,10 +112,6 @@ class TargetPretrainConfig(LoopConfig, DataConfig):
         check(self.moco_temperature, "moco_temperature", gt=0)
         check(self.eval_every, "eval_every", ge=0)
         check(self.cluster_n_init, "cluster_n_init", ge=1)
-        check(self.precision, "precision", choices=PRECISIONS)
-        for name in ("channels_last", "gpu_augment"):
-            if isinstance(getattr(self, name), str):
-                check(getattr(self, name), name, choices=("auto",))
         if self.pretrained == "":
             raise ConfigError("pretrained", self.pretrained, "must be a checkpoint path, none or auto")
 
