@@ -361,7 +361,8 @@ def tune_replay(
 ) -> dict[str, Any]:
     """One searcher run in Ray Tune on the recorded curves (``hyperband``, ``bohb``; ``asha`` for
     the cross-check with :func:`simulate`), one trial at a time; the same report as
-    :func:`simulate`. Needs a Ray instance with one CPU (``ray.init(num_cpus=1)``)."""
+    :func:`simulate` (each trial asks for every CPU of the running Ray instance)."""
+    import ray
     from ray import tune
     from ray.tune.schedulers import HyperBandForBOHB, HyperBandScheduler
 
@@ -401,7 +402,11 @@ def tune_replay(
             reached[trial.trial_id] = result["replay/epoch"]
 
     tuner = tune.Tuner(
-        tune.with_parameters(_replay, curves=curves, keys=list(axes)),
+        # every CPU of the instance per trial: one trial at a time, as in :func:`simulate`
+        tune.with_resources(
+            tune.with_parameters(_replay, curves=curves, keys=list(axes)),
+            {"cpu": ray.cluster_resources().get("CPU", 1)},
+        ),
         param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search,

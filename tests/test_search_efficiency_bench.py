@@ -52,17 +52,8 @@ def test_stage1_reports_never_count_and_asha_cuts() -> None:
     assert t["trials"] == 4 and t["frac_total"] <= 1.0
 
 
-@pytest.fixture(scope="module")
-def one_cpu_ray():
-    import ray
-
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def test_tune_replays_asha_with_the_epochs_simulate_counts_and_hyperband_pays_each_once(
-    one_cpu_ray, tmp_path
+    ray_session, tmp_path
 ) -> None:
     axes = {"alpha": [0.1, 0.3, 0.5], "temperature": [0.1, 0.3, 0.5]}
     curves = {}
