@@ -154,11 +154,17 @@ def format_table(
         best_other = others.max() if higher_is_better else others.min()
         delta = best_other - mean.loc[baseline]
         cells.loc[f"Δ vs {baseline}"] = [("–" if pd.isna(d) else f"{d:+.{digits}f}") for d in delta]
-    cells.index = [str(i) for i in cells.index]
-    cells.columns = [str(c) for c in cells.columns]
+    cells.index = [_label(i) for i in cells.index]
+    cells.columns = [_label(c) for c in cells.columns]
     if fmt == "frame":
         return cells
     return render_frame(cells, fmt)
+
+
+def _label(key: Any) -> str:
+    """A row / column key as printed: a run without the value (a job without ``stage1``) is
+    ``none``, not ``nan``."""
+    return "none" if key is None or (isinstance(key, float) and np.isnan(key)) else str(key)
 
 
 def render_frame(cells: pd.DataFrame, fmt: str = "md") -> str:

@@ -57,6 +57,14 @@ def test_markdown_bold_and_delta(runs: pd.DataFrame) -> None:
     assert lines[4] == "| Δ vs ce | +11.00 | +5.00 |"
 
 
+def test_a_column_of_runs_without_the_value_is_none_not_nan(runs: pd.DataFrame) -> None:
+    runs["stage1.objective"] = ["byol" if d == "a" else np.nan for d in runs["dataset"]]
+    mean, std, _ = summarize(runs, cols="stage1.objective")
+    lines = format_table(mean, std).splitlines()
+    assert lines[0] == "|  | byol | none |"
+    assert lines[2] == "| ce | 61.00 ± 1.41 | 20.00 ± 0.00 |"
+
+
 def test_latex_and_csv(runs: pd.DataFrame) -> None:
     mean, std, _ = summarize(runs)
     tex = format_table(mean, std, fmt="latex")
