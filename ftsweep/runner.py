@@ -316,13 +316,13 @@ def build_search(spec: SweepSpec, jobs: list[Job]) -> tuple[Any, Any, int]:
 
     from ftsweep.config.space import is_grid
     from ftsweep.routing import JobScheduler, JobSearcher
-    from ftsweep.trial import METHOD_KEY
+    from ftsweep.trial import METHOD_KEY, METRIC_KEY
 
     searchers, fixed, budgets = {}, {}, {}
     for job in jobs:
         searchers[job.name], budgets[job.name] = job_searcher(spec, job)
         constants = {k: v for k, v in job.space.items() if not is_grid(v) and not isinstance(v, Domain)}
-        fixed[job.name] = {**job.fixed, **constants, METHOD_KEY: job.method}
+        fixed[job.name] = {**job.fixed, **constants, METHOD_KEY: job.method, METRIC_KEY: spec.metric}
         if spec.searcher == "optuna":
             fixed[job.name]["_seeds"] = list(spec.seeds)
     search = JobSearcher(searchers, fixed, spec.metric, spec.mode, budgets)

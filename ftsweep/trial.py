@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 from ray import tune
 
-__all__ = ["DEVICE_KEY", "FAILED_KEY", "METHOD_KEY", "REASON_KEY", "MethodTrainable"]
+__all__ = ["DEVICE_KEY", "FAILED_KEY", "METHOD_KEY", "METRIC_KEY", "REASON_KEY", "MethodTrainable"]
 
-from ftsweep.methods.base import METHOD_KEY
+from ftsweep.methods.base import METHOD_KEY, METRIC_KEY
 
 #: result keys of a trial that ended on an error of its own
 FAILED_KEY = "error/failed"
@@ -53,6 +53,7 @@ class MethodTrainable(tune.Trainable):
     def setup(self, config: dict[str, Any]) -> None:
         self.method: Any = None
         self.failure: str | None = None
+        self.metric: str | None = config.get(METRIC_KEY)
         try:
             _check_gpu(config)
             cls = self.method_cls or method_class(config[METHOD_KEY])
@@ -64,9 +65,19 @@ class MethodTrainable(tune.Trainable):
     def step(self) -> dict[str, Any]:
         if self.failure is None:
             try:
-                return {**self.method.step(), DEVICE_KEY: self.device}
+                result = self.method.step()
             except Exception as e:  # noqa: BLE001 — as in setup
                 self.failure = _reason(e)
+            else:
+                if self.metric is None or self.metric in result:
+                    return {**result, DEVICE_KEY: self.device}
+                # a misspelt spec metric: Tune's own check is off (a trial failing at set-up
+                # reports none), so the trial says what it does report
+                reported = ", ".join(sorted(k for k in result if k.startswith(("val/", "best/", "train/"))))
+                self.failure = (
+                    f"ConfigError: metric: {self.metric!r} is not among the results of this method; "
+                    f"it reports {reported}"
+                )
         return {"done": True, FAILED_KEY: 1.0, REASON_KEY: self.failure, DEVICE_KEY: self.device}
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:

@@ -69,3 +69,36 @@ def test_sigterm_takes_the_same_graceful_stop_as_ctrl_c(monkeypatch) -> None:
         assert "TUNE_DISABLE_SIGINT_HANDLER" not in os.environ
     finally:
         signal.signal(signal.SIGUSR1, previous)
+
+
+def test_a_spec_metric_the_method_does_not_report_fails_the_trial_naming_what_it_reports() -> None:
+    class Fine:
+        config_cls = None
+
+        def __init__(self, config, logdir=None):
+            self.device = torch.device("cpu")
+
+        def step(self):
+            return {"val/acc": 50.0, "best/val/acc": 50.0, "train/loss": 1.0, "epoch": 1.0}
+
+    class FineTrainable(trial.MethodTrainable):
+        method_cls = Fine
+
+    ok = FineTrainable(config={trial.METRIC_KEY: "best/val/acc"}).step()
+    assert ok["best/val/acc"] == 50.0 and trial.FAILED_KEY not in ok
+    out = FineTrainable(config={trial.METRIC_KEY: "best/val/accuracy"}).step()
+    assert out["done"] is True and out[trial.FAILED_KEY] == 1.0
+    assert out[trial.REASON_KEY] == (
+        "ConfigError: metric: 'best/val/accuracy' is not among the results of this method; "
+        "it reports best/val/acc, train/loss, val/acc"
+    )
+
+
+def test_every_suggested_trial_carries_the_spec_metric() -> None:
+    from ftsweep.config.spec import parse_spec
+    from ftsweep.runner import build_search
+
+    spec = parse_spec({"name": "t", "methods": ["ce", "scl"], "metric": "val/loss", "mode": "min"})
+    search, _, total = build_search(spec, spec.jobs())
+    configs = [search.suggest(f"t{i}") for i in range(total)]
+    assert total == 2 and [c[trial.METRIC_KEY] for c in configs] == ["val/loss", "val/loss"]

@@ -61,14 +61,16 @@ from ftsweep.engine import (
     train_epoch,
 )
 
-__all__ = ["INTERNAL_KEYS", "JOB_KEY", "METHOD_KEY", "FineTuner", "resolve_trial_config"]
+__all__ = ["INTERNAL_KEYS", "JOB_KEY", "METHOD_KEY", "METRIC_KEY", "FineTuner", "resolve_trial_config"]
 
 #: the config keys of a sweep's trials that name their job and their method
 JOB_KEY = "_job"
 METHOD_KEY = "_method"
+#: the spec's selection metric, which every trial's results must carry (checked by the trial)
+METRIC_KEY = "_metric"
 #: a trial config's bookkeeping keys (Tune's repeat index, the seeds it picks from, the job):
 #: never config fields, never MLflow params
-INTERNAL_KEYS = ("__trial_index__", "_seeds", JOB_KEY, METHOD_KEY)
+INTERNAL_KEYS = ("__trial_index__", "_seeds", JOB_KEY, METHOD_KEY, METRIC_KEY)
 
 
 def resolve_trial_config(config: Mapping[str, Any]) -> dict[str, Any]:
