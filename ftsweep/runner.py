@@ -375,7 +375,8 @@ def run_sweep(
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # a trial that fails on its own ends with a report that may lack the selection metric
-    # (it failed before its first epoch): ftsweep.trial, not a missing metric
+    # (it failed before its first epoch): ftsweep.trial, not a missing metric. The metric itself
+    # is checked by the trial (METRIC_KEY): a method that does not report it fails its trial
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     from ray import tune
 
