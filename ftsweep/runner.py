@@ -15,7 +15,7 @@ import signal
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -393,20 +393,12 @@ def run_sweep(
     pool = ThreadPoolExecutor(max_workers=1)
     store = pool.submit(open_experiment, spec.experiment, uri, artifacts)
     caught: list[str] = []
+    env = ExitStack()
     try:
         resources = {"cpu": spec.resources.get("cpu", 1), "gpu": spec.resources.get("gpu", 0)}
         trainable = tune.with_resources(MethodTrainable, resources)
         search, scheduler, total = build_search(spec, jobs)
-        # Tune lets a non-grid search algorithm (ours routes every job) keep only one trial
-        # pending at a time, so trials would start one by one; every ready trial may wait for
-        # resources, as with Tune's own grid search (its default: max(200, 1.1 × CPUs))
-        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(200, min(total, 2000))))
-        # the experiment state names each trial's latest checkpoint; Tune deletes all but the
-        # newest `num_to_keep` of them. Saved only every ~10 s ("auto"), a state can name one that
-        # is already gone when epochs are short, and a resume after a killed driver then cannot
-        # restore that trial. Saved after every event, with two checkpoints kept, the one it
-        # names always exists.
-        os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
+        env.enter_context(tune_environment(total))
         logger = MLflowTrialLogger(
             spec.experiment,
             uri,
@@ -457,7 +449,42 @@ def run_sweep(
                 )  # fmt: skip
         return _summarize(spec, version, jobs, grid, logger, total, caught, time.perf_counter() - t0)
     finally:
+        env.close()
         pool.shutdown(wait=True)
+
+
+#: up to this many trials Tune saves the experiment state after every event (below)
+STATE_EVERY_EVENT_MAX = 200
+
+
+@contextmanager
+def tune_environment(total: int) -> Iterator[dict[str, str]]:
+    """Tune's settings for a sweep of ``total`` trials, set while it runs (a value the user set in
+    the environment wins) and removed afterwards, so the next sweep of the process gets its own.
+
+    - ``TUNE_MAX_PENDING_TRIALS_PG``: Tune lets a non-grid search algorithm (ours routes every
+      job) keep only one trial pending at a time, so trials would start one by one; every ready
+      trial may wait for resources, as with Tune's own grid search (its default: max(200, 1.1 ×
+      CPUs)).
+    - ``TUNE_GLOBAL_CHECKPOINT_S``: the experiment state names each trial's latest checkpoint and
+      Tune deletes all but the newest ``num_to_keep`` (2) of them. Saved only every ≥ 10 s
+      (``auto``), a state can name one that is already gone when a trial checkpoints twice in
+      between (epochs under ~5 s), and a resume after a killed driver cannot restore that trial.
+      Saved after every event (``0``), the one it names always exists — but each save writes
+      every trial's state, so a sweep pays O(trials²) (``bench/experiment_state.py``: +104 s for
+      600 trivial trials). ``0`` up to :data:`STATE_EVERY_EVENT_MAX` trials, ``auto`` above.
+    """
+    values = {
+        "TUNE_MAX_PENDING_TRIALS_PG": str(max(200, min(total, 2000))),
+        "TUNE_GLOBAL_CHECKPOINT_S": "0" if total <= STATE_EVERY_EVENT_MAX else "auto",
+    }
+    ours = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(ours)
+    try:
+        yield {**values, **{k: os.environ[k] for k in values}}
+    finally:
+        for k in ours:
+            os.environ.pop(k, None)
 
 
 def run_spec(
