@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from ftsweep.config import ConfigError
 
@@ -178,12 +179,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from ftsweep.config.spec import load_spec
+    from ftsweep.plan import format_plan, plan_spec
     from ftsweep.runner import check_jobs, job_trials
 
     try:
         spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
         jobs = spec.jobs()
         check_jobs(jobs)
+        throughput = _throughput(args, spec)
+        # without a cluster size: one trial's worth of GPUs
+        gpus = args.gpus if args.gpus is not None else (spec.resources.get("gpu", 0) or None)
+        plan = plan_spec(spec, throughput=throughput, gpus=gpus, cpus=args.cpus)
     except ConfigError as e:
         return _fail(str(e))
     counts = {j.name: job_trials(spec, j) for j in jobs}
@@ -192,31 +198,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{args.spec}: OK — {len(jobs)} jobs ({', '.join(j.name for j in jobs)}), {seeds} seed(s), "
         f"searcher {spec.searcher}, {sum(counts.values())} trials"
     )
-    from ftsweep.plan import format_plan, plan_spec
-
-    gpus = spec.resources.get("gpu", 0) or None  # without a cluster size: one trial's worth
-    print(format_plan(plan_spec(spec, gpus=gpus)))
+    print(format_plan(plan))
     return 0
+
+
+def _throughput(args: argparse.Namespace, spec: Any) -> Any:
+    """The throughput table ``--throughput FILE`` names, or ``--calibrate``'s (``plan`` only)."""
+    from ftsweep.plan import calibrate, load_throughput
+
+    calibrating = getattr(args, "calibrate", False)
+    if args.throughput and calibrating:
+        raise ConfigError("--calibrate", True, "give --throughput FILE or --calibrate, not both")
+    if args.throughput:
+        if not Path(args.throughput).is_file():
+            raise ConfigError(
+                "--throughput", args.throughput, "must be an existing JSON/YAML throughput file"
+            )
+        return load_throughput(args.throughput)
+    return calibrate(spec) if calibrating else None
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from ftsweep.config.spec import load_spec
-    from ftsweep.plan import calibrate, format_plan, load_throughput, plan_spec
+    from ftsweep.plan import format_plan, plan_spec
 
     try:
         spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
-        if args.throughput and args.calibrate:
-            raise ConfigError("--calibrate", True, "give --throughput FILE or --calibrate, not both")
-        throughput = None
-        if args.throughput:
-            if not Path(args.throughput).is_file():
-                raise ConfigError(
-                    "--throughput", args.throughput, "must be an existing JSON/YAML throughput file"
-                )
-            throughput = load_throughput(args.throughput)
-        elif args.calibrate:
-            throughput = calibrate(spec)
-        plan = plan_spec(spec, throughput=throughput, gpus=args.gpus, cpus=args.cpus)
+        plan = plan_spec(spec, throughput=_throughput(args, spec), gpus=args.gpus, cpus=args.cpus)
     except ConfigError as e:
         return _fail(str(e))
     print(format_plan(plan))
@@ -392,6 +400,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 SET_HELP = "override one spec value: dotted KEY, YAML VALUE (config.epochs=5, seeds=[0,1]); repeatable"
 
 
+def _cost_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--throughput``, ``--gpus``, ``--cpus``: what ``plan`` and ``validate`` estimate from."""
+    parser.add_argument(
+        "--throughput", default=None, help="a measured-throughput table (JSON/YAML, see ftsweep.plan)"
+    )
+    parser.add_argument("--gpus", type=float, default=None, help="GPUs of the cluster the sweep would run on")
+    parser.add_argument("--cpus", type=float, default=None, help="CPUs of that cluster")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ftsweep", description="Ray Tune sweeps for contrastive and data-reuse fine-tuning."
@@ -438,20 +455,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("spec")
     v.add_argument("--smoke", action="store_true")
     v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    _cost_arguments(v)
     v.set_defaults(func=cmd_validate)
 
     pl = sub.add_parser("plan", help="trials, epochs, images and the estimated time and GPU-hours of a spec")
     pl.add_argument("spec")
     pl.add_argument("--smoke", action="store_true")
     pl.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
-    pl.add_argument(
-        "--throughput", default=None, help="a measured-throughput table (JSON/YAML, see ftsweep.plan)"
-    )
+    _cost_arguments(pl)
     pl.add_argument(
         "--calibrate", action="store_true", help="time a few real steps of each job on this machine"
     )
-    pl.add_argument("--gpus", type=float, default=None, help="GPUs of the cluster the sweep would run on")
-    pl.add_argument("--cpus", type=float, default=None, help="CPUs of that cluster")
     pl.set_defaults(func=cmd_plan)
 
     ls = sub.add_parser("list", help="methods, datasets, backbones and sweeps")

@@ -154,3 +154,17 @@ def test_calibrate_measures_every_method_backbone_and_size() -> None:
     assert set(table.entries) == {("ce", "small_cnn", 32, "cpu"), ("schane", "small_cnn", 32, "cpu")}
     assert all(tp.train > 0 and tp.eval > 0 and tp.setup > 0 for tp in table.entries.values())
     assert plan_spec(spec, throughput=table).seconds is not None
+
+
+def test_validate_ends_with_the_plan_estimated_from_a_throughput_file(tmp_path, capsys) -> None:
+    from ftsweep.cli import main
+
+    path = tmp_path / "tp.json"
+    write_throughput(path, [throughput_entry("*", "small_cnn", 32, "cpu", 1000.0, 4000.0, 1.0)])
+    assert main(["validate", "sweeps/demo.yaml", "--throughput", str(path), "--cpus", "4"]) == 0
+    out = capsys.readouterr().out
+    plan = plan_spec(load_spec("sweeps/demo.yaml"), throughput=load_throughput(path), cpus=4)
+    ce = next(j for j in plan.jobs if j.name == "ce-digits")
+    assert ce.seconds == pytest.approx(2 * 1.0 + ce.train_images / 1000.0 + ce.eval_images / 4000.0)
+    assert "OK — 5 jobs" in out and format_plan(plan) in out and "4 trial(s) at once" in out
+    assert main(["validate", "sweeps/demo.yaml", "--throughput", str(tmp_path / "none.json")]) == 2
