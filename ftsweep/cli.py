@@ -17,7 +17,7 @@ from ftsweep.config import ConfigError
 EXIT_BAD_INPUT = 2
 
 
-def _version_runs(args: argparse.Namespace, *, allow_all: bool):  # noqa: ANN202 — a DataFrame
+def _version_runs(args: argparse.Namespace):  # noqa: ANN202 — a DataFrame
     """The finished runs of ``--experiment`` in ``--version`` (``latest``, N, or ``all``).
 
     Raises:
@@ -26,9 +26,8 @@ def _version_runs(args: argparse.Namespace, *, allow_all: bool):  # noqa: ANN202
     from ftsweep.runs import load_runs
 
     version = args.version
-    allowed = "a version number, latest or all" if allow_all else "a version number or latest"
-    if not (version == "latest" or version.isdigit() or (allow_all and version == "all")):
-        raise ConfigError("--version", version, f"must be {allowed}")
+    if not (version == "latest" or version.isdigit() or version == "all"):
+        raise ConfigError("--version", version, "must be a version number, latest or all")
     try:
         df = load_runs(
             args.experiment, args.tracking_uri, version=int(version) if version.isdigit() else version
@@ -253,7 +252,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     from ftsweep.tables import format_table, render_frame, summarize, write_table
 
     try:
-        df = _version_runs(args, allow_all=True)
+        df = _version_runs(args)
     except ConfigError as e:
         return _fail(str(e))
     if args.layout:
@@ -308,7 +307,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ftsweep.export import export_runs
 
     try:
-        df = _version_runs(args, allow_all=False)
+        df = _version_runs(args)
     except ConfigError as e:
         return _fail(str(e))
     layout = None
@@ -492,7 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="each table cell's selected model: model.pt, config.json, load.txt")
     ex.add_argument("--experiment", required=True)
-    ex.add_argument("--version", default="latest", help="sweep version N or latest (default)")
+    ex.add_argument(
+        "--version",
+        default="latest",
+        help="sweep version N, latest (default) or all (each trial identity's latest finished run counts once)",
+    )
     ex.add_argument("--output", default=None, help="folder (default results/<experiment>/export)")
     ex.add_argument("--rows", default="method")
     ex.add_argument("--cols", default="dataset")

@@ -153,3 +153,32 @@ def test_selected_epoch_weights_kept_beside_the_checkpoint(tmp_path: Path) -> No
     again = CEMethod(config)
     again.load_checkpoint(str(tmp_path))
     assert all(torch.equal(again.best_model[k], sel[k]) for k in sel)
+
+
+def test_export_across_versions_takes_each_cells_selected_run_wherever_it_ran(sweep) -> None:
+    """``--version all``: a second version adds a seed; each cell's run is chosen over both
+    versions (each trial identity once) and its weights come from its own version's folder."""
+    from ftsweep.cli import main
+    from ftsweep.config.spec import load_spec
+    from ftsweep.export import select_cells
+    from ftsweep.runner import run_spec
+    from ftsweep.runs import load_runs
+
+    uri, tmp = sweep
+    spec = load_spec(tmp / "exp.yaml", overrides=["seeds=[2]"])
+    result = run_spec(spec, results_dir=tmp / "results", tracking_uri=uri, log=False, new=True)
+    assert (result.version, result.trials, result.errors) == (2, 3, 0)
+    runs = load_runs("exp", uri, version="all")
+    assert len(runs) == 9 and set(runs["sweep_version"].astype(str)) == {"1", "2"}
+    expected = {(r, c): run["run_id"] for r, c, run in select_cells(runs, "method", "dataset")}
+    out = tmp / "export_all"
+    args = ["export", "--experiment", "exp", "--tracking-uri", uri, "--results", str(tmp / "results")]
+    assert main([*args, "--version", "all", "--output", str(out)]) == 0
+    for (r, c), run_id in expected.items():
+        info = json.loads((out / f"{r}__{c}" / "config.json").read_text())
+        assert info["run_id"] == run_id
+        version = runs.loc[runs.run_id == run_id, "sweep_version"].iloc[0]
+        assert f"/v{version}/" in info["checkpoint"]  # the run's own version's checkpoint
+    assert main([*args, "--version", "2", "--output", str(tmp / "export_v2")]) == 0
+    v2 = json.loads((tmp / "export_v2" / "scl__digits" / "config.json").read_text())
+    assert v2["seed"] == 2  # version 2 alone has only seed 2
