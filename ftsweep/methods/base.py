@@ -53,6 +53,7 @@ from ftsweep.engine import (
     evaluate,
     make_loader,
     param_groups,
+    reseed,
     resolve_channels_last,
     resolve_device,
     resolve_num_workers,
@@ -251,8 +252,7 @@ class FineTuner:
                 **kw,
             )
             self._loaders[key] = cached
-        cached.generator.manual_seed(seed)
-        return cached
+        return reseed(cached, seed)
 
     def device_views(self) -> dict[str, Any] | None:
         """With ``gpu_augment`` (``auto``: on CUDA), swap the training streams for prepared

@@ -103,3 +103,21 @@ def test_image_size_feeds_small_images_to_a_224_vit() -> None:
     assert x.shape == (3, 224, 224)
     result = trial.step()
     assert result["epoch"] == 1 and 0.0 <= result["val/acc"] <= 100.0
+
+
+def test_a_kept_loader_reseeded_with_its_own_seed_gives_its_first_pass_again() -> None:
+    """``FineTuner.loader`` keeps a loader per key; asked again for the same seed (an epoch
+    repeated after a restore in the same process) it replays that seed's batches, not the next
+    pass's."""
+    from ftsweep.methods.ce import CEMethod
+
+    m = CEMethod({"pretrained": "none", "device": "cpu", "epochs": 2, "max_train_batches": 1})
+
+    def first_batches(seed: int) -> list:
+        loader = m.loader("probe", m.data.labeled, batch_size=8, shuffle=True, seed=seed)
+        # the order (labels) and the views (pixel sums) of the first batches
+        return [(b[1].tolist(), round(float(b[0].sum()), 3)) for _, b in zip(range(3), loader, strict=False)]
+
+    a = first_batches(5)
+    assert first_batches(5) == a  # the same seed: the same order
+    assert first_batches(6) != a and first_batches(5) == a
