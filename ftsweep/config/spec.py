@@ -58,7 +58,7 @@ TOP_KEYS = {
     "num_samples", "resources", "metric", "mode", "smoke", "table", "max_concurrent_trials",
     "checkpoint_frequency", "asha", "hyperband", "stop", "max_failures", "points_to_evaluate",
 }  # fmt: skip
-METHOD_KEYS = {"method", "config", "search_space", "name"}
+METHOD_KEYS = {"method", "config", "search_space", "name", "points_to_evaluate"}
 TABLE_KEYS = {"rows", "cols", "metric", "baseline", "layout", "select_by"}
 #: a spec's ``name`` names its results folder and its MLflow experiment
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -68,12 +68,14 @@ EXCLUSIVE = ({"labels_per_class", "num_labels"},)
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One method of a spec: its registry key, fixed config and search space."""
+    """One method of a spec: its registry key, fixed config and search space, and the points
+    its searcher tries first (None: the spec's ``points_to_evaluate``)."""
 
     method: str
     config: dict[str, Any]
     search_space: dict[str, Any] | str | None
     label: str
+    points_to_evaluate: Any = None
 
 
 @dataclass(frozen=True)
@@ -324,14 +326,14 @@ def _check_points(spec: SweepSpec) -> None:
         if spec.searcher != "optuna" and grid and len(grid) < len(axes):
             raise ConfigError(
                 "points_to_evaluate",
-                spec.points_to_evaluate,
+                list(job.points),
                 f"job {job.name} mixes grid axes ({', '.join(grid)}) with random domains: give grid "
                 "axes only, or use searcher: optuna",
             )
         if draws and len(job.points) > spec.num_samples:
             raise ConfigError(
                 "points_to_evaluate",
-                spec.points_to_evaluate,
+                list(job.points),
                 f"{len(job.points)} points but num_samples is {spec.num_samples}: the points are the "
                 "first of the job's samples",
             )
@@ -378,9 +380,9 @@ def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[
             "must be a mapping of explicit values or 'search_spaces.<module>:<function>'",
         )
         cfg = _mapping(entry, "config", {}) if listed else {}
-        out.append(
-            MethodSpec(m, cfg, dict(space) if isinstance(space, Mapping) else space, entry.get("name") or m)
-        )
+        points = copy.deepcopy(entry.get("points_to_evaluate")) if listed else None
+        space = dict(space) if isinstance(space, Mapping) else space
+        out.append(MethodSpec(m, cfg, space, entry.get("name") or m, points))
     labels = [m.label for m in out]
     _require(
         len(set(labels)) == len(labels),
@@ -544,16 +546,17 @@ def job_points(
     space: Mapping[str, Any],
     config_cls: type,
     fixed: Mapping[str, Any],
+    where: str = "points_to_evaluate",
 ) -> tuple[dict[str, Any], ...]:
-    """A job's ``points_to_evaluate``, checked against the spec's whole search space
-    (``full_space``) and the config dataclass; under ``--smoke`` (``space`` shrunk, some axes
-    replaced) only the points inside ``space``, restricted to its axes."""
-    out = resolve_points(points, full_space, config_cls)
+    """A job's ``points_to_evaluate`` (the spec field ``where``), checked against the spec's whole
+    search space (``full_space``) and the config dataclass; under ``--smoke`` (``space`` shrunk,
+    some axes replaced) only the points inside ``space``, restricted to its axes."""
+    out = resolve_points(points, full_space, config_cls, where)
     for point in out:
         try:
             config_cls.from_dict({**fixed, **point})
         except ConfigError as e:
-            raise ConfigError(f"points_to_evaluate.{e.field}", e.value, e.allowed) from None
+            raise ConfigError(f"{where}.{e.field}", e.value, e.allowed) from None
     if space is full_space:
         return out
     axes = search_axes(space)
@@ -607,6 +610,10 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
                     "seeds are given by the spec's `seeds:` list",
                 )
             validate_points(cls, fixed, job_space, source)
-            points = job_points(spec.points_to_evaluate, full_space, job_space, cls, fixed)
+            if m.points_to_evaluate is not None:
+                raw_points, at = m.points_to_evaluate, f"methods[{i}].points_to_evaluate"  # only listed
+            else:
+                raw_points, at = spec.points_to_evaluate, "points_to_evaluate"
+            points = job_points(raw_points, full_space, job_space, cls, fixed, at)
             jobs.append(Job(f"{m.label}-{d}", m.method, m.label, d, fixed, job_space, source, cls, points))
     return jobs

@@ -7,6 +7,7 @@ import pytest
 from ray import tune
 
 from ftsweep.config import ConfigError
+from ftsweep.config.space import field_default
 from ftsweep.config.spec import parse_spec
 from ftsweep.routing import variants
 from ftsweep.runner import job_searcher
@@ -73,7 +74,12 @@ def test_bad_points_name_the_field_value_and_what_is_allowed(points, field, word
 def test_a_default_outside_the_grid_is_refused() -> None:
     with pytest.raises(ConfigError) as e:
         parse_spec(
-            {"name": "t", "method": "schane", "search_space": {"lambda_": [0.0, 0.5]}, "points_to_evaluate": "default"}
+            {
+                "name": "t",
+                "method": "schane",
+                "search_space": {"lambda_": [0.0, 0.5]},
+                "points_to_evaluate": "default",
+            }
         )
     assert e.value.field == "points_to_evaluate.lambda_" and e.value.value == 0.9
 
@@ -95,3 +101,27 @@ def test_smoke_keeps_only_the_points_inside_the_shrunk_grid() -> None:
            "points_to_evaluate": [{"lambda_": 0.0, "temperature": 0.1}, {"lambda_": 0.9, "temperature": 0.5}]}  # fmt: skip
     (job,) = parse_spec(raw, smoke=True).jobs()
     assert job.points == ({"lambda_": 0.0, "temperature": 0.1},)
+
+
+def test_each_method_of_a_spec_may_name_its_own_points() -> None:
+    spec = parse_spec(
+        {
+            "name": "t",
+            "methods": [
+                {
+                    "method": "schane",
+                    "search_space": dict(GRID),
+                    "points_to_evaluate": [{"lambda_": 0.5, "temperature": 0.1}],
+                },
+                {"method": "scl", "search_space": {"lambda_": [0.1, 0.5]}},
+            ],
+            "points_to_evaluate": "default",
+        }  # fmt: skip
+    )
+    schane, scl = spec.jobs()
+    assert schane.points == ({"lambda_": 0.5, "temperature": 0.1},)
+    assert scl.points == ({"lambda_": field_default(scl.config_cls, "lambda_")},)  # the spec's default
+    with pytest.raises(ConfigError) as e:
+        parse_spec({"name": "t", "methods": [{"method": "scl", "search_space": {"lambda_": [0.1, 0.5]},
+                                              "points_to_evaluate": [{"lambda_": 0.7}]}]})  # fmt: skip
+    assert e.value.field == "methods[0].points_to_evaluate[0].lambda_"
