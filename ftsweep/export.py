@@ -20,13 +20,11 @@ Each cell is written to ``<out>/<row>__<col>/``:
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
 import math
 import re
-import sys
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,38 +83,12 @@ def select_cells(
     Raises:
         KeyError: the runs lack a row / column key or ``select_by``.
     """
-    from ftsweep.tables import select_configs
+    from ftsweep.tables import require_columns, select_configs
 
     rows = [rows] if isinstance(rows, str) else list(rows)
     cols = [cols] if isinstance(cols, str) else list(cols)
-    missing = [c for c in [*rows, *cols, select_by] if c not in df.columns]
-    if missing:
-        raise KeyError(f"runs have no column {missing[0]!r}; columns: {', '.join(map(str, df.columns))}")
+    require_columns(df, [*rows, *cols, select_by])
     return _cells_of(select_configs(df, rows + cols, select_by, mode), rows, cols, select_by, mode)
-
-
-@contextlib.contextmanager
-def _recorded_selections() -> Iterator[list]:
-    """Record every :func:`ftsweep.tables.select_configs` call (also under the names modules
-    imported it as) while the block runs: ``(keys, select_by, mode, chosen)``."""
-    import ftsweep.tables as tables
-
-    orig = tables.select_configs
-    calls: list = []
-
-    def recording(df, keys, select_by="best/val/acc", mode="max"):  # noqa: ANN001, ANN202
-        chosen = orig(df, keys, select_by, mode)
-        calls.append((list(keys), select_by, mode, chosen))
-        return chosen
-
-    patched = [m for m in list(sys.modules.values()) if getattr(m, "select_configs", None) is orig]
-    for m in patched:
-        m.select_configs = recording
-    try:
-        yield calls
-    finally:
-        for m in patched:
-            m.select_configs = orig
 
 
 def layout_cells(layout: Callable[[pd.DataFrame], Any], df: pd.DataFrame) -> list[tuple[Any, Any, pd.Series]]:
@@ -128,7 +100,9 @@ def layout_cells(layout: Callable[[pd.DataFrame], Any], df: pd.DataFrame) -> lis
     Raises:
         KeyError: the layout made no selection from these runs.
     """
-    with _recorded_selections() as calls:
+    from ftsweep.tables import recorded_selections
+
+    with recorded_selections() as calls:
         layout(df)
     seen: dict[tuple, tuple[Any, Any, pd.Series]] = {}
     for keys, select_by, mode, chosen in calls:

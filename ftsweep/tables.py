@@ -8,7 +8,9 @@ the epoch selected on validation).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ __all__ = [
     "fill_missing_params",
     "format_table",
     "paper_order",
+    "recorded_selections",
+    "require_columns",
     "pm_cell",
     "pm_cells",
     "rename",
@@ -58,16 +62,49 @@ def _config_columns(df: pd.DataFrame, keys: Sequence[str]) -> list[str]:
     return [c for c in cols if c not in NON_CONFIG and c not in keys]
 
 
+def _config_ids(df: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
+    """One string per run naming its configuration (its :func:`_config_columns` values)."""
+    cfg_cols = _config_columns(df, keys)
+    return df[cfg_cols].map(repr).agg("|".join, axis=1) if cfg_cols else pd.Series("", index=df.index)
+
+
+def require_columns(df: pd.DataFrame, names: Sequence[str]) -> None:
+    """KeyError naming the first of ``names`` the runs lack, and the columns they have."""
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise KeyError(f"runs have no column {missing[0]!r}; columns: {', '.join(map(str, df.columns))}")
+
+
+#: the selections :func:`select_configs` records while :func:`recorded_selections` runs
+_SELECTIONS: ContextVar[list | None] = ContextVar("ftsweep_selections", default=None)
+
+
+@contextmanager
+def recorded_selections() -> Iterator[list]:
+    """Every :func:`select_configs` call made while the block runs, as ``(keys, select_by, mode,
+    chosen)`` — the cells a paper layout selected (``ftsweep export --layout``)."""
+    calls: list = []
+    token = _SELECTIONS.set(calls)
+    try:
+        yield calls
+    finally:
+        _SELECTIONS.reset(token)
+
+
 def select_configs(
     df: pd.DataFrame, keys: Sequence[str], select_by: str = "best/val/acc", mode: str = "max"
 ) -> pd.DataFrame:
     """Keep, for each value of ``keys``, the runs of the configuration with the best mean
-    ``select_by`` over seeds."""
-    if df.empty:
-        return df
-    cfg_cols = _config_columns(df, keys)
-    ident = df[cfg_cols].map(repr).agg("|".join, axis=1) if cfg_cols else pd.Series("", index=df.index)
-    df = df.assign(_config=ident)
+    ``select_by`` over seeds (recorded under :func:`recorded_selections`)."""
+    chosen = df if df.empty else _select(df, keys, select_by, mode)
+    log = _SELECTIONS.get()
+    if log is not None:
+        log.append((list(keys), select_by, mode, chosen))
+    return chosen
+
+
+def _select(df: pd.DataFrame, keys: Sequence[str], select_by: str, mode: str) -> pd.DataFrame:
+    df = df.assign(_config=_config_ids(df, keys))
     means = df.groupby([*keys, "_config"], dropna=False)[select_by].mean().reset_index()
     best = (
         means.sort_values(select_by, ascending=(mode == "min"), kind="stable")
@@ -91,9 +128,7 @@ def summarize(
     after validation-based configuration selection per cell."""
     rows = [rows] if isinstance(rows, str) else list(rows)
     cols = [cols] if isinstance(cols, str) else list(cols)
-    missing = [c for c in [*rows, *cols, metric, select_by] if c not in df.columns]
-    if missing:
-        raise KeyError(f"runs have no column {missing[0]!r}; columns: {', '.join(map(str, df.columns))}")
+    require_columns(df, [*rows, *cols, metric, select_by])
     chosen = select_configs(df, rows + cols, select_by, mode)
     g = chosen.groupby(rows + cols, dropna=False)[metric]
     stats = g.agg(["mean", "count"]).join(g.std(ddof=1).rename("std").fillna(0.0))
@@ -424,11 +459,9 @@ def _axis_keys(runs: pd.DataFrame, axis: PaperAxis) -> pd.Series:
 def _single_configs(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """``df`` unchanged when every ``keys`` cell holds one configuration (selection without a
     validation metric); else ValueError naming the first cell that holds several."""
-    cfg_cols = _config_columns(df, keys)
-    if not cfg_cols or df.empty:
+    if not _config_columns(df, keys) or df.empty:
         return df
-    ident = df[cfg_cols].map(repr).agg("|".join, axis=1)
-    counts = ident.groupby([df[k] for k in keys], dropna=False).nunique()
+    counts = _config_ids(df, keys).groupby([df[k] for k in keys], dropna=False).nunique()
     several = counts[counts > 1]
     if len(several):
         raise ValueError(
