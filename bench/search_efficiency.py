@@ -185,25 +185,19 @@ def run_grid(name: str, state: dict[str, Any], s: dict[str, Any], workers: int, 
 
 
 # ---- 2. searchers on the recorded curves ----------------------------------------------------
-def _asha(method: str, epochs: int, grace: int = 1) -> Any:
-    """The runner's ASHA (``job_scheduler``) with ``asha: {grace_period: grace}``."""
+def _scheduler(method: str, epochs: int, kind: str = "asha", grace: int = 1) -> Any:
+    """The runner's scheduler (``job_scheduler``): ASHA with ``asha: {grace_period: grace}``, or
+    HyperBand."""
     from ftsweep.config.spec import parse_spec
     from ftsweep.runner import job_scheduler
 
-    spec = parse_spec(
-        {
-            "name": "bench",
-            "method": method,
-            "dataset": "digits",
-            "pretrained": "none",
-            "config": {"epochs": epochs},
-            "scheduler": "asha",
-            "asha": {"grace_period": grace},
-        }  # fmt: skip
-    )
-    asha = job_scheduler(spec)
-    asha.set_search_properties(METRIC, MODE)
-    return asha
+    raw = {"name": "bench", "method": method, "dataset": "digits", "pretrained": "none",
+           "config": {"epochs": epochs}, "scheduler": kind}  # fmt: skip
+    if kind == "asha":
+        raw["asha"] = {"grace_period": grace}
+    sched = job_scheduler(parse_spec(raw))
+    sched.set_search_properties(METRIC, MODE)
+    return sched
 
 
 class _Order:
@@ -266,7 +260,7 @@ def simulate(
     best = max(c[-1]["val"] for c in curves.values())  # the final selection: a counted epoch
     target = best - TARGET_GAP
     search = _tpe(axes, seed, default) if searcher.startswith("tpe") else _Order(points, seed, default)
-    asha = _asha(method, epochs, asha_grace(searcher)) if "asha" in searcher else None
+    asha = _scheduler(method, epochs, "asha", asha_grace(searcher)) if "asha" in searcher else None
     trials: list[Trial] = []
     controller = SimpleNamespace(get_trials=lambda: trials)
     spent, to_target, seen = 0, None, []  # seen: (val, test, epochs spent when seen)
@@ -364,14 +358,13 @@ def tune_replay(
     :func:`simulate` (each trial asks for every CPU of the running Ray instance)."""
     import ray
     from ray import tune
-    from ray.tune.schedulers import HyperBandForBOHB, HyperBandScheduler
+    from ray.tune.schedulers import HyperBandForBOHB
 
     from ftsweep.routing import VariantSearcher
 
     points = grid_points(axes)
     grid_epochs = len(points) * epochs
     target = max(c[-1]["val"] for c in curves.values()) - TARGET_GAP
-    hb = {"time_attr": "sched/epoch", "max_t": epochs, "reduction_factor": 3, "metric": METRIC, "mode": MODE}
     param_space: dict[str, Any] = {}
     if searcher == "bohb":
         from ray.tune.search.bohb import TuneBOHB
@@ -380,12 +373,14 @@ def tune_replay(
         search = TuneBOHB(
             metric=METRIC, mode=MODE, seed=seed, points_to_evaluate=[default] if default else None
         )
-        sched = HyperBandForBOHB(**hb)
+        # BOHB's own HyperBand, with the runner's HyperBand settings
+        sched = HyperBandForBOHB(
+            time_attr="sched/epoch", max_t=epochs, reduction_factor=3, metric=METRIC, mode=MODE
+        )
     else:
         search = VariantSearcher(_Order(points, seed, default).queue, METRIC, MODE)
-        sched = (
-            _asha(method, epochs, asha_grace(searcher)) if "asha" in searcher else HyperBandScheduler(**hb)
-        )
+        kind = "asha" if "asha" in searcher else "hyperband"
+        sched = _scheduler(method, epochs, kind, asha_grace(searcher))
     log: list[tuple[float, float | None, float]] = []  # (sched, val, test) of every epoch paid
     reached: dict[str, int] = {}  # trial → epochs replayed
 

@@ -293,21 +293,20 @@ def job_trials(spec: SweepSpec, job: Job) -> int:
 def job_scheduler(spec: SweepSpec) -> Any:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 
+    if spec.scheduler == "fifo":
+        return FIFOScheduler()
+    # time = epochs in which the selection can move (FineTuner.schedulable_epochs); max_t defaults
+    # to the longest trial (Tune's 100 would stop a 200-epoch trial at 100)
+    max_t = max((int(job.value("epochs")) for job in spec.jobs()), default=100)
     if spec.scheduler == "asha":
-        # time = epochs in which the selection can move (FineTuner.schedulable_epochs); max_t
-        # defaults to the longest trial (Tune's 100 would stop a 200-epoch trial at 100), the
-        # grace period to a quarter of it: at Tune's 1 epoch ASHA stopped the best configuration
-        # of two of three paper grids on digits (bench/search_efficiency.py, README)
-        max_t = max((int(job.value("epochs")) for job in spec.jobs()), default=100)
+        # the grace period a quarter of max_t: at Tune's 1 epoch ASHA stopped the best
+        # configuration of two of three paper grids on digits (bench/search_efficiency.py, README)
         opts = {"grace_period": max(1, max_t // 4), "reduction_factor": 3, "max_t": max_t, **spec.asha}
         return ASHAScheduler(time_attr="sched/epoch", **opts)
-    if spec.scheduler == "hyperband":
-        # pauses a trial at each rung until its bracket has caught up, then resumes the best
-        # from their checkpoints (Tune's HyperBandScheduler, synchronous successive halving)
-        max_t = max((int(job.value("epochs")) for job in spec.jobs()), default=100)
-        opts = {"reduction_factor": 3, "max_t": max_t, **spec.hyperband}
-        return HyperBandScheduler(time_attr="sched/epoch", **opts)
-    return FIFOScheduler()
+    # hyperband: pauses a trial at each rung until its bracket has caught up, then resumes the
+    # best from their checkpoints (Tune's HyperBandScheduler, synchronous successive halving)
+    opts = {"reduction_factor": 3, "max_t": max_t, **spec.hyperband}
+    return HyperBandScheduler(time_attr="sched/epoch", **opts)
 
 
 def build_search(spec: SweepSpec, jobs: list[Job]) -> tuple[Any, Any, int]:
