@@ -322,15 +322,15 @@ def _check_points(spec: SweepSpec) -> None:
             continue
         axes = search_axes(job.space)
         grid = [k for k, v in axes.items() if is_grid(v)]
-        draws = spec.searcher == "optuna" or len(grid) < len(axes)
-        if spec.searcher != "optuna" and grid and len(grid) < len(axes):
+        domains = len(grid) < len(axes)
+        if spec.searcher != "optuna" and grid and domains:
             raise ConfigError(
                 "points_to_evaluate",
                 list(job.points),
                 f"job {job.name} mixes grid axes ({', '.join(grid)}) with random domains: give grid "
                 "axes only, or use searcher: optuna",
             )
-        if draws and len(job.points) > spec.num_samples:
+        if (spec.searcher == "optuna" or domains) and len(job.points) > spec.num_samples:
             raise ConfigError(
                 "points_to_evaluate",
                 list(job.points),
@@ -560,13 +560,12 @@ def job_points(
     if space is full_space:
         return out
     axes = search_axes(space)
-    kept = [{k: p[k] for k in axes} for p in out]
-    return tuple(
-        dict(t)
-        for t in dict.fromkeys(
-            tuple(sorted(p.items())) for p in kept if all(in_axis(v, axes[k]) for k, v in p.items())
-        )
-    )
+    kept: list[dict[str, Any]] = []
+    for point in out:
+        inside = {k: point[k] for k in axes}
+        if all(in_axis(v, axes[k]) for k, v in inside.items()) and inside not in kept:
+            kept.append(inside)
+    return tuple(kept)
 
 
 def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
