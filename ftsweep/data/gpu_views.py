@@ -319,17 +319,8 @@ OPS = (
     "Equalize",
     "Invert",
 )
-_SIGNED = {
-    "ShearX",
-    "ShearY",
-    "TranslateX",
-    "TranslateY",
-    "Rotate",
-    "Brightness",
-    "Color",
-    "Contrast",
-    "Sharpness",
-}
+#: the ops whose magnitude takes a random sign: the geometric and the enhance ones (ShearX … Sharpness)
+_SIGNED = frozenset(OPS[OPS.index("ShearX") : OPS.index("Sharpness") + 1])
 #: RandAugment's op space (torchvision's, uniform over these 14)
 RANDAUGMENT_OPS = OPS[:-1]
 
