@@ -258,7 +258,6 @@ def build_upstream(
 
 def job_searcher(spec: SweepSpec, job: Job) -> tuple[Any, int]:
     """The searcher of one job and how many trials it suggests."""
-    from ray import tune
     from ray.tune.search import Repeater
     from ray.tune.search.sample import Domain
 
@@ -269,16 +268,17 @@ def job_searcher(spec: SweepSpec, job: Job) -> tuple[Any, int]:
     if spec.searcher in ("grid", "random") or not axes:
         configs = variants(job.space, spec.seeds, spec.num_samples, spec.seeds[0], job.points)
         return VariantSearcher(configs, spec.metric, spec.mode), len(configs)
-    from ray.tune.search.optuna import OptunaSearch
+    from ftsweep.optuna_search import GridOptunaSearch
 
-    # optuna: grid axes become categorical; each suggestion is repeated once per seed
-    space = {k: tune.choice(list(v["grid_search"])) if is_grid(v) else v for k, v in axes.items()}
-    optuna = OptunaSearch(
-        space=OptunaSearch.convert_search_space(space),
-        metric=spec.metric,
-        mode=spec.mode,
+    # optuna: ordered grid axes as indices, no cell twice; each suggestion repeated once per seed
+    optuna = GridOptunaSearch(
+        axes,
+        spec.metric,
+        spec.mode,
         seed=spec.seeds[0],
-        points_to_evaluate=[dict(p) for p in job.points] or None,
+        sampler=spec.optuna.get("sampler", "tpe"),
+        n_startup_trials=spec.optuna.get("n_startup_trials"),
+        points=job.points,
     )
     return Repeater(optuna, repeat=len(spec.seeds), set_index=True), job_trials(spec, job)
 

@@ -130,16 +130,18 @@ def shrink_space(space: Mapping[str, Any], keep: int = 2) -> dict[str, Any]:
 
 def count_trials(space: Mapping[str, Any], searcher: str, seeds: int, num_samples: int) -> int:
     """How many trials a job runs: grid / random — every grid cell × ``num_samples`` × seeds;
-    optuna (with search axes) — ``num_samples`` suggestions × seeds."""
+    optuna (with search axes) — ``num_samples`` suggestions × seeds, at most every cell once
+    when the axes are all grid axes (``ftsweep.optuna_search`` runs no cell twice)."""
     from ray.tune.search.sample import Domain
 
     axes = [v for v in space.values() if is_grid(v) or isinstance(v, Domain)]
-    if searcher == "optuna" and axes:
-        return num_samples * seeds
     cells = 1
     for v in space.values():
         if is_grid(v):
             cells *= len(v["grid_search"])
+    if searcher == "optuna" and axes:
+        finite = all(is_grid(v) for v in axes)
+        return (min(num_samples, cells) if finite else num_samples) * seeds
     return cells * num_samples * seeds
 
 

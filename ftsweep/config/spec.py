@@ -46,6 +46,10 @@ __all__ = [
 ]
 
 SEARCHERS = ("grid", "random", "optuna")
+#: ``optuna: {sampler: ...}`` (``ftsweep.optuna_search``)
+OPTUNA_SAMPLERS = ("tpe", "gp")
+#: the options of ``optuna:``
+OPTUNA_OPTIONS = ("sampler", "n_startup_trials")
 SCHEDULERS = ("fifo", "asha", "hyperband")
 #: the options of ``asha:`` / ``hyperband:`` (Tune's scheduler arguments; times in sched/epoch)
 SCHEDULER_OPTIONS = {
@@ -57,6 +61,7 @@ TOP_KEYS = {
     "datasets", "backbone", "pretrained", "dataset_config", "seeds", "searcher", "scheduler",
     "num_samples", "resources", "metric", "mode", "smoke", "table", "max_concurrent_trials",
     "checkpoint_frequency", "asha", "hyperband", "stop", "max_failures", "points_to_evaluate",
+    "optuna",
 }  # fmt: skip
 METHOD_KEYS = {"method", "config", "search_space", "name", "points_to_evaluate"}
 TABLE_KEYS = {"rows", "cols", "metric", "baseline", "layout", "select_by"}
@@ -143,6 +148,7 @@ class SweepSpec:
     stop: dict[str, float]
     smoke: bool
     points_to_evaluate: Any = None
+    optuna: dict[str, Any] = field(default_factory=dict)
     smoke_overrides: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     expanded: tuple[Job, ...] = field(default=(), repr=False)
@@ -490,7 +496,25 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         "hyperband": _scheduler_options(raw, "hyperband", scheduler, mct),
         "stop": {k: float(v) for k, v in stop.items()},
         "points_to_evaluate": copy.deepcopy(raw.get("points_to_evaluate")),
+        "optuna": _optuna_options(raw, searcher),
     }
+
+
+def _optuna_options(raw: Mapping[str, Any], searcher: str) -> dict[str, Any]:
+    """``optuna:``: the sampler (``tpe`` or ``gp``) and its random start-up trials, read only with
+    ``searcher: optuna``."""
+    options = _mapping(raw, "optuna", {})
+    if options and searcher != "optuna":
+        raise ConfigError("optuna", options, f"is read only with searcher: optuna (this spec has {searcher})")
+    for k, v in options.items():
+        _require(k in OPTUNA_OPTIONS, f"optuna.{k}", v, f"allowed keys: {', '.join(OPTUNA_OPTIONS)}")
+    sampler = options.get("sampler", "tpe")
+    _require(
+        sampler in OPTUNA_SAMPLERS, "optuna.sampler", sampler, f"must be one of {', '.join(OPTUNA_SAMPLERS)}"
+    )
+    n = options.get("n_startup_trials")
+    _require(n is None or (_int(n) and n >= 1), "optuna.n_startup_trials", n, "must be an integer >= 1")
+    return dict(options)
 
 
 def _scheduler_options(raw: Mapping[str, Any], key: str, scheduler: str, mct: Any) -> dict[str, Any]:
