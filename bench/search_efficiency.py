@@ -12,15 +12,16 @@ of each, 3 epochs, random init — a check that everything runs, in minutes.
    one image is 0.14 points).
 2. **Each searcher replays the grid's curves**: an epoch of a configuration gives the same
    result whichever searcher asks for it (an epoch's randomness depends only on (seed, epoch)),
-   so a searcher is driven on the recorded curves, one trial at a time, through Ray Tune's own
-   classes — ``OptunaSearch`` (TPE, Optuna 5's default sampler; ``suggest`` /
-   ``on_trial_complete``) and the runner's ASHA (``ftsweep.runner.job_scheduler`` with grace 1,
-   reduction factor 3, time ``sched/epoch``; ``on_trial_add`` / ``on_trial_result`` /
-   ``on_trial_complete`` with stub trials, as Ray's scheduler tests do). ``random`` is the grid
-   in a random order. Each searcher gets as many trials as the grid has points; a repeated
-   suggestion (TPE on a finite grid) is paid again. Searchers: random, asha (random order +
-   ASHA), asha-g5 (grace period 5 epochs: the runner's default of a quarter of 20 epochs), tpe, tpe+asha,
-   tpe+asha-g5; each at ``--searcher-seeds`` seeds, without and with
+   so a searcher is driven on the recorded curves, one trial at a time, through the runner's own
+   classes — ``ftsweep.optuna_search.GridOptunaSearch`` (Tune's ``OptunaSearch`` with the grid
+   axes as ordered indices and no cell run twice, as ``searcher: optuna`` builds it: ``tpe`` is
+   Optuna's TPE with its 10 random start-up trials, ``gp`` Optuna's GP with axes + 1 = 3) and the
+   runner's ASHA (``ftsweep.runner.job_scheduler`` with grace 1, reduction factor 3, time
+   ``sched/epoch``; ``on_trial_add`` / ``on_trial_result`` / ``on_trial_complete`` with stub
+   trials, as Ray's scheduler tests do). ``random`` is the grid in a random order. Each searcher
+   gets as many trials as the grid has points. Searchers: random, asha (random order + ASHA),
+   asha-g5 (grace period 5 epochs: the runner's default of a quarter of 20 epochs), tpe,
+   tpe+asha, tpe+asha-g5, gp, gp+asha-g5; each at ``--searcher-seeds`` seeds, without and with
    ``points_to_evaluate`` = the paper's default configuration (``seeded``).
 3. **HyperBand and BOHB run in Ray Tune itself** on the same curves (:func:`tune_replay`): a
    function trainable replays a configuration's recorded epochs (its checkpoint is the epoch
@@ -39,8 +40,15 @@ epochs ÷ the grid's; ``pick_test`` / ``pick_val`` — test / validation accurac
 searcher picks at the end (best ``best/val/acc`` it saw); ``at_20pct_test`` — the same for the
 pick after 20 % of the grid's epochs.
 
-Usage: ``python bench/search_efficiency.py [--quick] [--out FILE] [--workers 1]``; rerunning
-resumes (finished grid points and searcher runs are kept while the settings are unchanged).
+4. **Several training seeds** (``--train-seeds 0 1 2``): the grid is also trained at the other
+   seeds, and the searchers of 2 (not HyperBand / BOHB) replay every configuration once per
+   seed, as a spec's ``seeds: [0, 1, 2]`` runs it (:func:`simulate`); the grid's best, the target
+   and the picks are on the seeds' mean (``summary_seeds`` in the JSON). Training seed 0 is
+   always the first.
+
+Usage: ``python bench/search_efficiency.py [--quick] [--out FILE] [--workers 1] [--train-seeds 0 1 2]``;
+rerunning resumes (finished grid points and searcher runs are kept while the settings are
+unchanged).
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ METRIC, MODE = "best/val/acc", "max"
 TARGET_GAP = 1.0  # points
 BUDGET_FRAC = 0.2
 #: bump when :func:`simulate` changes: the searcher runs are redone, the grid's curves kept
-SIM_VERSION = 2
+SIM_VERSION = 3
 
 #: name → (method, axes, the paper's default configuration, fixed method values)
 GRIDS: dict[str, tuple[str, dict[str, list[float]], dict[str, float], dict[str, Any]]] = {
@@ -86,7 +94,7 @@ GRIDS: dict[str, tuple[str, dict[str, list[float]], dict[str, float], dict[str, 
         {},
     ),
 }
-SEARCHERS = ("random", "asha", "asha-g5", "tpe", "tpe+asha", "tpe+asha-g5")
+SEARCHERS = ("random", "asha", "asha-g5", "tpe", "tpe+asha", "tpe+asha-g5", "gp", "gp+asha-g5")
 #: run through Ray Tune's own loop (pausing schedulers): :func:`tune_replay`
 TUNE_SEARCHERS = ("hyperband", "bohb")
 
@@ -194,7 +202,7 @@ def _scheduler(method: str, epochs: int, kind: str = "asha", grace: int = 1) -> 
     raw = {"name": "bench", "method": method, "dataset": "digits", "pretrained": "none",
            "config": {"epochs": epochs}, "scheduler": kind}  # fmt: skip
     if kind == "asha":
-        raw["asha"] = {"grace_period": grace}
+        raw["asha"] = {"grace_period": min(grace, epochs)}  # --quick: 3 epochs
     sched = job_scheduler(parse_spec(raw))
     sched.set_search_properties(METRIC, MODE)
     return sched
@@ -219,19 +227,21 @@ class _Order:
         pass
 
 
-def _tpe(axes: dict[str, list[float]], seed: int, first: dict[str, Any] | None) -> Any:
+def _optuna(axes: dict[str, list[float]], seed: int, first: dict[str, Any] | None, sampler: str) -> Any:
+    """The runner's Optuna searcher (``ftsweep.optuna_search``, as ``searcher: optuna`` with
+    ``optuna: {sampler: ...}`` builds it): ordered grid axes, no cell twice."""
     import logging
+    import warnings
 
     import optuna
-    from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
+
+    from ftsweep.optuna_search import GridOptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("ray.tune.search.optuna").setLevel(logging.ERROR)
-    space = OptunaSearch.convert_search_space({k: tune.choice(v) for k, v in axes.items()})
-    return OptunaSearch(
-        space=space, metric=METRIC, mode=MODE, seed=seed, points_to_evaluate=[first] if first else None
-    )
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    space = {k: {"grid_search": list(v)} for k, v in axes.items()}
+    return GridOptunaSearch(space, METRIC, MODE, seed=seed, sampler=sampler, points=[first] if first else ())
 
 
 def asha_grace(searcher: str) -> int:
@@ -240,8 +250,11 @@ def asha_grace(searcher: str) -> int:
     return int(searcher.rsplit("-g", 1)[1]) if "asha-g" in searcher else 1
 
 
+Curves = dict[str, list[dict[str, Any]]]
+
+
 def simulate(
-    curves: dict[str, list[dict[str, Any]]],
+    curves: Curves | list[Curves],
     axes: dict[str, list[float]],
     method: str,
     epochs: int,
@@ -249,44 +262,72 @@ def simulate(
     seed: int,
     default: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """One searcher run on the recorded curves, one trial at a time."""
+    """One searcher run on the recorded curves, one configuration at a time.
+
+    ``curves``: one training seed's curves, or a list of several seeds' — each configuration then
+    runs once per seed, as the runner's ``Repeater`` suggests a configuration's seed trials
+    together: the seeds' trials advance an epoch at a time in step, ASHA sees each seed's trial
+    on its own, the searcher is told the seeds' mean of their last ``best/val/acc``, and the
+    target and the picks are on the seeds' mean (an epoch counts for them once every seed of the
+    configuration has run it)."""
     from types import SimpleNamespace
 
     from ray.tune.experiment import Trial
     from ray.tune.schedulers import TrialScheduler
 
+    runs = curves if isinstance(curves, list) else [curves]
+    n = len(runs)
     points = grid_points(axes)
-    grid_epochs = len(points) * epochs
-    best = max(c[-1]["val"] for c in curves.values())  # the final selection: a counted epoch
+    grid_epochs = len(points) * epochs * n
+    # the final selection (a counted epoch), on the seeds' mean
+    best = max(sum(c[k][-1]["val"] for c in runs) / n for k in runs[0])
     target = best - TARGET_GAP
-    search = _tpe(axes, seed, default) if searcher.startswith("tpe") else _Order(points, seed, default)
+    sampler = searcher.split("+")[0]
+    search = (
+        _optuna(axes, seed, default, sampler) if sampler in ("tpe", "gp") else _Order(points, seed, default)
+    )
     asha = _scheduler(method, epochs, "asha", asha_grace(searcher)) if "asha" in searcher else None
     trials: list[Trial] = []
     controller = SimpleNamespace(get_trials=lambda: trials)
     spent, to_target, seen = 0, None, []  # seen: (val, test, epochs spent when seen)
     for i in range(len(points)):
         config = search.suggest(f"t{i}")
-        if config is None:
+        if not isinstance(config, dict):  # FINISHED: every cell tried
             break
         point = {k: config[k] for k in axes}
-        trial = Trial("__fake", trial_id=f"t{i}", stub=True, config=point)
-        trials.append(trial)
-        if asha is not None:
-            asha.on_trial_add(controller, trial)
-        last = None
-        for r in curves[point_key(point)]:
-            spent += 1
-            last = {"sched/epoch": r["sched"], METRIC: r["val"], "test/acc": r["test"]}
-            if r["sched"] > 0:  # a selection that can count (not COIN's stage 1, not warm-up)
-                seen.append((r["val"], r["test"], spent))
-                if to_target is None and r["val"] >= target:
-                    to_target = spent
-            if asha is not None and asha.on_trial_result(controller, trial, last) == TrialScheduler.STOP:
+        key = point_key(point)
+        group = [Trial("__fake", trial_id=f"t{i}s{j}", stub=True, config=point) for j in range(n)]
+        for trial in group:
+            trials.append(trial)
+            if asha is not None:
+                asha.on_trial_add(controller, trial)
+        alive, last = list(range(n)), [None] * n
+        for e in range(epochs):
+            if not alive:
                 break
-        if asha is not None:
-            asha.on_trial_complete(controller, trial, last)
-        trial.status = Trial.TERMINATED
-        search.on_trial_complete(f"t{i}", result=last)
+            every = len(alive) == n  # every seed runs this epoch
+            for j in list(alive):
+                r = runs[j][key][e]
+                spent += 1
+                last[j] = {"sched/epoch": r["sched"], METRIC: r["val"], "test/acc": r["test"]}
+                if (
+                    asha is not None
+                    and asha.on_trial_result(controller, group[j], last[j]) == TrialScheduler.STOP
+                ):
+                    alive.remove(j)
+            sched = runs[0][key][e]["sched"]
+            if every and sched > 0:  # a selection that can count (not COIN's stage 1, not warm-up)
+                val = sum(c[key][e]["val"] for c in runs) / n
+                tests = [c[key][e]["test"] for c in runs]
+                seen.append((val, None if None in tests else sum(tests) / n, spent))
+                if to_target is None and val >= target:
+                    to_target = spent
+        for j, trial in enumerate(group):
+            if asha is not None:
+                asha.on_trial_complete(controller, trial, last[j])
+            trial.status = Trial.TERMINATED
+        # the Repeater's report: the seeds' mean of their last result
+        search.on_trial_complete(f"t{i}", result={METRIC: sum(x[METRIC] for x in last) / n})
 
     return search_report(seen, spent, to_target, grid_epochs, len(trials))
 
@@ -423,12 +464,32 @@ def bohb_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("hpbandster", "ConfigSpace", "statsmodels"))
 
 
-def summarize(name: str, g: dict[str, Any], axes: dict[str, list[float]]) -> dict[str, Any]:
-    curves = g["curves"]
-    finals = {k: c[-1] for k, c in curves.items()}
+def mean_finals(curves: list[Curves]) -> dict[str, dict[str, float | None]]:
+    """Each point's last epoch, ``val`` and ``test`` averaged over the training seeds' curves."""
+    out = {}
+    for k in curves[0]:
+        last = [c[k][-1] for c in curves]
+        tests = [x["test"] for x in last]
+        out[k] = {
+            "val": sum(x["val"] for x in last) / len(last),
+            "test": None if None in tests else sum(tests) / len(tests),
+        }
+    return out
+
+
+def summarize(
+    name: str,
+    g: dict[str, Any],
+    axes: dict[str, list[float]],
+    curves: list[Curves] | None = None,
+    runs_key: str = "runs",
+) -> dict[str, Any]:
+    """A grid's figures: the grid's best (on the seeds' mean where ``curves`` lists several
+    training seeds) and, per searcher, the means over searcher seeds of ``g[runs_key]``."""
+    finals = mean_finals(curves or [g["curves"]])
     best_key = max(finals, key=lambda k: finals[k]["val"])
     out = {
-        "grid_points": len(curves),
+        "grid_points": len(finals),
         "grid_best_val": finals[best_key]["val"],
         "grid_best_config": json.loads(best_key),
         "grid_best_test": finals[best_key]["test"],
@@ -436,7 +497,7 @@ def summarize(name: str, g: dict[str, Any], axes: dict[str, list[float]]) -> dic
         "searchers": {},
     }
     runs: dict[str, list[dict[str, Any]]] = {}
-    for key, r in g["runs"].items():
+    for key, r in g[runs_key].items():
         runs.setdefault(key.rsplit("|seed=", 1)[0], []).append(r)
     for label, rs in sorted(runs.items()):
         hit = [r["frac_to_target"] for r in rs if r["frac_to_target"] is not None]
@@ -499,6 +560,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--labels-per-class", type=int, default=None)
     ap.add_argument("--searcher-seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument(
+        "--train-seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="training seeds per configuration: with several, the searchers also run on the seeds' mean",
+    )
     ap.add_argument("--grids", nargs="+", default=list(GRIDS), choices=list(GRIDS))
     args = ap.parse_args(argv)
     args.epochs = args.epochs or (3 if args.quick else 20)
@@ -532,8 +600,9 @@ def main(argv: list[str] | None = None) -> int:
             }
         print(f"{name}: grid of {len(grid_points(axes))} points × {s['epochs']} epochs", file=sys.stderr)
         run_grid(name, g, s, args.workers, save)
-        if g.get("sim") != SIM_VERSION:
-            g["sim"], g["runs"] = SIM_VERSION, {}
+        if g.get("sim") != SIM_VERSION:  # redo the replayed searchers; Tune's runs are kept
+            keep = {k: r for k, r in g["runs"].items() if k.split("+")[0].split("|")[0] in TUNE_SEARCHERS}
+            g["sim"], g["runs"] = SIM_VERSION, keep
         tune_searchers = [t for t in TUNE_SEARCHERS if t != "bohb" or bohb_available()]
         if "bohb" not in tune_searchers:
             print("  bohb skipped: pip install hpbandster ConfigSpace statsmodels", file=sys.stderr)
@@ -555,9 +624,32 @@ def main(argv: list[str] | None = None) -> int:
             save()
         g["summary"] = summarize(name, g, axes)
         save()
+        extra = [t for t in args.train_seeds if t != s["seed"]]
+        if extra:  # several training seeds: each configuration runs once per seed
+            per_seed = g.setdefault("seed_curves", {})
+            for t in extra:
+                sub = per_seed.setdefault(str(t), {"curves": {}})
+                print(f"{name}: training seed {t}", file=sys.stderr)
+                run_grid(name, sub, {**s, "seed": t}, args.workers, save)
+            curves = [g["curves"]] + [per_seed[str(t)]["curves"] for t in extra]
+            label = "+".join(str(t) for t in [s["seed"], *extra])
+            if g.get("seeds_label") != label:  # other training seeds: redo their searcher runs
+                g["seeds_label"], g["runs_seeds"] = label, {}
+            for searcher, seeded, seed in itertools.product(SEARCHERS, (False, True), args.searcher_seeds):
+                key = f"{searcher}{'+default' if seeded else ''}|seed={seed}"
+                if key not in g["runs_seeds"]:
+                    first = {k: default[k] for k in axes} if seeded else None
+                    g["runs_seeds"][key] = simulate(curves, axes, method, s["epochs"], searcher, seed, first)
+                    save()
+            g["summary_seeds"] = summarize(name, g, axes, curves, "runs_seeds")
+            save()
     report = {name: state["grids"][name]["summary"] for name in args.grids}
     print(json.dumps(report, indent=1))
     print(format_table(report), file=sys.stderr)
+    seeded_report = {n: state["grids"][n]["summary_seeds"] for n in args.grids if len(args.train_seeds) > 1}
+    if seeded_report:
+        print(f"\ntraining seeds {' '.join(map(str, args.train_seeds))} (the seeds' mean):", file=sys.stderr)
+        print(format_table(seeded_report), file=sys.stderr)
     return 0
 
 

@@ -52,6 +52,28 @@ def test_stage1_reports_never_count_and_asha_cuts() -> None:
     assert t["trials"] == 4 and t["frac_total"] <= 1.0
 
 
+def test_several_training_seeds_run_in_step_and_select_on_the_seeds_mean() -> None:
+    seed0 = _curves()  # final val 10, 20, 30, 40 by point
+    seed1 = {}
+    for rank, p in enumerate(bench.grid_points(AXES)):  # final val 10, 20, 60, 20
+        final = (10.0, 20.0, 60.0, 20.0)[rank]
+        seed1[bench.point_key(p)] = [
+            {"sched": e, "val": final * e / EPOCHS, "test": float(rank) + 1} for e in range(1, EPOCHS + 1)
+        ]
+    third = bench.grid_points(AXES)[2]  # the best on the mean (45 against 10, 20, 30)
+    r = bench.simulate([seed0, seed1], AXES, "coin", EPOCHS, "random", 0, third)
+    # both seeds of the best run first, in step: the mean 45·e/4 reaches 44 at epoch 4, after 2 × 4
+    assert r["frac_to_target"] == pytest.approx(2 * EPOCHS / (4 * EPOCHS * 2))
+    assert r["trials"] == 4 * 2 and r["frac_total"] == 1.0
+    assert r["pick_val"] == pytest.approx(45.0) and r["pick_test"] == pytest.approx(2.5)  # means
+    finals = bench.mean_finals([seed0, seed1])
+    assert finals[bench.point_key(third)] == {"val": 45.0, "test": 2.5}
+    # one seed alone: the simulation of before (point 4 is its best)
+    assert bench.simulate([seed0], AXES, "coin", EPOCHS, "random", 0, third) == bench.simulate(
+        seed0, AXES, "coin", EPOCHS, "random", 0, third
+    )
+
+
 def test_tune_replays_asha_with_the_epochs_simulate_counts_and_hyperband_pays_each_once(
     ray_session, tmp_path
 ) -> None:
