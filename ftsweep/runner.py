@@ -302,6 +302,10 @@ def job_scheduler(spec: SweepSpec) -> Any:
         # the grace period a quarter of max_t: at Tune's 1 epoch ASHA stopped the best
         # configuration of two of three paper grids on digits (bench/search_efficiency.py, README)
         opts = {"grace_period": max(1, max_t // 4), "reduction_factor": 3, "max_t": max_t, **spec.asha}
+        if len(spec.seeds) > 1:  # rank configurations (their seeds' mean), not seed trials
+            from ftsweep.schedulers import SeedGroupASHA
+
+            return SeedGroupASHA(time_attr="sched/epoch", **opts)
         return ASHAScheduler(time_attr="sched/epoch", **opts)
     # hyperband: pauses a trial at each rung until its bracket has caught up, then resumes the
     # best from their checkpoints (Tune's HyperBandScheduler, synchronous successive halving)

@@ -481,6 +481,14 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
             v,
             "must be a number (Tune stops a trial once the reported value reaches it)",
         )
+    asha = _scheduler_options(raw, "asha", scheduler, mct)
+    if scheduler == "asha" and len(seeds) > 1 and asha.get("brackets", 1) > 1:
+        raise ConfigError(
+            "asha.brackets",
+            asha["brackets"],
+            "must be 1 with several seeds (the runner's ASHA then ranks configurations, the mean "
+            "of their seeds, in one bracket)",
+        )
     return {
         "seeds": tuple(seeds),
         "searcher": searcher,
@@ -492,7 +500,7 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         "max_concurrent_trials": mct,
         "checkpoint_frequency": ckf,
         "max_failures": max_failures,
-        "asha": _scheduler_options(raw, "asha", scheduler, mct),
+        "asha": asha,
         "hyperband": _scheduler_options(raw, "hyperband", scheduler, mct),
         "stop": {k: float(v) for k, v in stop.items()},
         "points_to_evaluate": copy.deepcopy(raw.get("points_to_evaluate")),
