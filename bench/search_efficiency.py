@@ -193,14 +193,15 @@ def run_grid(name: str, state: dict[str, Any], s: dict[str, Any], workers: int, 
 
 
 # ---- 2. searchers on the recorded curves ----------------------------------------------------
-def _scheduler(method: str, epochs: int, kind: str = "asha", grace: int = 1) -> Any:
-    """The runner's scheduler (``job_scheduler``): ASHA with ``asha: {grace_period: grace}``, or
-    HyperBand."""
+def _scheduler(method: str, epochs: int, kind: str = "asha", grace: int = 1, seeds: int = 1) -> Any:
+    """The runner's scheduler (``job_scheduler``) for a spec with ``seeds`` seeds: ASHA with
+    ``asha: {grace_period: grace}`` (with several seeds the runner's ``SeedGroupASHA``, which ranks
+    configurations), or HyperBand."""
     from ftsweep.config.spec import parse_spec
     from ftsweep.runner import job_scheduler
 
     raw = {"name": "bench", "method": method, "dataset": "digits", "pretrained": "none",
-           "config": {"epochs": epochs}, "scheduler": kind}  # fmt: skip
+           "config": {"epochs": epochs}, "scheduler": kind, "seeds": list(range(seeds))}  # fmt: skip
     if kind == "asha":
         raw["asha"] = {"grace_period": min(grace, epochs)}  # --quick: 3 epochs
     sched = job_scheduler(parse_spec(raw))
@@ -266,8 +267,10 @@ def simulate(
 
     ``curves``: one training seed's curves, or a list of several seeds' — each configuration then
     runs once per seed, as the runner's ``Repeater`` suggests a configuration's seed trials
-    together: the seeds' trials advance an epoch at a time in step, ASHA sees each seed's trial
-    on its own, the searcher is told the seeds' mean of their last ``best/val/acc``, and the
+    together: the seeds' trials advance an epoch at a time in step, the runner's ASHA for several
+    seeds (``ftsweep.schedulers.SeedGroupASHA``) ranks the configurations by their seeds' mean and
+    stops a configuration's seeds together, the searcher is told the seeds' mean of their last
+    ``best/val/acc``, and the
     target and the picks are on the seeds' mean (an epoch counts for them once every seed of the
     configuration has run it)."""
     from types import SimpleNamespace
@@ -286,7 +289,7 @@ def simulate(
     search = (
         _optuna(axes, seed, default, sampler) if sampler in ("tpe", "gp") else _Order(points, seed, default)
     )
-    asha = _scheduler(method, epochs, "asha", asha_grace(searcher)) if "asha" in searcher else None
+    asha = _scheduler(method, epochs, "asha", asha_grace(searcher), n) if "asha" in searcher else None
     trials: list[Trial] = []
     controller = SimpleNamespace(get_trials=lambda: trials)
     spent, to_target, seen = 0, None, []  # seen: (val, test, epochs spent when seen)
@@ -296,7 +299,9 @@ def simulate(
             break
         point = {k: config[k] for k in axes}
         key = point_key(point)
-        group = [Trial("__fake", trial_id=f"t{i}s{j}", stub=True, config=point) for j in range(n)]
+        group = [
+            Trial("__fake", trial_id=f"t{i}s{j}", stub=True, config={**point, "seed": j}) for j in range(n)
+        ]
         for trial in group:
             trials.append(trial)
             if asha is not None:
@@ -632,7 +637,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: training seed {t}", file=sys.stderr)
                 run_grid(name, sub, {**s, "seed": t}, args.workers, save)
             curves = [g["curves"]] + [per_seed[str(t)]["curves"] for t in extra]
-            label = "+".join(str(t) for t in [s["seed"], *extra])
+            # the seeds, and the version of this replay (2: the runner's ASHA ranks configurations)
+            label = "+".join(str(t) for t in [s["seed"], *extra]) + "|v2"
             if g.get("seeds_label") != label:  # other training seeds: redo their searcher runs
                 g["seeds_label"], g["runs_seeds"] = label, {}
             for searcher, seeded, seed in itertools.product(SEARCHERS, (False, True), args.searcher_seeds):
