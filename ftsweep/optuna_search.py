@@ -75,7 +75,7 @@ class GridOptunaSearch(Searcher):
         mode: str,
         *,
         seed: int,
-        sampler: str = "tpe",
+        sampler: str = OPTUNA_SAMPLERS[0],
         n_startup_trials: int | None = None,
         points: Sequence[Mapping[str, Any]] = (),
     ) -> None:

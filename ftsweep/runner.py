@@ -276,8 +276,7 @@ def job_searcher(spec: SweepSpec, job: Job) -> tuple[Any, int]:
         spec.metric,
         spec.mode,
         seed=spec.seeds[0],
-        sampler=spec.optuna.get("sampler", "tpe"),
-        n_startup_trials=spec.optuna.get("n_startup_trials"),
+        **spec.optuna,  # sampler, n_startup_trials
         points=job.points,
     )
     return Repeater(optuna, repeat=len(spec.seeds), set_index=True), job_trials(spec, job)
@@ -305,6 +304,7 @@ def job_scheduler(spec: SweepSpec) -> Any:
         if len(spec.seeds) > 1:  # rank configurations (their seeds' mean), not seed trials
             from ftsweep.schedulers import SeedGroupASHA
 
+            opts.pop("brackets", None)  # one bracket (checked at parse)
             return SeedGroupASHA(time_attr="sched/epoch", **opts)
         return ASHAScheduler(time_attr="sched/epoch", **opts)
     # hyperband: pauses a trial at each rung until its bracket has caught up, then resumes the

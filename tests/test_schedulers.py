@@ -84,6 +84,10 @@ def test_the_runner_ranks_configurations_when_a_spec_has_several_seeds() -> None
     assert isinstance(one, ASHAScheduler)
     assert isinstance(several, SeedGroupASHA) and several.max_t == 20
     assert [m for m, _ in several.rungs] == [15, 5]  # grace a quarter of 20, × 3 below max_t
+    one_bracket = job_scheduler(
+        parse_spec({**raw, "scheduler": "asha", "seeds": [0, 1], "asha": {"brackets": 1}})
+    )
+    assert isinstance(one_bracket, SeedGroupASHA)
     with pytest.raises(ConfigError) as e:
         parse_spec({**raw, "scheduler": "asha", "seeds": [0, 1], "asha": {"brackets": 2}})
     assert e.value.field == "asha.brackets" and "must be 1 with several seeds" in str(e.value)

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 SEARCHERS = ("grid", "random", "optuna")
-#: ``optuna: {sampler: ...}`` (``ftsweep.optuna_search``)
+#: ``optuna: {sampler: ...}`` (``ftsweep.optuna_search``); the first is the default
 OPTUNA_SAMPLERS = ("tpe", "gp")
 #: the options of ``optuna:``
 OPTUNA_OPTIONS = ("sampler", "n_startup_trials")
@@ -148,7 +148,9 @@ class SweepSpec:
     stop: dict[str, float]
     smoke: bool
     points_to_evaluate: Any = None
-    optuna: dict[str, Any] = field(default_factory=dict)
+    optuna: dict[str, Any] = field(
+        default_factory=lambda: {"sampler": OPTUNA_SAMPLERS[0], "n_startup_trials": None}
+    )
     smoke_overrides: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     expanded: tuple[Job, ...] = field(default=(), repr=False)
@@ -516,13 +518,13 @@ def _optuna_options(raw: Mapping[str, Any], searcher: str) -> dict[str, Any]:
         raise ConfigError("optuna", options, f"is read only with searcher: optuna (this spec has {searcher})")
     for k, v in options.items():
         _require(k in OPTUNA_OPTIONS, f"optuna.{k}", v, f"allowed keys: {', '.join(OPTUNA_OPTIONS)}")
-    sampler = options.get("sampler", "tpe")
+    sampler = options.get("sampler", OPTUNA_SAMPLERS[0])
     _require(
         sampler in OPTUNA_SAMPLERS, "optuna.sampler", sampler, f"must be one of {', '.join(OPTUNA_SAMPLERS)}"
     )
     n = options.get("n_startup_trials")
     _require(n is None or (_int(n) and n >= 1), "optuna.n_startup_trials", n, "must be an integer >= 1")
-    return dict(options)
+    return {"sampler": sampler, "n_startup_trials": n}
 
 
 def _scheduler_options(raw: Mapping[str, Any], key: str, scheduler: str, mct: Any) -> dict[str, Any]:
