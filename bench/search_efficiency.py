@@ -254,6 +254,25 @@ def asha_grace(searcher: str) -> int:
 Curves = dict[str, list[dict[str, Any]]]
 
 
+def mean_finals(curves: list[Curves]) -> dict[str, dict[str, float | None]]:
+    """Each point's last epoch, ``val`` and ``test`` averaged over the training seeds' curves."""
+    out = {}
+    for k in curves[0]:
+        last = [c[k][-1] for c in curves]
+        tests = [x["test"] for x in last]
+        out[k] = {
+            "val": sum(x["val"] for x in last) / len(last),
+            "test": None if None in tests else sum(tests) / len(tests),
+        }
+    return out
+
+
+def grid_target(curves: list[Curves]) -> float:
+    """The value a searcher must reach: the grid's best final ``best/val/acc`` (on the training
+    seeds' mean) less :data:`TARGET_GAP`."""
+    return max(f["val"] for f in mean_finals(curves).values()) - TARGET_GAP
+
+
 def simulate(
     curves: Curves | list[Curves],
     axes: dict[str, list[float]],
@@ -282,9 +301,7 @@ def simulate(
     n = len(runs)
     points = grid_points(axes)
     grid_epochs = len(points) * epochs * n
-    # the final selection (a counted epoch), on the seeds' mean
-    best = max(sum(c[k][-1]["val"] for c in runs) / n for k in runs[0])
-    target = best - TARGET_GAP
+    target = grid_target(runs)
     sampler = searcher.split("+")[0]
     search = (
         _optuna(axes, seed, default, sampler) if sampler in ("tpe", "gp") else _Order(points, seed, default)
@@ -390,7 +407,7 @@ def _replay(config: dict[str, Any], curves: dict[str, list[dict[str, Any]]], key
 
 
 def tune_replay(
-    curves: dict[str, list[dict[str, Any]]],
+    curves: Curves,
     axes: dict[str, list[float]],
     method: str,
     epochs: int,
@@ -410,7 +427,7 @@ def tune_replay(
 
     points = grid_points(axes)
     grid_epochs = len(points) * epochs
-    target = max(c[-1]["val"] for c in curves.values()) - TARGET_GAP
+    target = grid_target([curves])
     param_space: dict[str, Any] = {}
     if searcher == "bohb":
         from ray.tune.search.bohb import TuneBOHB
@@ -467,19 +484,6 @@ def bohb_available() -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(m) is not None for m in ("hpbandster", "ConfigSpace", "statsmodels"))
-
-
-def mean_finals(curves: list[Curves]) -> dict[str, dict[str, float | None]]:
-    """Each point's last epoch, ``val`` and ``test`` averaged over the training seeds' curves."""
-    out = {}
-    for k in curves[0]:
-        last = [c[k][-1] for c in curves]
-        tests = [x["test"] for x in last]
-        out[k] = {
-            "val": sum(x["val"] for x in last) / len(last),
-            "test": None if None in tests else sum(tests) / len(tests),
-        }
-    return out
 
 
 def summarize(

@@ -22,6 +22,7 @@ around it (one suggestion per seed group, the seeds' mean told back).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -103,8 +104,6 @@ class GridOptunaSearch(Searcher):
         #: every cell of an all-grid space, in grid order (None: the space has random domains)
         self.cells: list[dict[str, Any]] | None = None
         if space and all(is_grid(v) for v in space.values()):
-            import itertools
-
             names = list(space)
             self.cells = [
                 dict(zip(names, combo, strict=True))

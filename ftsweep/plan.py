@@ -26,8 +26,9 @@ Counts (exact, from the spec alone):
   stage 1, the one-off ``pretrained: auto`` SimCLR checkpoint.
 
 Estimate: trial-seconds = trials × set-up seconds (building a trial's data and model, optional)
-+ training images ÷ training images/s + evaluation images ÷ evaluation images/s, from a :class:`ThroughputTable` (measured, the user's file) or from
-:func:`calibrate` (a few real steps here). GPU-hours = trial-seconds × ``resources.gpu`` ÷ 3600.
++ training images ÷ training images/s + evaluation images ÷ evaluation images/s, from a
+:class:`ThroughputTable` (measured, the user's file) or from :func:`calibrate` (a few real steps
+here). GPU-hours = trial-seconds × ``resources.gpu`` ÷ 3600.
 Wall time = total trial-seconds ÷ parallel slots (``gpus ÷ gpu per trial``, or ``cpus ÷ cpu per
 trial`` for CPU trials, and at most ``max_concurrent_trials``) — perfect packing, no start-up.
 

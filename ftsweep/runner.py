@@ -259,12 +259,11 @@ def build_upstream(
 def job_searcher(spec: SweepSpec, job: Job) -> tuple[Any, int]:
     """The searcher of one job and how many trials it suggests."""
     from ray.tune.search import Repeater
-    from ray.tune.search.sample import Domain
 
-    from ftsweep.config.space import is_grid
+    from ftsweep.config.space import search_axes
     from ftsweep.routing import VariantSearcher, variants
 
-    axes = {k: v for k, v in job.space.items() if is_grid(v) or isinstance(v, Domain)}
+    axes = search_axes(job.space)
     if spec.searcher in ("grid", "random") or not axes:
         configs = variants(job.space, spec.seeds, spec.num_samples, spec.seeds[0], job.points)
         return VariantSearcher(configs, spec.metric, spec.mode), len(configs)
@@ -315,16 +314,15 @@ def job_scheduler(spec: SweepSpec) -> Any:
 
 def build_search(spec: SweepSpec, jobs: list[Job]) -> tuple[Any, Any, int]:
     """Tune's ``search_alg`` and ``scheduler`` for all jobs, and the number of trials."""
-    from ray.tune.search.sample import Domain
-
-    from ftsweep.config.space import is_grid
+    from ftsweep.config.space import search_axes
     from ftsweep.routing import JobScheduler, JobSearcher
     from ftsweep.trial import METHOD_KEY, METRIC_KEY
 
     searchers, fixed, budgets = {}, {}, {}
     for job in jobs:
         searchers[job.name], budgets[job.name] = job_searcher(spec, job)
-        constants = {k: v for k, v in job.space.items() if not is_grid(v) and not isinstance(v, Domain)}
+        axes = search_axes(job.space)
+        constants = {k: v for k, v in job.space.items() if k not in axes}
         fixed[job.name] = {**job.fixed, **constants, METHOD_KEY: job.method, METRIC_KEY: spec.metric}
         if spec.searcher == "optuna":
             fixed[job.name]["_seeds"] = list(spec.seeds)
@@ -613,12 +611,14 @@ def _summarize(
     finished = errors = 0
     failures = []
     outcomes = {}
-    ended = logger.ended_trials()
+    ended: set[str] | None = None  # asked of the store only when a trial looks KILLED
     for r in grid:
         outcome = trial_outcome(r)
         trial_id = (r.metrics or {}).get("trial_id")
-        if outcome == "KILLED" and trial_id in ended:  # stopped by the scheduler while paused
-            outcome = "FINISHED"
+        if outcome == "KILLED":
+            ended = logger.ended_trials() if ended is None else ended
+            if trial_id in ended:  # stopped by the scheduler while paused
+                outcome = "FINISHED"
         if trial_id is not None:  # a trial that never reported has no run to reconcile
             outcomes[trial_id] = (outcome, r)
         job = (r.config or {}).get(JOB_KEY, "?")

@@ -88,7 +88,9 @@ class SeedGroupASHA(FIFOScheduler):
     def _record(self, trial: Any, result: dict) -> str:
         """Record the trial at the highest rung it newly reached; STOP if its group falls below
         that rung's cutoff."""
-        group = self.groups.setdefault(trial.trial_id, group_key(trial.config))
+        group = self.groups.get(trial.trial_id)
+        if group is None:  # a trial restored without on_trial_add
+            group = self.groups[trial.trial_id] = group_key(trial.config)
         t, value = result.get(self.time_attr), self._value(result)
         if t is None or value is None:
             return TrialScheduler.CONTINUE

@@ -451,8 +451,7 @@ def _axis_keys(runs: pd.DataFrame, axis: PaperAxis) -> pd.Series:
     """The key of every run on one :class:`PaperTable` axis."""
     if callable(axis):
         return runs.apply(axis, axis=1) if len(runs) else pd.Series([], index=runs.index, dtype=object)
-    if axis not in runs.columns:
-        raise KeyError(f"runs have no column {axis!r}")
+    require_columns(runs, [axis])
     return runs[axis]
 
 
@@ -487,8 +486,8 @@ def paper_comparison(df: pd.DataFrame, table: PaperTable) -> pd.DataFrame:
     runs = df if table.prepare is None else table.prepare(df)
     if "params" in df.attrs and "params" not in runs.attrs:
         runs.attrs["params"] = df.attrs["params"]
-    if table.select_by is not None and table.select_by not in runs.columns:
-        raise KeyError(f"runs have no column {table.select_by!r}")
+    if table.select_by is not None:
+        require_columns(runs, [table.select_by])
     keys = ["_row"] if table.cols is None else ["_row", "_col"]
     axes = {"_row": _axis_keys(runs, table.rows)}
     if table.cols is not None:

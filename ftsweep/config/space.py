@@ -132,9 +132,7 @@ def count_trials(space: Mapping[str, Any], searcher: str, seeds: int, num_sample
     """How many trials a job runs: grid / random — every grid cell × ``num_samples`` × seeds;
     optuna (with search axes) — ``num_samples`` suggestions × seeds, at most every cell once
     when the axes are all grid axes (``ftsweep.optuna_search`` runs no cell twice)."""
-    from ray.tune.search.sample import Domain
-
-    axes = [v for v in space.values() if is_grid(v) or isinstance(v, Domain)]
+    axes = search_axes(space).values()
     cells = 1
     for v in space.values():
         if is_grid(v):

@@ -148,9 +148,7 @@ class SweepSpec:
     stop: dict[str, float]
     smoke: bool
     points_to_evaluate: Any = None
-    optuna: dict[str, Any] = field(
-        default_factory=lambda: {"sampler": OPTUNA_SAMPLERS[0], "n_startup_trials": None}
-    )
+    optuna: dict[str, Any] = field(default_factory=dict)  # parse fills sampler, n_startup_trials
     smoke_overrides: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     expanded: tuple[Job, ...] = field(default=(), repr=False)

@@ -113,13 +113,21 @@ def test_schane_table4_isotropy_is_the_papers() -> None:
 
 
 # ---- ours | paper | Δ on tiny hand-made runs ---------------------------------------------------
+def _seed_runs(dataset: str, metric: str, by_method: dict[str, list[float]], val: float) -> pd.DataFrame:
+    """One run per (method, seed): ``metric`` = ``by_method[method][seed]``, one configuration
+    (``best/val/acc`` = ``val``)."""
+    return pd.DataFrame(
+        [
+            {"method": m, "dataset": dataset, "seed": s, "best/val/acc": val, metric: v}
+            for m, vals in by_method.items()
+            for s, v in enumerate(vals)
+        ]
+    )
+
+
 def test_coin_table2_paper_frame() -> None:
-    rows = [
-        {"method": m, "dataset": "cifar10", "seed": s, "best/val/acc": 90.0, "val/s_dbw": v}
-        for m, vals in {"ce": [0.50, 0.54], "coin": [0.30, 0.32]}.items()
-        for s, v in enumerate(vals)
-    ]
-    md = paper_frame(pd.DataFrame(rows), coin.table2, "md")
+    runs = _seed_runs("cifar10", "val/s_dbw", {"ce": [0.50, 0.54], "coin": [0.30, 0.32]}, val=90.0)
+    md = paper_frame(runs, coin.table2, "md")
     assert md.loc["COIN", "CIFAR-10 S_Dbw"].startswith("0.31 ± 0.01 (n=2)")
     assert md.loc["COIN", "CIFAR-10 S_Dbw"].endswith(" \\| 0.28 \\| +0.03")
     assert md.loc["CE-Tuning", "CIFAR-10 S_Dbw"] == "0.52 ± 0.03 (n=2) \\| 0.48 \\| +0.04"
@@ -146,12 +154,10 @@ def test_core_tuning_table6_paper_frame() -> None:
 
 
 def test_schane_table1_paper_frame() -> None:
-    rows = [
-        {"method": m, "dataset": "cifar_fs", "seed": s, "best/val/acc": 80.0, "fewshot/5way1shot": v}
-        for m, vals in {"ce": [80.0, 82.0, 84.0], "schane": [85.0, 86.0, 87.0]}.items()
-        for s, v in enumerate(vals)
-    ]
-    md = paper_frame(pd.DataFrame(rows), schane.table1, "md")
+    runs = _seed_runs(
+        "cifar_fs", "fewshot/5way1shot", {"ce": [80.0, 82.0, 84.0], "schane": [85.0, 86.0, 87.0]}, val=80.0
+    )
+    md = paper_frame(runs, schane.table1, "md")
     ce = "BEiT-3 CE (paper) / MAE ViT-B/16 (ours)"
     assert md.loc[ce, "CIFAR-FS 1-shot"] == "82.00 ± 2.00 (n=3) \\| 83.68 \\| -1.68"
     cell = md.loc["BEiT-3 SCHaNe (paper) / MAE ViT-B/16 (ours)", "CIFAR-FS 1-shot"]
@@ -239,12 +245,8 @@ def test_schane_table1_paper_frame_5shot() -> None:
 
 
 def test_schane_table4_paper_frame() -> None:
-    rows = [
-        {"method": m, "dataset": "inat2017", "seed": s, "best/val/acc": 60.0, "test/isotropy": v}
-        for m, vals in {"ce": [0.30, 0.34], "schane": [0.95, 0.97]}.items()
-        for s, v in enumerate(vals)
-    ]
-    md = paper_frame(pd.DataFrame(rows), schane.table4, "md")
+    runs = _seed_runs("inat2017", "test/isotropy", {"ce": [0.30, 0.34], "schane": [0.95, 0.97]}, val=60.0)
+    md = paper_frame(runs, schane.table4, "md")
     ce = "BEiT-3 CE (paper) / MAE ViT-B/16 (ours)"
     # (0.30 + 0.34) / 2 = 0.3200, std 0.04 / √2 = 0.0283; paper 0.3230
     assert md.loc[ce, "iNat2017"] == "0.3200 ± 0.0283 (n=2) \\| 0.3230 \\| -0.0030"
