@@ -489,6 +489,14 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
             "must be 1 with several seeds (the runner's ASHA then ranks configurations, the mean "
             "of their seeds, in one bracket)",
         )
+    if scheduler == "hyperband" and len(seeds) > 1:
+        raise ConfigError(
+            "scheduler",
+            scheduler,
+            f"cannot be used with several seeds ({len(seeds)}): HyperBand ranks each seed trial alone "
+            "and would stop some seeds of a configuration while keeping others; use scheduler: asha "
+            "(ranks configurations by their seeds' mean) or fifo",
+        )
     return {
         "seeds": tuple(seeds),
         "searcher": searcher,

@@ -29,6 +29,7 @@ def test_hyperband_is_tunes_with_sched_epoch_and_the_longest_trial() -> None:
         ({"scheduler": "asha", "asha": {"grace_period": 0.5}}, "asha.grace_period", "integer >= 1"),
         ({"scheduler": "hyperband", "hyperband": {"grace_period": 3}}, "hyperband.grace_period", "allowed"),
         ({"scheduler": "hyperband", "max_concurrent_trials": 2}, "max_concurrent_trials", "paused trial"),
+        ({"scheduler": "hyperband", "seeds": [0, 1]}, "scheduler", "several seeds (2)"),
     ],
 )
 def test_bad_scheduler_options_are_refused_at_parse(extra, field, words) -> None:
