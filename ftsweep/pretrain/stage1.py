@@ -20,7 +20,7 @@ import torch
 from ftsweep.cache import build_once
 from ftsweep.config import ConfigError
 from ftsweep.pretrain.config import TargetPretrainConfig
-from ftsweep.pretrain.trainer import TargetPretrainer
+from ftsweep.pretrain.trainer import TargetPretrainer, run_settings
 
 __all__ = ["pretrain_target", "stage1_checkpoint", "stage1_key"]
 
@@ -72,21 +72,33 @@ def pretrain_target(cfg: TargetPretrainConfig, out_path: str | Path, *, log: boo
     }
 
 
-def stage1_key(cfg: TargetPretrainConfig) -> str:
+def stage1_key(
+    cfg: TargetPretrainConfig, *, precision: str | None = None, device_views: bool | None = None
+) -> str:
     """sha256 of the canonical JSON of the fields that determine the stage-1 weights.
 
     Unset projector sizes are filled with the objective's defaults first, so ``proj_dim=None``
     and the default written out give the same key.
+
+    ``precision`` / ``device_views``: what ``cfg.precision`` / ``cfg.gpu_augment`` resolve to on
+    the device that trains (:func:`~ftsweep.pretrain.trainer.run_settings`). An ``auto`` that resolves to something else
+    than the CPU's fp32 and per-image views keys as that value written out, so a GPU's bf16
+    checkpoint is not served to a CPU's ``auto`` and the other way round. Left None (the
+    driver, which only tells builds apart), ``auto`` keys as fp32 and per-image views.
     """
+    resolved = {"precision": precision, "gpu_augment": device_views}
     dim, hidden = cfg.projector_dims
     values = replace(cfg, proj_dim=dim, proj_hidden=hidden).to_dict()
     for name in _KEY_EXCLUDE:
         values.pop(name)
     if values["image_size"] is None:
         values.pop("image_size")  # the dataset's own size: keys written before the field existed stay valid
-    for name in ("precision", "gpu_augment"):  # likewise: ``auto`` is what ran before they existed on
-        if values[name] == "auto":  # a CPU (fp32, per-image views); an explicit value keys apart
-            values.pop(name)
+    for name, cpu in (("precision", "fp32"), ("gpu_augment", False)):
+        if values[name] == "auto":  # on a CPU, what ran before the fields existed: left out
+            if resolved[name] is None or resolved[name] == cpu:
+                values.pop(name)
+            else:  # bf16 / device views on a GPU: the key of that value written out
+                values[name] = resolved[name]
     values["_format"] = _KEY_VERSION
     if cfg.objective == "moco_v2":
         values["_moco_head"] = "linear-relu-linear"  # was Linear-BN-ReLU-Linear: old entries not reused
@@ -108,11 +120,12 @@ def stage1_checkpoint(cfg: TargetPretrainConfig, cache_dir: str | Path) -> Path:
     """
     if cfg.pretrained == "auto":
         raise ConfigError("pretrained", "auto", "must be resolved to a checkpoint path before stage 1")
-    path = Path(cache_dir).resolve() / "stage1" / f"{cfg.tag()}-{stage1_key(cfg)[:16]}.pt"
+    key = stage1_key(cfg, **run_settings(cfg))
+    path = Path(cache_dir).resolve() / "stage1" / f"{cfg.tag()}-{key[:16]}.pt"
 
     def build(tmp: Path) -> None:
         metrics = pretrain_target(cfg, tmp, log=False)
-        meta = {"config": cfg.to_dict(), "key": stage1_key(cfg), "metrics": metrics}
+        meta = {"config": cfg.to_dict(), "key": key, "metrics": metrics}
         side = path.with_suffix(".json")
         side_tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
         side_tmp.write_text(json.dumps(meta, indent=2, default=str))

@@ -51,12 +51,23 @@ from ftsweep.pretrain.config import TargetPretrainConfig
 from ftsweep.pretrain.moco import MoCoQueue
 from ftsweep.pretrain.pool import TensorPoolBatches, ViewPoolBatches, target_pool
 
-__all__ = ["TargetPretrainer"]
+__all__ = ["TargetPretrainer", "run_settings"]
 
 
 def _lars_groups(groups: list[dict]) -> list[dict]:
     """BYOL's LARS: adapt the decayed weights, not biases / normalisation parameters."""
     return [{**g, "always_adapt": not g["name"].endswith("/no_decay")} for g in groups]
+
+
+def run_settings(cfg: TargetPretrainConfig, device: torch.device | None = None) -> dict[str, Any]:
+    """``precision`` and ``device_views``: what ``cfg.precision`` and ``cfg.gpu_augment`` resolve
+    to on ``device`` (default: ``cfg.device`` on this machine) — what the trainer runs with, and
+    the keyword arguments of :func:`ftsweep.pretrain.stage1.stage1_key`."""
+    device = resolve_device(cfg.device) if device is None else device
+    return {
+        "precision": resolve_precision(cfg.precision, device),
+        "device_views": use_device_views(cfg.gpu_augment, device),
+    }
 
 
 class TargetPretrainer:
@@ -81,8 +92,8 @@ class TargetPretrainer:
         self.loaded = load_dataset_cached(cfg.dataset, cfg.data_root, False)
         self.pool = target_pool(cfg)
         #: as the fine-tuners: autocast precision, NHWC layout and device views on CUDA
-        self.precision = resolve_precision(cfg.precision, self.device)
-        self.device_views = use_device_views(cfg.gpu_augment, self.device)
+        settings = run_settings(cfg, self.device)
+        self.precision, self.device_views = settings["precision"], settings["device_views"]
         backbone = create_backbone(cfg.backbone)
         self.channels_last = resolve_channels_last(cfg.channels_last, self.device, backbone)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format

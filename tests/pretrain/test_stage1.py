@@ -16,6 +16,7 @@ import ftsweep.pretrain.stage1 as stage1_mod
 from ftsweep.backbones import create_backbone, load_backbone_weights
 from ftsweep.cache import CachedBuildError
 from ftsweep.pretrain import TargetPretrainConfig, stage1_checkpoint, stage1_key
+from ftsweep.pretrain.trainer import run_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -171,3 +172,20 @@ def test_run_settings_key_apart_only_when_they_change_the_weights():
         for c in ({}, {"precision": "bf16"}, {"precision": "fp32"}, {"gpu_augment": True})
     }
     assert len(keys) == 4
+
+
+def test_auto_run_settings_key_as_what_they_resolve_to_on_the_training_device():
+    auto = TargetPretrainConfig()
+    # a CPU trains ``auto`` in fp32 with per-image views: the key before the fields existed
+    assert run_settings(auto) == {"precision": "fp32", "device_views": False}
+    assert stage1_key(auto, **run_settings(auto)) == stage1_key(auto)
+    # a GPU's bf16 / device views: the key of those values written out, not the CPU's
+    gpu = stage1_key(auto, precision="bf16", device_views=True)
+    assert gpu == stage1_key(TargetPretrainConfig(precision="bf16", gpu_augment=True), precision="bf16")
+    assert gpu != stage1_key(auto)
+    assert stage1_key(auto, precision="bf16", device_views=False) == stage1_key(
+        TargetPretrainConfig(precision="bf16")
+    )
+    # an explicit value is keyed as written whatever the device resolves
+    explicit = TargetPretrainConfig(precision="fp16", gpu_augment=True)
+    assert stage1_key(explicit, precision="fp16", device_views=True) == stage1_key(explicit)
