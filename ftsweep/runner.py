@@ -60,7 +60,7 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
     """Make path fields absolute (Tune runs trials in their own directories) and resolve
     ``pretrained: auto`` to ftsweep's SimCLR checkpoint, building it once when missing."""
     from ftsweep.backbones import is_named_weights
-    from ftsweep.data.folder import is_folder_dataset
+    from ftsweep.config.space import is_grid
     from ftsweep.pretrain import SimCLRConfig, pretrain_simclr
 
     out = []
@@ -81,10 +81,27 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
             )
         elif pre not in ("none", "") and not is_named_weights(pre):
             fixed["pretrained"] = str(Path(pre).resolve())
-        if is_folder_dataset(job.dataset):  # trials run in their own directories
-            fixed["dataset"] = str(Path(job.dataset).expanduser().resolve())
-        out.append(replace(job, fixed=fixed))
+        # image folders (the data, the pre-training data uot_selection reuses): trials run in
+        # their own directories; the source may also be a grid axis
+        fixed["dataset"] = _folder_absolute(job.dataset)
+        space = dict(job.space)
+        if "source_dataset" in fixed:
+            fixed["source_dataset"] = _folder_absolute(fixed["source_dataset"])
+        if is_grid(space.get("source_dataset")):
+            space["source_dataset"] = {
+                "grid_search": [_folder_absolute(v) for v in space["source_dataset"]["grid_search"]]
+            }
+        out.append(replace(job, fixed=fixed, space=space))
     return out
+
+
+def _folder_absolute(dataset: Any) -> Any:
+    """An image-folder dataset's path made absolute; a registered name as it is."""
+    from ftsweep.data.folder import is_folder_dataset
+
+    if isinstance(dataset, str) and is_folder_dataset(dataset):
+        return str(Path(dataset).expanduser().resolve())
+    return dataset
 
 
 def auto_pretrain_dataset(dataset: str) -> str | None:

@@ -23,6 +23,14 @@ scheduler: fifo
 resources: {cpu: 1, gpu: 0}
 """
 
+UOT = """
+name: u
+method: uot_selection
+dataset: digits_target
+pretrained: none
+config: {source_dataset: digits_source, k: 5, epochs: 2, labels_per_class: 4, batch_size: 16, milestones: []}
+"""
+
 
 @pytest.fixture
 def no_side_effects(monkeypatch, tmp_path):
@@ -103,6 +111,8 @@ CASES = [
     (GOOD.replace("name: t", "name: ../up"), "name: '../up' — must be a slug"),
     (GOOD + "max_failures: -1\n", "max_failures: -1 — must be an integer >= 0"),
     ("- just\n- a list\n", "spec: 'list' — must be a YAML mapping"),
+    (UOT.replace("digits_source", "./no/such/source"), "config.source_dataset: './no/such/source' — "),
+    (UOT.replace("digits_source", "imagenet"), "config.source_dataset: 'imagenet' — dataset files not found"),
 ]
 
 

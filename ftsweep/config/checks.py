@@ -149,9 +149,14 @@ def check_positive_pairs(
 
 
 def check_dataset_files(
-    dataset: str, data_root: str, download: bool, source: Mapping[str, str] | None = None
+    dataset: str,
+    data_root: str,
+    download: bool,
+    source: Mapping[str, str] | None = None,
+    key: str = "dataset",
 ) -> None:
-    """The files ``dataset``'s loader needs exist under ``data_root`` (or will be downloaded)."""
+    """The files ``dataset``'s loader needs exist under ``data_root`` (or will be downloaded);
+    ``key`` is the config field that names it (``dataset``, ``source_dataset``)."""
     from ftsweep.data import get_dataset_info, is_folder_dataset
 
     if is_folder_dataset(dataset):
@@ -167,7 +172,7 @@ def check_dataset_files(
         else "it cannot be downloaded automatically; place the files there (see ftsweep.data.catalog)"
     )
     raise ConfigError(
-        _field(source or {}, "dataset"),
+        _field(source or {}, key),
         dataset,
         f"dataset files not found: expected {expected} (data_root {data_root!r}); {how}",
     )
@@ -240,6 +245,14 @@ def check_job(
         from ftsweep.data import get_dataset_info
 
         check_dataset_files(values["dataset"], values["data_root"], bool(values.get("download")), source)
+        if "source_dataset" in values:  # the pre-training data a method reuses (uot_selection)
+            check_dataset_files(
+                values["source_dataset"],
+                values["data_root"],
+                bool(values.get("download")),
+                source,
+                key="source_dataset",
+            )
         num_classes = get_dataset_info(values["dataset"]).num_classes
         if "batch_size" in values:
             check_positive_pairs(getattr(config_cls, "method", ""), values, num_classes, source)

@@ -58,7 +58,9 @@ class UotSelectionConfig(TrainConfig):
     K = 2000 clusters without labels. The data defaults are the offline digits pair.
 
     Attributes:
-        source_dataset: the pre-training set to reuse (``imagenet`` in the paper).
+        source_dataset: the pre-training set to reuse (``imagenet`` in the paper): a registered
+            name or an image folder (``./my_source``, laid out as ``dataset``'s, see
+            :mod:`ftsweep.data.folder`).
         source_labels: use the source labels (classes as units, Eq. 6) or not (k-means
             clusters as units, Eq. 7).
         selection: ``none`` (plain fine-tuning), ``uot``, ``greedy_ot``, ``random`` or
@@ -105,9 +107,9 @@ class UotSelectionConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        from ftsweep.data import DATASETS
+        from ftsweep.data import validate_dataset
 
-        check(self.source_dataset, "source_dataset", choices=sorted(DATASETS))
+        validate_dataset(self.source_dataset, "source_dataset")  # a registered name or an image folder
         check(self.selection, "selection", choices=SELECTIONS)
         check(self.k, "k", ge=1)
         check(self.num_clusters, "num_clusters", ge=1)

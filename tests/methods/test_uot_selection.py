@@ -217,3 +217,58 @@ def test_image_size_applies_to_the_source_stream_and_the_features(tmp_path: Path
     assert d.source_stream[0][0].shape == (3, 32, 32)  # the digits' own size
     assert d._feature_key("digits_source")["image_size"] == 32
     assert len(list((tmp_path / "cache").glob("features-*.parquet"))) == 4  # other crop → new entries
+
+
+def _png_tree(root: Path, classes: tuple[str, ...], train: int, test: int) -> Path:
+    """An image folder ``root/{train,test}/<class>/<i>.png`` of real PNGs, one colour per class."""
+    from PIL import Image
+
+    for c, cls in enumerate(classes):
+        for part, n in (("train", train), ("test", test)):
+            (root / part / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.new("RGB", (20, 18), (60 * c + i, 200 - 50 * c, 30)).save(
+                    root / part / cls / f"{i}.png"
+                )
+    return root
+
+
+def test_an_image_folder_is_a_source_dataset(tmp_path: Path) -> None:
+    """``source_dataset: ./my_source`` reuses a researcher's own images: its classes are the
+    units, the selected classes' train images the source stream; a bad folder or ``k`` beyond its
+    classes is refused at construction, naming ``source_dataset`` / ``k``."""
+    src = _png_tree(tmp_path / "my_source", ("ants", "bees", "moths", "wasps"), train=6, test=1)
+    t = make(_config(tmp_path, source_dataset=str(src), selection="uot", k=2, image_size=32, epochs=1))
+    result = t.step()
+    chosen = json.loads((Path(t.logdir) / "selection.json").read_text())["selected_units"]
+    assert len(chosen) == 2 and set(chosen) <= {0, 1, 2, 3}
+    assert result["selection/num_images"] == 2 * 6  # every train image of the two chosen classes
+    labels = t.source_stream.base.targets[t.source_stream.indices]
+    assert sorted(set(labels.tolist())) == sorted(chosen)
+    assert t.source_stream[0][0].shape == (3, 32, 32)
+    with pytest.raises(ConfigError, match="k: 5 .*4 classes of"):
+        UotSelectionConfig.from_dict({"source_dataset": str(src), "k": 5})
+    with pytest.raises(ConfigError, match=r"source_dataset: .*no/such .*train/<class>/<image>"):
+        UotSelectionConfig.from_dict({"source_dataset": str(tmp_path / "no/such"), "k": 2})
+
+
+def test_a_relative_source_folder_reaches_the_trials_absolute(tmp_path: Path, monkeypatch) -> None:
+    """Trials run in their own directories: the runner makes a source folder's path absolute,
+    fixed or as a grid axis, and leaves registered names as they are."""
+    from ftsweep.config.spec import parse_spec
+    from ftsweep.runner import prepare_paths
+
+    _png_tree(tmp_path / "my_source", ("ants", "bees", "moths"), train=6, test=1)
+    monkeypatch.chdir(tmp_path)
+    base = {"name": "u", "method": "uot_selection", "dataset": "digits_target", "pretrained": "none"}
+    config = {"k": 2, "labels_per_class": 4, "milestones": []}
+    fixed = parse_spec({**base, "config": {**config, "source_dataset": "./my_source"}})
+    (job,) = prepare_paths(fixed, fixed.jobs(), tmp_path / "results")
+    assert job.fixed["source_dataset"] == str((tmp_path / "my_source").resolve())
+    grid = parse_spec(
+        {**base, "config": config, "search_space": {"source_dataset": ["my_source", "digits_source"]}}
+    )
+    (job,) = prepare_paths(grid, grid.jobs(), tmp_path / "results")
+    assert job.space["source_dataset"] == {
+        "grid_search": [str((tmp_path / "my_source").resolve()), "digits_source"]
+    }
