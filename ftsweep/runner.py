@@ -83,7 +83,8 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
             fixed["pretrained"] = str(Path(pre).resolve())
         # image folders (the data, the pre-training data uot_selection reuses): trials run in
         # their own directories; the source may also be a grid axis
-        fixed["dataset"] = _folder_absolute(job.dataset)
+        if _folder_absolute(job.dataset) != job.dataset:
+            fixed["dataset"] = _folder_absolute(job.dataset)
         space = dict(job.space)
         if "source_dataset" in fixed:
             fixed["source_dataset"] = _folder_absolute(fixed["source_dataset"])
