@@ -82,7 +82,7 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
         elif pre not in ("none", "") and not is_named_weights(pre):
             fixed["pretrained"] = str(Path(pre).resolve())
         # image folders (the data, the pre-training data uot_selection reuses): trials run in
-        # their own directories; the source may also be a grid axis
+        # their own directories; the source may also be a grid axis or in points_to_evaluate
         if _folder_absolute(job.dataset) != job.dataset:
             fixed["dataset"] = _folder_absolute(job.dataset)
         space = dict(job.space)
@@ -92,7 +92,11 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
             space["source_dataset"] = {
                 "grid_search": [_folder_absolute(v) for v in space["source_dataset"]["grid_search"]]
             }
-        out.append(replace(job, fixed=fixed, space=space))
+        points = tuple(
+            {**p, "source_dataset": _folder_absolute(p["source_dataset"])} if "source_dataset" in p else p
+            for p in job.points
+        )
+        out.append(replace(job, fixed=fixed, space=space, points=points))
     return out
 
 

@@ -254,7 +254,7 @@ def test_an_image_folder_is_a_source_dataset(tmp_path: Path) -> None:
 
 def test_a_relative_source_folder_reaches_the_trials_absolute(tmp_path: Path, monkeypatch) -> None:
     """Trials run in their own directories: the runner makes a source folder's path absolute,
-    fixed or as a grid axis, and leaves registered names as they are."""
+    fixed, as a grid axis or in points_to_evaluate, and leaves registered names as they are."""
     from ftsweep.config.spec import parse_spec
     from ftsweep.runner import prepare_paths
 
@@ -266,9 +266,15 @@ def test_a_relative_source_folder_reaches_the_trials_absolute(tmp_path: Path, mo
     (job,) = prepare_paths(fixed, fixed.jobs(), tmp_path / "results")
     assert job.fixed["source_dataset"] == str((tmp_path / "my_source").resolve())
     grid = parse_spec(
-        {**base, "config": config, "search_space": {"source_dataset": ["my_source", "digits_source"]}}
+        {
+            **base,
+            "config": config,
+            "search_space": {"source_dataset": ["my_source", "digits_source"]},
+            "points_to_evaluate": [{"source_dataset": "my_source"}],
+        }
     )
     (job,) = prepare_paths(grid, grid.jobs(), tmp_path / "results")
     assert job.space["source_dataset"] == {
         "grid_search": [str((tmp_path / "my_source").resolve()), "digits_source"]
     }
+    assert job.points == ({"source_dataset": str((tmp_path / "my_source").resolve())},)
