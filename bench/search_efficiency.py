@@ -130,7 +130,10 @@ def grid_points(axes: dict[str, list[float]]) -> list[dict[str, float]]:
 
 
 def point_key(point: dict[str, Any]) -> str:
-    return json.dumps({k: point[k] for k in sorted(point)}, sort_keys=True)
+    """A grid point's key in the curves: the runner's key of a configuration."""
+    from ftsweep.schedulers import group_key
+
+    return group_key(point)
 
 
 # ---- 1. the grid ----------------------------------------------------------------------------
@@ -254,17 +257,20 @@ def asha_grace(searcher: str) -> int:
 Curves = dict[str, list[dict[str, Any]]]
 
 
+def seed_mean(curves: list[Curves], key: str, epoch: int) -> dict[str, float | None]:
+    """``val`` and ``test`` of point ``key`` at ``epoch``, averaged over the training seeds'
+    curves (``test`` None where a seed has none)."""
+    at = [c[key][epoch] for c in curves]
+    tests = [x["test"] for x in at]
+    return {
+        "val": sum(x["val"] for x in at) / len(at),
+        "test": None if None in tests else sum(tests) / len(tests),
+    }
+
+
 def mean_finals(curves: list[Curves]) -> dict[str, dict[str, float | None]]:
-    """Each point's last epoch, ``val`` and ``test`` averaged over the training seeds' curves."""
-    out = {}
-    for k in curves[0]:
-        last = [c[k][-1] for c in curves]
-        tests = [x["test"] for x in last]
-        out[k] = {
-            "val": sum(x["val"] for x in last) / len(last),
-            "test": None if None in tests else sum(tests) / len(tests),
-        }
-    return out
+    """Each point's last epoch, averaged over the training seeds' curves (:func:`seed_mean`)."""
+    return {k: seed_mean(curves, k, -1) for k in curves[0]}
 
 
 def grid_target(curves: list[Curves]) -> float:
@@ -339,10 +345,9 @@ def simulate(
                     alive.remove(j)
             sched = runs[0][key][e]["sched"]
             if every and sched > 0:  # a selection that can count (not COIN's stage 1, not warm-up)
-                val = sum(c[key][e]["val"] for c in runs) / n
-                tests = [c[key][e]["test"] for c in runs]
-                seen.append((val, None if None in tests else sum(tests) / n, spent))
-                if to_target is None and val >= target:
+                mean = seed_mean(runs, key, e)
+                seen.append((mean["val"], mean["test"], spent))
+                if to_target is None and mean["val"] >= target:
                     to_target = spent
         for j, trial in enumerate(group):
             if asha is not None:
@@ -480,6 +485,22 @@ def tune_replay(
     return search_report(seen, len(log), to_target, grid_epochs, len(grid))
 
 
+def searcher_runs(
+    searchers: tuple[str, ...], seeds: list[int], default: dict[str, Any], axes: dict[str, list[float]]
+) -> list[tuple[str, str, int, dict[str, Any] | None]]:
+    """Every searcher run to replay, unseeded and seeded with the paper's default, at every
+    searcher seed: ``(key in the JSON, searcher, seed, points_to_evaluate's point or None)``."""
+    return [
+        (
+            f"{s}{'+default' if seeded else ''}|seed={seed}",
+            s,
+            seed,
+            {k: default[k] for k in axes} if seeded else None,
+        )
+        for s, seeded, seed in itertools.product(searchers, (False, True), seeds)
+    ]
+
+
 def bohb_available() -> bool:
     import importlib.util
 
@@ -615,13 +636,11 @@ def main(argv: list[str] | None = None) -> int:
         tune_searchers = [t for t in TUNE_SEARCHERS if t != "bohb" or bohb_available()]
         if "bohb" not in tune_searchers:
             print("  bohb skipped: pip install hpbandster ConfigSpace statsmodels", file=sys.stderr)
-        for searcher, seeded, seed in itertools.product(
-            (*SEARCHERS, *tune_searchers), (False, True), args.searcher_seeds
+        for key, searcher, seed, first in searcher_runs(
+            (*SEARCHERS, *tune_searchers), args.searcher_seeds, default, axes
         ):
-            key = f"{searcher}{'+default' if seeded else ''}|seed={seed}"
             if key in g["runs"]:
                 continue
-            first = {k: default[k] for k in axes} if seeded else None
             if searcher in TUNE_SEARCHERS:
                 with tempfile.TemporaryDirectory() as storage:
                     ray_once()
@@ -645,10 +664,8 @@ def main(argv: list[str] | None = None) -> int:
             label = "+".join(str(t) for t in [s["seed"], *extra]) + "|v2"
             if g.get("seeds_label") != label:  # other training seeds: redo their searcher runs
                 g["seeds_label"], g["runs_seeds"] = label, {}
-            for searcher, seeded, seed in itertools.product(SEARCHERS, (False, True), args.searcher_seeds):
-                key = f"{searcher}{'+default' if seeded else ''}|seed={seed}"
+            for key, searcher, seed, first in searcher_runs(SEARCHERS, args.searcher_seeds, default, axes):
                 if key not in g["runs_seeds"]:
-                    first = {k: default[k] for k in axes} if seeded else None
                     g["runs_seeds"][key] = simulate(curves, axes, method, s["epochs"], searcher, seed, first)
                     save()
             g["summary_seeds"] = summarize(name, g, axes, curves, "runs_seeds")

@@ -23,7 +23,6 @@ around it (one suggestion per seed group, the seeds' mean told back).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,6 +31,7 @@ from ray.tune.search import Searcher
 
 from ftsweep.config.space import is_grid
 from ftsweep.config.spec import OPTUNA_SAMPLERS
+from ftsweep.schedulers import group_key as _key  # a configuration's key
 
 __all__ = ["MAX_REPEATS", "GridOptunaSearch", "default_startup_trials", "ordered_axis"]
 
@@ -49,10 +49,6 @@ def default_startup_trials(sampler: str, axes: int) -> int | None:
     """Random start-up trials before the model is used: GP, one more than the searched axes;
     TPE, Optuna's own (None)."""
     return axes + 1 if sampler == "gp" else None
-
-
-def _key(config: Mapping[str, Any]) -> str:
-    return json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True, default=str)
 
 
 class GridOptunaSearch(Searcher):

@@ -60,7 +60,6 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
     """Make path fields absolute (Tune runs trials in their own directories) and resolve
     ``pretrained: auto`` to ftsweep's SimCLR checkpoint, building it once when missing."""
     from ftsweep.backbones import is_named_weights
-    from ftsweep.config.space import is_grid
     from ftsweep.pretrain import SimCLRConfig, pretrain_simclr
 
     out = []
@@ -81,32 +80,34 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
             )
         elif pre not in ("none", "") and not is_named_weights(pre):
             fixed["pretrained"] = str(Path(pre).resolve())
-        # image folders (the data, the pre-training data uot_selection reuses): trials run in
-        # their own directories; the source may also be a grid axis or in points_to_evaluate
-        if _folder_absolute(job.dataset) != job.dataset:
-            fixed["dataset"] = _folder_absolute(job.dataset)
-        space = dict(job.space)
-        if "source_dataset" in fixed:
-            fixed["source_dataset"] = _folder_absolute(fixed["source_dataset"])
-        if is_grid(space.get("source_dataset")):
-            space["source_dataset"] = {
-                "grid_search": [_folder_absolute(v) for v in space["source_dataset"]["grid_search"]]
-            }
-        points = tuple(
-            {**p, "source_dataset": _folder_absolute(p["source_dataset"])} if "source_dataset" in p else p
-            for p in job.points
+        out.append(
+            replace(
+                job,
+                fixed=_folders_absolute(fixed),
+                space=_folders_absolute(job.space),
+                points=tuple(_folders_absolute(p) for p in job.points),
+            )
         )
-        out.append(replace(job, fixed=fixed, space=space, points=points))
     return out
 
 
-def _folder_absolute(dataset: Any) -> Any:
-    """An image-folder dataset's path made absolute; a registered name as it is."""
-    from ftsweep.data.folder import is_folder_dataset
+def _folders_absolute(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` (fixed config, search space or a point) with the image folders its dataset
+    fields (``ftsweep.data.DATASET_FIELDS``) name made absolute, grid axes included: trials run in
+    their own directories. Registered names stay as they are."""
+    from ftsweep.config.space import is_grid
+    from ftsweep.data import DATASET_FIELDS, is_folder_dataset
 
-    if isinstance(dataset, str) and is_folder_dataset(dataset):
-        return str(Path(dataset).expanduser().resolve())
-    return dataset
+    def absolute(dataset: Any) -> Any:
+        if isinstance(dataset, str) and is_folder_dataset(dataset):
+            return str(Path(dataset).expanduser().resolve())
+        return dataset
+
+    out = dict(values)
+    for key in (k for k in DATASET_FIELDS if k in out):
+        v = out[key]
+        out[key] = {"grid_search": [absolute(x) for x in v["grid_search"]]} if is_grid(v) else absolute(v)
+    return out
 
 
 def auto_pretrain_dataset(dataset: str) -> str | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,11 +29,10 @@ __all__ = ["SEED_KEYS", "SeedGroupASHA", "group_key"]
 SEED_KEYS = frozenset({"seed", "__trial_index__"})
 
 
-def group_key(config: dict[str, Any]) -> str:
-    """The configuration a trial config is a seed of (its config without :data:`SEED_KEYS`)."""
-    return json.dumps(
-        {k: config[k] for k in sorted(config) if k not in SEED_KEYS}, sort_keys=True, default=str
-    )
+def group_key(config: Mapping[str, Any]) -> str:
+    """The configuration a trial config is a seed of (its config without :data:`SEED_KEYS`), as
+    canonical JSON."""
+    return json.dumps({k: v for k, v in config.items() if k not in SEED_KEYS}, sort_keys=True, default=str)
 
 
 class SeedGroupASHA(FIFOScheduler):

@@ -458,7 +458,7 @@ def _axis_keys(runs: pd.DataFrame, axis: PaperAxis) -> pd.Series:
 def _single_configs(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """``df`` unchanged when every ``keys`` cell holds one configuration (selection without a
     validation metric); else ValueError naming the first cell that holds several."""
-    if not _config_columns(df, keys) or df.empty:
+    if df.empty:
         return df
     counts = _config_ids(df, keys).groupby([df[k] for k in keys], dropna=False).nunique()
     several = counts[counts > 1]

@@ -242,17 +242,10 @@ def check_job(
         raise ConfigError(_field(source, err.field), err.value, err.allowed) from None
     values = cfg.to_dict()
     if "dataset" in values:
-        from ftsweep.data import get_dataset_info
+        from ftsweep.data import DATASET_FIELDS, get_dataset_info
 
-        check_dataset_files(values["dataset"], values["data_root"], bool(values.get("download")), source)
-        if "source_dataset" in values:  # the pre-training data a method reuses (uot_selection)
-            check_dataset_files(
-                values["source_dataset"],
-                values["data_root"],
-                bool(values.get("download")),
-                source,
-                key="source_dataset",
-            )
+        for key in (k for k in DATASET_FIELDS if k in values):
+            check_dataset_files(values[key], values["data_root"], bool(values.get("download")), source, key)
         num_classes = get_dataset_info(values["dataset"]).num_classes
         if "batch_size" in values:
             check_positive_pairs(getattr(config_cls, "method", ""), values, num_classes, source)

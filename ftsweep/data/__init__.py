@@ -19,7 +19,7 @@ from ftsweep.data import catalog as _catalog  # noqa: F401  (registers the real 
 from ftsweep.data import fewshot as _fewshot  # noqa: F401  (registers the few-shot benchmarks)
 from ftsweep.data import reuse as _reuse  # noqa: F401  (registers digits_source / digits_target)
 from ftsweep.data.digits import DIGITS, TensorImageDataset, digits_images
-from ftsweep.data.folder import ImageFiles, folder_info, is_folder_dataset, validate_dataset
+from ftsweep.data.folder import DATASET_FIELDS, ImageFiles, folder_info, is_folder_dataset, validate_dataset
 from ftsweep.data.registry import (
     DATASETS,
     DatasetInfo,
@@ -32,6 +32,7 @@ from ftsweep.data.splits import SplitError, Splits, long_tail_counts, make_split
 from ftsweep.data.transforms import VIEWS, Cutout, MultiView, build_view, build_views
 
 __all__ = [
+    "DATASET_FIELDS",
     "DATASETS",
     "DIGITS",
     "VIEWS",

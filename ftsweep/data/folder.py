@@ -32,11 +32,21 @@ from torch.utils.data import Dataset
 from ftsweep.config.errors import ConfigError
 from ftsweep.data.registry import DATASETS, DatasetInfo, LoadedDataset
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFiles", "folder_info", "is_folder_dataset", "validate_dataset"]
+__all__ = [
+    "DATASET_FIELDS",
+    "IMAGE_EXTENSIONS",
+    "ImageFiles",
+    "folder_info",
+    "is_folder_dataset",
+    "validate_dataset",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 PARTS = ("train", "test", "val")
 FIELD = "dataset"
+#: the config fields that name a dataset — a registered name or an image folder: the data, and
+#: the pre-training data ``uot_selection`` reuses
+DATASET_FIELDS = ("dataset", "source_dataset")
 
 
 def is_folder_dataset(name: str) -> bool:

@@ -81,10 +81,11 @@ def stage1_key(
     and the default written out give the same key.
 
     ``precision`` / ``device_views``: what ``cfg.precision`` / ``cfg.gpu_augment`` resolve to on
-    the device that trains (:func:`~ftsweep.pretrain.trainer.run_settings`). An ``auto`` that resolves to something else
-    than the CPU's fp32 and per-image views keys as that value written out, so a GPU's bf16
-    checkpoint is not served to a CPU's ``auto`` and the other way round. Left None (the
-    driver, which only tells builds apart), ``auto`` keys as fp32 and per-image views.
+    the device that trains (:func:`~ftsweep.pretrain.trainer.run_settings`). An ``auto`` that
+    resolves to something else than the CPU's fp32 and per-image views keys as that value written
+    out, so a GPU's bf16 checkpoint is not served to a CPU's ``auto`` and the other way round.
+    Left None (the driver, which only tells builds apart), ``auto`` keys as fp32 and per-image
+    views.
     """
     resolved = {"precision": precision, "gpu_augment": device_views}
     dim, hidden = cfg.projector_dims
