@@ -113,6 +113,10 @@ CASES = [
     ("- just\n- a list\n", "spec: 'list' — must be a YAML mapping"),
     (UOT.replace("digits_source", "./no/such/source"), "config.source_dataset: './no/such/source' — "),
     (UOT.replace("digits_source", "imagenet"), "config.source_dataset: 'imagenet' — dataset files not found"),
+    (  # k-means units: the paper's 2000 clusters cannot be drawn from digits_source's 1020 images
+        UOT.replace("k: 5,", "k: 5, source_labels: false, num_clusters: 2000,"),
+        "config.num_clusters: 2000 — must be <= the 1020 train images of digits_source",
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ import torch
 
 import ftsweep.selection.pipeline as dr
 from ftsweep.config import ConfigError
+from ftsweep.data import get_dataset_info
 from ftsweep.methods.uot_selection import UotSelectionConfig, UotSelectionMethod
 from ftsweep.registry import methods
 
@@ -152,8 +153,18 @@ def test_k_larger_than_the_clusters_found_raises_at_setup(
     monkeypatch.setattr(dr, "cluster_units", three_clusters)
     with pytest.raises(ConfigError, match=r"k: 5 .*3 non-empty k-means clusters of digits_source"):
         make(_config(tmp_path, source_labels=False, num_clusters=20, k=5))
-    with pytest.raises(ConfigError, match="num_clusters: 5000 .*1020 images"):
+    with pytest.raises(ConfigError, match="num_clusters: 5000 .*1020 train images of digits_source"):
         make(_config(tmp_path, source_labels=False, num_clusters=5000, k=5))
+
+
+def test_the_defaults_are_a_valid_config() -> None:
+    """Every default has one home: the defaults alone (digits pair, class units) validate, and
+    k-means units need a num_clusters within the source's images (the paper's 2000 is not)."""
+    UotSelectionConfig().validate()
+    assert UotSelectionConfig().k <= get_dataset_info(UotSelectionConfig().source_dataset).num_classes
+    UotSelectionConfig(source_labels=False, num_clusters=1020).validate()
+    with pytest.raises(ConfigError, match="num_clusters: 1021 .*1020 train images"):
+        UotSelectionConfig(source_labels=False, num_clusters=1021).validate()
 
 
 def test_label_selection_on_the_digits_pair_and_selection_file(tmp_path: Path) -> None:
