@@ -19,6 +19,8 @@ Counts (exact, from the spec alone):
   ``max_eval_batches`` applied) and the test split at the counted epochs (``best_val`` and
   ``last``: once — at least once, as ``best_val`` tests again whenever validation improves;
   ``median_last_k``: ``select_k`` times).
+- checkpoints: every ``checkpoint_frequency`` epochs of a trial and once at its end
+  (``checkpoint_at_end``; only there with ``checkpoint_frequency: 0``).
 - a shared stage 1 of target pretraining (``stage1:``) is a job of its own, counted once per
   distinct stage-1 config across the spec: ``epochs × (pool // batch_size) × batch_size × 2``
   views (the pool: the train part minus validation; the last incomplete batch is dropped).
@@ -26,7 +28,8 @@ Counts (exact, from the spec alone):
   stage 1, the one-off ``pretrained: auto`` SimCLR checkpoint.
 
 Estimate: trial-seconds = trials × set-up seconds (building a trial's data and model, optional)
-+ training images ÷ training images/s + evaluation images ÷ evaluation images/s, from a
++ training images ÷ training images/s + evaluation images ÷ evaluation images/s + checkpoints ×
+seconds per checkpoint (saving the trial's state and Tune persisting it, optional), from a
 :class:`ThroughputTable` (measured, the user's file) or from :func:`calibrate` (a few real steps
 here). GPU-hours = trial-seconds × ``resources.gpu`` ÷ 3600.
 Wall time = total trial-seconds ÷ parallel slots (``gpus ÷ gpu per trial``, or ``cpus ÷ cpu per
@@ -36,12 +39,14 @@ Throughput table (JSON or YAML)::
 
     {"entries": [
       {"method": "ce", "backbone": "small_cnn", "image_size": 32, "device": "cpu",
-       "train_images_per_s": 850.0, "eval_images_per_s": 4100.0, "setup_s": 1.5},
+       "train_images_per_s": 850.0, "eval_images_per_s": 4100.0, "setup_s": 1.5,
+       "checkpoint_s": 0.02},
       {"method": "*", "backbone": "torchvision.resnet50", "image_size": 224,
        "device": "NVIDIA H200", "train_images_per_s": 2400.0, "eval_images_per_s": 7000.0}]}
 
 ``setup_s`` (optional, default 0): seconds to build one trial's data and model before its first
-step. ``method: "*"`` matches any method of that (backbone, image size, device). ``device`` is
+step. ``checkpoint_s`` (optional, default 0): seconds to write one checkpoint (the model,
+optimizer and selection state, then Tune's copy of that directory into the storage path). ``method: "*"`` matches any method of that (backbone, image size, device). ``device`` is
 ``cpu`` or the GPU's name as torch reports it (``torch.cuda.get_device_name()``). A benchmark
 writes it with :func:`write_throughput` (``calibrate`` results, or rows of a GPU benchmark
 converted with :func:`throughput_entry`).
@@ -51,6 +56,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -82,12 +89,14 @@ STAGE1_METHOD = "target_pretrain"
 
 @dataclass(frozen=True)
 class Throughput:
-    """Measured images per second of one (method, backbone, image size, device), and the
-    seconds one trial takes to build its data and model (``setup``)."""
+    """Measured images per second of one (method, backbone, image size, device), the seconds
+    one trial takes to build its data and model (``setup``) and to write one checkpoint
+    (``checkpoint``)."""
 
     train: float
     eval: float
     setup: float = 0.0
+    checkpoint: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,8 @@ class JobPlan:
         trials: trials of the job (distinct stage-1 configs for a stage-1 row).
         epochs: epochs over all its trials.
         train_images / eval_images: image-views trained on / evaluated over all its trials.
+        checkpoints: checkpoints written over all its trials (0 for a shared stage 1, built
+            once outside Tune's trials).
         device: ``cpu`` or the GPU kind the throughput is for.
         throughput: the images/s used (None: no estimate).
         seconds: trial-seconds (sum over its trials of one trial's run time); None without a
@@ -130,6 +141,7 @@ class JobPlan:
     eval_images: int
     device: str
     gpu_per_trial: float
+    checkpoints: int = 0
     stage1: bool = False
     throughput: Throughput | None = None
     seconds: float | None = None
@@ -160,6 +172,10 @@ class SweepPlan:
     @property
     def eval_images(self) -> int:
         return sum(j.eval_images for j in self.jobs)
+
+    @property
+    def checkpoints(self) -> int:
+        return sum(j.checkpoints for j in self.jobs)
 
     @property
     def seconds(self) -> float | None:
@@ -256,6 +272,15 @@ def _trial_counts(method_cls: type, cfg: Any) -> tuple[int, int, int]:
     return cfg.epochs, cfg.epochs * per_epoch, cfg.epochs * val + tests * test
 
 
+def trial_checkpoints(epochs: int, frequency: int) -> int:
+    """Checkpoints one trial of ``epochs`` epochs writes: every ``frequency`` epochs and at its
+    end (Tune's ``checkpoint_at_end``, unless the last epoch just wrote one); ``frequency`` 0:
+    only at the end."""
+    if frequency <= 0:
+        return 1
+    return epochs // frequency + (1 if epochs % frequency else 0)
+
+
 def _stage1_counts(cfg: Any) -> tuple[int, int, int]:
     sizes = split_sizes(cfg)
     steps = (sizes["labeled"] + sizes["unlabeled"]) // cfg.batch_size
@@ -278,13 +303,14 @@ def job_counts(spec: SweepSpec, job: Job) -> tuple[JobPlan, list[tuple[Any, JobP
     cls = _method_cls(job.method)
     trials = job_trials(spec, job)
     configs = _trial_configs(spec, job)
-    epochs = train = evals = 0
+    epochs = train = evals = checkpoints = 0
     stage1: list[tuple[Any, JobPlan]] = []
     cfg = None
     for point in configs:
         cfg = job.config_cls.from_dict({**job.fixed, **point})
         e, t, v = _trial_counts(cls, cfg)
         epochs, train, evals = epochs + e, train + t, evals + v
+        checkpoints += trial_checkpoints(e, spec.checkpoint_frequency)
         s1 = _stage1_of(cfg)
         if s1 is not None:
             e1, t1, v1 = _stage1_counts(s1)
@@ -294,11 +320,11 @@ def job_counts(spec: SweepSpec, job: Job) -> tuple[JobPlan, list[tuple[Any, JobP
             stage1.append((s1, row))
     if trials != len(configs):  # optuna: each suggestion costs the mean grid config
         scale = trials / len(configs)
-        epochs, train, evals = (round(x * scale) for x in (epochs, train, evals))
+        epochs, train, evals, checkpoints = (round(x * scale) for x in (epochs, train, evals, checkpoints))
     assert cfg is not None
     size = cfg.image_size or _dataset_size(cfg.dataset)
     plan = JobPlan(job.name, job.method, job.dataset, cfg.backbone, size, trials, epochs, train, evals,
-                   _device(spec), spec.resources.get("gpu", 0.0))  # fmt: skip
+                   _device(spec), spec.resources.get("gpu", 0.0), checkpoints)  # fmt: skip
     return plan, stage1
 
 
@@ -344,7 +370,12 @@ def estimate(job: JobPlan, tp: Throughput | None) -> JobPlan:
     """``job`` with its trial-seconds and GPU-hours from images/s ``tp``."""
     if tp is None:
         return job
-    seconds = job.trials * tp.setup + job.train_images / tp.train + job.eval_images / tp.eval
+    seconds = (
+        job.trials * tp.setup
+        + job.train_images / tp.train
+        + job.eval_images / tp.eval
+        + job.checkpoints * tp.checkpoint
+    )
     return replace(job, throughput=tp, seconds=seconds, gpu_hours=seconds * job.gpu_per_trial / 3600)
 
 
@@ -388,6 +419,7 @@ def plan_spec(
                 epochs=prev.epochs + row.epochs,
                 train_images=prev.train_images + row.train_images,
                 eval_images=prev.eval_images + row.eval_images,
+                checkpoints=prev.checkpoints + row.checkpoints,
                 seconds=None if prev.seconds is None or row.seconds is None else prev.seconds + row.seconds,
                 gpu_hours=None
                 if prev.gpu_hours is None or row.gpu_hours is None
@@ -416,10 +448,12 @@ def throughput_entry(
     train_images_per_s: float,
     eval_images_per_s: float,
     setup_s: float = 0.0,
+    checkpoint_s: float = 0.0,
 ) -> dict[str, Any]:
     """One row of a throughput file (the format in the module docstring)."""
     return {
         "setup_s": float(setup_s),
+        "checkpoint_s": float(checkpoint_s),
         "method": method,
         "backbone": backbone,
         "image_size": int(image_size),
@@ -446,10 +480,15 @@ def load_throughput(path: str | Path) -> ThroughputTable:
         if not isinstance(r, Mapping) or any(k not in r for k in keys):
             raise ConfigError(f"--throughput entries[{i}]", r, f"must have keys {', '.join(keys)}")
         tp = Throughput(
-            float(r["train_images_per_s"]), float(r["eval_images_per_s"]), float(r.get("setup_s", 0.0))
+            float(r["train_images_per_s"]),
+            float(r["eval_images_per_s"]),
+            float(r.get("setup_s", 0.0)),
+            float(r.get("checkpoint_s", 0.0)),
         )
-        if tp.train <= 0 or tp.eval <= 0 or tp.setup < 0:
-            raise ConfigError(f"--throughput entries[{i}]", r, "images/s must be > 0 and setup_s >= 0")
+        if tp.train <= 0 or tp.eval <= 0 or tp.setup < 0 or tp.checkpoint < 0:
+            raise ConfigError(
+                f"--throughput entries[{i}]", r, "images/s must be > 0, setup_s and checkpoint_s >= 0"
+            )
         out[(str(r["method"]), str(r["backbone"]), int(r["image_size"]), str(r["device"]))] = tp
     return ThroughputTable(out)
 
@@ -472,7 +511,10 @@ def calibrate(
     Ray-free method class is built with the job's first config (``pretrained: none`` and no
     ``stage1`` — weights do not change the speed), one warm-up epoch of ``steps`` batches, then
     one timed epoch of ``steps`` batches and ``eval_batches`` validation batches; ``setup`` is the
-    time the method class took to build (data, model, loaders: what a trial pays once). Shared stage-1
+    time the method class took to build (data, model, loaders: what a trial pays once);
+    ``checkpoint`` the time to write its checkpoint into a temporary directory and copy that
+    directory once (Tune persisting it into the storage path; the copy is local, so a network
+    file system's storage path costs more). Shared stage-1
     rows use their stage-2 job's training rate. ``device``: torch device (default the job's)."""
     from ftsweep.methods.base import FineTuner
 
@@ -510,7 +552,13 @@ def calibrate(
         eval_s = time.perf_counter() - t0
         val = _capped(split_sizes(method.cfg)["val"], method.cfg.eval_batch_size, eval_batches)
         val = min(val, len(method.data.val))
-        entries[key] = Throughput(train_images / train_s, val / eval_s, setup_s)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            Path(tmp, "trial").mkdir()
+            method.save_checkpoint(str(Path(tmp, "trial")))
+            shutil.copytree(Path(tmp, "trial"), Path(tmp, "storage"))
+            checkpoint_s = time.perf_counter() - t0
+        entries[key] = Throughput(train_images / train_s, val / eval_s, setup_s, checkpoint_s)
         has_stage1 = any(p.get("stage1") is not None for p in _trial_configs(spec, job)) or job.fixed.get(
             "stage1"
         )
@@ -537,7 +585,7 @@ def _sync(device: Any) -> None:
 def table_entries(table: ThroughputTable) -> list[dict[str, Any]]:
     """The rows of ``table`` for :func:`write_throughput`."""
     return [
-        throughput_entry(m, b, s, d, tp.train, tp.eval, tp.setup)
+        throughput_entry(m, b, s, d, tp.train, tp.eval, tp.setup, tp.checkpoint)
         for (m, b, s, d), tp in table.entries.items()
     ]
 
@@ -567,6 +615,7 @@ def format_plan(plan: SweepPlan) -> str:
         "epochs",
         "train img",
         "eval img",
+        "ckpts",
         "device",
         "img/s train",
         "trial time",
@@ -577,10 +626,11 @@ def format_plan(plan: SweepPlan) -> str:
         rate = "—" if j.throughput is None else f"{j.throughput.train:.4g}"
         gh = "—" if j.gpu_hours is None else f"{j.gpu_hours:.3g}"
         rows.append((j.name + (" (shared)" if j.stage1 else ""), str(j.trials), str(j.epochs),
-                     _num(j.train_images), _num(j.eval_images), j.device, rate, _hms(j.seconds), gh))  # fmt: skip
+                     _num(j.train_images), _num(j.eval_images), str(j.checkpoints), j.device, rate, _hms(j.seconds),
+                     gh))  # fmt: skip
     gh = "—" if plan.gpu_hours is None else f"{plan.gpu_hours:.3g}"
     rows.append(("total", str(plan.trials), str(plan.epochs), _num(plan.train_images), _num(plan.eval_images),
-                 "", "", _hms(plan.seconds), gh))  # fmt: skip
+                 str(plan.checkpoints), "", "", _hms(plan.seconds), gh))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
              for r in rows]  # fmt: skip

@@ -63,6 +63,18 @@ def test_tiny_digits_counts_by_hand() -> None:
     assert coin.eval_images == 2 * ((4 + 6) * val + 2 * test)
     assert plan.trials == 14 and plan.epochs == 20 + 30 + 20
     assert plan.train_images == ce.train_images + schane.train_images + coin.train_images
+    # checkpoint_frequency 1 (the default): one checkpoint per epoch, the end's among them
+    assert (ce.checkpoints, coin.checkpoints, plan.checkpoints) == (20, 20, 70)
+
+
+@pytest.mark.parametrize(
+    ("frequency", "ce", "coin"), [(2, 4 * 3, 2 * (2 + 3)), (4, 4 * 2, 2 * (1 + 2)), (0, 4, 4)]
+)
+def test_checkpoints_every_frequency_epochs_and_at_the_end(frequency: int, ce: int, coin: int) -> None:
+    # ce: 5 epochs; coin: 4 and 6 — every `frequency` epochs, plus the end's when it falls between
+    # (5 epochs every 2: after 2, 4 and the end; every 4: after 4 and the end); 0: the end's only
+    rows = {j.name: j for j in plan_spec(parse_spec({**TINY, "checkpoint_frequency": frequency})).jobs}
+    assert (rows["ce-digits"].checkpoints, rows["coin-digits"].checkpoints) == (ce, coin)
 
 
 def test_caps_views_and_shared_stage1_of_the_digits_semi_spec() -> None:
@@ -101,13 +113,15 @@ def test_estimate_arithmetic_from_a_throughput_table(tmp_path) -> None:
     path = tmp_path / "tp.json"
     size = plan_spec(spec, gpus=4).jobs[0].image_size  # the spec's image_size, else the dataset's
     write_throughput(
-        path, [throughput_entry("coin", "torchvision.resnet50", size, "NVIDIA H200", 2000.0, 8000.0, 30.0)]
+        path,
+        [throughput_entry("coin", "torchvision.resnet50", size, "NVIDIA H200", 2000.0, 8000.0, 30.0, 1.5)],
     )
     table = load_throughput(path)
     plan = plan_spec(spec, throughput=table, gpus=4, cpus=64)
     (job,) = plan.jobs
-    # every trial pays its 30-s set-up once
-    seconds = job.trials * 30.0 + job.train_images / 2000.0 + job.eval_images / 8000.0
+    # every trial pays its 30-s set-up once, and 1.5 s for each of its 100 epochs' checkpoints
+    assert job.checkpoints == job.trials * 100
+    seconds = job.trials * (30.0 + 100 * 1.5) + job.train_images / 2000.0 + job.eval_images / 8000.0
     assert job.device == "NVIDIA H200" and job.seconds == pytest.approx(seconds)
     assert job.gpu_hours == pytest.approx(seconds * 1.0 / 3600)
     # 4 GPUs, 1 per trial, 64 CPUs / 8 per trial = 8: 4 at once
@@ -145,6 +159,10 @@ def test_bad_throughput_files(tmp_path) -> None:
     p.write_text(json.dumps({"entries": [{"method": "ce"}]}))
     with pytest.raises(ConfigError, match="must have keys"):
         load_throughput(p)
+    entry = throughput_entry("ce", "small_cnn", 32, "cpu", 100.0, 400.0, 0.0, -0.5)
+    p.write_text(json.dumps({"entries": [entry]}))
+    with pytest.raises(ConfigError, match="checkpoint_s >= 0"):
+        load_throughput(p)
     with pytest.raises(ConfigError, match="existing"):
         load_throughput(tmp_path / "missing.json")
     with pytest.raises(ConfigError, match="GPU count"):
@@ -157,7 +175,9 @@ def test_calibrate_measures_every_method_backbone_and_size() -> None:
     spec = parse_spec({**TINY, "methods": TINY["methods"][:2]})
     table = calibrate(spec, steps=1, eval_batches=1)
     assert set(table.entries) == {("ce", "small_cnn", 32, "cpu"), ("schane", "small_cnn", 32, "cpu")}
-    assert all(tp.train > 0 and tp.eval > 0 and tp.setup > 0 for tp in table.entries.values())
+    assert all(
+        tp.train > 0 and tp.eval > 0 and tp.setup > 0 and tp.checkpoint > 0 for tp in table.entries.values()
+    )
     assert plan_spec(spec, throughput=table).seconds is not None
 
 
