@@ -287,8 +287,9 @@ def simulate(
     searcher: str,
     seed: int,
     default: dict[str, Any] | None,
+    concurrency: int = 1,
 ) -> dict[str, Any]:
-    """One searcher run on the recorded curves, one configuration at a time.
+    """One searcher run on the recorded curves, ``concurrency`` configurations at a time.
 
     ``curves``: one training seed's curves, or a list of several seeds' — each configuration then
     runs once per seed, as the runner's ``Repeater`` suggests a configuration's seed trials
@@ -297,7 +298,14 @@ def simulate(
     stops a configuration's seeds together, the searcher is told the seeds' mean of their last
     ``best/val/acc``, and the
     target and the picks are on the seeds' mean (an epoch counts for them once every seed of the
-    configuration has run it)."""
+    configuration has run it).
+
+    ``concurrency``: configurations running at once (a cluster of ``concurrency × seeds``
+    trial slots). The running configurations advance in lockstep, one epoch each per round, in
+    the order they started (every epoch takes the same time); a configuration that ends frees
+    its slot for the searcher's next suggestion at the next round, and the searcher is asked
+    while the others still run (it has not heard their results yet). ``concurrency = 1`` is the
+    sequential replay: each configuration ends before the next is suggested."""
     from types import SimpleNamespace
 
     from ray.tune.experiment import Trial
@@ -316,12 +324,20 @@ def simulate(
     trials: list[Trial] = []
     controller = SimpleNamespace(get_trials=lambda: trials)
     spent, to_target, seen = 0, None, []  # seen: (val, test, epochs spent when seen)
-    for i in range(len(points)):
+    running: list[dict[str, Any]] = []  # the configurations running, in the order they started
+    suggested = 0
+
+    def start() -> bool:
+        """Ask the searcher for the next configuration; False when it has none now."""
+        nonlocal suggested
+        if suggested >= len(points):
+            return False
+        i = suggested
         config = search.suggest(f"t{i}")
-        if not isinstance(config, dict):  # FINISHED: every cell tried
-            break
+        if not isinstance(config, dict):  # FINISHED, or waiting for the running ones
+            return False
+        suggested += 1
         point = {k: config[k] for k in axes}
-        key = point_key(point)
         group = [
             Trial("__fake", trial_id=f"t{i}s{j}", stub=True, config={**point, "seed": j}) for j in range(n)
         ]
@@ -329,18 +345,33 @@ def simulate(
             trials.append(trial)
             if asha is not None:
                 asha.on_trial_add(controller, trial)
-        alive, last = list(range(n)), [None] * n
-        for e in range(epochs):
-            if not alive:
-                break
+        running.append({"i": i, "key": point_key(point), "group": group, "alive": list(range(n)),
+                        "last": [None] * n, "epoch": 0})  # fmt: skip
+        return True
+
+    def finish(c: dict[str, Any]) -> None:
+        for j, trial in enumerate(c["group"]):
+            if asha is not None:
+                asha.on_trial_complete(controller, trial, c["last"][j])
+            trial.status = Trial.TERMINATED
+        # the Repeater's report: the seeds' mean of their last result
+        search.on_trial_complete(f"t{c['i']}", result={METRIC: sum(x[METRIC] for x in c["last"]) / n})
+
+    while True:
+        while len(running) < concurrency and start():
+            pass
+        if not running:
+            break
+        for c in list(running):  # one round: every running configuration runs one epoch
+            key, e, alive = c["key"], c["epoch"], c["alive"]
             every = len(alive) == n  # every seed runs this epoch
             for j in list(alive):
                 r = runs[j][key][e]
                 spent += 1
-                last[j] = {"sched/epoch": r["sched"], METRIC: r["val"], "test/acc": r["test"]}
+                c["last"][j] = {"sched/epoch": r["sched"], METRIC: r["val"], "test/acc": r["test"]}
                 if (
                     asha is not None
-                    and asha.on_trial_result(controller, group[j], last[j]) == TrialScheduler.STOP
+                    and asha.on_trial_result(controller, c["group"][j], c["last"][j]) == TrialScheduler.STOP
                 ):
                     alive.remove(j)
             sched = runs[0][key][e]["sched"]
@@ -349,12 +380,10 @@ def simulate(
                 seen.append((mean["val"], mean["test"], spent))
                 if to_target is None and mean["val"] >= target:
                     to_target = spent
-        for j, trial in enumerate(group):
-            if asha is not None:
-                asha.on_trial_complete(controller, trial, last[j])
-            trial.status = Trial.TERMINATED
-        # the Repeater's report: the seeds' mean of their last result
-        search.on_trial_complete(f"t{i}", result={METRIC: sum(x[METRIC] for x in last) / n})
+            c["epoch"] += 1
+            if not alive or c["epoch"] == epochs:
+                running.remove(c)
+                finish(c)
 
     return search_report(seen, spent, to_target, grid_epochs, len(trials))
 
@@ -501,6 +530,15 @@ def searcher_runs(
     ]
 
 
+def at_concurrency(key: str, concurrency: int) -> str:
+    """A searcher run's key in the JSON at ``concurrency`` configurations at once:
+    ``asha|seed=0`` → ``asha|c=4|seed=0`` (unchanged at 1, the sequential replay)."""
+    if concurrency == 1:
+        return key
+    label, seed = key.rsplit("|seed=", 1)
+    return f"{label}|c={concurrency}|seed={seed}"
+
+
 def bohb_available() -> bool:
     import importlib.util
 
@@ -597,6 +635,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[0],
         help="training seeds per configuration: with several, the searchers also run on the seeds' mean",
     )
+    ap.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="configurations running at once in the replays (1: one at a time; HyperBand and BOHB at 1 only)",
+    )
     ap.add_argument("--grids", nargs="+", default=list(GRIDS), choices=list(GRIDS))
     args = ap.parse_args(argv)
     args.epochs = args.epochs or (3 if args.quick else 20)
@@ -650,6 +695,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 g["runs"][key] = simulate(g["curves"], axes, method, s["epochs"], searcher, seed, first)
             save()
+        for c in (c for c in args.concurrency if c > 1):  # the same searchers on a cluster
+            for key, searcher, seed, first in searcher_runs(SEARCHERS, args.searcher_seeds, default, axes):
+                if at_concurrency(key, c) not in g["runs"]:
+                    g["runs"][at_concurrency(key, c)] = simulate(
+                        g["curves"], axes, method, s["epochs"], searcher, seed, first, c
+                    )
+                    save()
         g["summary"] = summarize(name, g, axes)
         save()
         extra = [t for t in args.train_seeds if t != s["seed"]]
@@ -664,9 +716,13 @@ def main(argv: list[str] | None = None) -> int:
             label = "+".join(str(t) for t in [s["seed"], *extra]) + "|v2"
             if g.get("seeds_label") != label:  # other training seeds: redo their searcher runs
                 g["seeds_label"], g["runs_seeds"] = label, {}
-            for key, searcher, seed, first in searcher_runs(SEARCHERS, args.searcher_seeds, default, axes):
-                if key not in g["runs_seeds"]:
-                    g["runs_seeds"][key] = simulate(curves, axes, method, s["epochs"], searcher, seed, first)
+            for c, (key, searcher, seed, first) in itertools.product(
+                args.concurrency, searcher_runs(SEARCHERS, args.searcher_seeds, default, axes)
+            ):
+                if at_concurrency(key, c) not in g["runs_seeds"]:
+                    g["runs_seeds"][at_concurrency(key, c)] = simulate(
+                        curves, axes, method, s["epochs"], searcher, seed, first, c
+                    )
                     save()
             g["summary_seeds"] = summarize(name, g, axes, curves, "runs_seeds")
             save()

@@ -92,3 +92,40 @@ def test_tune_replays_asha_with_the_epochs_simulate_counts_and_hyperband_pays_ea
     # HyperBand pauses and resumes trials (the replay raises if an epoch is paid twice) and
     # stops some: fewer epochs than the grid, and it still ends on the best configuration
     assert hb["trials"] == 9 and hb["epochs"] < 81 and hb["pick_val"] == 89.0
+
+
+def test_configurations_running_at_once_advance_in_lockstep() -> None:
+    best = bench.grid_points(AXES)[-1]  # final val 40, first (the seeded default)
+    # two at once: the best and the next run epochs in turns; the best's 4th epoch (val 40, the
+    # target is 39) is the 7th epoch paid, not the 4th as one at a time
+    two = bench.simulate(_curves(), AXES, "coin", EPOCHS, "random", 0, best, concurrency=2)
+    assert two["frac_to_target"] == pytest.approx(7 / (4 * EPOCHS)) and two["frac_total"] == 1.0
+    # all four at once: the target falls at the best's last epoch, the first of the last round
+    four = bench.simulate(_curves(), AXES, "coin", EPOCHS, "random", 0, best, concurrency=4)
+    assert four["frac_to_target"] == pytest.approx((3 * 4 + 1) / (4 * EPOCHS))
+    assert four["pick_val"] == 40.0 and four["trials"] == 4
+    # concurrency 1 is the sequential replay
+    assert bench.simulate(
+        _curves(), AXES, "coin", EPOCHS, "random", 0, best, concurrency=1
+    ) == bench.simulate(_curves(), AXES, "coin", EPOCHS, "random", 0, best)
+
+
+def test_asha_with_configurations_at_once_compares_them_at_the_same_rung() -> None:
+    points = bench.grid_points(AXES)
+    best = points[-1]
+    curves = {bench.point_key(p): [{"sched": e, "val": 5.0 + e, "test": 0.0} for e in range(1, EPOCHS + 1)]
+              for p in points[:-1]}  # fmt: skip
+    curves[bench.point_key(best)] = [{"sched": e, "val": 10.0 * e, "test": 1.0} for e in range(1, EPOCHS + 1)]
+    # one at a time: the best (first) runs its 4 epochs, each other stops at rung 1 (6 < 10)
+    one = bench.simulate(curves, AXES, "coin", EPOCHS, "asha", 0, best)
+    assert one["epochs"] == 4 + 3 and one["frac_to_target"] == pytest.approx(4 / 16)
+    # all at once: the four first epochs are paid in round 1 (the best's 10 is recorded first, so
+    # every 6 after it is below ASHA's cutoff), then the best alone: its 4th epoch is the 7th paid
+    four = bench.simulate(curves, AXES, "coin", EPOCHS, "asha", 0, best, concurrency=4)
+    assert four["epochs"] == 7 and four["frac_to_target"] == pytest.approx(7 / 16)
+    assert four["pick_val"] == 40.0 and four["pick_test"] == 1.0
+
+
+def test_concurrent_runs_are_keyed_apart() -> None:
+    assert bench.at_concurrency("gp+asha-g5+default|seed=2", 1) == "gp+asha-g5+default|seed=2"
+    assert bench.at_concurrency("gp+asha-g5+default|seed=2", 4) == "gp+asha-g5+default|c=4|seed=2"
