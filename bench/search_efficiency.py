@@ -46,7 +46,13 @@ pick after 20 % of the grid's epochs.
    and the picks are on the seeds' mean (``summary_seeds`` in the JSON). Training seed 0 is
    always the first.
 
-Usage: ``python bench/search_efficiency.py [--quick] [--out FILE] [--workers 1] [--train-seeds 0 1 2]``;
+5. **Configurations at once** (``--concurrency 1 4``): the searchers of 2 also replay with 4
+   configurations running at once (a cluster's trial slots; :func:`simulate`), keyed
+   ``<searcher>|c=4|seed=<s>`` in the JSON; a searcher is then asked for the next configuration
+   while the others still run, and ASHA compares configurations that reach a rung together.
+
+Usage: ``python bench/search_efficiency.py [--quick] [--out FILE] [--workers 1] [--train-seeds 0 1 2]
+[--concurrency 1 4]``;
 rerunning resumes (finished grid points and searcher runs are kept while the settings are
 unchanged).
 """
