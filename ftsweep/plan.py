@@ -46,7 +46,8 @@ Throughput table (JSON or YAML)::
 
 ``setup_s`` (optional, default 0): seconds to build one trial's data and model before its first
 step. ``checkpoint_s`` (optional, default 0): seconds to write one checkpoint (the model,
-optimizer and selection state, then Tune's copy of that directory into the storage path). ``method: "*"`` matches any method of that (backbone, image size, device). ``device`` is
+optimizer and selection state, then Tune's copy of that directory into the storage path).
+``method: "*"`` matches any method of that (backbone, image size, device). ``device`` is
 ``cpu`` or the GPU's name as torch reports it (``torch.cuda.get_device_name()``). A benchmark
 writes it with :func:`write_throughput` (``calibrate`` results, or rows of a GPU benchmark
 converted with :func:`throughput_entry`).
