@@ -68,6 +68,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -545,6 +546,27 @@ def at_concurrency(key: str, concurrency: int) -> str:
     return f"{label}|c={concurrency}|seed={seed}"
 
 
+def replay_all(
+    runs: dict[str, Any],
+    curves: Curves | list[Curves],
+    axes: dict[str, list[float]],
+    method: str,
+    epochs: int,
+    searcher_seeds: list[int],
+    default: dict[str, Any],
+    concurrency: Iterable[int],
+    save: Any,
+) -> None:
+    """Every :data:`SEARCHERS` run (:func:`searcher_runs`) at every ``concurrency`` that ``runs``
+    lacks, replayed by :func:`simulate` on ``curves`` and saved as it finishes."""
+    for c, (key, searcher, seed, first) in itertools.product(
+        concurrency, searcher_runs(SEARCHERS, searcher_seeds, default, axes)
+    ):
+        if at_concurrency(key, c) not in runs:
+            runs[at_concurrency(key, c)] = simulate(curves, axes, method, epochs, searcher, seed, first, c)
+            save()
+
+
 def bohb_available() -> bool:
     import importlib.util
 
@@ -688,26 +710,20 @@ def main(argv: list[str] | None = None) -> int:
         if "bohb" not in tune_searchers:
             print("  bohb skipped: pip install hpbandster ConfigSpace statsmodels", file=sys.stderr)
         for key, searcher, seed, first in searcher_runs(
-            (*SEARCHERS, *tune_searchers), args.searcher_seeds, default, axes
+            tuple(tune_searchers), args.searcher_seeds, default, axes
         ):
-            if key in g["runs"]:
-                continue
-            if searcher in TUNE_SEARCHERS:
+            if key not in g["runs"]:
                 with tempfile.TemporaryDirectory() as storage:
                     ray_once()
                     g["runs"][key] = tune_replay(
                         g["curves"], axes, method, s["epochs"], searcher, seed, first, Path(storage)
                     )
-            else:
-                g["runs"][key] = simulate(g["curves"], axes, method, s["epochs"], searcher, seed, first)
-            save()
-        for c in (c for c in args.concurrency if c > 1):  # the same searchers on a cluster
-            for key, searcher, seed, first in searcher_runs(SEARCHERS, args.searcher_seeds, default, axes):
-                if at_concurrency(key, c) not in g["runs"]:
-                    g["runs"][at_concurrency(key, c)] = simulate(
-                        g["curves"], axes, method, s["epochs"], searcher, seed, first, c
-                    )
-                    save()
+                save()
+        # one at a time always (the tables' reference), then the same searchers on a cluster
+        at_once = (1, *(c for c in args.concurrency if c > 1))
+        replay_all(
+            g["runs"], g["curves"], axes, method, s["epochs"], args.searcher_seeds, default, at_once, save
+        )
         g["summary"] = summarize(name, g, axes)
         save()
         extra = [t for t in args.train_seeds if t != s["seed"]]
@@ -722,14 +738,17 @@ def main(argv: list[str] | None = None) -> int:
             label = "+".join(str(t) for t in [s["seed"], *extra]) + "|v2"
             if g.get("seeds_label") != label:  # other training seeds: redo their searcher runs
                 g["seeds_label"], g["runs_seeds"] = label, {}
-            for c, (key, searcher, seed, first) in itertools.product(
-                args.concurrency, searcher_runs(SEARCHERS, args.searcher_seeds, default, axes)
-            ):
-                if at_concurrency(key, c) not in g["runs_seeds"]:
-                    g["runs_seeds"][at_concurrency(key, c)] = simulate(
-                        curves, axes, method, s["epochs"], searcher, seed, first, c
-                    )
-                    save()
+            replay_all(
+                g["runs_seeds"],
+                curves,
+                axes,
+                method,
+                s["epochs"],
+                args.searcher_seeds,
+                default,
+                args.concurrency,
+                save,
+            )
             g["summary_seeds"] = summarize(name, g, axes, curves, "runs_seeds")
             save()
     report = {name: state["grids"][name]["summary"] for name in args.grids}
