@@ -44,7 +44,10 @@ pick after 20 % of the grid's epochs.
    seeds, and the searchers of 2 (not HyperBand / BOHB) replay every configuration once per
    seed, as a spec's ``seeds: [0, 1, 2]`` runs it (:func:`simulate`); the grid's best, the target
    and the picks are on the seeds' mean (``summary_seeds`` in the JSON). Training seed 0 is
-   always the first.
+   always the first. The searchers of 2 also replay each other seed's grid alone, one training
+   seed per configuration as in 2 (``seed_curves.<t>.runs``): one seed's grid is one draw of
+   its noise, and ``summary_single`` pools the one-seed runs of every seed's grid, each against
+   its own grid's best.
 
 5. **Configurations at once** (``--concurrency 1 4``): the searchers of 2 also replay with 4
    configurations running at once (a cluster's trial slots; :func:`simulate`), keyed
@@ -615,6 +618,43 @@ def summarize(
     return out
 
 
+def replayed(runs: dict[str, Any]) -> dict[str, Any]:
+    """The runs of ``runs`` that :func:`simulate` replayed (not HyperBand / BOHB's, in Tune)."""
+    return {k: r for k, r in runs.items() if k.split("+")[0].split("|")[0] in SEARCHERS}
+
+
+def summarize_single(
+    name: str, grids: dict[int, tuple[Curves, dict[str, Any]]], axes: dict[str, list[float]]
+) -> dict[str, Any]:
+    """One training seed per configuration, on several training seeds' grids: ``grids`` maps a
+    training seed to (its curves, the searcher runs replayed on them alone). Each seed's grid is
+    a one-seed grid of its own, with its own best and target; a searcher's figures are the means
+    over every (training seed, searcher seed) run (``seeds`` counts them), the grid's best and
+    the paper's default the means over the training seeds (``grid_best_config``: one per seed),
+    and ``per_train_seed`` has each seed's own :func:`summarize`."""
+    per = {t: summarize(name, {"curves": c, "runs": replayed(r)}, axes) for t, (c, r) in grids.items()}
+    pooled = {}  # every run, keyed apart by (training seed, searcher seed)
+    for t, (_, runs) in grids.items():
+        for key, r in replayed(runs).items():
+            label, seed = key.rsplit("|seed=", 1)
+            pooled[f"{label}|seed={t}.{seed}"] = r
+    out = summarize(name, {"curves": next(iter(grids.values()))[0], "runs": pooled}, axes)
+
+    def mean(key: str) -> float | None:
+        vals = [x[key] for x in per.values() if x[key] is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    out.update(
+        grid_best_val=mean("grid_best_val"),
+        grid_best_test=mean("grid_best_test"),
+        default_val=mean("default_val"),
+        grid_best_config=[per[t]["grid_best_config"] for t in grids],
+        train_seeds=list(grids),
+        per_train_seed={str(t): x for t, x in per.items()},
+    )
+    return out
+
+
 def format_table(report: dict[str, Any]) -> str:
     """Markdown: one row per (grid, searcher); fractions of the grid's epochs in %."""
 
@@ -750,13 +790,32 @@ def main(argv: list[str] | None = None) -> int:
                 save,
             )
             g["summary_seeds"] = summarize(name, g, axes, curves, "runs_seeds")
+            # and one training seed per configuration again, on each other seed's grid alone
+            for t in extra:
+                sub = per_seed[str(t)]
+                if sub.get("sim") != SIM_VERSION:
+                    sub["sim"], sub["runs"] = SIM_VERSION, {}
+                replay_all(
+                    sub["runs"], sub["curves"], axes, method, s["epochs"], args.searcher_seeds, default,
+                    at_once, save,
+                )  # fmt: skip
+            g["summary_single"] = summarize_single(
+                name,
+                {s["seed"]: (g["curves"], g["runs"])}
+                | {t: (per_seed[str(t)]["curves"], per_seed[str(t)]["runs"]) for t in extra},
+                axes,
+            )
             save()
     report = {name: state["grids"][name]["summary"] for name in args.grids}
     print(json.dumps(report, indent=1))
     print(format_table(report), file=sys.stderr)
-    seeded_report = {n: state["grids"][n]["summary_seeds"] for n in args.grids if len(args.train_seeds) > 1}
-    if seeded_report:
-        print(f"\ntraining seeds {' '.join(map(str, args.train_seeds))} (the seeds' mean):", file=sys.stderr)
+    if len(args.train_seeds) > 1:
+        seeds = " ".join(map(str, args.train_seeds))
+        single = {n: state["grids"][n]["summary_single"] for n in args.grids}
+        print(f"\none training seed, on each of the grids of seeds {seeds}:", file=sys.stderr)
+        print(format_table(single), file=sys.stderr)
+        seeded_report = {n: state["grids"][n]["summary_seeds"] for n in args.grids}
+        print(f"\ntraining seeds {seeds} (the seeds' mean):", file=sys.stderr)
         print(format_table(seeded_report), file=sys.stderr)
     return 0
 

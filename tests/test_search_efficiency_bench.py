@@ -129,3 +129,34 @@ def test_asha_with_configurations_at_once_compares_them_at_the_same_rung() -> No
 def test_concurrent_runs_are_keyed_apart() -> None:
     assert bench.at_concurrency("gp+asha-g5+default|seed=2", 1) == "gp+asha-g5+default|seed=2"
     assert bench.at_concurrency("gp+asha-g5+default|seed=2", 4) == "gp+asha-g5+default|c=4|seed=2"
+
+
+def test_one_seed_runs_on_several_seeds_grids_pool_against_each_grids_own_best() -> None:
+    points = bench.grid_points(AXES)
+    seed0 = _curves()  # final val 10, 20, 30, 40: point 4 is the best
+    seed1 = {  # final val 10, 20, 60, 20: point 3 is the best
+        bench.point_key(p): [
+            {"sched": e, "val": final * e / EPOCHS, "test": 1.0} for e in range(1, EPOCHS + 1)
+        ]
+        for p, final in zip(points, (10.0, 20.0, 60.0, 20.0), strict=True)
+    }
+    grids = {}
+    for t, curves in ((0, seed0), (1, seed1)):
+        runs = {
+            f"random|seed={s}": bench.simulate(curves, AXES, "coin", EPOCHS, "random", s, None)
+            for s in (0, 1)
+        }
+        # seeded with point 3: on seed 1's grid the best comes first and reaches 59 at its 4th epoch
+        runs["random+default|seed=0"] = bench.simulate(curves, AXES, "coin", EPOCHS, "random", 0, points[2])
+        runs["hyperband|seed=0"] = {**runs["random|seed=0"], "frac_to_target": 0.01}  # Tune's: left out
+        grids[t] = (curves, runs)
+    out = bench.summarize_single("coin_alpha_tau", grids, AXES)
+    assert set(out["searchers"]) == {"random", "random+default"}
+    pooled = [grids[t][1][f"random|seed={s}"]["frac_to_target"] for t in (0, 1) for s in (0, 1)]
+    assert out["searchers"]["random"]["seeds"] == 4 and out["searchers"]["random"]["reached"] == 4
+    assert out["searchers"]["random"]["frac_to_target"] == pytest.approx(sum(pooled) / 4)
+    assert grids[1][1]["random+default|seed=0"]["frac_to_target"] == pytest.approx(EPOCHS / (4 * EPOCHS))
+    assert out["grid_best_val"] == pytest.approx((40.0 + 60.0) / 2)  # each grid's own best
+    assert out["grid_best_config"] == [points[3], points[2]] and out["train_seeds"] == [0, 1]
+    assert out["per_train_seed"]["1"]["searchers"]["random"]["seeds"] == 2
+    assert out["per_train_seed"]["1"]["grid_best_val"] == 60.0
