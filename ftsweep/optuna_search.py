@@ -33,7 +33,7 @@ from ftsweep.config.space import is_grid
 from ftsweep.config.spec import OPTUNA_SAMPLERS
 from ftsweep.schedulers import group_key as _key  # a configuration's key
 
-__all__ = ["MAX_REPEATS", "GridOptunaSearch", "default_startup_trials", "ordered_axis"]
+__all__ = ["MAX_REPEATS", "GridOptunaSearch", "default_startup_trials", "ordered_axis", "startup_trials"]
 
 #: repeated suggestions in a row before the first untried cell is run instead
 MAX_REPEATS = 20
@@ -49,6 +49,20 @@ def default_startup_trials(sampler: str, axes: int) -> int | None:
     """Random start-up trials before the model is used: GP, one more than the searched axes;
     TPE, Optuna's own (None)."""
     return axes + 1 if sampler == "gp" else None
+
+
+def startup_trials(sampler: str, axes: int, n_startup_trials: int | None = None) -> int:
+    """The random start-up trials a job's sampler runs: ``n_startup_trials`` when the spec gives
+    it, else :func:`default_startup_trials`, else the Optuna sampler's own default (TPE's 10)."""
+    n = n_startup_trials if n_startup_trials is not None else default_startup_trials(sampler, axes)
+    if n is not None:
+        return n
+    import inspect
+
+    import optuna
+
+    cls = optuna.samplers.TPESampler if sampler == "tpe" else optuna.samplers.GPSampler
+    return int(inspect.signature(cls).parameters["n_startup_trials"].default)
 
 
 class GridOptunaSearch(Searcher):
@@ -105,8 +119,7 @@ class GridOptunaSearch(Searcher):
                 dict(zip(names, combo, strict=True))
                 for combo in itertools.product(*(list(space[k]["grid_search"]) for k in names))
             ]
-        n = n_startup_trials if n_startup_trials is not None else default_startup_trials(sampler, len(space))
-        kw: dict[str, Any] = {"seed": seed} | ({"n_startup_trials": n} if n is not None else {})
+        kw = {"seed": seed, "n_startup_trials": startup_trials(sampler, len(space), n_startup_trials)}
         #: the Optuna sampler
         self.sampler = (
             optuna.samplers.TPESampler(**kw) if sampler == "tpe" else optuna.samplers.GPSampler(**kw)

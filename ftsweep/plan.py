@@ -35,6 +35,9 @@ here). GPU-hours = trial-seconds × ``resources.gpu`` ÷ 3600.
 Wall time = total trial-seconds ÷ parallel slots (``gpus ÷ gpu per trial``, or ``cpus ÷ cpu per
 trial`` for CPU trials, and at most ``max_concurrent_trials``) — perfect packing, no start-up.
 
+Notes (:func:`search_notes`, printed under the table): where the spec's search would spend its
+budget for nothing — an Optuna job that can use no result, an ASHA that stops no trial.
+
 Throughput table (JSON or YAML)::
 
     {"entries": [
@@ -151,12 +154,14 @@ class JobPlan:
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """Every job's :class:`JobPlan` and the totals on a cluster of ``slots`` parallel trials."""
+    """Every job's :class:`JobPlan` and the totals on a cluster of ``slots`` parallel trials;
+    ``notes``: :func:`search_notes`."""
 
     jobs: tuple[JobPlan, ...]
     slots: int
     gpus: float | None
     cpus: float | None
+    notes: tuple[str, ...] = ()
 
     @property
     def trials(self) -> int:
@@ -428,7 +433,55 @@ def plan_spec(
             )
         else:
             merged[row.name] = row
-    return SweepPlan(tuple(merged.values()), parallel_slots(spec, gpus, cpus), gpus, cpus)
+    slots = parallel_slots(spec, gpus, cpus)
+    return SweepPlan(tuple(merged.values()), slots, gpus, cpus, search_notes(spec, slots))
+
+
+def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
+    """What would spend a search's budget for nothing, said before launching (``plan`` and
+    ``validate`` print it; the spec stays valid):
+
+    - ``searcher: optuna`` where none of a job's suggestions can use a result — the sampler's
+      random start-up trials, or the configurations the cluster starts before the first result
+      (``slots`` shared round the jobs, a configuration's seeds together), cover every
+      configuration it will suggest: that job's search is random;
+    - ``scheduler: asha`` with a grace period at or above ``max_t``: its only rung is at the
+      trials' end (Tune's ASHA), so it stops no trial early."""
+    from ftsweep.config.space import count_trials, search_axes
+    from ftsweep.runner import scheduler_options
+
+    notes = []
+    jobs = spec.jobs() if spec.searcher == "optuna" else []
+    seeds, sampler = len(spec.seeds), spec.optuna.get("sampler")
+    # a job's trials in the first round of the round-robin over jobs, in configurations
+    at_once = max(1, slots // max(1, len(jobs)) // seeds)
+    for job in jobs:
+        from ftsweep.optuna_search import startup_trials
+
+        axes = search_axes(job.space)
+        suggestions = count_trials(job.space, "optuna", 1, spec.num_samples)
+        if not axes or suggestions < 2:
+            continue
+        startup = startup_trials(sampler, len(axes), spec.optuna.get("n_startup_trials"))
+        if startup >= suggestions:
+            notes.append(
+                f"{job.name}: optuna ({sampler}) draws its first {startup} configurations at random "
+                f"and suggests {suggestions}: this search is random; set optuna.n_startup_trials "
+                f"below {suggestions}"
+            )
+        elif at_once >= suggestions:
+            notes.append(
+                f"{job.name}: optuna ({sampler}) suggests {suggestions} configurations and "
+                f"{slots} trial slots start them all before any result: this search is random; "
+                f"set max_concurrent_trials below {suggestions * seeds * len(jobs)}"
+            )
+    opts = scheduler_options(spec)
+    if spec.scheduler == "asha" and opts["grace_period"] >= opts["max_t"]:
+        notes.append(
+            f"asha.grace_period {opts['grace_period']} >= max_t {opts['max_t']} (epochs of "
+            "sched/epoch): ASHA stops no trial early; lower it or use scheduler: fifo"
+        )
+    return tuple(notes)
 
 
 def _resolve_device(table: ThroughputTable, row: JobPlan, gpu_kind: str | None) -> str:
@@ -646,4 +699,5 @@ def format_plan(plan: SweepPlan) -> str:
     tail = f"wall time ≈ {_hms(plan.wall_seconds)} with {where} (no early stopping: an upper bound)"
     if missing:
         tail += f"\nno throughput for: {', '.join(missing)} (give --throughput FILE or --calibrate)"
+    tail += "".join(f"\nnote: {n}" for n in plan.notes)
     return "\n".join(lines) + "\n" + tail

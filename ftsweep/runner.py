@@ -311,18 +311,28 @@ def job_trials(spec: SweepSpec, job: Job) -> int:
     return count_trials(job.space, spec.searcher, len(spec.seeds), spec.num_samples)
 
 
-def job_scheduler(spec: SweepSpec) -> Any:
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
-
+def scheduler_options(spec: SweepSpec) -> dict[str, Any]:
+    """The arguments of the spec's ASHA / HyperBand (times in ``sched/epoch``): the runner's
+    defaults, overridden by the spec's ``asha:`` / ``hyperband:``; ``{}`` for ``fifo``."""
     if spec.scheduler == "fifo":
-        return FIFOScheduler()
+        return {}
     # time = epochs in which the selection can move (FineTuner.schedulable_epochs); max_t defaults
     # to the longest trial (Tune's 100 would stop a 200-epoch trial at 100)
     max_t = max((int(job.value("epochs")) for job in spec.jobs()), default=100)
     if spec.scheduler == "asha":
         # the grace period a quarter of max_t: at Tune's 1 epoch ASHA stopped the best
         # configuration of two of three paper grids on digits (bench/search_efficiency.py, README)
-        opts = {"grace_period": max(1, max_t // 4), "reduction_factor": 3, "max_t": max_t, **spec.asha}
+        return {"grace_period": max(1, max_t // 4), "reduction_factor": 3, "max_t": max_t, **spec.asha}
+    return {"reduction_factor": 3, "max_t": max_t, **spec.hyperband}
+
+
+def job_scheduler(spec: SweepSpec) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
+
+    if spec.scheduler == "fifo":
+        return FIFOScheduler()
+    opts = scheduler_options(spec)
+    if spec.scheduler == "asha":
         if len(spec.seeds) > 1:  # rank configurations (their seeds' mean), not seed trials
             from ftsweep.schedulers import SeedGroupASHA
 
@@ -331,7 +341,6 @@ def job_scheduler(spec: SweepSpec) -> Any:
         return ASHAScheduler(time_attr="sched/epoch", **opts)
     # hyperband: pauses a trial at each rung until its bracket has caught up, then resumes the
     # best from their checkpoints (Tune's HyperBandScheduler, synchronous successive halving)
-    opts = {"reduction_factor": 3, "max_t": max_t, **spec.hyperband}
     return HyperBandScheduler(time_attr="sched/epoch", **opts)
 
 

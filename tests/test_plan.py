@@ -193,3 +193,66 @@ def test_validate_ends_with_the_plan_estimated_from_a_throughput_file(tmp_path, 
     assert ce.seconds == pytest.approx(2 * 1.0 + ce.train_images / 1000.0 + ce.eval_images / 4000.0)
     assert "OK — 5 jobs" in out and format_plan(plan) in out and "4 trial(s) at once" in out
     assert main(["validate", "sweeps/demo.yaml", "--throughput", str(tmp_path / "none.json")]) == 2
+
+
+OPTUNA_GRID = {
+    "name": "o",
+    "method": "core_tuning",
+    "dataset": "digits",
+    "pretrained": "none",
+    "searcher": "optuna",
+    "search_space": {"eta": [0.1, 1.0, 10.0], "mixup_alpha": [0.1, 1.0, 10.0]},
+    "num_samples": 9,
+    "config": {"epochs": 20},
+}
+
+
+def _notes(raw: dict, cpus: int) -> tuple[str, ...]:
+    return plan_spec(parse_spec(raw), cpus=cpus).notes
+
+
+def test_notes_say_when_optuna_can_use_no_result() -> None:
+    # TPE's own 10 random start-up trials cover the grid's 9 cells, one trial at a time
+    (note,) = _notes(OPTUNA_GRID, cpus=1)
+    assert "(tpe) draws its first 10 configurations at random and suggests 9" in note
+    assert "optuna.n_startup_trials below 9" in note and note.startswith("core_tuning-digits: ")
+    assert _notes({**OPTUNA_GRID, "optuna": {"n_startup_trials": 8}}, cpus=1) == ()
+    # 5 suggestions of the 9 cells: 10 start-up trials still cover them
+    (note,) = _notes({**OPTUNA_GRID, "num_samples": 5}, cpus=1)
+    assert "suggests 5" in note
+    # GP starts from axes + 1 = 3; 8 slots start 8 of its 9 configurations before any result, 9 all
+    gp = {**OPTUNA_GRID, "optuna": {"sampler": "gp"}}
+    assert _notes(gp, cpus=8) == ()
+    (note,) = _notes(gp, cpus=9)
+    assert "(gp) suggests 9 configurations and 9 trial slots start them all" in note
+    assert "max_concurrent_trials below 9" in note
+    assert _notes({**gp, "max_concurrent_trials": 8}, cpus=64) == ()
+    # two seeds: a configuration's two trials start together, so 17 slots hold 8 configurations
+    assert _notes({**gp, "seeds": [0, 1]}, cpus=17) == ()
+    (note,) = _notes({**gp, "seeds": [0, 1]}, cpus=18)
+    assert "max_concurrent_trials below 18" in note
+    # a grid search has no model to starve
+    assert _notes({**OPTUNA_GRID, "searcher": "grid"}, cpus=64) == ()
+
+
+def test_notes_say_when_asha_stops_no_trial() -> None:
+    asha = {**OPTUNA_GRID, "searcher": "grid", "scheduler": "asha"}
+    assert _notes(asha, cpus=1) == ()  # the runner's grace period: 20 epochs // 4
+    (note,) = _notes({**asha, "asha": {"grace_period": 20}}, cpus=1)
+    assert note.startswith("asha.grace_period 20 >= max_t 20")
+    (note,) = _notes({**asha, "asha": {"grace_period": 6, "max_t": 5}}, cpus=1)
+    assert note.startswith("asha.grace_period 6 >= max_t 5")
+    assert _notes({**asha, "asha": {"grace_period": 19}}, cpus=1) == ()
+
+
+def test_validate_and_plan_print_the_notes_and_still_pass(tmp_path, capsys) -> None:
+    import yaml
+
+    from ftsweep.cli import main
+
+    path = tmp_path / "o.yaml"
+    path.write_text(yaml.safe_dump(OPTUNA_GRID))
+    for command in ("validate", "plan"):
+        assert main([command, str(path), "--cpus", "1"]) == 0
+        out = capsys.readouterr().out
+        assert "\nnote: core_tuning-digits: optuna (tpe) draws its first 10" in out
