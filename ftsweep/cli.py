@@ -137,6 +137,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError("--retry-failed", True, "goes with --resume")
     except ConfigError as e:
         return _fail(str(e))
+    from ftsweep.plan import search_notes
+
+    for note in search_notes(spec, slots=1):  # the cluster's trial slots are known once Ray is up
+        print(f"ftsweep: note: {note}", flush=True)
     import ray
 
     if args.tracking_uri:

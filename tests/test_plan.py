@@ -256,3 +256,19 @@ def test_validate_and_plan_print_the_notes_and_still_pass(tmp_path, capsys) -> N
         assert main([command, str(path), "--cpus", "1"]) == 0
         out = capsys.readouterr().out
         assert "\nnote: core_tuning-digits: optuna (tpe) draws its first 10" in out
+
+
+def test_run_prints_the_notes_before_ray_starts(tmp_path, monkeypatch, capsys) -> None:
+    import yaml
+
+    from ftsweep.cli import main
+
+    path = tmp_path / "o.yaml"
+    path.write_text(yaml.safe_dump({**OPTUNA_GRID, "scheduler": "asha", "asha": {"grace_period": 20}}))
+    monkeypatch.chdir(tmp_path)
+    # --resume with no version to resume: refused before Ray starts, after the notes
+    assert main(["run", str(path), "--resume"]) == 2
+    out = capsys.readouterr().out
+    assert "ftsweep: note: core_tuning-digits: optuna (tpe) draws its first 10" in out
+    assert "ftsweep: note: asha.grace_period 20 >= max_t 20" in out
+    assert not (tmp_path / "results").exists()
