@@ -439,7 +439,7 @@ def plan_spec(
 
 def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
     """What would spend a search's budget for nothing, said before launching (``plan`` and
-    ``validate`` print it; the spec stays valid):
+    ``validate`` print these notes, ``run`` those of ``slots = 1``; the spec stays valid):
 
     - ``searcher: optuna`` where none of a job's suggestions can use a result — the sampler's
       random start-up trials, or the configurations the cluster starts before the first result
@@ -447,34 +447,9 @@ def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
       configuration it will suggest: that job's search is random;
     - ``scheduler: asha`` with a grace period at or above ``max_t``: its only rung is at the
       trials' end (Tune's ASHA), so it stops no trial early."""
-    from ftsweep.config.space import count_trials, search_axes
     from ftsweep.runner import scheduler_options
 
-    notes = []
-    jobs = spec.jobs() if spec.searcher == "optuna" else []
-    seeds, sampler = len(spec.seeds), spec.optuna.get("sampler")
-    # a job's trials in the first round of the round-robin over jobs, in configurations
-    at_once = max(1, slots // max(1, len(jobs)) // seeds)
-    for job in jobs:
-        from ftsweep.optuna_search import startup_trials
-
-        axes = search_axes(job.space)
-        suggestions = count_trials(job.space, "optuna", 1, spec.num_samples)
-        if not axes or suggestions < 2:
-            continue
-        startup = startup_trials(sampler, len(axes), spec.optuna.get("n_startup_trials"))
-        if startup >= suggestions:
-            notes.append(
-                f"{job.name}: optuna ({sampler}) draws its first {startup} configurations at random "
-                f"and suggests {suggestions}: this search is random; set optuna.n_startup_trials "
-                f"below {suggestions}"
-            )
-        elif at_once >= suggestions:
-            notes.append(
-                f"{job.name}: optuna ({sampler}) suggests {suggestions} configurations and "
-                f"{slots} trial slots start them all before any result: this search is random; "
-                f"set max_concurrent_trials below {suggestions * seeds * len(jobs)}"
-            )
+    notes = list(_optuna_notes(spec, slots)) if spec.searcher == "optuna" else []
     opts = scheduler_options(spec)
     if spec.scheduler == "asha" and opts["grace_period"] >= opts["max_t"]:
         notes.append(
@@ -482,6 +457,35 @@ def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
             "sched/epoch): ASHA stops no trial early; lower it or use scheduler: fifo"
         )
     return tuple(notes)
+
+
+def _optuna_notes(spec: SweepSpec, slots: int) -> Iterable[str]:
+    """:func:`search_notes` of the jobs of a ``searcher: optuna`` spec."""
+    from ftsweep.config.space import count_trials, search_axes
+    from ftsweep.optuna_search import startup_trials
+
+    jobs = spec.jobs()
+    seeds, sampler = len(spec.seeds), spec.optuna["sampler"]
+    # a job's trials in the first round of the round-robin over jobs, in configurations
+    at_once = max(1, slots // max(1, len(jobs)) // seeds)
+    for job in jobs:
+        axes = search_axes(job.space)
+        suggestions = count_trials(job.space, "optuna", 1, spec.num_samples)
+        if not axes or suggestions < 2:
+            continue
+        startup = startup_trials(sampler, len(axes), spec.optuna.get("n_startup_trials"))
+        if startup >= suggestions:
+            yield (
+                f"{job.name}: optuna ({sampler}) draws its first {startup} configurations at random "
+                f"and suggests {suggestions}: this search is random; set optuna.n_startup_trials "
+                f"below {suggestions}"
+            )
+        elif at_once >= suggestions:
+            yield (
+                f"{job.name}: optuna ({sampler}) suggests {suggestions} configurations and "
+                f"{slots} trial slots start them all before any result: this search is random; "
+                f"set max_concurrent_trials below {suggestions * seeds * len(jobs)}"
+            )
 
 
 def _resolve_device(table: ThroughputTable, row: JobPlan, gpu_kind: str | None) -> str:
