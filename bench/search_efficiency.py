@@ -618,9 +618,15 @@ def summarize(
     return out
 
 
+def searcher_of(key: str) -> str:
+    """The searcher (the sampler, for ``tpe+asha…``) of a run's key in the JSON:
+    ``gp+asha-g5+default|c=4|seed=0`` → ``gp``."""
+    return key.split("+")[0].split("|")[0]
+
+
 def replayed(runs: dict[str, Any]) -> dict[str, Any]:
     """The runs of ``runs`` that :func:`simulate` replayed (not HyperBand / BOHB's, in Tune)."""
-    return {k: r for k, r in runs.items() if k.split("+")[0].split("|")[0] in SEARCHERS}
+    return {k: r for k, r in runs.items() if searcher_of(k) in SEARCHERS}
 
 
 def summarize_single(
@@ -632,10 +638,11 @@ def summarize_single(
     over every (training seed, searcher seed) run (``seeds`` counts them), the grid's best and
     the paper's default the means over the training seeds (``grid_best_config``: one per seed),
     and ``per_train_seed`` has each seed's own :func:`summarize`."""
-    per = {t: summarize(name, {"curves": c, "runs": replayed(r)}, axes) for t, (c, r) in grids.items()}
+    own = {t: replayed(runs) for t, (_, runs) in grids.items()}
+    per = {t: summarize(name, {"curves": c, "runs": own[t]}, axes) for t, (c, _) in grids.items()}
     pooled = {}  # every run, keyed apart by (training seed, searcher seed)
-    for t, (_, runs) in grids.items():
-        for key, r in replayed(runs).items():
+    for t, runs in own.items():
+        for key, r in runs.items():
             label, seed = key.rsplit("|seed=", 1)
             pooled[f"{label}|seed={t}.{seed}"] = r
     out = summarize(name, {"curves": next(iter(grids.values()))[0], "runs": pooled}, axes)
@@ -744,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: grid of {len(grid_points(axes))} points × {s['epochs']} epochs", file=sys.stderr)
         run_grid(name, g, s, args.workers, save)
         if g.get("sim") != SIM_VERSION:  # redo the replayed searchers; Tune's runs are kept
-            keep = {k: r for k, r in g["runs"].items() if k.split("+")[0].split("|")[0] in TUNE_SEARCHERS}
+            keep = {k: r for k, r in g["runs"].items() if searcher_of(k) in TUNE_SEARCHERS}
             g["sim"], g["runs"] = SIM_VERSION, keep
         tune_searchers = [t for t in TUNE_SEARCHERS if t != "bohb" or bohb_available()]
         if "bohb" not in tune_searchers:

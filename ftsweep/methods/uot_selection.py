@@ -140,15 +140,14 @@ class UotSelectionConfig(TrainConfig):
                 )
         for u in self.true_units:
             check(u, "true_units", ge=0)
-        source = get_dataset_info(self.source_dataset)
         if self.selection in ("none", "label"):
             pass
         elif self.source_labels:
-            n = source.num_classes
+            n = get_dataset_info(self.source_dataset).num_classes
             if self.k > n:
                 raise ConfigError("k", self.k, f"must be <= the {n} classes of {self.source_dataset}")
         else:
-            images = source.num_train
+            images = get_dataset_info(self.source_dataset).num_train
             if images is not None and self.num_clusters > images:
                 raise ConfigError(
                     "num_clusters",
