@@ -274,7 +274,7 @@ def _trial_counts(method_cls: type, cfg: Any) -> tuple[int, int, int]:
         per_epoch *= _views(method_cls.train_views)
     val = _capped(sizes["val"], cfg.eval_batch_size, cfg.max_eval_batches)
     test = _capped(sizes["test"], cfg.eval_batch_size, cfg.max_eval_batches)
-    tests = cfg.select_k if cfg.select == "median_last_k" else 1
+    tests = FineTuner.counted_epochs(cfg)
     return cfg.epochs, cfg.epochs * per_epoch, cfg.epochs * val + tests * test
 
 
@@ -446,7 +446,10 @@ def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
       (``slots`` shared round the jobs, a configuration's seeds together), cover every
       configuration it will suggest: that job's search is random;
     - ``scheduler: asha`` with a grace period at or above ``max_t``: its only rung is at the
-      trials' end (Tune's ASHA), so it stops no trial early."""
+      trials' end (Tune's ASHA), so it stops no trial early;
+    - ``scheduler: asha`` where a job's configurations end at or below the grace period in
+      ``sched/epoch`` (``schedulable_at`` of the method: COIN's stage 1, a warm-up and the
+      epochs before ``select: last``'s counted ones do not count): ASHA never stops those early."""
     from ftsweep.runner import scheduler_options
 
     notes = list(_optuna_notes(spec, slots)) if spec.searcher == "optuna" else []
@@ -456,7 +459,40 @@ def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
             f"asha.grace_period {opts['grace_period']} >= max_t {opts['max_t']} (epochs of "
             "sched/epoch): ASHA stops no trial early; lower it or use scheduler: fifo"
         )
+    elif spec.scheduler == "asha":
+        notes.extend(_short_trial_notes(spec, opts["grace_period"]))
     return tuple(notes)
+
+
+def _short_trial_notes(spec: SweepSpec, grace: int) -> Iterable[str]:
+    """:func:`search_notes` of the jobs whose configurations end at sched/epoch <= ``grace``."""
+    from ftsweep.config.space import search_axes
+
+    for job in spec.jobs():
+        cls, axes = _method_cls(job.method), list(search_axes(job.space))
+        ends: dict[str, int] = {}  # a configuration (its searched values) → its last sched/epoch
+        for point in _trial_configs(spec, job):
+            cfg = job.config_cls.from_dict({**job.fixed, **point})
+            at = getattr(cls, "schedulable_at", None)
+            name = " ".join(f"{k}={point[k]}" for k in axes) or job.name
+            ends[name] = at(cfg, cfg.epochs) if at is not None else cfg.epochs
+        short = {name: end for name, end in ends.items() if end <= grace}
+        if not short:
+            continue
+        shown = ", ".join(f"{name} at {end}" for name, end in list(short.items())[:3])
+        more = f" and {len(short) - 3} more" if len(short) > 3 else ""
+        which = "stops none of its trials" if len(short) == len(ends) else "never stops those"
+        first = min(short.values())
+        fix = (
+            f"asha.grace_period {first - 1} would compare them, or use scheduler: fifo"
+            if first >= 2
+            else "use scheduler: fifo"
+        )
+        yield (
+            f"{job.name}: {len(short)} of {len(ends)} configurations end at or below "
+            f"asha.grace_period {grace} in sched/epoch, the epochs in which the selection can move "
+            f"({shown}{more}): ASHA {which} early; {fix}"
+        )
 
 
 def _optuna_notes(spec: SweepSpec, slots: int) -> Iterable[str]:

@@ -245,6 +245,38 @@ def test_notes_say_when_asha_stops_no_trial() -> None:
     assert _notes({**asha, "asha": {"grace_period": 19}}, cpus=1) == ()
 
 
+def test_notes_name_the_configurations_that_end_before_ashas_first_rung() -> None:
+    coin = {
+        "name": "c",
+        "method": "coin",
+        "dataset": "digits",
+        "pretrained": "none",
+        "search_space": {"alpha": [0.1, 0.7, 0.75, 0.9]},
+        "config": {"epochs": 20},
+        "scheduler": "asha",
+    }
+    # stage 2 of 20 epochs: 20 - floor(20 α) = 18, 6, 5, 2; the grace period 20 // 4 = 5
+    (note,) = _notes(coin, cpus=1)
+    assert note.startswith("coin-digits: 2 of 4 configurations end at or below asha.grace_period 5")
+    assert "(alpha=0.75 at 5, alpha=0.9 at 2)" in note
+    assert "ASHA never stops those early; asha.grace_period 1 would compare them" in note
+    assert _notes({**coin, "asha": {"grace_period": 1}}, cpus=1) == ()
+    # two seeds: still one entry per configuration
+    (note,) = _notes({**coin, "seeds": [0, 1]}, cpus=1)
+    assert note.startswith("coin-digits: 2 of 4 configurations")
+    # a warm-up is not counted: 20 - 16 = 4 <= 5, 20 - 14 = 6 > 5
+    ce = {**coin, "method": "ce", "search_space": None}
+    (note,) = _notes({**ce, "config": {"epochs": 20, "warmup_epochs": 16}}, cpus=1)
+    assert note.startswith("ce-digits: 1 of 1 configurations") and "(ce-digits at 4)" in note
+    assert "ASHA stops none of its trials early; asha.grace_period 3 would compare them" in note
+    assert _notes({**ce, "config": {"epochs": 20, "warmup_epochs": 14}}, cpus=1) == ()
+    # select: last counts one epoch, the last: no grace period can compare it
+    (note,) = _notes({**ce, "config": {"epochs": 20, "select": "last"}}, cpus=1)
+    assert "(ce-digits at 1)" in note and note.endswith("early; use scheduler: fifo")
+    # fifo: no note
+    assert _notes({**coin, "scheduler": "fifo"}, cpus=1) == ()
+
+
 def test_validate_and_plan_print_the_notes_and_still_pass(tmp_path, capsys) -> None:
     import yaml
 

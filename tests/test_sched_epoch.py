@@ -33,39 +33,46 @@ def _spec(method: str, alphas: list[float]) -> object:
     )
 
 
-def _coin_at(alpha: float, epoch: int, warmup: int = 0, select: str = "best_val") -> CoinMethod:
-    """A CoinMethod's scheduling state without data or model (the hook reads only these)."""
-    m = object.__new__(CoinMethod)
-    m.cfg = SimpleNamespace(select=select, warmup_epochs=warmup)
-    m.stage1_epochs, m.epoch, m.counted = stage1_epochs(alpha, EPOCHS), epoch, []
-    return m
+def _cfg(alpha: float = 0.0, warmup: int = 0, select: str = "best_val", k: int = 1) -> SimpleNamespace:
+    """The config fields sched/epoch reads (no data or model)."""
+    return SimpleNamespace(epochs=EPOCHS, alpha=alpha, warmup_epochs=warmup, select=select, select_k=k)
+
+
+def _coin_at(alpha: float, epoch: int, warmup: int = 0) -> int:
+    return CoinMethod.schedulable_at(_cfg(alpha, warmup), epoch)
 
 
 def test_schedulable_epochs_per_method() -> None:
-    base = object.__new__(FineTuner)
-    base.cfg, base.epoch, base.counted = SimpleNamespace(select="best_val", warmup_epochs=2), 5, []
-    assert base.schedulable_epochs() == 3  # warm-up epochs not counted
-    base.cfg.select, base.counted = "median_last_k", [{}, {}]
-    assert base.schedulable_epochs() == 2  # only the counted epochs define best/val/acc
+    assert FineTuner.schedulable_at(_cfg(warmup=2), 5) == 3  # warm-up epochs not counted
+    # only the counted (final) epochs define best/val/acc: the last 3 of 12, the last 1
+    median = _cfg(select="median_last_k", k=3)
+    assert [FineTuner.schedulable_at(median, e) for e in range(8, 13)] == [0, 0, 1, 2, 3]
+    assert [FineTuner.schedulable_at(_cfg(select="last"), e) for e in (11, 12)] == [0, 1]
     # COIN α = 0.5 of 12 epochs: stage 1 is epochs 1..6
-    assert [_coin_at(0.5, e).schedulable_epochs() for e in range(1, 9)] == [0] * 6 + [1, 2]
-    assert _coin_at(0.5, 8, warmup=7).schedulable_epochs() == 1  # warm-up outlasting stage 1
-    assert _coin_at(0.0, 3).schedulable_epochs() == 3
+    assert [_coin_at(0.5, e) for e in range(1, 9)] == [0] * 6 + [1, 2]
+    assert _coin_at(0.5, 8, warmup=7) == 1  # warm-up outlasting stage 1
+    assert _coin_at(0.0, 3) == 3
+    assert CoinMethod.schedulable_at(median, 12) == 3  # the counted epochs, as any method
 
 
-def test_coin_step_reports_sched_epoch() -> None:
-    m = CoinMethod(
+def _run(method_cls: type, **config: object) -> list[float]:
+    m = method_cls(
         {
             "pretrained": "none",
             "device": "cpu",
             "batch_size": 16,
             "max_train_batches": 1,
             "max_eval_batches": 1,
-            "epochs": 3,
-            "alpha": 0.34,
-        }  # fmt: skip
+            **config,
+        }
     )
-    assert [m.step()["sched/epoch"] for _ in range(3)] == [0.0, 1.0, 2.0]
+    return [m.step()["sched/epoch"] for _ in range(m.cfg.epochs)]
+
+
+def test_steps_report_the_sched_epoch_of_their_config() -> None:
+    assert _run(CoinMethod, epochs=3, alpha=0.34) == [0.0, 1.0, 2.0]
+    # a real run's counted epochs (select_k of them) are what schedulable_at says
+    assert _run(FineTuner, epochs=4, select="median_last_k", select_k=2) == [0.0, 0.0, 1.0, 2.0]
 
 
 @pytest.mark.parametrize("alpha", [0.25, 0.75])
@@ -83,10 +90,9 @@ def test_asha_on_sched_epoch_keeps_stage1_and_cuts_at_stage2_rungs(alpha: float)
     stopped_at: dict[int, int] = {}
     for epoch in range(1, EPOCHS + 1):
         for i in sorted(alive, reverse=True):  # the best first: the cutoffs bite at once
-            m = _coin_at(alpha, epoch)
             # stage 1: the untrained classifier's accuracy runs against the trials' final order
             acc = (50.0 - i) if epoch <= s1 else 10.0 * i + epoch
-            result = {"sched/epoch": float(m.schedulable_epochs()), "best/val/acc": acc}
+            result = {"sched/epoch": float(_coin_at(alpha, epoch)), "best/val/acc": acc}
             if asha.on_trial_result(controller, trials[i], result) == TrialScheduler.STOP:
                 alive.discard(i)
                 stopped_at[i] = epoch

@@ -350,9 +350,10 @@ class FineTuner:
         return {f"val/{name}": float(s_dbw(feats, labels, variant="official")) for name in names}
 
     # ---- model selection ------------------------------------------------------------------
-    def counted_epochs(self) -> int:
-        """How many final epochs the ``last`` / ``median_last_k`` protocols count."""
-        return self.cfg.select_k if self.cfg.select == "median_last_k" else 1
+    @staticmethod
+    def counted_epochs(cfg: Any) -> int:
+        """How many final epochs the ``last`` / ``median_last_k`` protocols of ``cfg`` count."""
+        return cfg.select_k if cfg.select == "median_last_k" else 1
 
     def select_epoch(self, val: dict[str, float]) -> None:
         """Update the selection with this epoch's validation metrics (``self.epoch`` 1-based).
@@ -366,7 +367,7 @@ class FineTuner:
                 self.tracker.selected = {**val, **self.selected_metrics()}
                 self.keep_best_model()
             return
-        if self.epoch <= self.cfg.epochs - self.counted_epochs():
+        if self.epoch <= self.cfg.epochs - self.counted_epochs(self.cfg):
             return
         self.counted.append({**val, **self.selected_metrics()})
         keys = set.intersection(*(set(c) for c in self.counted))
@@ -394,12 +395,19 @@ class FineTuner:
     def schedulable_epochs(self) -> int:
         """The epochs so far in which the selection metric can move: ``sched/epoch``, the time
         an early-stopping scheduler (ASHA) compares trials on (docs/design.md, "Schedulers and
-        stages"). ``best_val``: the epochs after ``warmup_epochs``; ``last`` / ``median_last_k``:
-        the counted epochs (``best/val/acc`` is undefined before them). A method with a stage
-        that cannot move it (COIN's stage 1) overrides this."""
-        if self.cfg.select != "best_val":
-            return len(self.counted)
-        return max(0, self.epoch - self.cfg.warmup_epochs)
+        stages"); :meth:`schedulable_at` of this trial's config and epoch."""
+        return self.schedulable_at(self.cfg, self.epoch)
+
+    @classmethod
+    def schedulable_at(cls, cfg: Any, epoch: int) -> int:
+        """``sched/epoch`` of a trial of ``cfg`` after ``epoch`` epochs (``cfg.epochs``: its last
+        report, which ``ftsweep.plan.search_notes`` compares with ASHA's grace period).
+        ``best_val``: the epochs after ``warmup_epochs``; ``last`` / ``median_last_k``: the
+        counted (final) epochs so far (``best/val/acc`` is undefined before them). A method with
+        a stage that cannot move it (COIN's stage 1) overrides this."""
+        if cfg.select != "best_val":
+            return max(0, epoch - (cfg.epochs - cls.counted_epochs(cfg)))
+        return max(0, epoch - cfg.warmup_epochs)
 
     def selected_metrics(self) -> dict[str, float]:
         """Metrics of the selected epoch computed when validation improves (test by default)."""

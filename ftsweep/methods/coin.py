@@ -133,12 +133,13 @@ class CoinMethod(FineTuner):
         ce = F.cross_entropy(self.model["classifier"](feats), y)
         return ce + self.cfg.lambda_ * con, {"ce": ce, "supcon": con}
 
-    def schedulable_epochs(self) -> int:
-        """Stage-2 epochs so far (after any warm-up still running when stage 2 begins); 0 in
-        stage 1, whose classifier is untrained."""
-        if self.cfg.select != "best_val":
-            return super().schedulable_epochs()
-        return max(0, self.epoch - max(self.stage1_epochs, self.cfg.warmup_epochs))
+    @classmethod
+    def schedulable_at(cls, cfg: Any, epoch: int) -> int:
+        """Stage-2 epochs after ``epoch`` (after any warm-up still running when stage 2 begins);
+        0 in stage 1, whose classifier is untrained."""
+        if cfg.select != "best_val":
+            return super().schedulable_at(cfg, epoch)
+        return max(0, epoch - max(stage1_epochs(cfg.alpha, cfg.epochs), cfg.warmup_epochs))
 
     def selected_metrics(self) -> dict[str, float]:
         # self.epoch was already incremented: the epoch just trained is self.epoch - 1.
