@@ -24,8 +24,10 @@ from ftsweep.config.errors import ConfigError
 
 #: the values of ``precision`` (LoopConfig; ``ftsweep.engine.loop.resolve_precision``)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: eval views of large images (``TrainConfig.eval_resize``, ``DatasetInfo.eval_resize``)
+EVAL_RESIZE = ("shorter", "square")
 
-__all__ = ["BaseConfig", "DataConfig", "LoopConfig", "TrainConfig", "check"]
+__all__ = ["EVAL_RESIZE", "BaseConfig", "DataConfig", "LoopConfig", "TrainConfig", "check"]
 
 
 def check(
@@ -278,6 +280,11 @@ class TrainConfig(LoopConfig, DataConfig):
             resize to ``resize_size`` × ``resize_size`` and take a random crop of side
             ``image_size``, the eval view resizes the whole image to ``image_size`` (Core-tuning's
             code on CIFAR: 272 → 256); None = random-resized / pad crops.
+        eval_resize: the eval view of images above 64 px (no ``resize_size``): ``shorter``
+            resizes the shorter side to ``round(image_size / 0.875)`` (256 for 224) and takes
+            the centre crop (torchvision's / timm's ImageNet protocol); ``square`` resizes the
+            whole image to that side × side first (Core-tuning App. C.2: "resize images to
+            256×256 and then take a 224×224 center crop"), so a wide image keeps its sides.
         early_stop_patience: end the trial once ``val/loss`` has not decreased for this many
             epochs (SCHaNe App. A.2: 10); None = train all ``epochs``. Selection stays on
             ``val/acc``.
@@ -304,6 +311,7 @@ class TrainConfig(LoopConfig, DataConfig):
     eval_batch_size: int = 512
     head_lr_mult: float = 1.0
     resize_size: int | None = None
+    eval_resize: str = "shorter"
     nesterov: bool = True
     schedule: str = "cosine"
     milestones: tuple[int, ...] = ()
@@ -327,6 +335,7 @@ class TrainConfig(LoopConfig, DataConfig):
         check(self.eval_batch_size, "eval_batch_size", ge=1)
         check(self.head_lr_mult, "head_lr_mult", gt=0)
         self._check_resize()
+        check(self.eval_resize, "eval_resize", choices=EVAL_RESIZE)
         check(self.schedule, "schedule", choices=("cosine", "step", "constant"))
         check(self.gamma, "gamma", gt=0, le=1)
         for m in self.milestones:

@@ -130,11 +130,19 @@ def load_dataset_cached(name: str, root: str, download: bool) -> LoadedDataset:
     return load_dataset(name, root, download)
 
 
-def resolve_info(dataset: str, image_size: int | None = None, resize_size: int | None = None) -> DatasetInfo:
+def resolve_info(
+    dataset: str,
+    image_size: int | None = None,
+    resize_size: int | None = None,
+    eval_resize: str | None = None,
+) -> DatasetInfo:
     """The registry's facts about ``dataset``, with the training crop side replaced by
-    ``image_size`` when given (e.g. 32-px CIFAR up-sampled to a ViT's 224, as the papers do) and
-    the resize-then-crop side set to ``resize_size`` when given (``DatasetInfo.resize_size``)."""
+    ``image_size`` when given (e.g. 32-px CIFAR up-sampled to a ViT's 224, as the papers do),
+    the resize-then-crop side set to ``resize_size`` when given (``DatasetInfo.resize_size``) and
+    the eval view's resize to ``eval_resize`` when given (``DatasetInfo.eval_resize``)."""
     info = get_dataset_info(dataset)
+    if eval_resize is not None and eval_resize != info.eval_resize:
+        info = replace(info, eval_resize=eval_resize)
     if image_size is not None and image_size != info.image_size:
         info = replace(info, image_size=image_size)
     if resize_size is not None and resize_size != info.resize_size:
@@ -159,15 +167,16 @@ def build_data(
     unlabeled_views: str | Sequence[str] | None = None,
     image_size: int | None = None,
     resize_size: int | None = None,
+    eval_resize: str | None = None,
 ) -> DataBundle:
     """Load ``dataset``, split its train part by ``seed`` and attach the view pipelines
     (crops of side ``image_size``, default the dataset's own, of the image resized to
-    ``resize_size`` when given; see :func:`resolve_info`).
+    ``resize_size`` when given, evaluated as ``eval_resize`` says; see :func:`resolve_info`).
 
     A dataset with a validation part of its own (an image folder's ``val/``) validates on it and
     carves nothing from train (``val_fraction`` is then unused; ``DataBundle.val`` items index
     that part)."""
-    info = resolve_info(dataset, image_size, resize_size)
+    info = resolve_info(dataset, image_size, resize_size, eval_resize)
     loaded = load_dataset_cached(dataset, root, download)
     splits = make_splits(
         loaded.train_targets,

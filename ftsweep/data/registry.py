@@ -86,6 +86,9 @@ class DatasetInfo:
             ``resize_size`` × ``resize_size`` and take a random ``image_size`` crop of it, and the
             eval view resizes the whole image to ``image_size`` × ``image_size`` (Core-tuning's
             code: 272 → 256); None = the default crops (see ``ftsweep.data.transforms``).
+        eval_resize: the eval view of images above 64 px without ``resize_size``: ``shorter``
+            (shorter side to ``round(image_size / 0.875)``, then the centre crop) or ``square``
+            (the whole image to that square first; ``TrainConfig.eval_resize``).
         num_train: size of the train part (before the validation split), if known.
         num_test: size of the test part, if known.
         mean, std: per-channel normalisation.
@@ -104,6 +107,7 @@ class DatasetInfo:
     load: Callable[[str, bool], LoadedDataset]
     image_size: int = 224
     resize_size: int | None = None
+    eval_resize: str = "shorter"
     num_train: int | None = None
     num_test: int | None = None
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)

@@ -275,12 +275,11 @@ def _start() -> list:
 
 def _eval(info: DatasetInfo) -> list:
     s = info.image_size
-    resize = (
-        [v2.Resize((s, s), antialias=True)]
-        if s <= SMALL_IMAGE or info.resize_size is not None  # the whole image (Core-tuning's test view)
-        else [v2.Resize(int(round(s / 0.875)), antialias=True), v2.CenterCrop(s)]
-    )
-    return _start() + resize + _finish(info)
+    if s <= SMALL_IMAGE or info.resize_size is not None:  # the whole image (Core-tuning's CIFAR test view)
+        return _start() + [v2.Resize((s, s), antialias=True)] + _finish(info)
+    r = int(round(s / 0.875))
+    side = (r, r) if info.eval_resize == "square" else r  # square: Core-tuning App. C.2
+    return _start() + [v2.Resize(side, antialias=True), v2.CenterCrop(s)] + _finish(info)
 
 
 def _weak(info: DatasetInfo) -> list:

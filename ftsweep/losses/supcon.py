@@ -39,7 +39,7 @@ def supcon_loss(
     ``l_i = -1/N sum_{j in P'_i} log(exp(s_ij) / sum_{k in A_i} exp(s_ik))``; the loss is the
     mean over all N anchors (every anchor has itself as positive). Hence the official loss is
     not zero when no two samples share a label. A batch of one sample gives zero (the public
-    code produces NaN there and replaces it by zero).
+    code returns -inf there: its denominator is an empty sum, and its NaN guard does not fire).
 
     Args:
         features: Tensor with shape (batch_size, dim), L2-normalised (float32 or float64).

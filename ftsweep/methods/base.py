@@ -167,6 +167,7 @@ class FineTuner:
             unlabeled_views=self.unlabeled_views,
             image_size=cfg.image_size,
             resize_size=cfg.resize_size,
+            eval_resize=cfg.eval_resize,
         )
 
     def limit_val(self, data: DataBundle) -> DataBundle:

@@ -54,9 +54,16 @@ class CoinConfig(TrainConfig):
         supcon_variant: ``paper`` (Eq. 1) or ``official`` (COIN's code; docs/deviations.md).
         s_dbw_variant: S_Dbw definition logged: ``official`` (the s-dbw package COIN's code and
             tables use) or ``paper`` (Halkidi & Vazirgiannis 2001).
+        weight_decay_norm_bias: decay biases and norms too (default true: COIN's public code,
+            ``methods/base.py``, gives SGD every learnable parameter with weight decay).
+        eval_resize: ``square`` (COIN §4.2: "nearly the same" settings as Core-tuning, whose
+            App. C.2 tests on a 224 centre crop of the image resized to 256 × 256).
     """
 
     method: ClassVar[str] = "coin"
+
+    weight_decay_norm_bias: bool = True  # the public code decays every learnable parameter
+    eval_resize: str = "square"  # Core-tuning's test view (COIN §4.2)
 
     alpha: float = 0.7
     temperature: float = 0.3

@@ -66,6 +66,8 @@ class CoreTuningConfig(TrainConfig):
         contrastive: ``focal`` (``L_con^f``, §4.3) or ``plain`` (``L_con``, Eq. 1).
         weight_decay_norm_bias: decay biases and norms too (default true: the public code
             passes ``model.parameters()`` to SGD with weight decay).
+        eval_resize: ``square`` (App. C.2: "At the test time, we resize images to 256×256 and
+            then take a 224×224 center crop"; the public code covers CIFAR only).
         mixup: ``hard`` (mixup-hard, §4.2), ``manifold`` (one Beta(α, α) λ per batch, random
             partner; the mixed features replace ``B-`` in ``L_ce^m`` and in the contrastive
             set) or ``none`` (no generated samples).
@@ -74,6 +76,7 @@ class CoreTuningConfig(TrainConfig):
     method: ClassVar[str] = "core_tuning"
 
     weight_decay_norm_bias: bool = True  # the public code decays every parameter
+    eval_resize: str = "square"  # App. C.2's test view
 
     eta: float = 1.0
     mixup_alpha: float = 1.0

@@ -116,3 +116,34 @@ def test_cifar_jobs_use_the_scale_of_the_papers_code(spec: str, scale: tuple) ->
     assert all("image_size" not in j.fixed and "resize_size" not in j.fixed for j in others)
     smoke = load_spec(SWEEPS / f"{spec}.yaml", smoke=True).jobs()
     assert all(j.fixed.get("image_size") is None and j.fixed.get("resize_size") is None for j in smoke)
+
+
+def _wide_image_with_a_stripe() -> torch.Tensor:
+    """200 × 400 (H × W), black but for a white stripe over columns 60–99 (15–25 % of the width)."""
+    img = torch.zeros(3, 200, 400, dtype=torch.uint8)
+    img[..., 60:100] = 255
+    return img
+
+
+@pytest.mark.parametrize("eval_resize", ["shorter", "square"])
+def test_eval_view_of_large_images_resizes_as_eval_resize_says(eval_resize: str) -> None:
+    info = resolve_info("cifar10", 224, None, eval_resize)
+    img = tv_tensors.Image(_wide_image_with_a_stripe())
+    side = (256, 256) if eval_resize == "square" else 256  # round(224 / 0.875) = 256
+    expected = _normalised(v2.CenterCrop(224)(v2.Resize(side, antialias=True)(img)), info)
+    out = build_view(info, "eval")(img)
+    torch.testing.assert_close(out, expected, atol=0, rtol=0)
+    # square: the stripe lands at columns 38–64 of 256, 22–48 of the crop; shorter: at 77–128 of
+    # 512, outside the crop's 144–368
+    stripe = out[0].amax(dim=0) > out[0].amin()
+    assert stripe.any().item() is (eval_resize == "square")
+
+
+def test_core_tuning_and_coin_test_on_the_papers_square_resize() -> None:
+    from ftsweep.methods.coin import CoinConfig
+    from ftsweep.methods.core_tuning import CoreTuningConfig
+
+    assert CoreTuningConfig().eval_resize == CoinConfig().eval_resize == "square"
+    assert TrainConfig().eval_resize == "shorter"
+    with pytest.raises(ConfigError, match="eval_resize: 'wide' — must be one of shorter, square"):
+        TrainConfig.from_dict({"eval_resize": "wide"})

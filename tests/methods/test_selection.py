@@ -9,7 +9,8 @@ import pytest
 
 from ftsweep.config import ConfigError, TrainConfig
 from ftsweep.methods.ce import CEMethod
-from ftsweep.methods.core_tuning import CoreTuningConfig, CoreTuningMethod
+from ftsweep.methods.coin import CoinMethod
+from ftsweep.methods.core_tuning import CoreTuningMethod
 
 VAL_ACC = [50.0, 80.0, 60.0, 70.0, 65.0, 55.0]
 TEST_ACC = [40.0, 75.0, 58.0, 66.0, 61.0, 52.0]
@@ -100,9 +101,12 @@ def test_feature_metrics_log_s_dbw_for_any_method() -> None:
     assert "val/s_dbw" not in CEMethod({**CFG, "epochs": 1, "max_eval_batches": 1}).step()
 
 
-def test_core_tuning_decays_biases_and_norms_by_default() -> None:
-    assert CoreTuningConfig().weight_decay_norm_bias and not TrainConfig().weight_decay_norm_bias
-    t = CoreTuningMethod({**CFG, "weight_decay": 1e-4})
+@pytest.mark.parametrize("method_cls", [CoreTuningMethod, CoinMethod])
+def test_core_tuning_and_coin_decay_biases_and_norms_by_default(method_cls: type) -> None:
+    # both public codes give SGD every parameter with weight decay (Core-tuning.py,
+    # COIN methods/base.py); the other methods exempt biases and norms
+    assert method_cls.config_cls().weight_decay_norm_bias and not TrainConfig().weight_decay_norm_bias
+    t = method_cls({**CFG, "weight_decay": 1e-4})
     assert all(g["weight_decay"] == 1e-4 for g in t.optimizer.param_groups)
     ce = CEMethod({**CFG, "weight_decay": 1e-4})
     assert {g["weight_decay"] for g in ce.optimizer.param_groups} == {0.0, 1e-4}
