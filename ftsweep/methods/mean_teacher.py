@@ -26,7 +26,8 @@ class MeanTeacherConfig(SemiConfig):
     iters_per_epoch`` optimiser steps. The teacher is the EMA of the student with the public
     code's decay ramp ``min(ema_decay, 1 − 1/(n + 1))``; x₁ and x₂ are two independent weak
     views. λ_u = 10 with ``paper`` equals the public code's weight 100 with ``official`` on
-    10 classes; rampup 5 epochs is the public code's CIFAR-10 ResNet setting.
+    10 classes; rampup 5 epochs is the ramp of the public code's CIFAR-10 experiment (its epoch
+    is shorter in steps: docs/deviations.md), decay 0.999 its command-line default.
 
     Attributes:
         rampup_epochs: length of the sigmoid ramp-up in epochs (0 disables it).
