@@ -39,7 +39,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from ftsweep.data.registry import DatasetInfo
-from ftsweep.data.transforms import SMALL_IMAGE, blur_kernel_size, rotate_hue, separable_conv
+from ftsweep.data.transforms import SMALL_IMAGE, SSL_CROP_SCALE, blur_kernel_size, rotate_hue, separable_conv
 
 __all__ = [
     "AUTOAUGMENT_POLICIES",
@@ -602,8 +602,7 @@ def _autoaugment_view(x: torch.Tensor, info: DatasetInfo, g: torch.Generator) ->
 def _simclr_like(blur_p: float, solarize_p: float, jitter: tuple) -> Callable:
     def view(x: torch.Tensor, info: DatasetInfo, g: torch.Generator) -> torch.Tensor:
         s = info.image_size
-        scale = (0.35, 1.0) if s <= SMALL_IMAGE else (0.08, 1.0)
-        x = random_resized_crop(x, s, g, scale=scale)
+        x = random_resized_crop(x, s, g, scale=SSL_CROP_SCALE)
         if info.hflip:
             x = random_hflip(x, g)
         if info.grayscale:

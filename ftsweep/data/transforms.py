@@ -42,13 +42,27 @@ __all__ = [
     "SeparableGaussianBlur",
     "adjust_hue_uint8",
     "blur_kernel_size",
+    "SSL_CROP_SCALE",
     "build_view",
     "build_views",
     "rotate_hue",
     "separable_conv",
+    "small_ssl_views",
 ]
 
 SMALL_IMAGE = 64
+#: random-resized crop scale of the ``simclr`` / ``byol1`` / ``byol2`` recipes at every size
+#: (BYOL's and SimCLR's, also in their CIFAR settings; per image and batched on the device)
+SSL_CROP_SCALE = (0.08, 1.0)
+
+
+def small_ssl_views(info: DatasetInfo) -> bool:
+    """Whether self-supervised pretraining on ``info`` draws the ``simclr`` / ``byol1`` /
+    ``byol2`` recipes (per image or batched on the device) at 64 px or less: the data is not one
+    of the embedded in-memory sets (``offline``: their batch views keep their own crop scale).
+    Their crop scale there was (0.35, 1) before :data:`SSL_CROP_SCALE`, so the caches of stage 1
+    and of ``pretrained: auto`` key these builds apart from the older ones."""
+    return not info.offline and info.image_size <= SMALL_IMAGE
 
 
 def blur_kernel_size(image_size: int) -> int:
@@ -300,8 +314,7 @@ def _autoaugment(info: DatasetInfo) -> list:
 
 def _simclr_like(info: DatasetInfo, blur_p: float, solarize_p: float, jitter: tuple) -> list:
     s = info.image_size
-    scale = (0.35, 1.0) if s <= SMALL_IMAGE else (0.08, 1.0)
-    ops: list = [v2.RandomResizedCrop(s, scale=scale, antialias=True)]
+    ops: list = [v2.RandomResizedCrop(s, scale=SSL_CROP_SCALE, antialias=True)]
     if info.hflip:
         ops.append(v2.RandomHorizontalFlip())
     if info.grayscale:

@@ -69,7 +69,12 @@ class SimCLRConfig(BaseConfig):
         check(self.proj_dim, "proj_dim", ge=1)
 
     def tag(self) -> str:
-        return f"{self.dataset}-{self.backbone}-simclr-e{self.epochs}-b{self.batch_size}-s{self.seed}"
+        from ftsweep.data import get_dataset_info
+        from ftsweep.data.transforms import small_ssl_views
+
+        tag = f"{self.dataset}-{self.backbone}-simclr-e{self.epochs}-b{self.batch_size}-s{self.seed}"
+        # per-image views at <= 64 px crop at SSL_CROP_SCALE since (0.35, 1): a checkpoint of its own
+        return f"{tag}-crop008" if small_ssl_views(get_dataset_info(self.dataset)) else tag
 
 
 def _train(cfg: SimCLRConfig, out: Path, final: Path, log: bool) -> None:

@@ -19,6 +19,8 @@ import torch
 
 from ftsweep.cache import build_once
 from ftsweep.config import ConfigError
+from ftsweep.data import resolve_info
+from ftsweep.data.transforms import SSL_CROP_SCALE, small_ssl_views
 from ftsweep.pretrain.config import TargetPretrainConfig
 from ftsweep.pretrain.trainer import TargetPretrainer, run_settings
 
@@ -103,6 +105,8 @@ def stage1_key(
     values["_format"] = _KEY_VERSION
     if cfg.objective == "moco_v2":
         values["_moco_head"] = "linear-relu-linear"  # was Linear-BN-ReLU-Linear: old entries not reused
+    if small_ssl_views(resolve_info(cfg.dataset, cfg.image_size)):
+        values["_ssl_crop"] = list(SSL_CROP_SCALE)  # was (0.35, 1) at <= 64 px: old entries not reused
     blob = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 

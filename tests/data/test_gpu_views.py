@@ -241,3 +241,25 @@ def test_a_method_trains_with_batched_views_on_its_device(method: str) -> None:
     assert t.batch_views is not None and isinstance(t.data.labeled, DeviceViewDataset)
     result = t.step()
     assert math.isfinite(result["train/loss"])
+
+
+@pytest.mark.parametrize("name", ["simclr", "byol1", "byol2"])
+@pytest.mark.parametrize("size", [32, 224])
+def test_ssl_recipes_crop_at_byols_scale_at_every_size(name: str, size: int, monkeypatch) -> None:
+    # BYOL's (and SimCLR's, also on CIFAR) random-resized crop: area in [0.08, 1] of the image,
+    # per image and batched; the target-pretraining paper takes BYOL's augmentations (Sec. 4.2)
+    info = resolve_info("cifar10", size)
+    (crop,) = [t for t in build_view(info, name).transforms if isinstance(t, v2.RandomResizedCrop)]
+    assert tuple(crop.scale) == (0.08, 1.0) and tuple(crop.size) == (size, size)
+    import ftsweep.data.gpu_views as gv
+
+    seen: list = []
+    real = gv.random_resized_crop
+
+    def recorded(x, size, g, **kw):  # noqa: ANN001, ANN003, ANN202
+        seen.append(kw.get("scale"))
+        return real(x, size, g, **kw)
+
+    monkeypatch.setattr(gv, "random_resized_crop", recorded)
+    BatchView(info, name)(_images(2, prepare_size(info)), seed=0)
+    assert seen == [(0.08, 1.0)]

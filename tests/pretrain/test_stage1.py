@@ -189,3 +189,17 @@ def test_auto_run_settings_key_as_what_they_resolve_to_on_the_training_device():
     # an explicit value is keyed as written whatever the device resolves
     explicit = TargetPretrainConfig(precision="fp16", gpu_augment=True)
     assert stage1_key(explicit, precision="fp16", device_views=True) == stage1_key(explicit)
+
+
+def test_small_per_image_ssl_views_key_apart_from_the_older_crop_scale():
+    # at <= 64 px the byol1/byol2/simclr recipes cropped (0.35, 1) before SSL_CROP_SCALE: a CIFAR
+    # stage 1 at 32 px keys apart from its older entry; 96 px (0.08 already) and the in-memory
+    # digits (batch views, unchanged: the pinned key above) keep theirs
+    old_cifar32 = "a9b9584a289b61bdcd9629dc3c2de4c6ca2f0c42be518651a9f29b41ea8e4d6c"
+    assert stage1_key(TargetPretrainConfig(dataset="cifar10")) != old_cifar32
+    cifar96 = "aafd314a90d9c4abda38bb26caadc9de290dd48aebf4c796a391ccd75fe3e65e"
+    assert stage1_key(TargetPretrainConfig(dataset="cifar10", image_size=96)) == cifar96
+    from ftsweep.pretrain.simclr import SimCLRConfig
+
+    assert SimCLRConfig().tag() == "digits-small_cnn-simclr-e60-b256-s0"
+    assert SimCLRConfig(dataset="cifar10").tag() == "cifar10-small_cnn-simclr-e60-b256-s0-crop008"
