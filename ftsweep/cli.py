@@ -7,6 +7,7 @@ before Ray starts and before any MLflow run is created.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -132,7 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
-        check_jobs(spec.jobs())
+        check_jobs(spec)
         if args.retry_failed and not args.resume:
             raise ConfigError("--retry-failed", True, "goes with --resume")
     except ConfigError as e:
@@ -188,7 +189,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
         jobs = spec.jobs()
-        check_jobs(jobs)
+        check_jobs(spec)
         throughput = _throughput(args, spec)
         # without a cluster size: one trial's worth of GPUs
         gpus = args.gpus if args.gpus is not None else (spec.resources.get("gpu", 0) or None)
@@ -408,8 +409,21 @@ def _cost_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--throughput", default=None, help="a measured-throughput table (JSON/YAML, see ftsweep.plan)"
     )
-    parser.add_argument("--gpus", type=float, default=None, help="GPUs of the cluster the sweep would run on")
-    parser.add_argument("--cpus", type=float, default=None, help="CPUs of that cluster")
+    parser.add_argument(
+        "--gpus", type=_cluster_size, default=None, help="GPUs of the cluster the sweep would run on"
+    )
+    parser.add_argument("--cpus", type=_cluster_size, default=None, help="CPUs of that cluster")
+
+
+def _cluster_size(text: str) -> float:
+    """``--gpus`` / ``--cpus``: a finite number > 0 (argparse turns the error into exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} — must be a finite number > 0")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -82,6 +82,7 @@ __all__ = [
     "load_throughput",
     "plan_spec",
     "throughput_entry",
+    "trial_configs",
     "write_throughput",
 ]
 
@@ -294,7 +295,9 @@ def _stage1_counts(cfg: Any) -> tuple[int, int, int]:
     return cfg.epochs, cfg.epochs * steps * cfg.batch_size * STAGE1_VIEWS, 0
 
 
-def _trial_configs(spec: SweepSpec, job: Job) -> list[dict[str, Any]]:
+def trial_configs(spec: SweepSpec, job: Job) -> list[dict[str, Any]]:
+    """Every trial's searched values and seed of one job (``ftsweep.routing.variants``: a grid's
+    cells, a random search's draws; an Optuna job's grid cells or draws of its domains)."""
     from ftsweep.routing import variants
 
     return variants(job.space, spec.seeds, spec.num_samples, spec.seeds[0])
@@ -308,7 +311,7 @@ def job_counts(spec: SweepSpec, job: Job) -> tuple[JobPlan, list[tuple[Any, JobP
 
     cls = _method_cls(job.method)
     trials = job_trials(spec, job)
-    configs = _trial_configs(spec, job)
+    configs = trial_configs(spec, job)
     epochs = train = evals = checkpoints = 0
     stage1: list[tuple[Any, JobPlan]] = []
     cfg = None
@@ -471,7 +474,7 @@ def _short_trial_notes(spec: SweepSpec, grace: int) -> Iterable[str]:
     for job in spec.jobs():
         cls, axes = _method_cls(job.method), list(search_axes(job.space))
         ends: dict[str, int] = {}  # a configuration (its searched values) → its last sched/epoch
-        for point in _trial_configs(spec, job):
+        for point in trial_configs(spec, job):
             cfg = job.config_cls.from_dict({**job.fixed, **point})
             at = getattr(cls, "schedulable_at", None)
             name = " ".join(f"{k}={point[k]}" for k in axes) or job.name
@@ -564,7 +567,10 @@ def load_throughput(path: str | Path) -> ThroughputTable:
     p = Path(path)
     if not p.is_file():
         raise ConfigError("--throughput", str(path), "must be an existing JSON or YAML file")
-    raw = yaml.safe_load(p.read_text())  # YAML reads JSON too
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))  # YAML reads JSON too
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError("--throughput", str(path), f"must be valid JSON or YAML (UTF-8): {err}") from None
     rows = raw.get("entries") if isinstance(raw, Mapping) else raw
     if not isinstance(rows, list):
         raise ConfigError("--throughput", str(path), 'must hold {"entries": [...]} or a list of entries')
@@ -573,18 +579,32 @@ def load_throughput(path: str | Path) -> ThroughputTable:
     for i, r in enumerate(rows):
         if not isinstance(r, Mapping) or any(k not in r for k in keys):
             raise ConfigError(f"--throughput entries[{i}]", r, f"must have keys {', '.join(keys)}")
-        tp = Throughput(
-            float(r["train_images_per_s"]),
-            float(r["eval_images_per_s"]),
-            float(r.get("setup_s", 0.0)),
-            float(r.get("checkpoint_s", 0.0)),
-        )
+        rates = [
+            r["train_images_per_s"],
+            r["eval_images_per_s"],
+            r.get("setup_s", 0.0),
+            r.get("checkpoint_s", 0.0),
+        ]
+        size = r["image_size"]
+        if not all(_number(x) and math.isfinite(x) for x in rates) or not (
+            _number(size) and math.isfinite(size) and int(size) == size
+        ):
+            raise ConfigError(
+                f"--throughput entries[{i}]",
+                r,
+                "images/s, setup_s and checkpoint_s must be finite numbers, image_size an integer",
+            )
+        tp = Throughput(*(float(x) for x in rates))
         if tp.train <= 0 or tp.eval <= 0 or tp.setup < 0 or tp.checkpoint < 0:
             raise ConfigError(
                 f"--throughput entries[{i}]", r, "images/s must be > 0, setup_s and checkpoint_s >= 0"
             )
-        out[(str(r["method"]), str(r["backbone"]), int(r["image_size"]), str(r["device"]))] = tp
+        out[(str(r["method"]), str(r["backbone"]), int(size), str(r["device"]))] = tp
     return ThroughputTable(out)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 def write_throughput(path: str | Path, entries: Iterable[Mapping[str, Any]]) -> None:
@@ -614,10 +634,10 @@ def calibrate(
 
     entries: dict[tuple[str, str, int, str], Throughput] = {}
     for job in spec.jobs():
-        cfg0 = job.config_cls.from_dict({**job.fixed, **_trial_configs(spec, job)[0]})
+        cfg0 = job.config_cls.from_dict({**job.fixed, **trial_configs(spec, job)[0]})
         size = cfg0.image_size or _dataset_size(cfg0.dataset)
         cls = _method_cls(job.method)
-        config = {**job.fixed, **_trial_configs(spec, job)[0], "pretrained": "none",
+        config = {**job.fixed, **trial_configs(spec, job)[0], "pretrained": "none",
                   "max_train_batches": steps, "max_eval_batches": eval_batches, **(overrides or {})}  # fmt: skip
         if "stage1" in {f for f in job.config_cls.field_names()}:
             config["stage1"] = None
@@ -653,7 +673,7 @@ def calibrate(
             shutil.copytree(Path(tmp, "trial"), Path(tmp, "storage"))
             checkpoint_s = time.perf_counter() - t0
         entries[key] = Throughput(train_images / train_s, val / eval_s, setup_s, checkpoint_s)
-        has_stage1 = any(p.get("stage1") is not None for p in _trial_configs(spec, job)) or job.fixed.get(
+        has_stage1 = any(p.get("stage1") is not None for p in trial_configs(spec, job)) or job.fixed.get(
             "stage1"
         )
         if (STAGE1_METHOD, cfg0.backbone, int(size), kind) not in entries and has_stage1:

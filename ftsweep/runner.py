@@ -117,38 +117,60 @@ def auto_pretrain_dataset(dataset: str) -> str | None:
     return "digits" if dataset == "digits" or dataset.startswith("digits_") else None
 
 
-def check_pretrained(jobs: list[Job]) -> None:
-    """``auto`` needs ftsweep's own recipe (digits + small_cnn); a path must exist."""
+def check_pretrained(jobs: list[Job], points: Mapping[str, list[dict[str, Any]]] | None = None) -> None:
+    """``auto`` needs ftsweep's own recipe (digits + small_cnn); a path must exist. ``points``:
+    job name → its trials' searched values (a searched ``pretrained``, ``backbone`` or
+    ``dataset`` is checked per value); None: the fixed values."""
     from ftsweep.backbones import is_named_weights
 
     for job in jobs:
-        pre = job.value("pretrained")
-        src = job.source.get("pretrained", "pretrained")
-        if pre == "auto" and (
-            auto_pretrain_dataset(job.dataset) is None or job.value("backbone") != "small_cnn"
-        ):
-            raise ConfigError(
-                src if src != "spec" else "pretrained",
-                pre,
-                "auto builds ftsweep's SimCLR checkpoint for digits + small_cnn only; give a checkpoint path or none",
-            )
-        if pre not in ("auto", "none", "") and not is_named_weights(pre) and not Path(pre).is_file():
-            raise ConfigError(
-                src if src != "spec" else "pretrained",
-                pre,
-                "must be an existing checkpoint file, auto, none or named weights (ftsweep list)",
-            )
+        for point in (points or {}).get(job.name) or [{}]:
+            pre = point.get("pretrained", job.value("pretrained"))
+            src = job.source.get("pretrained", "pretrained")
+            src = src if src != "spec" else "pretrained"
+            backbone = point.get("backbone", job.value("backbone"))
+            if pre == "auto" and (
+                auto_pretrain_dataset(point.get("dataset", job.dataset)) is None or backbone != "small_cnn"
+            ):
+                raise ConfigError(
+                    src,
+                    pre,
+                    "auto builds ftsweep's SimCLR checkpoint for digits + small_cnn only; give a checkpoint path or none",
+                )
+            if pre not in ("auto", "none", "") and not is_named_weights(pre) and not Path(pre).is_file():
+                raise ConfigError(
+                    src,
+                    pre,
+                    "must be an existing checkpoint file, auto, none or named weights (ftsweep list)",
+                )
 
 
-def check_jobs(jobs: list[Job]) -> None:
-    """Everything about the jobs that would fail later on the cluster, before Ray starts:
-    :func:`check_pretrained`, then ``ftsweep.config.checks.check_job`` (the dataset's files, a
-    checkpoint that loads and fits the backbone, batches that can form positive pairs)."""
-    from ftsweep.config.checks import check_job
+def check_jobs(spec: SweepSpec) -> None:
+    """Everything about the spec's jobs that would fail later on the cluster, before Ray starts,
+    for every trial configuration (the fixed values with each distinct set of searched values:
+    ``ftsweep.plan.trial_configs``): ``ftsweep.config.checks.check_job`` (the config's own
+    validation, the backbone's name, the dataset's files, a checkpoint that loads and fits the
+    backbone, batches that can form positive pairs), after :func:`check_pretrained`."""
+    from ftsweep.config.checks import check_backbone_name, check_job
+    from ftsweep.plan import trial_configs
 
-    check_pretrained(jobs)
+    jobs = spec.jobs()
+    points: dict[str, list[dict[str, Any]]] = {}
     for job in jobs:
-        check_job(job.config_cls, job.fixed, job.source)
+        distinct: list[dict[str, Any]] = []
+        for config in trial_configs(spec, job):
+            point = {k: v for k, v in config.items() if k != "seed"}
+            if point not in distinct:
+                distinct.append(point)
+        points[job.name] = distinct
+    for job in jobs:  # a backbone's name before what its checkpoint must be
+        for point in points[job.name]:
+            check_backbone_name(point.get("backbone", job.value("backbone")), job.source)
+    check_pretrained(jobs, points)
+    passed: set = set()  # the file and checkpoint checks already passed, by their arguments
+    for job in jobs:
+        for point in points[job.name]:
+            check_job(job.config_cls, {**job.fixed, **point}, job.source, passed=passed)
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -204,7 +226,7 @@ def _tuner(
             max_concurrent_trials=spec.max_concurrent_trials,
             reuse_actors=True,  # reset_config rebuilds the method: no process per trial
             trial_name_creator=trial_name,
-            trial_dirname_creator=trial_name,
+            trial_dirname_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
             name=name,
@@ -614,6 +636,17 @@ def trial_name(trial: Any) -> str:
     from ftsweep.routing import JOB_KEY
 
     return f"{trial.config.get(JOB_KEY, 'trial')}_{trial.trial_id}"
+
+
+def trial_dirname(trial: Any) -> str:
+    """:func:`trial_name` as a folder name: a method label or a folder dataset's path may hold
+    a path separator ("Random (w/ labels)", UOT Table 1b), which Tune refuses in a trial's
+    folder (it becomes '-'), and the job part is cut to 160 characters (a file name ends at 255
+    bytes; the trial id keeps it unique)."""
+    from ftsweep.routing import JOB_KEY
+
+    job = str(trial.config.get(JOB_KEY, "trial")).replace("/", "-").replace("\\", "-")
+    return f"{job[:160]}_{trial.trial_id}"
 
 
 def trial_outcome(result: Any) -> str:

@@ -113,6 +113,42 @@ CASES = [
     ("- just\n- a list\n", "spec: 'list' — must be a YAML mapping"),
     (UOT.replace("digits_source", "./no/such/source"), "config.source_dataset: './no/such/source' — "),
     (UOT.replace("digits_source", "imagenet"), "config.source_dataset: 'imagenet' — dataset files not found"),
+    # every trial configuration is checked, not only the fixed values (a searched value included)
+    (
+        GOOD.replace("{lambda_: [0.1, 0.5]}", "{lambda_: [0.1, 0.5], backbone: [small_cnn, resnet_9000]}"),
+        "search_space.backbone: 'resnet_9000' — must be small_cnn",
+    ),
+    (
+        GOOD.replace("{lambda_: [0.1, 0.5]}", "{lambda_: [0.1, 0.5], batch_size: [64, 1]}"),
+        "search_space.batch_size: 1 — scl's contrastive term needs positive pairs",
+    ),
+    (
+        GOOD.replace("{lambda_: [0.1, 0.5]}", "{warmup_epochs: [0, 2]}"),
+        "search_space.warmup_epochs: 2 — must be < epochs (2)",
+    ),
+    (
+        GOOD.replace("epochs: 2,", "epochs: 2, backbone: resnet_9000,"),
+        "config.backbone: 'resnet_9000' — must be",
+    ),
+    (GOOD.replace("epochs: 2,", "epochs: .nan,"), "config.epochs: nan — must be an integer"),
+    (GOOD.replace("epochs: 2,", "epochs: .inf,"), "config.epochs: inf — must be an integer"),
+    (GOOD.replace("lr: 0.05", "lr: .inf"), "config.lr: inf — must be a finite number"),
+    (GOOD.replace("[0.1, 0.5]", "[]"), "search_space.lambda_: [] — a grid axis must be a non-empty list"),
+    (GOOD.replace("[0.1, 0.5]", "{grid_search: 0.1}"), "search_space.lambda_: 0.1 — a grid axis must be"),
+    (GOOD.replace("[0.1, 0.5]", "[0.1, 0.5, 0.1]"), "must not repeat a value (0.1)"),
+    (GOOD + "1: a\n", "1: 'a' — the key 1 must be a string"),
+    (GOOD.replace("epochs: 2,", "epochs: 2, true: 1,"), "config.True: 1 — the key True must be a string"),
+    (GOOD.replace("method: scl", "method: [scl]"), "method: ['scl'] — must be one of"),
+    (  # the estimate allows 129 per class; the exact split leaves 125 in class 8
+        GOOD.replace("labels_per_class: 3", "labels_per_class: 126"),
+        "config.labels_per_class: 126 — label budget: 126 per class (1260 in all) — class 8 has only 125",
+    ),
+    (
+        GOOD.replace("labels_per_class: 3", "labels_per_class: 3, num_labels: 30"),
+        "config.num_labels: 30 — give one of labels_per_class or num_labels in one place, not both",
+    ),
+    (GOOD + "experiment: ''\n", "experiment: '' — must be a non-empty string"),
+    (GOOD.replace("name: t", "name: " + "a" * 129), "at most 128 characters"),
     (  # k-means units: the paper's 2000 clusters cannot be drawn from digits_source's 1020 images
         UOT.replace("k: 5,", "k: 5, source_labels: false, num_clusters: 2000,"),
         "config.num_clusters: 2000 — must be <= the 1020 train images of digits_source",
@@ -183,3 +219,86 @@ def test_checkpoint_that_is_not_a_state_dict_is_refused(tmp_path: Path) -> None:
     torch.save([1, 2, 3], p)
     with pytest.raises(CheckpointError, match="is not a state dict"):
         load_backbone_weights(create_backbone("small_cnn"), p)
+
+
+FIXMATCH_BUDGETS = """
+name: f
+method: fixmatch
+dataset: digits
+backbone: small_cnn
+pretrained: none
+config: {epochs: 2, iters_per_epoch: 2, batch_size: 8}
+search_space: {labels_per_class: [3, 5]}
+"""
+
+
+def test_a_searched_label_budget_is_checked_per_value(no_side_effects, capsys) -> None:
+    # FixMatch needs a label budget: a searched one is a budget for every trial (it used to be
+    # checked as the class default, None, and refused)
+    assert cli.main(["validate", _spec(no_side_effects, FIXMATCH_BUDGETS)]) == 0
+    bad = FIXMATCH_BUDGETS.replace("[3, 5]", "[3, 126]")
+    assert cli.main(["validate", _spec(no_side_effects, bad)]) == 2
+    assert "search_space.labels_per_class: 126 — label budget" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04" + b"\x00" * 64])
+def test_an_empty_or_truncated_checkpoint_is_bad_input(content: bytes, no_side_effects, capsys) -> None:
+    ckpt = no_side_effects / "weights.pt"
+    ckpt.write_bytes(content)
+    text = GOOD.replace("pretrained: none", f"pretrained: {ckpt}")
+    assert cli.main(["validate", _spec(no_side_effects, text)]) == 2
+    err = capsys.readouterr().err
+    assert f"pretrained: '{ckpt}' — {ckpt} cannot be read as a torch checkpoint ({len(content)} bytes" in err
+
+
+@pytest.mark.parametrize("flag", ["--gpus=-1", "--gpus=0", "--cpus=nan", "--gpus=inf"])
+def test_plan_refuses_a_cluster_size_that_is_not_a_positive_number(
+    flag: str, no_side_effects, capsys
+) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli.main(["plan", _spec(no_side_effects, GOOD), flag])
+    assert e.value.code == 2
+    assert "must be a finite number > 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"entries: [unclosed", "must be valid JSON or YAML (UTF-8)"),
+        (b"\xff\xfe", "must be valid JSON or YAML (UTF-8)"),
+        (
+            b'[{"method": "scl", "backbone": "small_cnn", "image_size": 32, "device": "cpu", '
+            b'"train_images_per_s": "fast", "eval_images_per_s": 10}]',
+            "must be finite numbers, image_size an integer",
+        ),
+        (
+            b'[{"method": "scl", "backbone": "small_cnn", "image_size": "big", "device": "cpu", '
+            b'"train_images_per_s": 10, "eval_images_per_s": 10}]',
+            "must be finite numbers, image_size an integer",
+        ),
+    ],
+)
+def test_plan_refuses_a_malformed_throughput_file(
+    content: bytes, message: str, no_side_effects, capsys
+) -> None:
+    table = no_side_effects / "tp.json"
+    table.write_bytes(content)
+    assert cli.main(["plan", _spec(no_side_effects, GOOD), "--throughput", str(table)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_method_label_with_a_slash_makes_a_trial_folder_tune_accepts() -> None:
+    from types import SimpleNamespace
+
+    from ray.tune.experiment import Trial
+
+    from ftsweep.routing import JOB_KEY
+    from ftsweep.runner import trial_dirname, trial_name
+
+    job = {JOB_KEY: "Random (w/ labels)-digits_target"}  # UOT Table 1b's row label
+    with pytest.raises(ValueError, match="must not contain '/'"):  # Tune's own check
+        Trial("__fake", config=job, trial_id="t1", stub=True, trial_dirname_creator=trial_name)
+    Trial("__fake", config=job, trial_id="t1", stub=True, trial_dirname_creator=trial_dirname)
+    assert trial_dirname(SimpleNamespace(config=job, trial_id="t1")) == "Random (w- labels)-digits_target_t1"
+    long = trial_dirname(SimpleNamespace(config={JOB_KEY: "x" * 400}, trial_id="t2"))
+    assert long == "x" * 160 + "_t2"

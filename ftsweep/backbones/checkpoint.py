@@ -155,7 +155,8 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
     Raises:
         FileNotFoundError: no file at ``path``.
         CheckpointError: the file holds something else than a state dict (a pickled module or
-            object, a list, a mapping with non-tensor values …).
+            object, a list, a mapping with non-tensor values …) or cannot be read (empty,
+            truncated).
     """
     path = Path(path)
     if not path.is_file():
@@ -167,6 +168,12 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
         raise CheckpointError(
             f"{path} is not a state dict: found a pickled object that weights_only loading "
             f"refuses ({first}); save model.state_dict() instead of the object"
+        ) from err
+    except (EOFError, RuntimeError) as err:  # empty, truncated or not a torch file at all
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path} cannot be read as a torch checkpoint ({path.stat().st_size} bytes: {first}); "
+            "is it empty, truncated or still being copied?"
         ) from err
     for _ in range(MAX_NESTING):
         if not isinstance(obj, Mapping):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -87,12 +88,19 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             return value
         raise ConfigError(name, value, "must be true or false")
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or int(value) != value
+        ):
             raise ConfigError(name, value, "must be an integer")
         return int(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(name, value, "must be a number")
+        if not math.isfinite(value):
+            raise ConfigError(name, value, "must be a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

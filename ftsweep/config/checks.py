@@ -217,20 +217,53 @@ def check_checkpoint(
         raise ConfigError(field, pretrained, str(err)) from None
 
 
+def check_backbone_name(backbone: Any, source: Mapping[str, str]) -> None:
+    """``backbone`` names a registered backbone or a timm model (wherever the spec gave it: the
+    top level, ``config:``, a search space, ``smoke:``)."""
+    from ftsweep.backbones import is_known_backbone
+
+    if not (isinstance(backbone, str) and is_known_backbone(backbone)):
+        raise ConfigError(
+            _field(source, "backbone"),
+            backbone,
+            "must be small_cnn, torchvision.resnet18/34/50/101/152 or a timm model name "
+            "(with a tag: resnet50.a1_in1k)",
+        )
+
+
+def check_exact_split(cfg: Any, source: Mapping[str, str]) -> None:
+    """The splits of an embedded dataset (``offline``: its labels load at once) drawn exactly as a
+    trial will (``ftsweep.plan.split_sizes``): a label budget the config's own estimate allows can
+    still exceed a class's images after the validation split."""
+    from ftsweep.data import SplitError
+    from ftsweep.plan import split_sizes
+
+    try:
+        split_sizes(cfg)
+    except SplitError as err:
+        key = "num_labels" if cfg.num_labels is not None else "labels_per_class"
+        value = cfg.num_labels if cfg.num_labels is not None else cfg.labels_per_class
+        raise ConfigError(_field(source, key), value, str(err)) from None
+
+
 def check_job(
     config_cls: type[BaseConfig],
     fixed: Mapping[str, Any],
     source: Mapping[str, str],
     *,
     download_weights: bool = True,
+    passed: set | None = None,
 ) -> None:
-    """Run every check on a job: its ``fixed`` values over ``config_cls``'s defaults.
+    """Run every check on one configuration of a job: ``fixed`` over ``config_cls``'s defaults.
 
     Args:
         config_cls: the method's config dataclass (``method`` class attribute, data and loop fields).
-        fixed: the job's fixed config values (searched keys take the class defaults here).
+        fixed: the configuration's values: a job's fixed values, with one trial's searched
+            values over them (``ftsweep.runner.check_jobs``); keys left out take the defaults.
         source: config key → spec field it came from, for the error's field name.
         download_weights: fetch missing named weights into the cache (False: only look there).
+        passed: the dataset-file and checkpoint checks passed so far, by their arguments (added
+            to here), so that the configurations of a grid load each checkpoint once.
 
     Raises:
         ConfigError: the first failing check's, on the spec field the value came from.
@@ -241,19 +274,26 @@ def check_job(
     except ConfigError as err:
         raise ConfigError(_field(source, err.field), err.value, err.allowed) from None
     values = cfg.to_dict()
+    memo = passed if passed is not None else set()
     if "dataset" in values:
         from ftsweep.data import DATASET_FIELDS, get_dataset_info
 
         for key in (k for k in DATASET_FIELDS if k in values):
-            check_dataset_files(values[key], values["data_root"], bool(values.get("download")), source, key)
-        num_classes = get_dataset_info(values["dataset"]).num_classes
+            args = (values[key], values["data_root"], bool(values.get("download")))
+            if ("files", *args) not in memo:
+                check_dataset_files(*args, source, key)
+                memo.add(("files", *args))
+        info = get_dataset_info(values["dataset"])
+        num_classes = info.num_classes
+        if info.offline and "labels_per_class" in values:
+            check_exact_split(cfg, source)
         if "batch_size" in values:
             check_positive_pairs(getattr(config_cls, "method", ""), values, num_classes, source)
+    if "backbone" in values and ("backbone", values["backbone"]) not in memo:
+        check_backbone_name(values["backbone"], source)
+        memo.add(("backbone", values["backbone"]))
     if "backbone" in values and "pretrained" in values:
-        check_checkpoint(
-            values["backbone"],
-            values["pretrained"],
-            values.get("checkpoint_format", "auto"),
-            source,
-            download=download_weights,
-        )
+        ckpt = (values["backbone"], values["pretrained"], values.get("checkpoint_format", "auto"))
+        if ("checkpoint", *ckpt) not in memo:
+            check_checkpoint(*ckpt, source, download=download_weights)
+            memo.add(("checkpoint", *ckpt))

@@ -58,7 +58,15 @@ def resolve_search_space(
     if space is None:
         return {}
     if not isinstance(space, str):
-        return {k: (tune.grid_search(list(v)) if isinstance(v, list) else v) for k, v in space.items()}
+        if not isinstance(space, Mapping):
+            raise ConfigError(
+                where,
+                space,
+                "must be a mapping of config fields to values, or 'search_spaces.<module>:<function>'",
+            )
+        return _checked_axes(
+            {k: (tune.grid_search(list(v)) if isinstance(v, list) else v) for k, v in space.items()}, where
+        )
     mod_name, _, fn_name = space.partition(":")
     if not mod_name.startswith("search_spaces.") or not fn_name:
         raise ConfigError(where, space, "must look like 'search_spaces.<module>:<function>'")
@@ -84,7 +92,26 @@ def resolve_search_space(
     out = fn()
     if not isinstance(out, Mapping):
         raise ConfigError(where, space, "the function must return a mapping")
-    return dict(out)
+    return _checked_axes(dict(out), where)
+
+
+def _checked_axes(space: dict[str, Any], where: str) -> dict[str, Any]:
+    """``space`` once its keys are field names and every grid axis a non-empty list of distinct
+    values (an empty axis has no trial; a repeated value runs the same trials twice)."""
+    for key, value in space.items():
+        if not isinstance(key, str):
+            raise ConfigError(where, key, "its keys must be config field names (strings)")
+        if not is_grid(value):
+            continue
+        values = value["grid_search"]
+        if not isinstance(values, list | tuple) or not values:
+            raise ConfigError(f"{where}.{key}", values, "a grid axis must be a non-empty list of values")
+        repeated = [v for i, v in enumerate(values) if v in list(values)[:i]]
+        if repeated:
+            raise ConfigError(
+                f"{where}.{key}", list(values), f"a grid axis must not repeat a value ({repeated[0]!r})"
+            )
+    return space
 
 
 def domain_values(value: Any) -> list[Any] | None:

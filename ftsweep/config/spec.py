@@ -67,6 +67,10 @@ METHOD_KEYS = {"method", "config", "search_space", "name", "points_to_evaluate"}
 TABLE_KEYS = {"rows", "cols", "metric", "baseline", "layout", "select_by"}
 #: a spec's ``name`` names its results folder and its MLflow experiment
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+#: the longest spec ``name`` (it names the version folders; file names end at 255 bytes)
+MAX_NAME = 128
+#: the longest method label (``methods[].name``; it starts the trials' folder names)
+MAX_LABEL = 100
 #: config keys of which a spec layer sets one and thereby drops the others
 EXCLUSIVE = ({"labels_per_class", "num_labels"},)
 
@@ -171,6 +175,19 @@ def _require(cond: bool, fld: str, value: object, allowed: str) -> None:
         raise ConfigError(fld, value, allowed)
 
 
+def _string_keys(node: Any, where: str) -> None:
+    """Every mapping key of the spec, at any depth, is a string (YAML reads ``1:`` or ``true:``
+    as a number or a bool, which names no field)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            here = f"{where}.{key}" if where else str(key)
+            _require(isinstance(key, str), here, value, f"the key {key!r} must be a string (a field name)")
+            _string_keys(value, here)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _string_keys(value, f"{where}[{i}]")
+
+
 def _mapping(raw: Mapping[str, Any], key: str, default: Any) -> dict:
     value = raw.get(key, default)
     if value is None:
@@ -266,6 +283,7 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
     """Validate a spec mapping and expand its jobs."""
     registry = _registry()
     _require(isinstance(raw, Mapping), "spec", type(raw).__name__, "must be a YAML mapping")
+    _string_keys(raw, "")
     unknown = sorted(set(raw) - TOP_KEYS)
     if unknown:
         raise ConfigError(
@@ -273,10 +291,14 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
         )
     name = raw.get("name")
     _require(
-        isinstance(name, str) and SAFE_NAME.fullmatch(name) is not None and name not in (".", ".."),
+        isinstance(name, str)
+        and SAFE_NAME.fullmatch(name) is not None
+        and name not in (".", "..")
+        and len(name) <= MAX_NAME,
         "name",
         name,
-        "must be a slug of letters, digits, '-', '_' and '.' (not '.' or '..'): it names folders",
+        f"must be a slug of letters, digits, '-', '_' and '.' (not '.' or '..', at most {MAX_NAME} "
+        "characters): it names folders",
     )
     methods = _parse_methods(raw, registry)
     datasets, backbone, pretrained = _parse_data(raw)
@@ -299,7 +321,7 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
     spec = SweepSpec(
         name=name,
         description=str(raw.get("description", "")),
-        experiment=str(raw.get("experiment", name)) + ("-smoke" if smoke else ""),
+        experiment=_experiment(raw, name) + ("-smoke" if smoke else ""),
         methods=tuple(methods),
         datasets=datasets,
         backbone=backbone,
@@ -345,6 +367,18 @@ def _check_points(spec: SweepSpec) -> None:
             )
 
 
+def _experiment(raw: Mapping[str, Any], name: str) -> str:
+    """``experiment:`` (the MLflow experiment), a non-empty string; default the spec's name."""
+    experiment = raw.get("experiment", name)
+    _require(
+        isinstance(experiment, str) and experiment.strip() != "",
+        "experiment",
+        experiment,
+        "must be a non-empty string (the MLflow experiment's name)",
+    )
+    return experiment
+
+
 def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[MethodSpec]:
     if ("method" in raw) == ("methods" in raw):
         raise ConfigError("method", raw.get("method"), "give exactly one of `method:` or `methods:`")
@@ -373,7 +407,7 @@ def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[
             )
         m = entry.get("method")
         _require(
-            m in registry,
+            isinstance(m, str) and m in registry,
             f"{where}.method" if listed else "method",
             m,
             f"must be one of {', '.join(sorted(registry))}",
@@ -388,7 +422,14 @@ def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[
         cfg = _mapping(entry, "config", {}) if listed else {}
         points = copy.deepcopy(entry.get("points_to_evaluate")) if listed else None
         space = dict(space) if isinstance(space, Mapping) else space
-        out.append(MethodSpec(m, cfg, space, entry.get("name") or m, points))
+        label = entry.get("name") or m
+        _require(
+            isinstance(label, str) and 0 < len(label) <= MAX_LABEL,
+            f"{where}.name",
+            label,
+            f"must be a string of at most {MAX_LABEL} characters (it labels the method's rows and runs)",
+        )
+        out.append(MethodSpec(m, cfg, space, label, points))
     labels = [m.label for m in out]
     _require(
         len(set(labels)) == len(labels),
@@ -570,7 +611,16 @@ def _smoke_spec(spec: SweepSpec, smoke: SmokeSettings) -> SweepSpec:
 
 
 def _apply(fixed: dict[str, Any], layer: Mapping[str, Any], source: dict[str, str], prefix: str) -> None:
-    """Override ``fixed`` with ``layer``; setting one of a mutually exclusive group drops the others."""
+    """Override ``fixed`` with ``layer``; setting one of a mutually exclusive group drops the others
+    (a layer giving two of a group is refused: which one it means is not known)."""
+    for group in EXCLUSIVE:
+        both = sorted(group & set(layer))
+        if len(both) > 1:
+            raise ConfigError(
+                f"{prefix}.{both[-1]}",
+                layer[both[-1]],
+                f"give one of {' or '.join(both)} in one place, not both",
+            )
     for k, v in layer.items():
         for group in EXCLUSIVE:
             if k in group:

@@ -10,7 +10,7 @@ from ray import tune
 
 from ftsweep.config import ConfigError
 from ftsweep.config.spec import SMOKE_OVERRIDES, load_spec, parse_spec
-from ftsweep.runner import check_pretrained
+from ftsweep.runner import check_jobs, check_pretrained
 
 SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.yaml"))
 
@@ -76,7 +76,9 @@ def test_every_shipped_spec_validates(path: Path) -> None:
     spec = load_spec(path)
     assert spec.jobs()
     smoke = load_spec(path, smoke=True)
-    check_pretrained(smoke.jobs())
+    # every trial configuration of the smoke run passes the checks `run` makes before Ray starts
+    # (a searched label budget, say, is checked per value, not as the class default)
+    check_jobs(smoke)
     assert all(j.fixed["dataset"].startswith("digits") for j in smoke.jobs())
 
 
@@ -96,7 +98,7 @@ def test_smoke_keeps_a_swept_axis_that_the_method_smoke_defaults_also_set() -> N
     assert job.space["alpha"] == tune.grid_search([0.1, 0.3]) and "alpha" not in job.fixed
 
 
-@pytest.mark.parametrize("name", ["..", ".", "a/b", "../up", "x y", "", "naïve", 3])
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "../up", "x y", "", "naïve", 3, "a" * 129])
 def test_name_must_be_a_safe_slug(name) -> None:
     with pytest.raises(ConfigError, match="must be a slug of letters, digits") as e:
         parse_spec({**RAW, "name": name})
