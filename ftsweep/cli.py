@@ -136,6 +136,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_jobs(spec)
         if args.retry_failed and not args.resume:
             raise ConfigError("--retry-failed", True, "goes with --resume")
+        if args.resume and args.new:
+            raise ConfigError(
+                "--new", True, "contradicts --resume: give one (resume the latest version or start a new one)"
+            )
     except ConfigError as e:
         return _fail(str(e))
     from ftsweep.plan import search_notes

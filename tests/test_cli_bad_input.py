@@ -149,6 +149,22 @@ CASES = [
     ),
     (GOOD + "experiment: ''\n", "experiment: '' — must be a non-empty string"),
     (GOOD.replace("name: t", "name: " + "a" * 129), "at most 128 characters"),
+    (
+        GOOD.replace("dataset: digits", "datasets: [digits, digits]"),
+        "datasets: ['digits', 'digits'] — must not repeat",
+    ),
+    (GOOD + "asha: {grace_period: 2}\n", "asha: {'grace_period': 2} — is read only with scheduler: asha"),
+    (
+        GOOD.replace("seeds: [0, 1]", "seeds: [0, 4294967296]"),
+        "must be a non-empty list of integers in [0, 2**32)",
+    ),
+    (GOOD.replace("gpu: 0}", "gpu: .inf}"), "resources.gpu: inf — must be a finite number >= 0"),
+    (GOOD + "stop: {trainig_iteration: 3}\n", "stop.trainig_iteration: 3 — must be a reported metric"),
+    (
+        GOOD.replace("lr: 0.05", "lr: 5e-2"),
+        "config.lr: '5e-2' — must be a number (YAML reads 5e-2 as a string",
+    ),
+    (GOOD.replace("epochs: 2,", "epochs: 2, device: cuda,"), "config.device: 'cuda' — needs a GPU per trial"),
     (  # k-means units: the paper's 2000 clusters cannot be drawn from digits_source's 1020 images
         UOT.replace("k: 5,", "k: 5, source_labels: false, num_clusters: 2000,"),
         "config.num_clusters: 2000 — must be <= the 1020 train images of digits_source",
@@ -302,3 +318,8 @@ def test_a_method_label_with_a_slash_makes_a_trial_folder_tune_accepts() -> None
     assert trial_dirname(SimpleNamespace(config=job, trial_id="t1")) == "Random (w- labels)-digits_target_t1"
     long = trial_dirname(SimpleNamespace(config={JOB_KEY: "x" * 400}, trial_id="t2"))
     assert long == "x" * 160 + "_t2"
+
+
+def test_run_refuses_resume_with_new(no_side_effects, capsys) -> None:
+    assert cli.main(["run", _spec(no_side_effects, GOOD), "--resume", "--new"]) == 2
+    assert "--new: True — contradicts --resume" in capsys.readouterr().err

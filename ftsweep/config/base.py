@@ -65,6 +65,18 @@ def check(
         raise ConfigError(name, value, msg)
 
 
+def _yaml_number_hint(value: Any) -> str:
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string: say how to write it as a number."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return ""
+        if math.isfinite(number):
+            return f" (YAML reads {value} as a string; write it with a dot: {number!r})"
+    return ""
+
+
 def _coerce(name: str, value: Any, tp: Any) -> Any:
     """Coerce YAML/Tune values to the annotated type (int → float, list → tuple)."""
     origin = typing.get_origin(tp)
@@ -98,7 +110,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         return int(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(name, value, "must be a number")
+            raise ConfigError(name, value, "must be a number" + _yaml_number_hint(value))
         if not math.isfinite(value):
             raise ConfigError(name, value, "must be a finite number")
         return float(value)

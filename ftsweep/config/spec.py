@@ -13,6 +13,7 @@ dataclass is its only home); the spec adds only what it states.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,8 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 MAX_NAME = 128
 #: the longest method label (``methods[].name``; it starts the trials' folder names)
 MAX_LABEL = 100
+#: Tune's own result keys a ``stop:`` may name (every metric ftsweep reports has a '/')
+TUNE_RESULT_KEYS = ("training_iteration", "time_total_s", "time_this_iter_s")
 #: config keys of which a spec layer sets one and thereby drops the others
 EXCLUSIVE = ({"labels_per_class", "num_labels"},)
 
@@ -452,6 +455,7 @@ def _parse_data(raw: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, str | N
         _require(isinstance(datasets, list) and datasets, "datasets", datasets, "must be a non-empty list")
         for d in datasets:
             validate_dataset(d, "dataset")
+        _require(len(set(datasets)) == len(datasets), "datasets", datasets, "must not repeat a dataset")
         datasets = tuple(datasets)
     backbone = raw.get("backbone")
     _require(
@@ -470,10 +474,10 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(seeds, int):
         seeds = [seeds]
     _require(
-        isinstance(seeds, list) and seeds and all(_int(s) and s >= 0 for s in seeds),
+        isinstance(seeds, list) and seeds and all(_int(s) and 0 <= s < 2**32 for s in seeds),
         "seeds",
         seeds,
-        "must be a non-empty list of non-negative integers",
+        "must be a non-empty list of integers in [0, 2**32) (NumPy's seed range)",
     )
     _require(len(set(seeds)) == len(seeds), "seeds", seeds, "must not repeat")
     searcher = raw.get("searcher", "grid")
@@ -486,10 +490,10 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in resources.items():
         _require(k in ("cpu", "gpu"), f"resources.{k}", v, "allowed keys: cpu, gpu")
         _require(
-            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0,
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0,
             f"resources.{k}",
             v,
-            "must be a number >= 0 (fractions allowed)",
+            "must be a finite number >= 0 (fractions allowed)",
         )
     _require(resources.get("cpu", 1) > 0, "resources.cpu", resources.get("cpu"), "must be > 0")
     mode = raw.get("mode", "max")
@@ -521,6 +525,13 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
             f"stop.{k}",
             v,
             "must be a number (Tune stops a trial once the reported value reaches it)",
+        )
+        _require(
+            "/" in k or k in TUNE_RESULT_KEYS,
+            f"stop.{k}",
+            v,
+            f"must be a reported metric (with a '/': val/loss, sched/epoch …) or one of Tune's "
+            f"{', '.join(TUNE_RESULT_KEYS)}; Tune ignores an unknown key and never stops",
         )
     asha = _scheduler_options(raw, "asha", scheduler, mct)
     if scheduler == "asha" and len(seeds) > 1 and asha.get("brackets", 1) > 1:
@@ -579,6 +590,8 @@ def _scheduler_options(raw: Mapping[str, Any], key: str, scheduler: str, mct: An
     ``asha``, a ``reduction_factor`` >= 2). HyperBand pauses trials, and a paused trial still
     counts toward ``max_concurrent_trials``, so its brackets could never fill: refused together."""
     options = _mapping(raw, key, {})
+    if options and scheduler != key:
+        raise ConfigError(key, options, f"is read only with scheduler: {key} (this spec has {scheduler})")
     for k, v in options.items():
         allowed = SCHEDULER_OPTIONS[key]
         _require(k in allowed, f"{key}.{k}", v, f"allowed keys: {', '.join(allowed)}")
