@@ -166,21 +166,26 @@ def check_jobs(spec: SweepSpec) -> None:
     for job in jobs:  # a backbone's name before what its checkpoint must be
         for point in points[job.name]:
             check_backbone_name(point.get("backbone", job.value("backbone")), job.source)
-            device = str(
-                point.get("device", job.value("device")) if "device" in job.config_cls.field_names() else ""
-            )
-            if device.startswith("cuda") and not spec.resources.get("gpu", 0):
-                raise ConfigError(
-                    job.source.get("device", "config.device"),
-                    device,
-                    "needs a GPU per trial: resources.gpu is 0, so Ray places the trial where no GPU "
-                    "is visible; set resources.gpu (e.g. 1) or device: auto / cpu",
-                )
+            _check_gpu_device(spec, job, point)
     check_pretrained(jobs, points)
     passed: set = set()  # the file and checkpoint checks already passed, by their arguments
     for job in jobs:
         for point in points[job.name]:
             check_job(job.config_cls, {**job.fixed, **point}, job.source, passed=passed)
+
+
+def _check_gpu_device(spec: SweepSpec, job: Job, point: Mapping[str, Any]) -> None:
+    """``device: cuda…`` needs a GPU per trial: with ``resources.gpu`` 0 Ray shows the trial none."""
+    if "device" not in job.config_cls.field_names():
+        return
+    device = str(point.get("device", job.value("device")))
+    if device.startswith("cuda") and not spec.resources.get("gpu", 0):
+        raise ConfigError(
+            job.source.get("device", "config.device"),
+            device,
+            "needs a GPU per trial: resources.gpu is 0, so Ray places the trial where no GPU is "
+            "visible; set resources.gpu (e.g. 1) or device: auto / cpu",
+        )
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
