@@ -341,7 +341,53 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
         spec = _smoke_spec(spec, SmokeSettings.parse(_mapping(raw, "smoke", {})))
     spec = replace(spec, expanded=tuple(expand_jobs(spec, registry)))
     _check_points(spec)
+    _check_table(spec)
     return spec
+
+
+#: run columns a table may group by beside the config fields (``ftsweep.runs.load_runs``)
+TABLE_COLUMNS = ("method", "dataset", "job", "seed")
+
+
+def _check_table(spec: SweepSpec) -> None:
+    """``table:`` names what the runs will have: rows / cols among the run columns and the jobs'
+    config fields (``stage1.<field>`` where a job has ``stage1``), a baseline among the method
+    labels when rows are methods, and ``select_by`` a validation metric like ``metric``. (These
+    are read only once the sweep has run, where a typo would leave no table.)"""
+    table = spec.table
+    fields = {f for job in spec.jobs() for f in job.config_cls.field_names()}
+    for key in ("rows", "cols"):
+        value = table.get(key)
+        names = [value] if isinstance(value, str) else value
+        if value is None:
+            continue
+        _require(
+            isinstance(names, list) and names, f"table.{key}", value, "must be a name or a list of names"
+        )
+        for n in names:
+            ok = isinstance(n, str) and (
+                n in TABLE_COLUMNS or n in fields or (n.startswith("stage1.") and "stage1" in fields)
+            )
+            _require(
+                ok,
+                f"table.{key}",
+                n,
+                f"must be one of {', '.join(TABLE_COLUMNS)} or a config field of the spec's methods",
+            )
+    labels = [m.label for m in spec.methods]
+    baseline = table.get("baseline")
+    if baseline is not None and table.get("rows", "method") == "method":
+        _require(
+            baseline in labels, "table.baseline", baseline, f"must be one of the methods: {', '.join(labels)}"
+        )
+    select_by = table.get("select_by")
+    if select_by is not None:
+        _require(
+            isinstance(select_by, str) and select_by.startswith(("val/", "best/val", "train/")),
+            "table.select_by",
+            select_by,
+            "must be a validation (or training) metric such as best/val/acc — test metrics never select",
+        )
 
 
 def _check_points(spec: SweepSpec) -> None:
