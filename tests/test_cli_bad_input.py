@@ -149,6 +149,10 @@ CASES = [
     ),
     (GOOD + "experiment: ''\n", "experiment: '' — must be a non-empty string"),
     (GOOD.replace("name: t", "name: " + "a" * 129), "at most 128 characters"),
+    (GOOD + "table: {rows: methdo}\n", "table.rows: 'methdo' — must be one of method, dataset, job, seed"),
+    (GOOD + "table: {rows: method, cols: [dataset, lamda]}\n", "table.cols: 'lamda' — must be one of"),
+    (GOOD + "table: {baseline: cee}\n", "table.baseline: 'cee' — must be one of the methods: scl"),
+    (GOOD + "table: {select_by: test/acc}\n", "table.select_by: 'test/acc' — must be a validation"),
     (
         GOOD.replace("dataset: digits", "datasets: [digits, digits]"),
         "datasets: ['digits', 'digits'] — must not repeat",
