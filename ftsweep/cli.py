@@ -194,6 +194,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
         jobs = spec.jobs()
         check_jobs(spec)
+        if not args.smoke and "smoke" in spec.raw:  # the smoke: block too, as --smoke reads it
+            try:
+                check_jobs(load_spec(args.spec, smoke=True, overrides=args.set))
+            except ConfigError as e:
+                raise ConfigError(f"{e.field} (with --smoke)", e.value, e.allowed) from None
         throughput = _throughput(args, spec)
         # without a cluster size: one trial's worth of GPUs
         gpus = args.gpus if args.gpus is not None else (spec.resources.get("gpu", 0) or None)

@@ -327,3 +327,42 @@ def test_a_method_label_with_a_slash_makes_a_trial_folder_tune_accepts() -> None
 def test_run_refuses_resume_with_new(no_side_effects, capsys) -> None:
     assert cli.main(["run", _spec(no_side_effects, GOOD), "--resume", "--new"]) == 2
     assert "--new: True — contradicts --resume" in capsys.readouterr().err
+
+
+STAGE1 = """
+name: s
+method: supervised
+dataset: digits
+backbone: small_cnn
+pretrained: none
+config: {epochs: 2, iters_per_epoch: 2, labels_per_class: 3, stage1: {objective: byol}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("stage1", "message"),
+    [
+        ("{objective: byol, dataset: cifar10}", "config.stage1.dataset: 'cifar10' — dataset files not found"),
+        (
+            "{objective: byol, pretrained: /no/such.pt}",
+            "config.stage1.pretrained: '/no/such.pt' — no such checkpoint",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_stage1_config_is_checked_before_ray(
+    stage1: str, message: str, command: str, no_side_effects, capsys
+) -> None:
+    assert cli.main(["validate", _spec(no_side_effects, STAGE1)]) == 0
+    capsys.readouterr()
+    text = STAGE1.replace("{objective: byol}", stage1)
+    assert cli.main([command, _spec(no_side_effects, text)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_validate_checks_the_smoke_block_without_smoke(no_side_effects, capsys) -> None:
+    # run --smoke reads the block: a mistake there is found by a plain validate, not only then
+    assert cli.main(["validate", _spec(no_side_effects, GOOD + "smoke: {epochs: 1}\n")]) == 0
+    capsys.readouterr()
+    assert cli.main(["validate", _spec(no_side_effects, GOOD + "smoke: {epochs: -5}\n")]) == 2
+    assert "smoke.epochs (with --smoke): -5 — must be >= 1" in capsys.readouterr().err

@@ -231,6 +231,29 @@ def check_backbone_name(backbone: Any, source: Mapping[str, str]) -> None:
         )
 
 
+def check_stage1(cfg: Any, source: Mapping[str, str], memo: set, download_weights: bool = True) -> None:
+    """A stage-2 config's ``stage1:`` (target pretraining before the trial): its config builds,
+    its dataset's files exist and its ``pretrained`` checkpoint loads and fits the backbone —
+    what the shared stage-1 build would otherwise find out on the cluster."""
+    from ftsweep.methods.stage2 import stage1_config
+
+    where = _field(source, "stage1")
+    try:
+        s1 = stage1_config(cfg)
+    except ConfigError as err:
+        name = err.field.removeprefix("stage1").lstrip(".")
+        raise ConfigError(f"{where}.{name}" if name else where, err.value, err.allowed) from None
+    sub = {"dataset": f"{where}.dataset", "pretrained": f"{where}.pretrained"}
+    files = ("files", s1.dataset, s1.data_root, False)
+    if files not in memo:
+        check_dataset_files(s1.dataset, s1.data_root, False, sub, "dataset")
+        memo.add(files)
+    ckpt = ("checkpoint", s1.backbone, s1.pretrained, s1.checkpoint_format)
+    if ckpt not in memo:
+        check_checkpoint(s1.backbone, s1.pretrained, s1.checkpoint_format, sub, download=download_weights)
+        memo.add(ckpt)
+
+
 def check_exact_split(cfg: Any, source: Mapping[str, str]) -> None:
     """The splits of an embedded dataset (``offline``: its labels load at once) drawn exactly as a
     trial will (``ftsweep.plan.split_sizes``): a label budget the config's own estimate allows can
@@ -289,6 +312,8 @@ def check_job(
             check_exact_split(cfg, source)
         if "batch_size" in values:
             check_positive_pairs(getattr(config_cls, "method", ""), values, num_classes, source)
+    if values.get("stage1") is not None:
+        check_stage1(cfg, source, memo, download_weights)
     if "backbone" in values and ("backbone", values["backbone"]) not in memo:
         check_backbone_name(values["backbone"], source)
         memo.add(("backbone", values["backbone"]))
