@@ -82,6 +82,7 @@ __all__ = [
     "load_throughput",
     "plan_spec",
     "throughput_entry",
+    "distinct_points",
     "trial_configs",
     "write_throughput",
 ]
@@ -303,6 +304,16 @@ def trial_configs(spec: SweepSpec, job: Job) -> list[dict[str, Any]]:
     return variants(job.space, spec.seeds, spec.num_samples, spec.seeds[0])
 
 
+def distinct_points(spec: SweepSpec, job: Job) -> list[dict[str, Any]]:
+    """:func:`trial_configs` without the seed, each configuration once (in run order)."""
+    points: list[dict[str, Any]] = []
+    for config in trial_configs(spec, job):
+        point = {k: v for k, v in config.items() if k != "seed"}
+        if point not in points:
+            points.append(point)
+    return points
+
+
 def job_counts(spec: SweepSpec, job: Job) -> tuple[JobPlan, list[tuple[Any, JobPlan]]]:
     """The counts of one job (no estimate yet) and its trials' stage-1 configs with their counts
     (``(TargetPretrainConfig, JobPlan)``, one per trial that has a ``stage1``; deduplicated
@@ -472,11 +483,11 @@ def _short_trial_notes(spec: SweepSpec, grace: int) -> Iterable[str]:
     from ftsweep.config.space import search_axes
 
     for job in spec.jobs():
-        cls, axes = _method_cls(job.method), list(search_axes(job.space))
+        axes = list(search_axes(job.space))
+        at = getattr(_method_cls(job.method), "schedulable_at", None)  # a stage-1 trial: every epoch
         ends: dict[str, int] = {}  # a configuration (its searched values) → its last sched/epoch
-        for point in trial_configs(spec, job):
+        for point in distinct_points(spec, job):
             cfg = job.config_cls.from_dict({**job.fixed, **point})
-            at = getattr(cls, "schedulable_at", None)
             name = " ".join(f"{k}={point[k]}" for k in axes) or job.name
             ends[name] = at(cfg, cfg.epochs) if at is not None else cfg.epochs
         short = {name: end for name, end in ends.items() if end <= grace}

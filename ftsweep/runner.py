@@ -124,10 +124,10 @@ def check_pretrained(jobs: list[Job], points: Mapping[str, list[dict[str, Any]]]
     from ftsweep.backbones import is_named_weights
 
     for job in jobs:
+        src = job.source.get("pretrained", "pretrained")
+        src = src if src != "spec" else "pretrained"
         for point in (points or {}).get(job.name) or [{}]:
             pre = point.get("pretrained", job.value("pretrained"))
-            src = job.source.get("pretrained", "pretrained")
-            src = src if src != "spec" else "pretrained"
             backbone = point.get("backbone", job.value("backbone"))
             if pre == "auto" and (
                 auto_pretrain_dataset(point.get("dataset", job.dataset)) is None or backbone != "small_cnn"
@@ -149,26 +149,22 @@ def check_jobs(spec: SweepSpec) -> None:
     """Everything about the spec's jobs that would fail later on the cluster, before Ray starts,
     for every trial configuration (the fixed values with each distinct set of searched values:
     ``ftsweep.plan.trial_configs``): ``ftsweep.config.checks.check_job`` (the config's own
-    validation, the backbone's name, the dataset's files, a checkpoint that loads and fits the
-    backbone, batches that can form positive pairs), after :func:`check_pretrained`."""
+    validation, the dataset's files, a checkpoint that loads and fits the backbone, batches that
+    can form positive pairs), after the backbone's name and :func:`check_pretrained`."""
     from ftsweep.config.checks import check_backbone_name, check_job
-    from ftsweep.plan import trial_configs
+    from ftsweep.plan import distinct_points
 
     jobs = spec.jobs()
-    points: dict[str, list[dict[str, Any]]] = {}
-    for job in jobs:
-        distinct: list[dict[str, Any]] = []
-        for config in trial_configs(spec, job):
-            point = {k: v for k, v in config.items() if k != "seed"}
-            if point not in distinct:
-                distinct.append(point)
-        points[job.name] = distinct
+    points = {job.name: distinct_points(spec, job) for job in jobs}
+    passed: set = set()  # the name, file, split and checkpoint checks passed, by their arguments
     for job in jobs:  # a backbone's name before what its checkpoint must be
         for point in points[job.name]:
-            check_backbone_name(point.get("backbone", job.value("backbone")), job.source)
+            backbone = point.get("backbone", job.value("backbone"))
+            if ("backbone", backbone) not in passed:
+                check_backbone_name(backbone, job.source)
+                passed.add(("backbone", backbone))
             _check_gpu_device(spec, job, point)
     check_pretrained(jobs, points)
-    passed: set = set()  # the file and checkpoint checks already passed, by their arguments
     for job in jobs:
         for point in points[job.name]:
             check_job(job.config_cls, {**job.fixed, **point}, job.source, passed=passed)

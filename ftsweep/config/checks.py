@@ -254,6 +254,19 @@ def check_stage1(cfg: Any, source: Mapping[str, str], memo: set, download_weight
         memo.add(ckpt)
 
 
+#: the config fields an exact split check depends on (``ftsweep.plan.split_sizes``); the seed
+#: picks which images, not how many per class
+SPLIT_FIELDS = (
+    "dataset",
+    "data_root",
+    "val_fraction",
+    "labels_per_class",
+    "num_labels",
+    "subsample",
+    "long_tail_ratio",
+)
+
+
 def check_exact_split(cfg: Any, source: Mapping[str, str]) -> None:
     """The splits of an embedded dataset (``offline``: its labels load at once) drawn exactly as a
     trial will (``ftsweep.plan.split_sizes``): a label budget the config's own estimate allows can
@@ -285,8 +298,10 @@ def check_job(
             values over them (``ftsweep.runner.check_jobs``); keys left out take the defaults.
         source: config key → spec field it came from, for the error's field name.
         download_weights: fetch missing named weights into the cache (False: only look there).
-        passed: the dataset-file and checkpoint checks passed so far, by their arguments (added
-            to here), so that the configurations of a grid load each checkpoint once.
+        passed: the dataset-file, exact-split and checkpoint checks passed so far, by their
+            arguments (added to here), so that the configurations of a grid load each checkpoint
+            and split each embedded dataset once. (The backbone's name is checked by
+            ``ftsweep.runner.check_jobs`` before the checkpoint rules.)
 
     Raises:
         ConfigError: the first failing check's, on the spec field the value came from.
@@ -309,14 +324,14 @@ def check_job(
         info = get_dataset_info(values["dataset"])
         num_classes = info.num_classes
         if info.offline and "labels_per_class" in values:
-            check_exact_split(cfg, source)
+            split = ("split", *(values.get(k) for k in SPLIT_FIELDS))
+            if split not in memo:
+                check_exact_split(cfg, source)
+                memo.add(split)
         if "batch_size" in values:
             check_positive_pairs(getattr(config_cls, "method", ""), values, num_classes, source)
     if values.get("stage1") is not None:
         check_stage1(cfg, source, memo, download_weights)
-    if "backbone" in values and ("backbone", values["backbone"]) not in memo:
-        check_backbone_name(values["backbone"], source)
-        memo.add(("backbone", values["backbone"]))
     if "backbone" in values and "pretrained" in values:
         ckpt = (values["backbone"], values["pretrained"], values.get("checkpoint_format", "auto"))
         if ("checkpoint", *ckpt) not in memo:

@@ -382,12 +382,7 @@ def _check_table(spec: SweepSpec) -> None:
         )
     select_by = table.get("select_by")
     if select_by is not None:
-        _require(
-            isinstance(select_by, str) and select_by.startswith(("val/", "best/val", "train/")),
-            "table.select_by",
-            select_by,
-            "must be a validation (or training) metric such as best/val/acc — test metrics never select",
-        )
+        _require_selection_metric(select_by, "table.select_by")
 
 
 def _check_points(spec: SweepSpec) -> None:
@@ -414,6 +409,17 @@ def _check_points(spec: SweepSpec) -> None:
                 f"{len(job.points)} points but num_samples is {spec.num_samples}: the points are the "
                 "first of the job's samples",
             )
+
+
+def _require_selection_metric(value: Any, field: str) -> None:
+    """A metric that may select configurations (``metric``, ``table.select_by``): validation or
+    training, never test."""
+    _require(
+        isinstance(value, str) and value.startswith(("val/", "best/val", "train/")),
+        field,
+        value,
+        "must be a validation (or training) metric such as best/val/acc — test metrics never select",
+    )
 
 
 def _experiment(raw: Mapping[str, Any], name: str) -> str:
@@ -491,7 +497,7 @@ def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[
 
 def _parse_data(raw: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, str | None, str | None]:
     """``datasets`` (or ``dataset``), ``backbone`` and ``pretrained``; None where not given."""
-    from ftsweep.backbones import is_known_backbone
+    from ftsweep.config.checks import check_backbone_name
     from ftsweep.data import validate_dataset
 
     datasets = raw.get("datasets", [raw["dataset"]] if "dataset" in raw else None)
@@ -504,12 +510,8 @@ def _parse_data(raw: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, str | N
         _require(len(set(datasets)) == len(datasets), "datasets", datasets, "must not repeat a dataset")
         datasets = tuple(datasets)
     backbone = raw.get("backbone")
-    _require(
-        backbone is None or (isinstance(backbone, str) and is_known_backbone(backbone)),
-        "backbone",
-        backbone,
-        "must be small_cnn, torchvision.resnet18/34/50/101/152 or a timm model name (with a tag: resnet50.a1_in1k)",
-    )
+    if backbone is not None:
+        check_backbone_name(backbone, {})
     pretrained = raw.get("pretrained")
     return datasets, backbone, None if pretrained is None else str(pretrained)
 
@@ -545,12 +547,7 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     mode = raw.get("mode", "max")
     _require(mode in ("max", "min"), "mode", mode, "must be max or min")
     metric = raw.get("metric", "best/val/acc")
-    _require(
-        isinstance(metric, str) and metric.startswith(("val/", "best/val", "train/")),
-        "metric",
-        metric,
-        "must be a validation (or training) metric such as best/val/acc — test metrics never select",
-    )
+    _require_selection_metric(metric, "metric")
     mct = raw.get("max_concurrent_trials")
     _require(mct is None or (_int(mct) and mct >= 1), "max_concurrent_trials", mct, "must be an integer >= 1")
     ckf = raw.get("checkpoint_frequency", 1)

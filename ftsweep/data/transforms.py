@@ -34,6 +34,7 @@ from torchvision.transforms.v2 import functional as TF
 from ftsweep.data.registry import DatasetInfo
 
 __all__ = [
+    "SSL_CROP_SCALE",
     "VIEWS",
     "ColorJitter",
     "Cutout",
@@ -42,7 +43,6 @@ __all__ = [
     "SeparableGaussianBlur",
     "adjust_hue_uint8",
     "blur_kernel_size",
-    "SSL_CROP_SCALE",
     "build_view",
     "build_views",
     "rotate_hue",
