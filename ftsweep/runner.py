@@ -167,7 +167,27 @@ def check_jobs(spec: SweepSpec) -> None:
     check_pretrained(jobs, points)
     for job in jobs:
         for point in points[job.name]:
-            check_job(job.config_cls, {**job.fixed, **point}, job.source, passed=passed)
+            cfg = check_job(job.config_cls, {**job.fixed, **point}, job.source, passed=passed)
+            _check_reported(spec, job, cfg)
+
+
+def _check_reported(spec: SweepSpec, job: Job, cfg: Any) -> None:
+    """The spec's ``metric`` and its ``val/``, ``best/`` and ``train/`` stop keys are among what
+    every epoch of the configuration reports (``reported_metrics`` of its method): the trial
+    fails on its first epoch without its metric, and Tune never stops on a key it lacks."""
+    from ftsweep.trial import method_class
+
+    reported = method_class(job.method).reported_metrics(cfg)
+    wanted = [("metric", spec.metric)]
+    wanted += [(f"stop.{k}", k) for k in spec.stop if k.startswith(("val/", "best/", "train/"))]
+    for fld, key in wanted:
+        if key not in reported:
+            raise ConfigError(
+                fld,
+                key,
+                f"is not reported in every epoch by {job.method} (job {job.name}); it reports "
+                + ", ".join(sorted(reported)),
+            )
 
 
 def _check_gpu_device(spec: SweepSpec, job: Job, point: Mapping[str, Any]) -> None:

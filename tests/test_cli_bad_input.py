@@ -31,6 +31,10 @@ pretrained: none
 config: {source_dataset: digits_source, k: 5, epochs: 2, labels_per_class: 4, batch_size: 16, milestones: []}
 """
 
+SCHANE = GOOD.replace("method: scl", "method: schane").replace(
+    "labels_per_class: 3}", "labels_per_class: 3, fewshot_ways: [5], fewshot_shots: [1]}"
+)
+
 
 @pytest.fixture
 def no_side_effects(monkeypatch, tmp_path):
@@ -115,7 +119,9 @@ CASES = [
     (UOT.replace("digits_source", "imagenet"), "config.source_dataset: 'imagenet' — dataset files not found"),
     # every trial configuration is checked, not only the fixed values (a searched value included)
     (
-        GOOD.replace("{lambda_: [0.1, 0.5]}", "{lambda_: [0.1, 0.5], backbone: [small_cnn, resnet_9000]}"),
+        GOOD.replace("backbone: small_cnn\n", "").replace(
+            "{lambda_: [0.1, 0.5]}", "{lambda_: [0.1, 0.5], backbone: [small_cnn, resnet_9000]}"
+        ),
         "search_space.backbone: 'resnet_9000' — must be small_cnn",
     ),
     (
@@ -173,6 +179,28 @@ CASES = [
         UOT.replace("k: 5,", "k: 5, source_labels: false, num_clusters: 2000,"),
         "config.num_clusters: 2000 — must be <= the 1020 train images of digits_source",
     ),
+    (
+        UOT.replace("k: 5,", "k: 5, true_units: [3, 30],"),
+        "config.true_units: 30 — must be a class id of digits_source",
+    ),
+    (  # a misspelt metric: each trial would fail after its first epoch
+        GOOD + "metric: val/acuracy\n",
+        "metric: 'val/acuracy' — is not reported in every epoch by scl (job scl-digits); it reports best/epoch",
+    ),
+    (GOOD + "stop: {train/supcn: 0.1}\n", "stop.train/supcn: 'train/supcn' — is not reported in every epoch"),
+    (  # the search would override the fixed value silently
+        GOOD.replace("{lambda_: [0.1, 0.5]}", "{lambda_: [0.1, 0.5], lr: [0.01, 0.1]}"),
+        "config.lr: 0.05 — is also searched by method.search_space.lr, which would override it",
+    ),
+    (
+        SCHANE.replace("fewshot_ways: [5]", "fewshot_ways: [12]"),
+        "config.fewshot_ways: 12 — must be <= the 10 classes",
+    ),
+    (  # digits' test split: 10 × 36 images in all, but classes 2 and 8 have 35
+        SCHANE.replace("fewshot_ways: [5], fewshot_shots: [1]", "fewshot_ways: [10], fewshot_shots: [21]"),
+        "config.fewshot_shots: 21 — 10-way episodes of 21 shots + 15 queries (fewshot_query) need 10 "
+        "classes with 36 test images each; digits's test split has 8 classes with that many",
+    ),
 ]
 
 
@@ -191,6 +219,32 @@ def test_bad_spec_exits_2_with_one_line(
 def test_good_spec_validates(no_side_effects, capsys) -> None:
     assert cli.main(["validate", _spec(no_side_effects, GOOD)]) == 0
     assert "OK — 1 jobs (scl-digits), 2 seed(s)" in capsys.readouterr().out
+
+
+SHARED_LR = """
+name: shared
+methods:
+  - {method: ce}
+  - {method: scl, search_space: {lr: [0.01, 0.1]}}
+dataset: digits
+backbone: small_cnn
+pretrained: none
+config: {epochs: 2, lr: 0.05, labels_per_class: 3}
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SCHANE,  # 5-way 1-shot + 15 queries fits digits' test split
+        UOT.replace("k: 5,", "k: 5, true_units: [3, 29],"),
+        GOOD + "metric: train/supcon\n",
+        GOOD + "stop: {val/acc: 99.0}\n",
+        SHARED_LR,  # a shared layer's lr, searched by one of the methods (ce keeps 0.05)
+    ],
+)
+def test_the_good_side_of_each_new_check_validates(text: str, no_side_effects, capsys) -> None:
+    assert cli.main(["validate", _spec(no_side_effects, text)]) == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

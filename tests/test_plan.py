@@ -143,13 +143,16 @@ def test_cpu_trials_and_wildcard_method() -> None:
 
 
 def test_optuna_trials_cost_the_mean_grid_config() -> None:
-    # fewer suggestions than cells: each costs the mean grid config
-    spec = parse_spec({**TINY, "methods": [TINY["methods"][2]], "searcher": "optuna", "num_samples": 1})
+    # fewer suggestions than cells: each costs the mean grid config (the one method's search
+    # owns epochs: a fixed value beside it would be refused)
+    coin = {**TINY, "methods": [TINY["methods"][2]], "config": {**TINY["config"]}, "searcher": "optuna"}
+    del coin["config"]["epochs"]
+    spec = parse_spec({**coin, "num_samples": 1})
     (job,) = plan_spec(spec).jobs
     assert job.trials == 2 and job.epochs == 2 * (4 + 6) / 2
     assert not math.isnan(job.train_images)
     # more than the grid's cells: no cell runs twice, so every cell once per seed, counted exactly
-    spec = parse_spec({**TINY, "methods": [TINY["methods"][2]], "searcher": "optuna", "num_samples": 5})
+    spec = parse_spec({**coin, "num_samples": 5})
     (job,) = plan_spec(spec).jobs
     assert job.trials == 2 * 2 and job.epochs == 2 * (4 + 6)
 

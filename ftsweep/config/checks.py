@@ -33,6 +33,7 @@ __all__ = [
     "Contrastive",
     "check_checkpoint",
     "check_dataset_files",
+    "check_fewshot_episodes",
     "check_job",
     "check_positive_pairs",
     "positive_share",
@@ -266,6 +267,9 @@ SPLIT_FIELDS = (
     "long_tail_ratio",
 )
 
+#: the config fields the few-shot episode check depends on (:func:`check_fewshot_episodes`)
+FEWSHOT_FIELDS = ("dataset", "data_root", "fewshot_split", "fewshot_ways", "fewshot_shots", "fewshot_query")
+
 
 def check_exact_split(cfg: Any, source: Mapping[str, str]) -> None:
     """The splits of an embedded dataset (``offline``: its labels load at once) drawn exactly as a
@@ -282,6 +286,39 @@ def check_exact_split(cfg: Any, source: Mapping[str, str]) -> None:
         raise ConfigError(_field(source, key), value, str(err)) from None
 
 
+def check_fewshot_episodes(cfg: Any, source: Mapping[str, str]) -> None:
+    """Few-shot episodes drawn from the test split (``fewshot_split: test``, or ``auto`` on a
+    dataset without novel classes) can be formed: ``fewshot_ways`` classes with ``fewshot_shots``
+    + ``fewshot_query`` test images each (``ftsweep.metrics.fewshot_eval``). Exact for an embedded
+    dataset (its test labels load at once), a bound from ``num_test`` otherwise; a
+    ``max_eval_batches`` cap is not counted."""
+    import numpy as np
+
+    from ftsweep.data import get_dataset_info, load_dataset
+
+    info = get_dataset_info(cfg.dataset)
+    novel = cfg.fewshot_split == "novel" or (cfg.fewshot_split == "auto" and info.num_novel_classes)
+    if not cfg.fewshot_ways or novel:
+        return
+    shots, ways = max(cfg.fewshot_shots), max(cfg.fewshot_ways)
+    need = shots + cfg.fewshot_query
+    if info.offline:
+        counts = np.bincount(np.asarray(load_dataset(cfg.dataset, cfg.data_root).test_targets))
+        enough, bound = int((counts >= need).sum()), ""
+    elif info.num_test is not None:
+        enough, bound = min(info.num_classes, info.num_test // need), "at most "
+    else:
+        return
+    if ways > enough:
+        raise ConfigError(
+            _field(source, "fewshot_shots"),
+            shots,
+            f"{ways}-way episodes of {shots} shots + {cfg.fewshot_query} queries (fewshot_query) need "
+            f"{ways} classes with {need} test images each; {cfg.dataset}'s test split has "
+            f"{bound}{enough} classes with that many",
+        )
+
+
 def check_job(
     config_cls: type[BaseConfig],
     fixed: Mapping[str, Any],
@@ -289,7 +326,7 @@ def check_job(
     *,
     download_weights: bool = True,
     passed: set | None = None,
-) -> None:
+) -> BaseConfig:
     """Run every check on one configuration of a job: ``fixed`` over ``config_cls``'s defaults.
 
     Args:
@@ -302,6 +339,9 @@ def check_job(
             arguments (added to here), so that the configurations of a grid load each checkpoint
             and split each embedded dataset once. (The backbone's name is checked by
             ``ftsweep.runner.check_jobs`` before the checkpoint rules.)
+
+    Returns:
+        The configuration, built.
 
     Raises:
         ConfigError: the first failing check's, on the spec field the value came from.
@@ -330,6 +370,11 @@ def check_job(
                 memo.add(split)
         if "batch_size" in values:
             check_positive_pairs(getattr(config_cls, "method", ""), values, num_classes, source)
+        if values.get("fewshot_ways"):
+            episodes = ("fewshot", *(values[k] for k in FEWSHOT_FIELDS))
+            if episodes not in memo:
+                check_fewshot_episodes(cfg, source)
+                memo.add(episodes)
     if values.get("stage1") is not None:
         check_stage1(cfg, source, memo, download_weights)
     if "backbone" in values and "pretrained" in values:
@@ -337,3 +382,4 @@ def check_job(
         if ("checkpoint", *ckpt) not in memo:
             check_checkpoint(*ckpt, source, download=download_weights)
             memo.add(("checkpoint", *ckpt))
+    return cfg

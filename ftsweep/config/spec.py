@@ -686,6 +686,23 @@ def _apply(fixed: dict[str, Any], layer: Mapping[str, Any], source: dict[str, st
         source[k] = f"{prefix}.{k}"
 
 
+def _own_axes_not_fixed(
+    own: Mapping[str, Any], space: Mapping[str, Any], source: Mapping[str, str], where: str
+) -> None:
+    """No value fixed for this method alone (``own``: every layer of a one-method spec, else the
+    entry's own ``config:``) is also searched: the search would override it silently. A search
+    axis does override the layers a spec of several methods shares with the others."""
+    both = sorted(set(own) & set(space))
+    if both:
+        key = both[0]
+        raise ConfigError(
+            source[key].removeprefix("spec."),
+            own[key],
+            f"is also searched by {where}.search_space.{key}, which would override it: fix it "
+            "or search it, not both",
+        )
+
+
 def job_points(
     points: Any,
     full_space: Mapping[str, Any],
@@ -738,6 +755,8 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
                 (m.config, f"{where}.config"),
             ):
                 _apply(fixed, layer, source, prefix)
+            own = fixed if len(spec.methods) == 1 else m.config
+            _own_axes_not_fixed(own, full_space, source, where)
             job_space = space
             if spec.smoke:
                 layers, replaced = smoke_layers(

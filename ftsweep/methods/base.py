@@ -62,7 +62,15 @@ from ftsweep.engine import (
     train_epoch,
 )
 
-__all__ = ["INTERNAL_KEYS", "JOB_KEY", "METHOD_KEY", "METRIC_KEY", "FineTuner", "resolve_trial_config"]
+__all__ = [
+    "EPOCH_METRICS",
+    "INTERNAL_KEYS",
+    "JOB_KEY",
+    "METHOD_KEY",
+    "METRIC_KEY",
+    "FineTuner",
+    "resolve_trial_config",
+]
 
 #: the config keys of a sweep's trials that name their job and their method
 JOB_KEY = "_job"
@@ -72,6 +80,11 @@ METRIC_KEY = "_metric"
 #: a trial config's bookkeeping keys (Tune's repeat index, the seeds it picks from, the job):
 #: never config fields, never MLflow params
 INTERNAL_KEYS = ("__trial_index__", "_seeds", JOB_KEY, METHOD_KEY, METRIC_KEY)
+#: the ``val/``, ``best/`` and ``train/`` metrics of every epoch's result (``FineTuner.step``; the
+#: method's loss terms come on top: ``FineTuner.reported_metrics``)
+EPOCH_METRICS = frozenset(
+    {"val/acc", "val/loss", "val/mpa", "best/val/acc", "best/epoch", "train/loss", "train/lr"}
+)
 
 
 def resolve_trial_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -349,6 +362,19 @@ class FineTuner:
             loader = islice(loader, self.cfg.max_eval_batches)
         feats, labels = extract_features(self.encode, loader, self.device)
         return {f"val/{name}": float(s_dbw(feats, labels, variant="official")) for name in names}
+
+    @classmethod
+    def loss_terms(cls, cfg: Any) -> tuple[str, ...]:
+        """The terms ``training_step`` logs in every epoch of a trial of ``cfg`` (reported as
+        ``train/<term>``); a term some epochs leave out (COIN's stage-2 ``ce``) is not one."""
+        return ()
+
+    @classmethod
+    def reported_metrics(cls, cfg: Any) -> frozenset[str]:
+        """The ``val/``, ``best/`` and ``train/`` metrics that every epoch of a trial of ``cfg``
+        reports: what the spec's ``metric`` and ``stop`` keys may name, checked before Ray starts
+        (``ftsweep.runner.check_jobs``) because the trial fails on the first epoch without it."""
+        return EPOCH_METRICS | {f"train/{term}" for term in cls.loss_terms(cfg)}
 
     # ---- model selection ------------------------------------------------------------------
     @staticmethod

@@ -129,6 +129,11 @@ class CoinMethod(FineTuner):
         """Stage (1 or 2) of the 0-based ``epoch_index``."""
         return 1 if epoch_index < self.stage1_epochs else 2
 
+    @classmethod
+    def loss_terms(cls, cfg: Any) -> tuple[str, ...]:
+        """``supcon`` in both stages; ``ce`` only when there is no stage 1 (α = 0)."""
+        return ("supcon",) if stage1_epochs(cfg.alpha, cfg.epochs) else ("ce", "supcon")
+
     def training_step(self, batch: Any) -> StepOutput:
         x, y, _ = batch
         x, y = x.to(self.device), y.to(self.device)

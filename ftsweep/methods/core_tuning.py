@@ -162,6 +162,10 @@ class CoreTuningMethod(FineTuner):
             v, labels, cfg.temperature, variant=cfg.variant, positive_mask=positive_mask, num_anchors=anchors
         )
 
+    @classmethod
+    def loss_terms(cls, cfg: Any) -> tuple[str, ...]:
+        return ("ce", "ce_mixed", "generated", "con")
+
     def training_step(self, batch: Any) -> StepOutput:
         x, labels, _ = batch
         x, y = x.to(self.device), labels.to(self.device)

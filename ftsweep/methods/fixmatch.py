@@ -44,6 +44,10 @@ class FixMatchMethod(SemiMethod):
     cfg: FixMatchConfig
     unlabeled_views = ("weak", "strong")
 
+    @classmethod
+    def loss_terms(cls, cfg: Any) -> tuple[str, ...]:
+        return ("ce", "unsup", "mask")
+
     def training_step(self, batch: Any) -> StepOutput:
         ce, logits_w, logits_s = self.weak_strong_logits(batch)
         unsup, mask = fixmatch_loss(

@@ -60,6 +60,10 @@ class MeanTeacherMethod(SemiMethod):
         length = int(round(self.cfg.rampup_epochs * spe))
         return self.cfg.lambda_u * sigmoid_rampup(self.scheduler.last_epoch, length)
 
+    @classmethod
+    def loss_terms(cls, cfg: Any) -> tuple[str, ...]:
+        return ("ce", "unsup", "weight_u")
+
     def training_step(self, batch: Any) -> StepOutput:
         (x_l, y_l, _), ((x_1, x_2), _, _) = batch
         n_l, n_u = len(x_l), len(x_1)

@@ -122,7 +122,17 @@ class SchaneConfig(TrainConfig):
     def _check_novel_classes(self) -> None:
         from ftsweep.data import DATASETS, get_dataset_info
 
-        novel = get_dataset_info(self.dataset).num_novel_classes
+        info = get_dataset_info(self.dataset)
+        novel = info.num_novel_classes
+        if self.fewshot_split == "test" or (novel is None and self.fewshot_split == "auto"):
+            for n in self.fewshot_ways:  # episodes from the test split's classes
+                if n > info.num_classes:
+                    raise ConfigError(
+                        "fewshot_ways",
+                        n,
+                        f"must be <= the {info.num_classes} classes of {self.dataset}'s test split, "
+                        "which the episodes are drawn from",
+                    )
         if novel is None:
             if self.fewshot_split == "novel":
                 with_novel = sorted(n for n, i in DATASETS.items() if i.num_novel_classes is not None)
@@ -152,6 +162,10 @@ class SchaneMethod(FineTuner):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder outputs y = Enc(z) with shape (B, D), through ``dropout`` (train mode only)."""
         return self.model["dropout"](self.model["backbone"](x))
+
+    @classmethod
+    def loss_terms(cls, cfg: Any) -> tuple[str, ...]:
+        return ("ce",) if cfg.objective == "ce" else ("ce", _TERM_LOG[cfg.objective])
 
     def training_step(self, batch: Any) -> StepOutput:
         (x1, x2), y, _ = batch

@@ -57,6 +57,10 @@ class SclMethod(FineTuner):
             heads["projector"] = ProjectionHead(num_features, num_features, self.cfg.proj_dim)
         return heads
 
+    @classmethod
+    def loss_terms(cls, cfg: Any) -> tuple[str, ...]:
+        return ("ce", "supcon")
+
     def training_step(self, batch: Any) -> StepOutput:
         x, y, _ = batch
         x, y = x.to(self.device), y.to(self.device)

@@ -54,6 +54,12 @@ class TargetPretrainMethod:
         self.before = {f"{k}_before": v for k, v in before.items()}
         self.cluster = dict(before)
 
+    @classmethod
+    def reported_metrics(cls, cfg: TargetPretrainConfig) -> frozenset[str]:
+        """The ``train/`` metrics of every epoch (no validation split in stage 1): the loss, its
+        SSL term and, with ``l2_init`` > 0, the L2-init term (``ftsweep.runner.check_jobs``)."""
+        return frozenset({"train/loss", "train/ssl", *(("train/l2_init",) if cfg.l2_init > 0 else ())})
+
     @property
     def epoch(self) -> int:
         return self.trainer.epoch

@@ -138,8 +138,16 @@ class UotSelectionConfig(TrainConfig):
                     f"needs checkpoint_format {' or '.join(head_formats)} (a checkpoint with a "
                     f"projection head), not {self.checkpoint_format!r}",
                 )
+        source_classes = get_dataset_info(self.source_dataset).num_classes
         for u in self.true_units:
-            check(u, "true_units", ge=0)
+            if not 0 <= u < source_classes:
+                raise ConfigError(
+                    "true_units",
+                    u,
+                    f"must be a class id of {self.source_dataset}: in [0, {source_classes - 1}]",
+                )
+        if len(set(self.true_units)) < len(self.true_units):
+            raise ConfigError("true_units", self.true_units, "must not repeat a source class")
         if self.selection in ("none", "label"):
             pass
         elif self.source_labels:
@@ -283,6 +291,14 @@ class UotSelectionMethod(FineTuner):
             drop_last=True,
         )
         return _zip(target, cycle(source, seed + 1))
+
+    @classmethod
+    def loss_terms(cls, cfg: Any) -> tuple[str, ...]:
+        """``ce_target``, and the source term of Eq. 6 (labels) or Eq. 7 (pseudo-labels) when
+        the selection reuses source data."""
+        if cfg.selection == "none":
+            return ("ce_target",)
+        return ("ce_target", "ce_source" if cfg.source_labels else "soft_ce_source")
 
     def training_step(self, batch: Any) -> StepOutput:
         (xt, yt, _), source = batch

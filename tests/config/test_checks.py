@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from ftsweep.config.checks import (
     CONTRASTIVE,
     check_checkpoint,
     check_dataset_files,
+    check_fewshot_episodes,
     check_job,
     check_positive_pairs,
     positive_share,
@@ -147,3 +150,18 @@ def test_missing_files_and_names(tmp_path, monkeypatch) -> None:
         )
     assert err.value.field == "pretrained" and "moco_v2_800ep_pretrain.pth.tar" in err.value.allowed
     assert str(tmp_path / "torch" / "hub" / "checkpoints") in err.value.allowed
+
+
+def test_fewshot_episodes_of_a_dataset_not_at_hand_are_bounded_by_its_test_size() -> None:
+    def cfg(shots: int, split: str = "test") -> SimpleNamespace:
+        fields = {"fewshot_ways": (10,), "fewshot_shots": (1, shots), "fewshot_query": 15}
+        return SimpleNamespace(dataset="cifar10", data_root="data", fewshot_split=split, **fields)
+
+    # CIFAR-10's 10000 test images: 10 classes of 985 + 15 fit, of 986 + 15 at most 9 can
+    check_fewshot_episodes(cfg(985), {})
+    with pytest.raises(ConfigError) as e:
+        check_fewshot_episodes(cfg(986), {"fewshot_shots": "config.fewshot_shots"})
+    assert (e.value.field, e.value.value) == ("config.fewshot_shots", 986)
+    assert "need 10 classes with 1001 test images each; cifar10's test split has at most 9" in e.value.allowed
+    # episodes from novel classes are not drawn from the test split
+    check_fewshot_episodes(cfg(986, split="novel"), {})

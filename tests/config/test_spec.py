@@ -86,10 +86,29 @@ def test_smoke_value_replaces_a_grid_axis_of_the_same_key() -> None:
     raw = {
         **RAW,
         "methods": [{"method": "scl", "search_space": {"epochs": [50, 100], "lambda_": [0.1, 0.9]}}],
+        "config": {"lr": 0.1, "batch_size": 256},
     }
     job = parse_spec(raw, smoke=True).jobs()[0]
     assert job.fixed["epochs"] == 2 and "epochs" not in job.space
     assert job.space["lambda_"] == tune.grid_search([0.1, 0.9])
+
+
+def test_a_searched_key_fixed_for_that_method_alone_is_refused() -> None:
+    # one method: every layer is its own; several: its own config, not the shared layers
+    one = {**RAW, "methods": [{"method": "scl", "search_space": {"lr": [0.01, 0.1]}}]}
+    with pytest.raises(ConfigError, match=r"is also searched by method.search_space.lr") as e:
+        parse_spec(one)
+    assert (e.value.field, e.value.value) == ("config.lr", 0.1)
+    with pytest.raises(ConfigError) as e:  # the per-dataset layer, no shared config value
+        parse_spec({**one, "config": {"epochs": 100}})
+    assert (e.value.field, e.value.value) == ("dataset_config.cifar10.lr", 0.01)
+    own = {"method": "scl", "config": {"lr": 0.2}, "search_space": {"lr": [0.01, 0.1]}}
+    with pytest.raises(ConfigError) as e:
+        parse_spec({**RAW, "methods": [{"method": "ce"}, own]})
+    assert (e.value.field, e.value.value) == ("methods[1].config.lr", 0.2)
+    shared = parse_spec({**RAW, "methods": [{"method": "ce"}, {**own, "config": {}}]})
+    ce, scl = (j for j in shared.jobs() if j.dataset == "digits")
+    assert ce.fixed["lr"] == 0.1 and "lr" in scl.space  # the shared value serves ce
 
 
 def test_smoke_keeps_a_swept_axis_that_the_method_smoke_defaults_also_set() -> None:

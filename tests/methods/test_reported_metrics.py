@@ -1,0 +1,79 @@
+"""``reported_metrics(cfg)``: the val/, best/ and train/ metrics every epoch of a configuration
+reports, which ``check_jobs`` holds the spec's ``metric`` and ``stop`` keys to before Ray starts.
+Each case runs a real method for a few epochs and compares the declaration with the keys the
+epochs actually share (both ways: nothing declared that some epoch lacks, nothing every epoch has
+left out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ftsweep.trial import method_class
+
+PREFIXES = ("val/", "best/", "train/")
+TINY = {"pretrained": "none", "device": "cpu", "batch_size": 16, "max_train_batches": 1}
+SEMI = {**TINY, "labels_per_class": 4, "max_eval_batches": 1, "iters_per_epoch": 1}
+STAGE1 = {
+    "device": "cpu",
+    "epochs": 2,
+    "batch_size": 32,
+    "proj_dim": 8,
+    "proj_hidden": 16,
+    "pred_hidden": 16,
+    "moco_queue": 64,
+    "max_train_batches": 1,
+    "cluster_n_init": 1,
+}
+
+CASES = [
+    ("ce", {}),
+    ("scl", {}),
+    ("coin", {"alpha": 0.5}),  # stage 1 (SupCon only) then stage 2 (ce joins)
+    ("coin", {"alpha": 0.0}),
+    ("core_tuning", {}),
+    ("core_tuning", {"eta": 0.0}),
+    ("schane", {"objective": "schane"}),
+    ("schane", {"objective": "ce"}),
+    ("schane", {"objective": "ce_supcon"}),
+    ("schane", {"objective": "ce_simclr"}),
+    ("supervised", {"labels_per_class": 4, "iters_per_epoch": 1}),
+    ("fixmatch", SEMI),
+    ("uda", SEMI),
+    ("mean_teacher", SEMI),
+    ("uot_selection", {"k": 2, "milestones": (1,), "selection": "none"}),
+    ("uot_selection", {"k": 2, "milestones": (1,)}),
+    ("uot_selection", {"k": 2, "milestones": (1,), "source_labels": False, "num_clusters": 20}),
+]
+
+
+def _shared_keys(method: str, config: dict[str, Any], epochs: int) -> tuple[set[str], Any]:
+    m = method_class(method)(config)
+    keys = None
+    for _ in range(epochs):
+        result = {k for k in m.step() if k.startswith(PREFIXES)}
+        keys = result if keys is None else keys & result
+    assert keys is not None
+    return keys, m.cfg
+
+
+@pytest.mark.parametrize(("method", "config"), CASES, ids=[f"{m}-{i}" for i, (m, _) in enumerate(CASES)])
+def test_declared_metrics_are_what_every_epoch_reports(method: str, config: dict[str, Any]) -> None:
+    keys, cfg = _shared_keys(method, {**TINY, "max_eval_batches": 1, "epochs": 2, **config}, epochs=2)
+    assert method_class(method).reported_metrics(cfg) == keys
+
+
+@pytest.mark.parametrize("l2_init", [0.0, 0.01])
+def test_stage1_declares_its_train_metrics(l2_init: float) -> None:
+    keys, cfg = _shared_keys("target_pretrain", {**STAGE1, "l2_init": l2_init}, epochs=2)
+    assert method_class("target_pretrain").reported_metrics(cfg) == keys
+    assert ("train/l2_init" in keys) == (l2_init > 0)
+
+
+def test_coin_reports_ce_in_every_epoch_only_without_stage_1() -> None:
+    from ftsweep.methods.coin import CoinConfig
+
+    coin = method_class("coin")
+    assert "train/ce" not in coin.reported_metrics(CoinConfig(alpha=0.5))
+    assert "train/ce" in coin.reported_metrics(CoinConfig(alpha=0.0))
