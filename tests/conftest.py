@@ -17,7 +17,8 @@ import torch
 
 
 def pytest_collection_modifyitems(config, items):
-    """Cluster tests run last: their `ray stop` ends every Ray process on the machine."""
+    """Cluster tests run last: they start Ray heads and sweeps of their own, each in its own
+    processes, after the tests that share the session's Ray instance."""
     items.sort(key=lambda item: item.get_closest_marker("cluster") is not None)
 
 

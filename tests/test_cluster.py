@@ -96,9 +96,12 @@ def _head(tmp_path: Path, *resources: str) -> Iterator[tuple[str, str]]:
         yield address, f"127.0.0.1:{gcs}"
     finally:
         tree = _tree(proc.pid)  # collected first: workers start their own sessions
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):  # graceful, then the rest
+        # SIGTERM to `ray start` alone: it drains the node through its GCS and stops its
+        # processes (~3 s); a SIGTERM to the whole group ends the GCS first, and `ray start`
+        # then waits a minute for it before giving up. SIGKILL for whatever is left.
+        for kill, sig, wait in ((os.kill, signal.SIGTERM, 30), (os.killpg, signal.SIGKILL, 10)):
             try:
-                os.killpg(proc.pid, sig)
+                kill(proc.pid, sig)
                 proc.wait(wait)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
