@@ -220,17 +220,20 @@ def _views(views: str | Sequence[str] | None) -> int:
 
 def split_sizes(cfg: Any) -> dict[str, int]:
     """``labeled``, ``unlabeled``, ``val``, ``test`` sizes of a config's data (before
-    ``val_labels_per_class``), by ``make_splits`` on the dataset's labels when they load offline,
-    else on ``num_train`` spread evenly over the classes."""
+    ``val_labels_per_class``), by ``make_splits`` on the dataset's labels where they are at hand
+    (``ftsweep.data.exact_labels``: embedded data, image folders; a folder's own ``val/`` is the
+    validation part), else on ``num_train`` spread evenly over the classes."""
     import numpy as np
 
-    from ftsweep.data import get_dataset_info, load_dataset
+    from ftsweep.data import exact_labels, get_dataset_info, load_dataset
     from ftsweep.data.splits import make_splits
 
     info = get_dataset_info(cfg.dataset)
-    if info.offline:
+    own_val = None
+    if exact_labels(cfg.dataset):
         loaded = load_dataset(cfg.dataset, cfg.data_root)
         targets, num_test = np.asarray(loaded.train_targets), len(loaded.test_targets)
+        own_val = None if loaded.val is None else len(loaded.val)
     else:
         if info.num_train is None or info.num_test is None:
             raise ConfigError("dataset", cfg.dataset, "its split sizes are unknown without the data")
@@ -242,15 +245,15 @@ def split_sizes(cfg: Any) -> dict[str, int]:
     s = make_splits(
         targets,
         seed=cfg.seed,
-        val_fraction=cfg.val_fraction,
+        val_fraction=0.0 if own_val is not None else cfg.val_fraction,  # as ftsweep.data.build_data
         labels_per_class=cfg.labels_per_class,
         num_labels=cfg.num_labels,
         subsample=getattr(cfg, "subsample", None),
         long_tail_ratio=getattr(cfg, "long_tail_ratio", None),
     )
-    val = len(s.val)
+    val = len(s.val) if own_val is None else own_val
     vlpc = getattr(cfg, "val_labels_per_class", None)
-    if vlpc is not None:
+    if vlpc is not None and own_val is None:
         counts = np.bincount(targets[s.val], minlength=info.num_classes)
         val = int(np.minimum(counts, vlpc).sum())
     return {"labeled": len(s.labeled), "unlabeled": len(s.unlabeled), "val": val, "test": num_test}

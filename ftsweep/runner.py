@@ -124,8 +124,7 @@ def check_pretrained(jobs: list[Job], points: Mapping[str, list[dict[str, Any]]]
     from ftsweep.backbones import is_named_weights
 
     for job in jobs:
-        src = job.source.get("pretrained", "pretrained")
-        src = src if src != "spec" else "pretrained"
+        src = job.source.get("pretrained", "pretrained").removeprefix("spec.")
         for point in (points or {}).get(job.name) or [{}]:
             pre = point.get("pretrained", job.value("pretrained"))
             backbone = point.get("backbone", job.value("backbone"))
@@ -154,6 +153,7 @@ def check_jobs(spec: SweepSpec) -> None:
     from ftsweep.config.checks import check_backbone_name, check_job
     from ftsweep.plan import distinct_points
 
+    _check_grace_period(spec)
     jobs = spec.jobs()
     points = {job.name: distinct_points(spec, job) for job in jobs}
     passed: set = set()  # the name, file, split and checkpoint checks passed, by their arguments
@@ -169,6 +169,16 @@ def check_jobs(spec: SweepSpec) -> None:
         for point in points[job.name]:
             cfg = check_job(job.config_cls, {**job.fixed, **point}, job.source, passed=passed)
             _check_reported(spec, job, cfg)
+
+
+def _check_grace_period(spec: SweepSpec) -> None:
+    """ASHA's first rung is not past ``max_t`` (Tune's ASHA and ``SeedGroupASHA`` refuse it)."""
+    opts = scheduler_options(spec)
+    if spec.scheduler == "asha" and opts["grace_period"] > opts["max_t"]:
+        of = "asha.max_t" if "max_t" in spec.asha else "the longest trial's epochs"
+        raise ConfigError(
+            "asha.grace_period", opts["grace_period"], f"must be <= max_t ({opts['max_t']}, {of})"
+        )
 
 
 def _check_reported(spec: SweepSpec, job: Job, cfg: Any) -> None:
@@ -371,12 +381,23 @@ def scheduler_options(spec: SweepSpec) -> dict[str, Any]:
         return {}
     # time = epochs in which the selection can move (FineTuner.schedulable_epochs); max_t defaults
     # to the longest trial (Tune's 100 would stop a 200-epoch trial at 100)
-    max_t = max((int(job.value("epochs")) for job in spec.jobs()), default=100)
+    max_t = max((_longest(job) for job in spec.jobs()), default=100)
     if spec.scheduler == "asha":
         # the grace period a quarter of max_t: at Tune's 1 epoch ASHA stopped the best
         # configuration of two of three paper grids on digits (bench/search_efficiency.py, README)
         return {"grace_period": max(1, max_t // 4), "reduction_factor": 3, "max_t": max_t, **spec.asha}
     return {"reduction_factor": 3, "max_t": max_t, **spec.hyperband}
+
+
+def _longest(job: Job) -> int:
+    """The most epochs a trial of ``job`` trains: its fixed ``epochs``, or the largest value of
+    an ``epochs`` search axis (a range's upper end)."""
+    from ftsweep.config.space import domain_values
+
+    if "epochs" not in job.space:
+        return int(job.value("epochs"))
+    values = domain_values(job.space["epochs"])
+    return int(max(values) if values is not None else job.space["epochs"])
 
 
 def job_scheduler(spec: SweepSpec) -> Any:

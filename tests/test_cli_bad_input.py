@@ -31,6 +31,14 @@ pretrained: none
 config: {source_dataset: digits_source, k: 5, epochs: 2, labels_per_class: 4, batch_size: 16, milestones: []}
 """
 
+FIXMATCH = """
+name: f
+method: fixmatch
+dataset: digits
+backbone: small_cnn
+pretrained: none
+config: {epochs: 2, iters_per_epoch: 2, labels_per_class: 3}
+"""
 SCHANE = GOOD.replace("method: scl", "method: schane").replace(
     "labels_per_class: 3}", "labels_per_class: 3, fewshot_ways: [5], fewshot_shots: [1]}"
 )
@@ -88,11 +96,11 @@ CASES = [
     ),
     (
         GOOD.replace("labels_per_class: 3", "labels_per_class: 500"),
-        "config.labels_per_class: 500 — 5000 labels requested",
+        "config.labels_per_class: 500 — label budget: 500 per class (5000 in all) — class 0 has only 128",
     ),
     (
         GOOD.replace("pretrained: none", "pretrained: /no/such/ckpt.pt"),
-        "pretrained: '/no/such/ckpt.pt' — must be an existing checkpoint file",
+        "error: pretrained: '/no/such/ckpt.pt' — must be an existing checkpoint file",
     ),
     (GOOD + "colour: red\n", "colour: 'red' — unknown spec key"),
     (
@@ -201,6 +209,37 @@ CASES = [
         "config.fewshot_shots: 21 — 10-way episodes of 21 shots + 15 queries (fewshot_query) need 10 "
         "classes with 36 test images each; digits's test split has 8 classes with that many",
     ),
+    (  # Tune's ASHA asserts grace_period <= max_t once Ray runs
+        GOOD.replace("scheduler: fifo", "scheduler: asha") + "asha: {grace_period: 5}\n",
+        "asha.grace_period: 5 — must be <= max_t (2, the longest trial's epochs)",
+    ),
+    (
+        GOOD + "num_samples: 3\n",
+        "num_samples: 3 — job scl-digits has only grid axes: each of its configurations",
+    ),
+    (  # the 1-per-class budget takes all 10 images the 99 % validation split leaves
+        FIXMATCH.replace("labels_per_class: 3", "labels_per_class: 1, val_fraction: 0.99"),
+        "config.labels_per_class: 1 — leaves no unlabeled image in digits for fixmatch",
+    ),
+    (
+        GOOD.replace("epochs: 2,", "epochs: 2, checkpoint_format: bogus,"),
+        "checkpoint_format: 'bogus' — must be one of auto",
+    ),
+    (
+        GOOD.replace("pretrained: none", "pretrained: auto").replace(
+            "epochs: 2,", "epochs: 2, checkpoint_format: moco_v2,"
+        ),
+        "config.checkpoint_format: 'moco_v2' — does not read pretrained: auto",
+    ),
+    (GOOD + "metric: val/loss\nmode: max\n", "mode: 'max' — must be min for metric val/loss"),
+    (
+        GOOD.replace("epochs: 2,", "epochs: 2, milestones: [1],"),
+        "config.milestones: [1] — is read only with schedule: step (this job's schedule is cosine)",
+    ),
+    (  # a 224-px ViT fed digits' 32-px images fails at its first batch
+        GOOD.replace("backbone: small_cnn", "backbone: vit_tiny_patch16_224"),
+        "image_size: 32 — vit_tiny_patch16_224 takes 224×224 images only",
+    ),
 ]
 
 
@@ -241,6 +280,15 @@ config: {epochs: 2, lr: 0.05, labels_per_class: 3}
         GOOD + "metric: train/supcon\n",
         GOOD + "stop: {val/acc: 99.0}\n",
         SHARED_LR,  # a shared layer's lr, searched by one of the methods (ce keeps 0.05)
+        FIXMATCH,
+        GOOD + "metric: val/loss\n",  # mode min by default for a loss
+        GOOD.replace("epochs: 2,", "epochs: 2, milestones: [1], schedule: step,"),
+        GOOD.replace("backbone: small_cnn", "backbone: vit_tiny_patch16_224").replace(
+            "epochs: 2,", "epochs: 2, image_size: 224,"
+        ),
+        GOOD.replace("pretrained: none", "pretrained: auto").replace(
+            "epochs: 2,", "epochs: 2, checkpoint_format: simclr,"
+        ),
     ],
 )
 def test_the_good_side_of_each_new_check_validates(text: str, no_side_effects, capsys) -> None:

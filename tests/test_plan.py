@@ -235,11 +235,11 @@ def test_notes_say_when_optuna_can_use_no_result() -> None:
     (note,) = _notes({**gp, "seeds": [0, 1]}, cpus=18)
     assert "max_concurrent_trials below 18" in note
     # a grid search has no model to starve
-    assert _notes({**OPTUNA_GRID, "searcher": "grid"}, cpus=64) == ()
+    assert _notes({**OPTUNA_GRID, "searcher": "grid", "num_samples": 1}, cpus=64) == ()
 
 
 def test_notes_say_when_asha_stops_no_trial() -> None:
-    asha = {**OPTUNA_GRID, "searcher": "grid", "scheduler": "asha"}
+    asha = {**OPTUNA_GRID, "searcher": "grid", "num_samples": 1, "scheduler": "asha"}
     assert _notes(asha, cpus=1) == ()  # the runner's grace period: 20 epochs // 4
     (note,) = _notes({**asha, "asha": {"grace_period": 20}}, cpus=1)
     assert note.startswith("asha.grace_period 20 >= max_t 20")

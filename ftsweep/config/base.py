@@ -277,10 +277,27 @@ class LoopConfig(BaseConfig):
         if not _DEVICE.match(self.device):
             raise ConfigError("device", self.device, "must be auto, cpu, cuda, cuda:N or mps")
         check(self.max_train_batches, "max_train_batches", ge=1)
+        self._check_checkpoint_format()
         check(self.precision, "precision", choices=PRECISIONS)
         for name in ("channels_last", "gpu_augment"):
             if isinstance(getattr(self, name), str):
                 check(getattr(self, name), name, choices=("auto",))
+
+    def _check_checkpoint_format(self) -> None:
+        """A known format; with ``pretrained: auto`` (ftsweep's own SimCLR checkpoint, keys
+        ``backbone.*``) one that reads those keys."""
+        from ftsweep.backbones.checkpoint import CHECKPOINT_FORMATS
+
+        check(self.checkpoint_format, "checkpoint_format", choices=("auto", *CHECKPOINT_FORMATS))
+        if self.pretrained == "auto" and self.checkpoint_format != "auto":
+            reads = [n for n, f in CHECKPOINT_FORMATS.items() if "backbone." in f.prefixes]
+            if self.checkpoint_format not in reads:
+                raise ConfigError(
+                    "checkpoint_format",
+                    self.checkpoint_format,
+                    f"does not read pretrained: auto (ftsweep's SimCLR checkpoint, keys backbone.*); "
+                    f"use {', '.join(['auto', *reads])}",
+                )
 
 
 @dataclass(frozen=True)
@@ -402,7 +419,7 @@ class TrainConfig(LoopConfig, DataConfig):
             check(name, "feature_metrics", choices=("s_dbw",))
 
     def _check_label_budget(self) -> None:
-        from ftsweep.data import get_dataset_info
+        from ftsweep.data import exact_labels, get_dataset_info
 
         info = get_dataset_info(self.dataset)
         budget = self.num_labels
@@ -418,7 +435,10 @@ class TrainConfig(LoopConfig, DataConfig):
                 value,
                 f"must be a multiple of the {info.num_classes} classes of {info.name} (balanced budget)",
             )
-        if info.num_train is not None:
+        # where the labels are at hand the split is drawn exactly instead, before Ray starts
+        # (ftsweep.config.checks.check_exact_split) and by the trial: the estimate ignores a
+        # folder's own val/ and the floor of one image per class of subsample
+        if info.num_train is not None and not exact_labels(self.dataset):
             pool = int(info.num_train * (1 - self.val_fraction) * (self.subsample or 1.0))
             if budget > pool:
                 raise ConfigError(

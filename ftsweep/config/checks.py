@@ -34,6 +34,7 @@ __all__ = [
     "check_checkpoint",
     "check_dataset_files",
     "check_fewshot_episodes",
+    "check_image_size",
     "check_job",
     "check_positive_pairs",
     "positive_share",
@@ -272,18 +273,26 @@ FEWSHOT_FIELDS = ("dataset", "data_root", "fewshot_split", "fewshot_ways", "fews
 
 
 def check_exact_split(cfg: Any, source: Mapping[str, str]) -> None:
-    """The splits of an embedded dataset (``offline``: its labels load at once) drawn exactly as a
-    trial will (``ftsweep.plan.split_sizes``): a label budget the config's own estimate allows can
-    still exceed a class's images after the validation split."""
+    """The splits of a dataset whose labels are at hand (``ftsweep.data.exact_labels``: embedded
+    data, image folders) drawn exactly as a trial will (``ftsweep.plan.split_sizes``): a label
+    budget can exceed a class's images after the validation split, and a method that learns from
+    unlabeled images (``needs_unlabeled``) needs some left outside the budget."""
     from ftsweep.data import SplitError
     from ftsweep.plan import split_sizes
 
+    key = "num_labels" if cfg.num_labels is not None else "labels_per_class"
+    value = cfg.num_labels if cfg.num_labels is not None else cfg.labels_per_class
     try:
-        split_sizes(cfg)
+        sizes = split_sizes(cfg)
     except SplitError as err:
-        key = "num_labels" if cfg.num_labels is not None else "labels_per_class"
-        value = cfg.num_labels if cfg.num_labels is not None else cfg.labels_per_class
         raise ConfigError(_field(source, key), value, str(err)) from None
+    if getattr(cfg, "needs_unlabeled", False) and value is not None and sizes["unlabeled"] == 0:
+        raise ConfigError(
+            _field(source, key),
+            value,
+            f"leaves no unlabeled image in {cfg.dataset} for {cfg.method} (the budget takes the "
+            f"whole train part after the validation split, {sizes['labeled']} images)",
+        )
 
 
 def check_fewshot_episodes(cfg: Any, source: Mapping[str, str]) -> None:
@@ -316,6 +325,27 @@ def check_fewshot_episodes(cfg: Any, source: Mapping[str, str]) -> None:
             f"{ways}-way episodes of {shots} shots + {cfg.fewshot_query} queries (fewshot_query) need "
             f"{ways} classes with {need} test images each; {cfg.dataset}'s test split has "
             f"{bound}{enough} classes with that many",
+        )
+
+
+def check_image_size(backbone: str, size: int, source: Mapping[str, str]) -> None:
+    """A backbone built for one input size (a timm ViT / Swin: ``patch_embed.strict_img_size``)
+    gets images of that side: the trial's views are ``size`` × ``size`` (``image_size``, else
+    the dataset's own), and the first batch would fail otherwise. Built on the ``meta`` device."""
+    import torch
+
+    from ftsweep.backbones import create_backbone
+
+    with torch.device("meta"):
+        model = create_backbone(backbone)
+    embed = getattr(model, "patch_embed", None)
+    fixed = getattr(embed, "img_size", None) if getattr(embed, "strict_img_size", False) else None
+    if fixed is not None and tuple(fixed) != (size, size):
+        raise ConfigError(
+            _field(source, "image_size"),
+            size,
+            f"{backbone} takes {fixed[0]}×{fixed[1]} images only (its patch embedding is built for "
+            f"that size); set image_size: {fixed[0]}",
         )
 
 
@@ -354,7 +384,7 @@ def check_job(
     values = cfg.to_dict()
     memo = passed if passed is not None else set()
     if "dataset" in values:
-        from ftsweep.data import DATASET_FIELDS, get_dataset_info
+        from ftsweep.data import DATASET_FIELDS, exact_labels, get_dataset_info
 
         for key in (k for k in DATASET_FIELDS if k in values):
             args = (values[key], values["data_root"], bool(values.get("download")))
@@ -363,8 +393,9 @@ def check_job(
                 memo.add(("files", *args))
         info = get_dataset_info(values["dataset"])
         num_classes = info.num_classes
-        if info.offline and "labels_per_class" in values:
-            split = ("split", *(values.get(k) for k in SPLIT_FIELDS))
+        if exact_labels(values["dataset"]) and "labels_per_class" in values:
+            unlabeled = getattr(config_cls, "needs_unlabeled", False)
+            split = ("split", unlabeled, *(values.get(k) for k in SPLIT_FIELDS))
             if split not in memo:
                 check_exact_split(cfg, source)
                 memo.add(split)
@@ -375,6 +406,11 @@ def check_job(
             if episodes not in memo:
                 check_fewshot_episodes(cfg, source)
                 memo.add(episodes)
+        if "backbone" in values and "image_size" in values:
+            side = values["image_size"] or info.image_size
+            if ("image_size", values["backbone"], side) not in memo:
+                check_image_size(values["backbone"], side, source)
+                memo.add(("image_size", values["backbone"], side))
     if values.get("stage1") is not None:
         check_stage1(cfg, source, memo, download_weights)
     if "backbone" in values and "pretrained" in values:

@@ -31,6 +31,7 @@ from ftsweep.config.space import (
     resolve_points,
     resolve_search_space,
     search_axes,
+    shown,
     shrink_space,
     validate_points,
 )
@@ -341,6 +342,7 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
         spec = _smoke_spec(spec, SmokeSettings.parse(_mapping(raw, "smoke", {})))
     spec = replace(spec, expanded=tuple(expand_jobs(spec, registry)))
     _check_points(spec)
+    _check_repeats(spec)
     _check_table(spec)
     return spec
 
@@ -411,6 +413,25 @@ def _check_points(spec: SweepSpec) -> None:
             )
 
 
+def _check_repeats(spec: SweepSpec) -> None:
+    """``num_samples`` > 1 draws again only from random domains (or as Optuna suggestions): a job
+    with grid axes alone, or none, would run each of its configurations that many times with the
+    same seeds — identical trials, pooled twice into a table."""
+    if spec.num_samples == 1:
+        return
+    for job in spec.jobs():
+        axes = search_axes(job.space)
+        if any(not is_grid(v) for v in axes.values()) or (spec.searcher == "optuna" and axes):
+            continue
+        raise ConfigError(
+            "num_samples",
+            spec.num_samples,
+            f"job {job.name} has {'only grid axes' if axes else 'no search axis'}: each of its "
+            f"configurations would run {spec.num_samples} times with the same seeds; use 1 (give "
+            "more seeds: with seeds:), or random domains / searcher: optuna",
+        )
+
+
 def _require_selection_metric(value: Any, field: str) -> None:
     """A metric that may select configurations (``metric``, ``table.select_by``): validation or
     training, never test."""
@@ -419,6 +440,22 @@ def _require_selection_metric(value: Any, field: str) -> None:
         field,
         value,
         "must be a validation (or training) metric such as best/val/acc — test metrics never select",
+    )
+
+
+#: the direction of the metrics whose name ends so (``val/acc``, ``train/ce`` …)
+BETTER = {"acc": "max", "mpa": "max", "loss": "min", "ce": "min"}
+
+
+def _require_direction(metric: str, mode: str) -> None:
+    """``mode`` goes the way ``metric`` improves, where its name says (:data:`BETTER`): the other
+    way ASHA and Optuna keep the worst configurations."""
+    better = BETTER.get(metric.rsplit("/", 1)[-1])
+    _require(
+        better is None or better == mode,
+        "mode",
+        mode,
+        f"must be {better} for metric {metric} (the other way the search keeps the worst configurations)",
     )
 
 
@@ -544,10 +581,11 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
             "must be a finite number >= 0 (fractions allowed)",
         )
     _require(resources.get("cpu", 1) > 0, "resources.cpu", resources.get("cpu"), "must be > 0")
-    mode = raw.get("mode", "max")
-    _require(mode in ("max", "min"), "mode", mode, "must be max or min")
     metric = raw.get("metric", "best/val/acc")
     _require_selection_metric(metric, "metric")
+    mode = raw.get("mode", BETTER.get(metric.rsplit("/", 1)[-1], "max"))  # default: the metric's way
+    _require(mode in ("max", "min"), "mode", mode, "must be max or min")
+    _require_direction(metric, mode)
     mct = raw.get("max_concurrent_trials")
     _require(mct is None or (_int(mct) and mct >= 1), "max_concurrent_trials", mct, "must be an integer >= 1")
     ckf = raw.get("checkpoint_frequency", 1)
@@ -703,6 +741,30 @@ def _own_axes_not_fixed(
         )
 
 
+def _step_fields_need_step(
+    cls: type,
+    fixed: Mapping[str, Any],
+    own: Mapping[str, Any],
+    space: Mapping[str, Any],
+    source: Mapping[str, str],
+) -> None:
+    """``milestones`` (non-empty) and ``gamma``, fixed for this method (``own``, as for
+    :func:`_own_axes_not_fixed`) or searched, shape only ``schedule: step``; under another
+    schedule they would be ignored silently."""
+    if "schedule" not in cls.field_names() or "schedule" in space:
+        return
+    schedule = fixed.get("schedule", field_default(cls, "schedule"))
+    given = [k for k in ("milestones", "gamma") if k in space or (k in own and own[k] not in ((), []))]
+    if given and schedule != "step":
+        key = given[0]
+        raise ConfigError(
+            source.get(key, key).removeprefix("spec."),
+            shown(space[key]) if key in space else own[key],
+            f"is read only with schedule: step (this job's schedule is {schedule}); set schedule: step "
+            "or drop it",
+        )
+
+
 def job_points(
     points: Any,
     full_space: Mapping[str, Any],
@@ -757,6 +819,7 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
                 _apply(fixed, layer, source, prefix)
             own = fixed if len(spec.methods) == 1 else m.config
             _own_axes_not_fixed(own, full_space, source, where)
+            _step_fields_need_step(cls, fixed, own, full_space, source)
             job_space = space
             if spec.smoke:
                 layers, replaced = smoke_layers(

@@ -147,6 +147,17 @@ def get_dataset_info(name: str) -> DatasetInfo:
     )
 
 
+def exact_labels(name: str) -> bool:
+    """Whether the train labels of ``name`` are at hand before a trial loads it — an embedded
+    dataset (``offline``) or an image folder (scanned once) —, so that its splits can be drawn
+    exactly rather than estimated from ``num_train``."""
+    if name in DATASETS:
+        return DATASETS[name].offline
+    from ftsweep.data.folder import is_folder_dataset
+
+    return is_folder_dataset(name)
+
+
 def load_dataset(name: str, root: str = "data", download: bool = False) -> LoadedDataset:
     """Load dataset ``name`` from ``root`` (downloading only when ``download`` is True)."""
     return get_dataset_info(name).load(root, download)

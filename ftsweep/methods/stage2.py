@@ -175,6 +175,8 @@ class SemiConfig(Stage2Config):
     """
 
     method: ClassVar[str] = "semi"
+    #: the budget must leave unlabeled images (``ftsweep.config.checks.check_exact_split``)
+    needs_unlabeled: ClassVar[bool] = True
 
     mu: int = 7
     lambda_u: float = 1.0

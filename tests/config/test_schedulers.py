@@ -42,3 +42,17 @@ def test_asha_options_reach_tunes_scheduler() -> None:
     sched = job_scheduler(parse_spec({**RAW, "scheduler": "asha", "asha": {"grace_period": 2, "max_t": 9}}))
     assert isinstance(sched, ASHAScheduler) and sched._max_t == 9
     assert [m for m, _ in sched._brackets[0]._rungs] == [6, 2]  # grace 2, then × 3 below max_t
+
+
+def test_max_t_is_the_longest_searched_epochs() -> None:
+    # a searched epochs axis: max_t from its largest value, not the config's 30 (a 40-epoch
+    # trial would stop at 30); a range's upper end (exclusive for integers)
+    from ray import tune
+
+    raw = {**RAW, "config": {}, "scheduler": "asha"}
+    sched = job_scheduler(parse_spec({**raw, "search_space": {"epochs": [2, 40]}}))
+    assert sched._max_t == 40
+    sched = job_scheduler(
+        parse_spec({**raw, "searcher": "random", "search_space": {"epochs": tune.randint(5, 50)}})
+    )
+    assert sched._max_t == 49

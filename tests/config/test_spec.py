@@ -177,3 +177,12 @@ def test_overrides_apply_dotted_yaml_values_and_are_validated(tmp_path) -> None:
         with pytest.raises(ConfigError, match=why) as e:
             apply_overrides(RAW, [bad])
         assert e.value.field == "--set"
+
+
+def test_mode_follows_the_metric_and_may_not_contradict_it() -> None:
+    assert parse_spec({**RAW, "metric": "val/loss"}).mode == "min"
+    assert parse_spec({**RAW, "metric": "best/val/acc"}).mode == "max"
+    assert parse_spec({**RAW, "metric": "train/supcon", "mode": "min"}).mode == "min"  # no rule
+    with pytest.raises(ConfigError) as e:
+        parse_spec({**RAW, "metric": "best/val/acc", "mode": "min"})
+    assert (e.value.field, e.value.value) == ("mode", "min")

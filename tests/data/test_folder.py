@@ -52,8 +52,11 @@ def test_a_relative_path_and_the_config(tmp_path, monkeypatch) -> None:
     assert not is_folder_dataset("cifar10") and not is_folder_dataset("no_such_name")
     cfg = TrainConfig.from_dict({"dataset": "./my_images", "labels_per_class": 4})
     assert cfg.dataset == "./my_images"
-    with pytest.raises(ConfigError, match="at most 5 per class"):  # 6 per class, 1 each to validation
-        TrainConfig.from_dict({"dataset": "./my_images", "labels_per_class": 6})
+    from ftsweep.config.checks import check_job
+
+    # 6 per class, 1 each to validation: the exact split (before Ray starts) refuses
+    with pytest.raises(ConfigError, match="at most 5 per class"):
+        check_job(TrainConfig, {"dataset": "./my_images", "labels_per_class": 6, "pretrained": "none"}, {})
     with pytest.raises(ConfigError, match="must be one of .*or an image-folder path"):
         TrainConfig.from_dict({"dataset": "no_such_name"})
 
@@ -89,3 +92,29 @@ def test_a_wrong_layout_names_the_path_and_the_layout(tmp_path, breakage, expect
 def test_a_missing_folder(tmp_path) -> None:
     with pytest.raises(ConfigError, match="is not a directory; expected an image-folder dataset"):
         TrainConfig.from_dict({"dataset": str(tmp_path / "nowhere")})
+
+
+def test_a_folders_label_budget_is_checked_on_its_exact_split(tmp_path) -> None:
+    """A folder's labels are at hand: the split is drawn exactly before Ray starts, where the
+    estimate from its image count accepted a class too small and refused a budget that fits."""
+    from ftsweep.config.checks import check_job
+    from ftsweep.methods.ce import CEConfig
+
+    uneven = tmp_path / "uneven"
+    make_tree(uneven, train=30, classes=("a",))
+    make_tree(uneven, train=3, classes=("b",))  # 3 images: 1 to validation, 2 left
+    fixed = {"dataset": str(uneven), "pretrained": "none", "batch_size": 4, "labels_per_class": 5}
+    with pytest.raises(ConfigError, match="class 1 has only 2 training images after the validation split"):
+        check_job(CEConfig, fixed, {})
+    single = make_tree(tmp_path / "single", train=1, classes=("a", "b"))  # 1 image a class
+    # the estimate said "about 1 training images … at most 0 per class"; the split keeps both
+    check_job(CEConfig, {**fixed, "dataset": str(single), "labels_per_class": 1}, {})
+
+
+def test_split_sizes_of_a_folder_with_its_own_val_part(tmp_path) -> None:
+    from ftsweep.plan import split_sizes
+
+    root = make_tree(tmp_path / "imgs", train=6, test=2, val=2)
+    sizes = split_sizes(TrainConfig.from_dict({"dataset": str(root), "labels_per_class": 4}))
+    # as build_data: val/ validates, nothing is carved from train/
+    assert sizes == {"labeled": 3 * 4, "unlabeled": 3 * 2, "val": 3 * 2, "test": 3 * 2}
