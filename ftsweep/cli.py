@@ -35,6 +35,10 @@ def _version_runs(args: argparse.Namespace):  # noqa: ANN202 — a DataFrame
         )
     except KeyError as e:
         raise ConfigError("--experiment", args.experiment, str(e.args[0])) from None
+    except FileNotFoundError as e:  # a reading command never creates a store
+        raise ConfigError(
+            *_tracking_field(args.tracking_uri), f"{e}; give the store the sweep logged to"
+        ) from None
     if df.empty:
         raise ConfigError("--experiment", args.experiment, f"has no finished runs (version {version})")
     return df
@@ -43,6 +47,155 @@ def _version_runs(args: argparse.Namespace):  # noqa: ANN202 — a DataFrame
 def _fail(msg: str) -> int:
     print(f"ftsweep: error: {msg}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+#: the schemes of the MLflow tracking stores ftsweep logs to and reads (sqlite:///PATH is the
+#: default); a plain path or ``file:`` URI is MLflow's filesystem store, which MLflow refuses
+#: unless ``MLFLOW_ALLOW_FILE_STORE`` is set
+STORE_SCHEMES = (
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "http",
+    "https",
+    "databricks",
+    "databricks-uc",
+    "uc",
+)
+
+
+def _tracking_field(given: str | None) -> tuple[str, str]:
+    """Where the tracking URI came from, as ``(field, value)``: ``--tracking-uri``, else
+    ``$MLFLOW_TRACKING_URI``, else the default (see :func:`ftsweep.tracking.tracking_uri`)."""
+    from ftsweep.tracking import DEFAULT_TRACKING_URI
+
+    if given:
+        return "--tracking-uri", given
+    if env := os.environ.get("MLFLOW_TRACKING_URI"):
+        return "MLFLOW_TRACKING_URI", env
+    return "--tracking-uri", DEFAULT_TRACKING_URI
+
+
+def _check_tracking_uri(given: str | None) -> None:
+    """The tracking URI names a store MLflow opens, and a SQLite file's folder can be made.
+
+    Raises:
+        ConfigError: a plain path or ``file:`` URI (MLflow's filesystem store), an unknown
+            scheme, or a SQLite path below a file.
+    """
+    from importlib.metadata import entry_points
+    from urllib.parse import urlparse
+
+    from ftsweep.tracking import sqlite_path, tracking_uri
+
+    field, value = _tracking_field(given)
+    scheme = urlparse(value).scheme.lower()
+    if value in ("databricks", "databricks-uc", "uc"):
+        return
+    if scheme in ("", "file"):
+        from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
+
+        if MLFLOW_ALLOW_FILE_STORE.get():  # MLflow's own opt-out of its refusal
+            return
+        raise ConfigError(
+            field,
+            value,
+            "a plain path or file: URI is MLflow's filesystem store, which MLflow no longer opens; "
+            "give sqlite:///PATH (e.g. sqlite:///mlflow.db)",
+        )
+    plugins = {ep.name for ep in entry_points(group="mlflow.tracking_store")}
+    if scheme.split("+", 1)[0] not in STORE_SCHEMES and scheme not in plugins:
+        raise ConfigError(
+            field,
+            value,
+            "must be sqlite:///PATH, http(s)://HOST:PORT, databricks, or a postgresql://, mysql:// "
+            "or mssql:// database URI",
+        )
+    db = sqlite_path(tracking_uri(value))
+    if db is not None:
+        _folder(field, db.parent, value)
+
+
+def _folder(field: str, path: str | Path, value: object = None) -> Path:
+    """``path`` as a folder to write into: it, or else its nearest existing parent, is a
+    directory (nothing is created here).
+
+    Raises:
+        ConfigError: on ``field`` (reporting ``value``, default ``path``): a file is in the way.
+    """
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "it is a file" if p == path and value is None else f"{p} is a file"
+                raise ConfigError(field, str(path) if value is None else value, f"must be a folder; {where}")
+            break
+    return path
+
+
+def _output_file(field: str, path: str) -> Path:
+    """``path`` as a file to write (its missing parent folders are made when it is written).
+
+    Raises:
+        ConfigError: ``path`` is a folder, or a file is in the way of its parent folder.
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(field, path, "must be a file path; it is a folder")
+    _folder(field, out.parent, path)
+    return out
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+
+
+def _axes(args: argparse.Namespace) -> tuple[str | list[str], str | list[str]]:
+    """``--rows`` and ``--cols``: comma-separated run columns, each named once in either
+    (one name as a string, as :func:`ftsweep.tables.summarize` takes it).
+
+    Raises:
+        ConfigError: an empty name, or a name given twice.
+    """
+    rows = args.rows.split(",")
+    cols = args.cols.split(",")
+    for flag, text, names in (("--rows", args.rows, rows), ("--cols", args.cols, cols)):
+        if "" in names:
+            raise ConfigError(flag, text, "must be comma-separated column names (method,dataset)")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ConfigError(flag, text, f"must not repeat a name ({name})")
+            if names is cols and name in rows:
+                raise ConfigError(flag, text, f"must not repeat a name of --rows ({name})")
+    return (rows if len(rows) > 1 else rows[0]), (cols if len(cols) > 1 else cols[0])
+
+
+def _layout_error(layout: str, err: KeyError) -> ConfigError:
+    """A paper layout these runs cannot fill (it reads a column or a selection they lack)."""
+    return ConfigError(
+        "--layout", layout, f"cannot be filled from these runs: {err.args[0] if err.args else err}"
+    )
+
+
+def _layout_frame(args: argparse.Namespace, df) -> Any:  # noqa: ANN001 — a DataFrame
+    """The frame of ``--layout`` over ``df``; with ``--paper``: ours | paper | Δ per cell.
+
+    Raises:
+        ConfigError: an unknown layout, or one these runs cannot fill.
+    """
+    from ftsweep.config.spec import load_layout
+
+    layout = load_layout(args.layout, "--layout")
+    try:
+        if args.paper:  # ours (mean ± std, n) | paper | Δ, significance vs the baseline row
+            from ftsweep.tables import paper_frame
+
+            return paper_frame(df, layout, args.format)
+        return layout(df)
+    except KeyError as e:
+        raise _layout_error(args.layout, e) from None
 
 
 def _spec_table(spec, args: argparse.Namespace, out: Path, version: int, run_id: str | None = None) -> None:  # noqa: ANN001
@@ -140,6 +293,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--new", True, "contradicts --resume: give one (resume the latest version or start a new one)"
             )
+        if args.num_cpus is not None and args.num_cpus < 1:
+            raise ConfigError(
+                "--num-cpus", args.num_cpus, "must be an integer >= 1 (CPUs of a local Ray instance)"
+            )
+        _folder("--results", args.results)
+        _check_tracking_uri(args.tracking_uri)
     except ConfigError as e:
         return _fail(str(e))
     from ftsweep.plan import search_notes
@@ -235,8 +394,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from ftsweep.config.spec import load_spec
     from ftsweep.plan import format_plan, plan_spec
 
+    from ftsweep.runner import check_jobs
+
     try:
         spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
+        check_jobs(spec)  # as validate: a plan of trials that would fail is no plan
         plan = plan_spec(spec, throughput=_throughput(args, spec), gpus=args.gpus, cpus=args.cpus)
     except ConfigError as e:
         return _fail(str(e))
@@ -266,86 +428,75 @@ def cmd_table(args: argparse.Namespace) -> int:
     from ftsweep.tables import format_table, render_frame, summarize, write_table
 
     try:
+        _check_tracking_uri(args.tracking_uri)
+        if args.paper and not args.layout:
+            raise ConfigError(
+                "--paper", True, "goes with --layout (ours | paper | Δ per cell of a paper layout)"
+            )
+        rows, cols = _axes(args)
+        if args.format == "parquet" and not args.output:
+            raise ConfigError("--format", "parquet", "needs --output PATH")
+        output = _output_file("--output", args.output) if args.output else None
         df = _version_runs(args)
+        frame = _layout_frame(args, df) if args.layout else None
     except ConfigError as e:
         return _fail(str(e))
-    if args.layout:
-        from ftsweep.config.spec import load_layout
-
-        try:
-            layout = load_layout(args.layout, "--layout")
-            if args.paper:  # ours (mean ± std, n) | paper | Δ, significance vs the baseline row
-                from ftsweep.tables import paper_frame
-
-                frame = paper_frame(df, layout, args.format)
-            else:
-                frame = layout(df)
-        except ConfigError as e:
-            return _fail(str(e))
-        if args.format == "parquet":
-            if not args.output:
-                return _fail("--format: 'parquet' — needs --output PATH")
-            frame.astype(str).to_parquet(args.output, engine="pyarrow")
+    if frame is not None:
+        if output is not None and args.format == "parquet":
+            output.parent.mkdir(parents=True, exist_ok=True)
+            frame.astype(str).to_parquet(output, engine="pyarrow")
         else:
             text = render_frame(frame, args.format)
             print(text)
-            if args.output:
-                Path(args.output).write_text(text + "\n")
+            if output is not None:
+                _write_text(output, text)
         return 0
-    rows, cols = args.rows.split(","), args.cols.split(",")
     try:
-        mean, std, n = summarize(
-            df, rows if len(rows) > 1 else rows[0], cols if len(cols) > 1 else cols[0], args.metric
-        )
+        mean, std, n = summarize(df, rows, cols, args.metric)
     except KeyError as e:
         return _fail(f"--rows/--cols/--metric: {e.args[0]}")
     baseline = args.baseline
     if baseline is not None and baseline not in mean.index:
         return _fail(f"--baseline: {baseline!r} — must be one of the rows: {', '.join(map(str, mean.index))}")
-    if args.format == "parquet":
-        if not args.output:
-            return _fail("--format: 'parquet' — needs --output PATH")
-        write_table(mean, std, n, args.output)
-        print(f"wrote {args.output}")
+    if output is not None and args.format == "parquet":
+        write_table(mean, std, n, output)
+        print(f"wrote {output}")
         return 0
     text = format_table(mean, std, baseline=baseline, fmt=args.format)
     print(text)
-    if args.output:
-        Path(args.output).write_text(str(text) + "\n")
+    if output is not None:
+        _write_text(output, str(text))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Each table cell's selected run: ``<output>/<row>__<col>/`` with ``model.pt`` (its selected
     epoch's state_dict), ``config.json`` and ``load.txt`` (:mod:`ftsweep.export`)."""
+    from ftsweep.config.spec import load_layout
     from ftsweep.export import export_runs
 
     try:
+        _check_tracking_uri(args.tracking_uri)
+        rows, cols = _axes(args)
+        out = _folder("--output", args.output or Path("results") / args.experiment / "export")
         df = _version_runs(args)
+        layout = load_layout(args.layout, "--layout") if args.layout else None
+        try:
+            cells = export_runs(
+                df,
+                out,
+                rows=rows,
+                cols=cols,
+                layout=layout,
+                tracking_uri=args.tracking_uri,
+                results=args.results,
+            )
+        except KeyError as e:
+            if layout is None:
+                return _fail(f"--rows/--cols: {e.args[0]}")
+            raise _layout_error(args.layout, e) from None
     except ConfigError as e:
         return _fail(str(e))
-    layout = None
-    if args.layout:
-        from ftsweep.config.spec import load_layout
-
-        try:
-            layout = load_layout(args.layout, "--layout")
-        except ConfigError as e:
-            return _fail(str(e))
-    rows, cols = args.rows.split(","), args.cols.split(",")
-    out = Path(args.output or Path("results") / args.experiment / "export")
-    try:
-        cells = export_runs(
-            df,
-            out,
-            rows=rows if len(rows) > 1 else rows[0],
-            cols=cols if len(cols) > 1 else cols[0],
-            layout=layout,
-            tracking_uri=args.tracking_uri,
-            results=args.results,
-        )
-    except KeyError as e:
-        return _fail(f"{'--layout' if layout else '--rows/--cols'}: {e.args[0]}")
     except FileNotFoundError as e:
         return _fail(f"checkpoint: {e} (give the sweep's --results)")
     for c in cells:
@@ -389,6 +540,12 @@ def mlflow_ui_command(uri: str, port: int) -> list[str]:
 def cmd_ui(args: argparse.Namespace) -> int:
     from ftsweep.tracking import tracking_uri
 
+    try:
+        if not 1 <= args.port <= 65535:
+            raise ConfigError("--port", args.port, "must be an integer in [1, 65535]")
+        _check_tracking_uri(args.tracking_uri)
+    except ConfigError as e:
+        return _fail(str(e))
     uri = tracking_uri(args.tracking_uri)
     cmd = mlflow_ui_command(uri, args.port)
     print(f"MLflow UI on http://127.0.0.1:{args.port}  (store {uri}; Ctrl-C to stop)", flush=True)
@@ -397,15 +554,21 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
+    from ftsweep.config.checks import check_backbone_name, check_dataset_files
     from ftsweep.pretrain import SimCLRConfig, pretrain_simclr
 
+    given = {k: v for k, v in vars(args).items() if k in SimCLRConfig.field_names() and v is not None}
     try:
-        cfg = SimCLRConfig.from_dict(
-            {k: v for k, v in vars(args).items() if k in SimCLRConfig.field_names() and v is not None}
-        )
+        try:
+            cfg = SimCLRConfig.from_dict(given)
+        except ConfigError as e:  # reported as the flag that gave it
+            raise ConfigError(f"--{e.field}" if e.field in given else e.field, e.value, e.allowed) from None
+        check_backbone_name(cfg.backbone, {"backbone": "--backbone"})
+        check_dataset_files(cfg.dataset, cfg.data_root, False, {"dataset": "--dataset"})
+        root = _folder("--results", Path(args.results) / "pretrained", args.results)
     except ConfigError as e:
         return _fail(str(e))
-    path = pretrain_simclr(cfg, root=Path(args.results) / "pretrained", force=args.force)
+    path = pretrain_simclr(cfg, root=root, force=args.force)
     print(path)
     return 0
 

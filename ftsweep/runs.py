@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
 import pandas as pd
 
 __all__ = ["PATH_PARAMS", "load_runs", "parse_param", "trial_identity"]
@@ -36,6 +39,22 @@ def trial_identity(row: pd.Series, params: list[str]) -> str:
     return "|".join(parts)
 
 
+def _missing_store(uri: str) -> Path | None:
+    """The file (SQLite) or folder (MLflow's filesystem store) of the local store at the
+    resolved ``uri`` when it does not exist; None when it does, and for servers and in-memory
+    stores. Opening a missing local store would create it."""
+    from ftsweep.tracking import sqlite_path
+
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        db = sqlite_path(uri)
+        return db if db is not None and not db.is_file() else None
+    if parsed.scheme in ("", "file"):
+        folder = Path(unquote(parsed.path) if parsed.scheme else uri)
+        return None if folder.is_dir() else folder
+    return None
+
+
 def load_runs(
     experiment: str,
     tracking_uri: str | None = None,
@@ -61,12 +80,16 @@ def load_runs(
 
     Raises:
         KeyError: the experiment does not exist (the message lists the ones that do).
+        FileNotFoundError: no local store at ``tracking_uri`` (it is not created).
     """
     from mlflow.tracking import MlflowClient
 
     from ftsweep.tracking import tracking_uri as resolve
 
-    client = MlflowClient(resolve(tracking_uri))
+    uri = resolve(tracking_uri)
+    if (missing := _missing_store(uri)) is not None:
+        raise FileNotFoundError(f"no MLflow store there ({missing} does not exist)")
+    client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = sorted(e.name for e in client.search_experiments())

@@ -60,6 +60,7 @@ __all__ = [
     "git_commit",
     "job_info",
     "open_experiment",
+    "sqlite_path",
     "tracking_uri",
 ]
 
@@ -157,7 +158,7 @@ def git_commit(cwd: str | Path | None = None) -> str:
         return read_commit_file(cwd) or "unknown"
 
 
-def _sqlite_path(uri: str) -> Path | None:
+def sqlite_path(uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI (``None`` for other stores and in-memory ones)."""
     prefix = "sqlite:///"
     if not uri.startswith(prefix):
@@ -169,7 +170,7 @@ def _sqlite_path(uri: str) -> Path | None:
 @contextlib.contextmanager
 def _store_lock(uri: str) -> Iterator[None]:
     """An exclusive ``fcntl`` lock on ``<db>.lock`` beside a SQLite store; nothing for others."""
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is None:
         yield
         return
@@ -189,7 +190,7 @@ def artifact_location(uri: str, artifacts: str | None = None) -> str | None:
     current directory — under ``ray job submit`` a temporary folder), else the server's."""
     if artifacts:
         return artifacts if "://" in artifacts else Path(artifacts).resolve().as_uri()
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     return (db.parent / "mlartifacts").as_uri() if db is not None else None
 
 

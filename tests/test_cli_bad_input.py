@@ -244,7 +244,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("text", "message"), CASES)
-@pytest.mark.parametrize("command", ["run", "validate"])
+@pytest.mark.parametrize("command", ["run", "validate", "plan"])
 def test_bad_spec_exits_2_with_one_line(
     text: str, message: str, command: str, no_side_effects, capsys
 ) -> None:

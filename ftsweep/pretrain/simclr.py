@@ -7,6 +7,7 @@ never seen; labels are never used) and stores the backbone's state dict with ``b
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ class SimCLRConfig(BaseConfig):
     device: str = "auto"
 
     def validate(self) -> None:
+        from ftsweep.data import validate_dataset
+
+        validate_dataset(self.dataset, "dataset")
+        check(self.seed, "seed", ge=0, lt=2**32)
         check(self.epochs, "epochs", ge=1)
         check(self.batch_size, "batch_size", ge=2)
         check(self.lr, "lr", gt=0)
@@ -69,10 +74,18 @@ class SimCLRConfig(BaseConfig):
         check(self.proj_dim, "proj_dim", ge=1)
 
     def tag(self) -> str:
-        from ftsweep.data import get_dataset_info
+        """The checkpoint's file name (no suffix): a registered dataset by its name, an image
+        folder by its folder name and a hash of its absolute path (a path in a file name would
+        place the checkpoint outside its root)."""
+        from ftsweep.data import get_dataset_info, is_folder_dataset
         from ftsweep.data.transforms import small_ssl_views
 
-        tag = f"{self.dataset}-{self.backbone}-simclr-e{self.epochs}-b{self.batch_size}-s{self.seed}"
+        data = self.dataset
+        if is_folder_dataset(data):
+            folder = Path(data).expanduser().resolve()
+            data = f"{folder.name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}"
+        backbone = self.backbone.replace("/", "_")
+        tag = f"{data}-{backbone}-simclr-e{self.epochs}-b{self.batch_size}-s{self.seed}"
         # per-image views at <= 64 px crop at SSL_CROP_SCALE since (0.35, 1): a checkpoint of its own
         return f"{tag}-crop008" if small_ssl_views(get_dataset_info(self.dataset)) else tag
 

@@ -32,7 +32,11 @@ def test_defaults_and_coercion() -> None:
         ({"dataset": "mnist"}, "dataset", "must be one of"),
         # an estimate from num_train where the labels are not at hand (digits' split is exact,
         # checked by ftsweep.config.checks.check_exact_split)
-        ({"dataset": "cifar10", "labels_per_class": 5000}, "labels_per_class", "allowed: at most 4500 per class"),
+        (
+            {"dataset": "cifar10", "labels_per_class": 5000},
+            "labels_per_class",
+            "allowed: at most 4500 per class",
+        ),
         ({"num_labels": 15}, "num_labels", "multiple of the 10 classes"),
         ({"lrr": 0.1}, "lrr", "did you mean 'lr'?"),
         ({"device": "tpu"}, "device", "must be auto, cpu, cuda, cuda:N or mps"),

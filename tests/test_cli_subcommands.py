@@ -1,0 +1,440 @@
+"""Bad flags of ``run``, ``table``, ``export``, ``ui`` and ``pretrain``: one line naming the flag,
+the value and what is allowed; exit 2; before Ray starts and before anything is written."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ftsweep import cli
+
+SPEC = """
+name: t
+method: scl
+dataset: digits
+backbone: small_cnn
+pretrained: none
+config: {epochs: 2, lr: 0.05, temperature: 0.1, labels_per_class: 3}
+search_space: {lambda_: [0.1, 0.5]}
+seeds: [0]
+searcher: grid
+scheduler: fifo
+resources: {cpu: 1, gpu: 0}
+"""
+
+
+class Reached(Exception):
+    """The command got past its checks (raised by a stand-in for the runner)."""
+
+
+def _tree(root: Path) -> set[Path]:
+    return set(root.rglob("*"))
+
+
+@pytest.fixture
+def tmp(monkeypatch, tmp_path):
+    """An empty working directory; Ray must not start; the default tracking URI."""
+    import ftsweep.runner
+
+    def boom(*a, **k):
+        raise AssertionError("Ray/MLflow must not start on bad input")
+
+    monkeypatch.setattr(ftsweep.runner, "init_ray", boom)
+    monkeypatch.setattr(ftsweep.runner, "run_sweep", boom)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def spec(tmp) -> str:
+    p = tmp / "spec.yaml"
+    p.write_text(textwrap.dedent(SPEC))
+    return str(p)
+
+
+@pytest.fixture
+def reach_run_spec(monkeypatch) -> dict:
+    """``run_spec`` records its keyword arguments and raises :class:`Reached`."""
+    import ftsweep.runner
+
+    seen: dict = {}
+
+    def fake(spec, **kwargs):
+        seen.update(kwargs)
+        raise Reached
+
+    monkeypatch.setattr(ftsweep.runner, "run_spec", fake)
+    return seen
+
+
+def _bad(argv: list[str], capsys, root: Path) -> str:
+    """``ftsweep ARGV`` exits 2 with one error line and writes nothing under ``root``."""
+    before = _tree(root)
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("ftsweep: error: "), err
+    assert _tree(root) == before, sorted(map(str, _tree(root) - before))
+    return err
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    """A SQLite store with one finished version of experiment ``exp``: ce and scl on digits,
+    two seeds each (no ``alpha`` column, which COIN's Table 4 reads)."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("exp")
+    for i, (method, seed) in enumerate([("ce", 0), ("ce", 1), ("scl", 0), ("scl", 1)]):
+        tags = {"method": method, "label": method, "dataset": "digits", "seed": str(seed)}
+        run = client.create_run(exp, tags={**tags, "sweep_version": "1", "job": f"{method}-digits"})
+        rid = run.info.run_id
+        client.log_param(rid, "lr", "0.05")
+        client.log_metric(rid, "best/val/acc", 50.0 + i)
+        client.log_metric(rid, "test/acc", 60.0 + i)
+        client.set_terminated(rid, "FINISHED")
+    return uri
+
+
+# 1. run --num-cpus
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_run_refuses_num_cpus_below_one(value, spec, tmp, capsys) -> None:
+    err = _bad(["run", spec, "--num-cpus", value], capsys, tmp)
+    assert f"--num-cpus: {value} — must be an integer >= 1" in err
+
+
+def test_run_passes_a_good_num_cpus_on(spec, tmp, reach_run_spec) -> None:
+    with pytest.raises(Reached):
+        cli.main(["run", spec, "--num-cpus", "1"])
+    assert reach_run_spec["num_cpus"] == 1
+
+
+# 2. run --results
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_run_refuses_results_that_is_a_file(below, spec, tmp, capsys) -> None:
+    (tmp / "taken").write_text("x")
+    results = "taken/sub" if below else "taken"
+    err = _bad(["run", spec, "--results", results], capsys, tmp)
+    where = f"{Path('taken')} is a file" if below else "it is a file"
+    assert f"--results: '{results}' — must be a folder; {where}" in err
+
+
+def test_run_accepts_a_results_folder_not_made_yet(spec, tmp, reach_run_spec) -> None:
+    with pytest.raises(Reached):
+        cli.main(["run", spec, "--results", "new/results"])
+    assert reach_run_spec["results_dir"] == "new/results" and not (tmp / "new").exists()
+
+
+# 3. --tracking-uri that MLflow does not open
+
+PLAIN = ["/some/plain/path", "mlruns", "file:///some/mlruns"]
+
+
+@pytest.mark.parametrize("uri", PLAIN)
+def test_run_refuses_a_filesystem_tracking_uri(uri, spec, tmp, capsys) -> None:
+    err = _bad(["run", spec, "--tracking-uri", uri], capsys, tmp)
+    assert f"--tracking-uri: '{uri}' — a plain path or file: URI is MLflow's filesystem store" in err
+    assert "give sqlite:///PATH" in err
+
+
+def test_run_refuses_a_filesystem_tracking_uri_from_the_environment(spec, tmp, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "./mlruns")
+    err = _bad(["run", spec], capsys, tmp)
+    assert "MLFLOW_TRACKING_URI: './mlruns' — a plain path or file: URI" in err
+
+
+def test_run_refuses_an_unknown_tracking_scheme(spec, tmp, capsys) -> None:
+    err = _bad(["run", spec, "--tracking-uri", "sqlit:///x.db"], capsys, tmp)
+    assert "--tracking-uri: 'sqlit:///x.db' — must be sqlite:///PATH, http(s)://HOST:PORT" in err
+
+
+def test_run_refuses_a_sqlite_store_below_a_file(spec, tmp, capsys) -> None:
+    (tmp / "taken").write_text("x")
+    err = _bad(["run", spec, "--tracking-uri", f"sqlite:///{tmp}/taken/mlflow.db"], capsys, tmp)
+    assert (
+        f"--tracking-uri: 'sqlite:///{tmp}/taken/mlflow.db' — must be a folder; {tmp / 'taken'} is a file"
+        in err
+    )
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["sqlite:///new/mlflow.db", "http://127.0.0.1:5000", "https://mlflow.example.org", "databricks"]
+    + ["postgresql+psycopg2://u@h/db"],
+)
+def test_run_accepts_the_stores_mlflow_opens(uri, spec, tmp, reach_run_spec) -> None:
+    with pytest.raises(Reached):
+        cli.main(["run", spec, "--tracking-uri", uri])
+    assert reach_run_spec["tracking_uri"] == uri and not (tmp / "new").exists()
+
+
+def test_mlflows_file_store_opt_out_is_honoured(spec, tmp, monkeypatch, reach_run_spec) -> None:
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    with pytest.raises(Reached):
+        cli.main(["run", spec, "--tracking-uri", "mlruns"])
+
+
+@pytest.mark.parametrize("command", ["table", "export"])
+@pytest.mark.parametrize("uri", PLAIN)
+def test_reading_commands_refuse_a_filesystem_tracking_uri(command, uri, tmp, capsys) -> None:
+    err = _bad([command, "--experiment", "exp", "--tracking-uri", uri], capsys, tmp)
+    assert f"--tracking-uri: '{uri}' — a plain path or file: URI" in err
+
+
+# 4. reading commands never create a store
+
+
+@pytest.mark.parametrize("command", ["table", "export"])
+def test_reading_commands_do_not_create_the_default_store(command, tmp, capsys) -> None:
+    err = _bad([command, "--experiment", "nope"], capsys, tmp)
+    assert (
+        f"--tracking-uri: 'sqlite:///mlflow.db' — no MLflow store there ({tmp / 'mlflow.db'} does not exist)"
+        in err
+    )
+    assert not (tmp / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("command", ["table", "export"])
+def test_reading_commands_do_not_create_a_stores_folders(command, tmp, capsys) -> None:
+    uri = f"sqlite:///{tmp}/a/b/x.db"
+    err = _bad([command, "--experiment", "exp", "--tracking-uri", uri], capsys, tmp)
+    assert f"--tracking-uri: '{uri}' — no MLflow store there ({tmp}/a/b/x.db does not exist)" in err
+    assert not (tmp / "a").exists()
+
+
+def test_load_runs_does_not_create_a_store(tmp) -> None:
+    from ftsweep.runs import load_runs
+
+    with pytest.raises(FileNotFoundError, match="no MLflow store there"):
+        load_runs("exp", f"sqlite:///{tmp}/none.db")
+    assert _tree(tmp) == set()
+
+
+def test_table_of_an_existing_store(store, tmp, capsys) -> None:
+    assert cli.main(["table", "--experiment", "exp", "--tracking-uri", store]) == 0
+    out = capsys.readouterr().out
+    assert "| ce | 60.50 ± 0.71 |" in out and "| scl | **62.50 ± 0.71** |" in out
+    assert cli.main(["table", "--experiment", "nope", "--tracking-uri", store]) == 2
+    assert "--experiment: 'nope' — no MLflow experiment 'nope'; known: " in capsys.readouterr().err
+
+
+# 5. --output
+
+
+def test_table_makes_the_outputs_folder_after_the_table(store, tmp, capsys) -> None:
+    out = tmp / "no" / "such" / "t.md"
+    assert cli.main(["table", "--experiment", "exp", "--tracking-uri", store, "--output", str(out)]) == 0
+    assert "| scl | **62.50 ± 0.71** |" in out.read_text()
+
+
+def test_table_output_parquet_into_a_new_folder(store, tmp) -> None:
+    import pandas as pd
+
+    out = tmp / "new" / "t.parquet"
+    argv = [
+        "table",
+        "--experiment",
+        "exp",
+        "--tracking-uri",
+        store,
+        "--format",
+        "parquet",
+        "--output",
+        str(out),
+    ]
+    assert cli.main(argv) == 0
+    assert set(pd.read_parquet(out)["row"]) == {"ce", "scl"}
+
+
+def test_table_refuses_an_output_that_cannot_be_written(store, tmp, capsys) -> None:
+    (tmp / "taken").write_text("x")
+    (tmp / "folder").mkdir()
+    base = ["table", "--experiment", "exp", "--tracking-uri", store, "--output"]
+    err = _bad([*base, "taken/t.md"], capsys, tmp)
+    assert f"--output: 'taken/t.md' — must be a folder; {Path('taken')} is a file" in err
+    err = _bad([*base, "folder"], capsys, tmp)
+    assert "--output: 'folder' — must be a file path; it is a folder" in err
+
+
+def test_export_refuses_an_output_that_is_a_file(store, tmp, capsys) -> None:
+    (tmp / "taken").write_text("x")
+    err = _bad(["export", "--experiment", "exp", "--tracking-uri", store, "--output", "taken"], capsys, tmp)
+    assert "--output: 'taken' — must be a folder; it is a file" in err
+
+
+# 6. a layout these runs cannot fill
+
+LAYOUT_ERR = (
+    "--layout: 'analysis.coin:table4' — cannot be filled from these runs: runs have no column 'alpha'"
+)
+
+
+@pytest.mark.parametrize("command", ["table", "export"])
+def test_a_layout_without_its_columns_exits_2(command, store, tmp, capsys) -> None:
+    argv = [command, "--experiment", "exp", "--tracking-uri", store, "--layout", "analysis.coin:table4"]
+    if command == "export":
+        argv += ["--output", str(tmp / "export")]
+    err = _bad(argv, capsys, tmp)
+    assert LAYOUT_ERR in err
+
+
+def test_a_paper_layout_without_its_columns_exits_2(store, tmp, capsys) -> None:
+    argv = ["table", "--experiment", "exp", "--tracking-uri", store, "--layout", "analysis.coin:table4"]
+    assert LAYOUT_ERR in _bad([*argv, "--paper"], capsys, tmp)
+
+
+# 7. a name repeated in --rows / --cols
+
+
+@pytest.mark.parametrize("command", ["table", "export"])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--rows", "method,method"], "--rows: 'method,method' — must not repeat a name (method)"),
+        (
+            ["--cols", "dataset,seed,dataset"],
+            "--cols: 'dataset,seed,dataset' — must not repeat a name (dataset)",
+        ),
+        (
+            ["--rows", "method", "--cols", "method"],
+            "--cols: 'method' — must not repeat a name of --rows (method)",
+        ),
+        (["--rows", "method,"], "--rows: 'method,' — must be comma-separated column names"),
+    ],
+)
+def test_rows_and_cols_name_each_column_once(command, flags, message, store, tmp, capsys) -> None:
+    err = _bad([command, "--experiment", "exp", "--tracking-uri", store, *flags], capsys, tmp)
+    assert message in err
+
+
+def test_table_of_two_row_columns(store, tmp, capsys) -> None:
+    assert cli.main(["table", "--experiment", "exp", "--tracking-uri", store, "--rows", "method,seed"]) == 0
+    assert "60.00 ± 0.00" in capsys.readouterr().out
+
+
+# 8. --paper needs --layout
+
+
+def test_table_refuses_paper_without_layout(store, tmp, capsys) -> None:
+    err = _bad(["table", "--experiment", "exp", "--tracking-uri", store, "--paper"], capsys, tmp)
+    assert "--paper: True — goes with --layout" in err
+
+
+# 9. pretrain
+
+
+@pytest.fixture
+def no_training(monkeypatch) -> list:
+    """SimCLR's training is replaced by writing a stub checkpoint; the calls are listed."""
+    import ftsweep.pretrain.simclr as simclr_mod
+
+    calls: list = []
+
+    def fake(cfg, out, final, log):
+        calls.append(cfg)
+        Path(out).write_bytes(b"weights")
+
+    monkeypatch.setattr(simclr_mod, "_train", fake)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--dataset", "bogus"], "--dataset: 'bogus' — must be one of"),
+        (["--dataset", "./no/such/folder"], "--dataset: './no/such/folder' — "),
+        (["--dataset", "cifar10"], "--dataset: 'cifar10' — dataset files not found"),
+        (["--seed", "-1"], "--seed: -1 — must be in [0, 4294967296)"),
+        (["--seed", str(2**32)], f"--seed: {2**32} — must be in [0, 4294967296)"),
+        (["--epochs", "0"], "--epochs: 0 — must be >= 1"),
+        (["--backbone", "resnet_9000"], "--backbone: 'resnet_9000' — must be small_cnn"),
+    ],
+)
+def test_pretrain_bad_input_exits_2_and_writes_nothing(flags, message, tmp, no_training, capsys) -> None:
+    err = _bad(["pretrain", *flags], capsys, tmp)
+    assert message in err and not no_training
+
+
+def test_pretrain_refuses_results_that_is_a_file(tmp, no_training, capsys) -> None:
+    (tmp / "taken").write_text("x")
+    err = _bad(["pretrain", "--epochs", "1", "--results", "taken"], capsys, tmp)
+    assert f"--results: 'taken' — must be a folder; {Path('taken')} is a file" in err
+
+
+def test_pretrain_digits_keeps_its_checkpoint_name(tmp, no_training, capsys) -> None:
+    assert cli.main(["pretrain", "--epochs", "1"]) == 0
+    path = tmp / "results" / "pretrained" / "digits-small_cnn-simclr-e1-b256-s0.pt"
+    assert capsys.readouterr().out.strip().endswith(str(path)) and path.read_bytes() == b"weights"
+
+
+def _image_folder(root: Path) -> Path:
+    from PIL import Image
+
+    for part in ("train", "test"):
+        for cls in ("a", "b"):
+            (root / part / cls).mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (8, 8), (40 * i, 90, 0)).save(root / part / cls / f"{i}.png")
+    return root
+
+
+def test_a_folder_datasets_checkpoint_lives_under_results(tmp, no_training, capsys) -> None:
+    import hashlib
+
+    from ftsweep.pretrain import SimCLRConfig, default_checkpoint
+
+    data = _image_folder(tmp / "data sets" / "birds")
+    before = _tree(data)
+    assert cli.main(["pretrain", "--dataset", str(data), "--epochs", "1", "--results", "out"]) == 0
+    digest = hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:8]
+    path = tmp / "out" / "pretrained" / f"birds-{digest}-small_cnn-simclr-e1-b256-s0.pt"
+    assert capsys.readouterr().out.strip().endswith(str(path)) and path.is_file()
+    assert _tree(data) == before  # nothing beside the dataset
+    # the same folder by a relative path: the same checkpoint
+    rel = SimCLRConfig(dataset="./data sets/birds", epochs=1)
+    assert default_checkpoint(tmp / "out" / "pretrained", rel) == path
+
+
+def test_registered_datasets_keep_their_checkpoint_tags() -> None:
+    from ftsweep.pretrain import SimCLRConfig
+
+    assert SimCLRConfig().tag() == "digits-small_cnn-simclr-e60-b256-s0"
+    assert SimCLRConfig(dataset="digits_source", seed=3).tag() == "digits_source-small_cnn-simclr-e60-b256-s3"
+
+
+# 10. ui --port
+
+
+@pytest.fixture
+def execv(monkeypatch) -> list:
+    """``os.execv`` records the command instead of replacing the process."""
+    calls: list = []
+    monkeypatch.setattr(cli.os, "execv", lambda path, argv: calls.append(argv))
+    return calls
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-5"])
+def test_ui_refuses_a_port_outside_the_range(port, tmp, execv, capsys) -> None:
+    err = _bad(["ui", "--port", port, "--tracking-uri", f"sqlite:///{tmp}/db/mlflow.db"], capsys, tmp)
+    assert f"--port: {port} — must be an integer in [1, 65535]" in err and not execv
+
+
+def test_ui_refuses_a_filesystem_store(tmp, execv, capsys) -> None:
+    err = _bad(["ui", "--tracking-uri", "/some/plain/path"], capsys, tmp)
+    assert "--tracking-uri: '/some/plain/path' — a plain path or file: URI" in err and not execv
+
+
+def test_ui_starts_mlflow_on_a_good_port(tmp, execv, capsys) -> None:
+    assert cli.main(["ui", "--port", "65535"]) == 0
+    assert execv and execv[0][-2:] == ["--port", "65535"]
+    assert f"sqlite:///{tmp}/mlflow.db" in execv[0]
