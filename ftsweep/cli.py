@@ -393,7 +393,6 @@ def _throughput(args: argparse.Namespace, spec: Any) -> Any:
 def cmd_plan(args: argparse.Namespace) -> int:
     from ftsweep.config.spec import load_spec
     from ftsweep.plan import format_plan, plan_spec
-
     from ftsweep.runner import check_jobs
 
     try:

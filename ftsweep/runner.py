@@ -10,6 +10,7 @@ final state: FINISHED, FAILED, or KILLED for a trial that did not end.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import time
@@ -205,12 +206,21 @@ def _check_gpu_device(spec: SweepSpec, job: Job, point: Mapping[str, Any]) -> No
     if "device" not in job.config_cls.field_names():
         return
     device = str(point.get("device", job.value("device")))
-    if device.startswith("cuda") and not spec.resources.get("gpu", 0):
+    gpus = spec.resources.get("gpu", 0)
+    if device.startswith("cuda") and not gpus:
         raise ConfigError(
             job.source.get("device", "config.device"),
             device,
             "needs a GPU per trial: resources.gpu is 0, so Ray places the trial where no GPU is "
             "visible; set resources.gpu (e.g. 1) or device: auto / cpu",
+        )
+    visible = max(1, math.ceil(gpus))  # Ray shows a trial the GPUs it assigns, as cuda:0 …
+    if device.startswith("cuda:") and int(device.split(":")[1]) >= visible:
+        raise ConfigError(
+            job.source.get("device", "config.device"),
+            device,
+            f"names a GPU the trial does not see: Ray shows it its {visible} GPU(s) as cuda:0"
+            f"{f' … cuda:{visible - 1}' if visible > 1 else ''}; use device: cuda or auto",
         )
 
 

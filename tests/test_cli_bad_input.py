@@ -236,6 +236,10 @@ CASES = [
         GOOD.replace("epochs: 2,", "epochs: 2, milestones: [1],"),
         "config.milestones: [1] — is read only with schedule: step (this job's schedule is cosine)",
     ),
+    (  # Ray shows a 1-GPU trial its GPU as cuda:0 (CUDA_VISIBLE_DEVICES)
+        GOOD.replace("epochs: 2,", "epochs: 2, device: 'cuda:1',").replace("gpu: 0}", "gpu: 1}"),
+        "config.device: 'cuda:1' — names a GPU the trial does not see: Ray shows it its 1 GPU(s) as cuda:0",
+    ),
     (  # a 224-px ViT fed digits' 32-px images fails at its first batch
         GOOD.replace("backbone: small_cnn", "backbone: vit_tiny_patch16_224"),
         "image_size: 32 — vit_tiny_patch16_224 takes 224×224 images only",
