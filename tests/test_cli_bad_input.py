@@ -236,6 +236,10 @@ CASES = [
         GOOD.replace("epochs: 2,", "epochs: 2, milestones: [1],"),
         "config.milestones: [1] — is read only with schedule: step (this job's schedule is cosine)",
     ),
+    (
+        GOOD.replace("{lambda_: [0.1, 0.5]}", "{gamma: [0.1, 0.5]}"),
+        "method.search_space.gamma: [0.1, 0.5] — is read only with schedule: step",
+    ),
     (  # Ray shows a 1-GPU trial its GPU as cuda:0 (CUDA_VISIBLE_DEVICES)
         GOOD.replace("epochs: 2,", "epochs: 2, device: 'cuda:1',").replace("gpu: 0}", "gpu: 1}"),
         "config.device: 'cuda:1' — names a GPU the trial does not see: Ray shows it its 1 GPU(s) as cuda:0",

@@ -747,6 +747,7 @@ def _step_fields_need_step(
     own: Mapping[str, Any],
     space: Mapping[str, Any],
     source: Mapping[str, str],
+    where: str,
 ) -> None:
     """``milestones`` (non-empty) and ``gamma``, fixed for this method (``own``, as for
     :func:`_own_axes_not_fixed`) or searched, shape only ``schedule: step``; under another
@@ -758,7 +759,7 @@ def _step_fields_need_step(
     if given and schedule != "step":
         key = given[0]
         raise ConfigError(
-            source.get(key, key).removeprefix("spec."),
+            f"{where}.search_space.{key}" if key in space else source[key].removeprefix("spec."),
             shown(space[key]) if key in space else own[key],
             f"is read only with schedule: step (this job's schedule is {schedule}); set schedule: step "
             "or drop it",
@@ -819,7 +820,7 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
                 _apply(fixed, layer, source, prefix)
             own = fixed if len(spec.methods) == 1 else m.config
             _own_axes_not_fixed(own, full_space, source, where)
-            _step_fields_need_step(cls, fixed, own, full_space, source)
+            _step_fields_need_step(cls, fixed, own, full_space, source, where)
             job_space = space
             if spec.smoke:
                 layers, replaced = smoke_layers(
