@@ -466,8 +466,9 @@ def test_stage1_cross_dataset_override_is_passed_through():
         (FixMatchConfig, {"labels_per_class": 3, "temperature": 0}, "temperature"),
         (FixMatchConfig, {}, "labels_per_class"),
         (FixMatchConfig, {"num_labels": 45}, "num_labels"),
-        (FixMatchConfig, {"num_labels": 5000}, "num_labels"),
-        (FixMatchConfig, {"labels_per_class": 500}, "labels_per_class"),
+        # the estimate where the labels are not at hand (digits' exact split: check_exact_split)
+        (FixMatchConfig, {"dataset": "cifar10", "num_labels": 50000}, "num_labels"),
+        (FixMatchConfig, {"dataset": "cifar10", "labels_per_class": 5000}, "labels_per_class"),
         (SupervisedConfig, {"num_labels": 45}, "num_labels"),
         (FixMatchConfig, {"labels_per_class": 3, "iters_per_epoch": 0}, "iters_per_epoch"),
         (FixMatchConfig, {"labels_per_class": 3, "ema_decay": 1.5}, "ema_decay"),
