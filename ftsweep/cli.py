@@ -423,6 +423,27 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``table``'s --rows / --cols / --metric when no --layout is given
+TABLE_DEFAULTS = {"rows": "method", "cols": "dataset", "metric": "test/acc"}
+
+
+def _table_axes_or_layout(args: argparse.Namespace) -> None:
+    """``--layout`` names its own rows, columns, metric and baseline: a --rows, --cols, --metric
+    or --baseline beside it would be ignored, so it is refused; without a layout the unset ones
+    take :data:`TABLE_DEFAULTS`."""
+    given = [k for k in ("rows", "cols", "metric", "baseline") if getattr(args, k) is not None]
+    if args.layout and given:
+        raise ConfigError(
+            f"--{given[0]}",
+            getattr(args, given[0]),
+            f"is not read with --layout (the layout {args.layout} names its rows, columns, metric and "
+            "baseline); drop one of them",
+        )
+    for k, v in TABLE_DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+
+
 def cmd_table(args: argparse.Namespace) -> int:
     from ftsweep.tables import format_table, render_frame, summarize, write_table
 
@@ -432,6 +453,7 @@ def cmd_table(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--paper", True, "goes with --layout (ours | paper | Δ per cell of a paper layout)"
             )
+        _table_axes_or_layout(args)
         rows, cols = _axes(args)
         if args.format == "parquet" and not args.output:
             raise ConfigError("--format", "parquet", "needs --output PATH")
@@ -662,9 +684,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("table", help="render a paper table from an MLflow experiment")
     t.add_argument("--experiment", required=True)
-    t.add_argument("--rows", default="method")
-    t.add_argument("--cols", default="dataset")
-    t.add_argument("--metric", default="test/acc")
+    t.add_argument("--rows", default=None, help="run columns, comma-separated (default method)")
+    t.add_argument("--cols", default=None, help="run columns, comma-separated (default dataset)")
+    t.add_argument("--metric", default=None, help="the metric of the cells (default test/acc)")
     t.add_argument("--format", default="md", choices=("md", "latex", "csv", "parquet"))
     t.add_argument("--baseline", default=None)
     t.add_argument("--layout", default=None, help="a paper layout, e.g. analysis.coin:table4")

@@ -288,6 +288,15 @@ def test_a_layout_without_its_columns_exits_2(command, store, tmp, capsys) -> No
     assert LAYOUT_ERR in err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--rows", "seed"), ("--metric", "test/mpa"), ("--baseline", "ce")]
+)
+def test_table_refuses_axes_a_layout_would_ignore(flag, value, store, tmp, capsys) -> None:
+    argv = ["table", "--experiment", "exp", "--tracking-uri", store, "--layout", "analysis.coin:table4"]
+    err = _bad([*argv, flag, value], capsys, tmp)
+    assert f"{flag}: '{value}' — is not read with --layout (the layout analysis.coin:table4 names" in err
+
+
 def test_a_paper_layout_without_its_columns_exits_2(store, tmp, capsys) -> None:
     argv = ["table", "--experiment", "exp", "--tracking-uri", store, "--layout", "analysis.coin:table4"]
     assert LAYOUT_ERR in _bad([*argv, "--paper"], capsys, tmp)
