@@ -44,6 +44,18 @@ def digits_checkpoint(tmp_path_factory) -> str:
     return str(pretrain_simclr(SimCLRConfig(epochs=5), root=root, log=False))
 
 
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Ray and the sweep must not start: a bad-input test fails loudly if a check came too late."""
+    import ftsweep.runner
+
+    def boom(*a, **k):
+        raise AssertionError("Ray/MLflow must not start on bad input")
+
+    monkeypatch.setattr(ftsweep.runner, "init_ray", boom)
+    monkeypatch.setattr(ftsweep.runner, "run_sweep", boom)
+
+
 @pytest.fixture(autouse=True)
 def _torch_threads():
     torch.set_num_threads(2)

@@ -45,15 +45,8 @@ SCHANE = GOOD.replace("method: scl", "method: schane").replace(
 
 
 @pytest.fixture
-def no_side_effects(monkeypatch, tmp_path):
+def no_side_effects(no_ray, monkeypatch, tmp_path):
     """Fail loudly if anything would start Ray or create an MLflow store."""
-    import ftsweep.runner
-
-    def boom(*a, **k):
-        raise AssertionError("Ray/MLflow must not start on bad input")
-
-    monkeypatch.setattr(ftsweep.runner, "init_ray", boom)
-    monkeypatch.setattr(ftsweep.runner, "run_sweep", boom)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     yield tmp_path

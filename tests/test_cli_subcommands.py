@@ -34,15 +34,8 @@ def _tree(root: Path) -> set[Path]:
 
 
 @pytest.fixture
-def tmp(monkeypatch, tmp_path):
+def tmp(no_ray, monkeypatch, tmp_path):
     """An empty working directory; Ray must not start; the default tracking URI."""
-    import ftsweep.runner
-
-    def boom(*a, **k):
-        raise AssertionError("Ray/MLflow must not start on bad input")
-
-    monkeypatch.setattr(ftsweep.runner, "init_ray", boom)
-    monkeypatch.setattr(ftsweep.runner, "run_sweep", boom)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     monkeypatch.chdir(tmp_path)

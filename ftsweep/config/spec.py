@@ -447,10 +447,15 @@ def _require_selection_metric(value: Any, field: str) -> None:
 BETTER = {"acc": "max", "mpa": "max", "loss": "min", "ce": "min"}
 
 
+def _better(metric: str) -> str | None:
+    """The way ``metric`` improves where its name says (:data:`BETTER`), else None."""
+    return BETTER.get(metric.rsplit("/", 1)[-1])
+
+
 def _require_direction(metric: str, mode: str) -> None:
-    """``mode`` goes the way ``metric`` improves, where its name says (:data:`BETTER`): the other
+    """``mode`` goes the way ``metric`` improves, where its name says (:func:`_better`): the other
     way ASHA and Optuna keep the worst configurations."""
-    better = BETTER.get(metric.rsplit("/", 1)[-1])
+    better = _better(metric)
     _require(
         better is None or better == mode,
         "mode",
@@ -583,7 +588,7 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     _require(resources.get("cpu", 1) > 0, "resources.cpu", resources.get("cpu"), "must be > 0")
     metric = raw.get("metric", "best/val/acc")
     _require_selection_metric(metric, "metric")
-    mode = raw.get("mode", BETTER.get(metric.rsplit("/", 1)[-1], "max"))  # default: the metric's way
+    mode = raw.get("mode", _better(metric) or "max")  # default: the metric's way
     _require(mode in ("max", "min"), "mode", mode, "must be max or min")
     _require_direction(metric, mode)
     mct = raw.get("max_concurrent_trials")
