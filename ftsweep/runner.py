@@ -153,6 +153,7 @@ def check_jobs(spec: SweepSpec) -> None:
     can form positive pairs), after the backbone's name and :func:`check_pretrained`."""
     from ftsweep.config.checks import check_backbone_name, check_job
     from ftsweep.plan import distinct_points
+    from ftsweep.trial import method_class
 
     _check_grace_period(spec)
     jobs = spec.jobs()
@@ -166,10 +167,13 @@ def check_jobs(spec: SweepSpec) -> None:
                 passed.add(("backbone", backbone))
             _check_gpu_device(spec, job, point)
     check_pretrained(jobs, points)
+    logged: list[tuple[Job, frozenset[str]]] = []
     for job in jobs:
         for point in points[job.name]:
             cfg = check_job(job.config_cls, {**job.fixed, **point}, job.source, passed=passed)
             _check_reported(spec, job, cfg)
+            logged.append((job, method_class(job.method).logged_metrics(cfg)))
+    _check_table_metrics(spec, logged)
 
 
 def _check_grace_period(spec: SweepSpec) -> None:
@@ -198,6 +202,33 @@ def _check_reported(spec: SweepSpec, job: Job, cfg: Any) -> None:
                 key,
                 f"is not reported in every epoch by {job.method} (job {job.name}); it reports "
                 + ", ".join(sorted(reported)),
+            )
+
+
+#: what Tune adds to every result and the tracking logger keeps as metrics
+TUNE_METRICS = frozenset({"training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore"})
+
+
+def _check_table_metrics(spec: SweepSpec, logged: list[tuple[Job, frozenset[str]]]) -> None:
+    """The spec's ``table.metric`` is logged by some trial configuration (``logged_metrics`` of
+    its method; a row without it shows "–"), and ``table.select_by`` by every one (a row
+    without it could not select a configuration): the table is made only once the sweep has
+    run. Tune's own result fields (:data:`TUNE_METRICS`) are in every run."""
+    metric, select_by = spec.table.get("metric"), spec.table.get("select_by")
+    tune = f"; or a field Tune adds ({', '.join(sorted(TUNE_METRICS))})"
+    union = frozenset().union(*(names for _, names in logged))
+    if metric is not None and metric not in union | TUNE_METRICS:
+        raise ConfigError(
+            "table.metric",
+            metric,
+            "is logged by no trial of the spec; they log " + ", ".join(sorted(union)) + tune,
+        )
+    for job, names in logged:
+        if select_by is not None and select_by not in names | TUNE_METRICS:
+            raise ConfigError(
+                "table.select_by",
+                select_by,
+                f"is not logged by {job.method} (job {job.name}); it logs " + ", ".join(sorted(names)) + tune,
             )
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "git_commit",
     "job_info",
     "open_experiment",
+    "result_metrics",
     "sqlite_path",
     "tracking_uri",
 ]
@@ -291,7 +292,8 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _metrics(result: Mapping[str, Any]) -> dict[str, float]:
+def result_metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    """The MLflow metrics of one Tune result: its finite numbers, bookkeeping and flags aside."""
     out = {}
     for k, v in result.items():
         if k in RESULT_SKIP or k.startswith("config") or isinstance(v, bool):
@@ -552,7 +554,7 @@ class MLflowTrialLogger(tune.Callback):
             )
         ts = int(float(result.get("timestamp", 0)) * 1000)
         self.pending.setdefault(run_id, []).extend(
-            Metric(k, v, ts, step) for k, v in _metrics(result).items()
+            Metric(k, v, ts, step) for k, v in result_metrics(result).items()
         )
         self.last_step[trial.trial_id] = step
         if time.monotonic() - self.last_flush >= max(self.flush_seconds, self._backoff):
@@ -734,7 +736,7 @@ class MLflowTrialLogger(tune.Callback):
                 have = {m.step for m in self.client.get_metric_history(rid, "training_iteration")}
                 if step and step not in have:
                     self.pending.setdefault(rid, []).extend(
-                        Metric(k, v, ts, step) for k, v in _metrics(metrics).items()
+                        Metric(k, v, ts, step) for k, v in result_metrics(metrics).items()
                     )
                     self.flush(deadline=deadline)
             tags = {}

@@ -39,6 +39,18 @@ backbone: small_cnn
 pretrained: none
 config: {epochs: 2, iters_per_epoch: 2, labels_per_class: 3}
 """
+SHARED_LR = """
+name: shared
+methods:
+  - {method: ce}
+  - {method: scl, search_space: {lr: [0.01, 0.1]}}
+dataset: digits
+backbone: small_cnn
+pretrained: none
+config: {epochs: 2, lr: 0.05, labels_per_class: 3}
+"""
+
+
 SCHANE = GOOD.replace("method: scl", "method: schane").replace(
     "labels_per_class: 3}", "labels_per_class: 3, fewshot_ways: [5], fewshot_shots: [1]}"
 )
@@ -241,6 +253,19 @@ CASES = [
         GOOD.replace("backbone: small_cnn", "backbone: vit_tiny_patch16_224"),
         "image_size: 32 — vit_tiny_patch16_224 takes 224×224 images only",
     ),
+    (  # the table is made once the sweep has run: a typo would leave none
+        GOOD + "table: {metric: test/accuracy}\n",
+        "table.metric: 'test/accuracy' — is logged by no trial of the spec; they log best/epoch",
+    ),
+    (  # SCHaNe logs its episodes as fewshot/{N}way{K}shot
+        SCHANE + "table: {metric: fewshot/5way_1shot}\n",
+        "table.metric: 'fewshot/5way_1shot' — is logged by no trial",
+    ),
+    (  # logged by COIN, not by CE: CE's rows could select no configuration
+        SHARED_LR.replace("{method: ce}", "{method: coin}").replace("method: scl,", "method: ce,")
+        + "table: {select_by: val/s_dbw}\n",
+        "table.select_by: 'val/s_dbw' — is not logged by ce (job ce-digits); it logs best/epoch",
+    ),
 ]
 
 
@@ -261,18 +286,6 @@ def test_good_spec_validates(no_side_effects, capsys) -> None:
     assert "OK — 1 jobs (scl-digits), 2 seed(s)" in capsys.readouterr().out
 
 
-SHARED_LR = """
-name: shared
-methods:
-  - {method: ce}
-  - {method: scl, search_space: {lr: [0.01, 0.1]}}
-dataset: digits
-backbone: small_cnn
-pretrained: none
-config: {epochs: 2, lr: 0.05, labels_per_class: 3}
-"""
-
-
 @pytest.mark.parametrize(
     "text",
     [
@@ -290,6 +303,10 @@ config: {epochs: 2, lr: 0.05, labels_per_class: 3}
         GOOD.replace("pretrained: none", "pretrained: auto").replace(
             "epochs: 2,", "epochs: 2, checkpoint_format: simclr,"
         ),
+        SCHANE + "table: {metric: fewshot/5way1shot}\n",
+        UOT + "table: {metric: selection/recall}\n",  # digits_source → digits_target is known
+        GOOD + "table: {metric: time_total_s, select_by: train/supcon}\n",  # Tune's own field
+        SHARED_LR.replace("{method: ce}", "{method: coin}") + "table: {metric: val/s_dbw}\n",
     ],
 )
 def test_the_good_side_of_each_new_check_validates(text: str, no_side_effects, capsys) -> None:

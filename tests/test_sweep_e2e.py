@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from pathlib import Path
 
@@ -68,6 +69,28 @@ def test_per_epoch_metric_history(sweep) -> None:
         assert steps == [1, 2]
         assert run.data.tags["sweep"] == "e2e" and run.data.tags["dataset"] == "digits"
         assert run.data.tags["git_commit"]
+
+
+def test_each_run_has_the_metrics_its_method_declares(sweep) -> None:
+    """The run's metric columns are what ``check_jobs`` holds ``table.metric`` to: the method's
+    ``logged_metrics`` of the trial's config and the fields Tune adds."""
+    from mlflow.tracking import MlflowClient
+
+    from ftsweep.runner import TUNE_METRICS
+    from ftsweep.runs import parse_param
+    from ftsweep.trial import method_class
+
+    spec, _, uri, _ = sweep
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(spec.experiment)
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.trial_id != ''")
+    assert len(runs) == 3
+    for run in runs:
+        cls = method_class(run.data.tags["method"])
+        params = {k: parse_param(v) for k, v in run.data.params.items() if k in cls.config_cls.field_names()}
+        tuples = {k: ast.literal_eval(v) for k, v in params.items() if isinstance(v, str) and v[:1] in "(["}
+        cfg = cls.config_cls.from_dict({**params, **tuples})
+        assert set(run.data.metrics) == cls.logged_metrics(cfg) | TUNE_METRICS
 
 
 def test_tune_storage_under_results(sweep) -> None:

@@ -355,7 +355,8 @@ def _check_table(spec: SweepSpec) -> None:
     """``table:`` names what the runs will have: rows / cols among the run columns and the jobs'
     config fields (``stage1.<field>`` where a job has ``stage1``), a baseline among the method
     labels when rows are methods, and ``select_by`` a validation metric like ``metric``. (These
-    are read only once the sweep has run, where a typo would leave no table.)"""
+    are read only once the sweep has run, where a typo would leave no table; ``metric`` and
+    ``select_by`` against what the methods log: ``ftsweep.runner.check_jobs``.)"""
     table = spec.table
     fields = {f for job in spec.jobs() for f in job.config_cls.field_names()}
     for key in ("rows", "cols"):

@@ -68,6 +68,7 @@ __all__ = [
     "JOB_KEY",
     "METHOD_KEY",
     "METRIC_KEY",
+    "RUN_METRICS",
     "FineTuner",
     "resolve_trial_config",
 ]
@@ -84,6 +85,11 @@ INTERNAL_KEYS = ("__trial_index__", "_seeds", JOB_KEY, METHOD_KEY, METRIC_KEY)
 #: method's loss terms come on top: ``FineTuner.reported_metrics``)
 EPOCH_METRICS = frozenset(
     {"val/acc", "val/loss", "val/mpa", "best/val/acc", "best/epoch", "train/loss", "train/lr"}
+)
+#: the rest of every epoch's result (``FineTuner.step``), and the selected epoch's test metrics
+#: (``FineTuner.selected_metrics``): in every trial's run, beside :data:`EPOCH_METRICS`
+RUN_METRICS = frozenset(
+    {"epoch", "sched/epoch", "time/train_s", "time/epoch_s", "test/acc", "test/mpa", "test/loss"}
 )
 
 
@@ -375,6 +381,22 @@ class FineTuner:
         reports: what the spec's ``metric`` and ``stop`` keys may name, checked before Ray starts
         (``ftsweep.runner.check_jobs``) because the trial fails on the first epoch without it."""
         return EPOCH_METRICS | {f"train/{term}" for term in cls.loss_terms(cfg)}
+
+    @classmethod
+    def logged_metrics(cls, cfg: Any) -> frozenset[str]:
+        """Every metric some epoch of a trial of ``cfg`` reports, so the metric columns its MLflow
+        run ends with (Tune's own result fields aside): what the spec's ``table.metric`` and
+        ``table.select_by`` may name, checked before Ray starts (``ftsweep.runner.check_jobs``),
+        as a typo would leave no table only once the sweep has run. A method adds what its
+        ``epoch_metrics`` report; a name that the data decide may be left out of a run
+        (UOT's ``selection/recall``) counts as logged."""
+        out = set(cls.reported_metrics(cfg)) | RUN_METRICS
+        out |= {f"val/{name}" for name in cfg.feature_metrics}
+        if cfg.select != "best_val":
+            out.add("select/counted")
+        if cfg.early_stop_patience is not None:
+            out |= {"early_stop/best_epoch", "early_stop/stopped"}
+        return frozenset(out)
 
     # ---- model selection ------------------------------------------------------------------
     @staticmethod

@@ -134,6 +134,13 @@ class CoinMethod(FineTuner):
         """``supcon`` in both stages; ``ce`` only when there is no stage 1 (α = 0)."""
         return ("supcon",) if stage1_epochs(cfg.alpha, cfg.epochs) else ("ce", "supcon")
 
+    @classmethod
+    def logged_metrics(cls, cfg: Any) -> frozenset[str]:
+        """Beside the shared ones: ``stage``, ``train/ce`` (stage 2), ``val/s_dbw`` (last epoch)
+        and, after a stage 1, ``stage1/val/s_dbw``."""
+        stage1 = ("stage1/val/s_dbw",) if stage1_epochs(cfg.alpha, cfg.epochs) else ()
+        return super().logged_metrics(cfg) | {"stage", "train/ce", "val/s_dbw", *stage1}
+
     def training_step(self, batch: Any) -> StepOutput:
         x, y, _ = batch
         x, y = x.to(self.device), y.to(self.device)

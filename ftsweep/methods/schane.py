@@ -207,6 +207,15 @@ class SchaneMethod(FineTuner):
             raise ConfigError("fewshot_split", split, f"dataset {self.cfg.dataset!r} loaded no novel classes")
         return split
 
+    @classmethod
+    def logged_metrics(cls, cfg: Any) -> frozenset[str]:
+        """Beside the shared ones, at the last epoch: ``test/isotropy`` and, with
+        ``fewshot_ways``, ``fewshot/on_novel`` and ``fewshot/{n}way{k}shot`` (``…_ci95``) for
+        every (N, K)."""
+        pairs = [f"fewshot/{n}way{k}shot" for n in cfg.fewshot_ways for k in cfg.fewshot_shots]
+        fewshot = {"fewshot/on_novel", *pairs, *(f"{p}_ci95" for p in pairs)} if pairs else set()
+        return super().logged_metrics(cfg) | {"test/isotropy", *fewshot}
+
     def epoch_metrics(self, last: bool) -> dict[str, float]:
         if not last:
             return {}

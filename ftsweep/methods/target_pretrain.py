@@ -60,6 +60,14 @@ class TargetPretrainMethod:
         SSL term and, with ``l2_init`` > 0, the L2-init term (``ftsweep.runner.check_jobs``)."""
         return frozenset({"train/loss", "train/ssl", *(("train/l2_init",) if cfg.l2_init > 0 else ())})
 
+    @classmethod
+    def logged_metrics(cls, cfg: TargetPretrainConfig) -> frozenset[str]:
+        """Every metric some epoch reports (the run's columns, ``table.metric``): the ``train/``
+        ones, the clustering accuracies before and after, momentum, lr, epoch and timings."""
+        cluster = {f"cluster/{part}_acc{when}" for part in ("train", "test") for when in ("", "_before")}
+        other = {"epoch", "sched/epoch", "momentum", "lr", "time/train_s", "time/epoch_s"}
+        return cls.reported_metrics(cfg) | cluster | other
+
     @property
     def epoch(self) -> int:
         return self.trainer.epoch

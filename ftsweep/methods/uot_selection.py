@@ -44,7 +44,12 @@ from ftsweep.engine import StepOutput, cycle, make_loader
 from ftsweep.losses import soft_cross_entropy
 from ftsweep.methods.base import FineTuner, resolve_trial_config
 from ftsweep.selection import FEATURE_LAYERS
-from ftsweep.selection.pipeline import SELECTIONS, FeatureSource, select_source_units
+from ftsweep.selection.pipeline import (
+    SELECTIONS,
+    FeatureSource,
+    select_source_units,
+    true_source_classes,
+)
 
 __all__ = ["SELECTIONS", "UotSelectionConfig", "UotSelectionMethod"]
 
@@ -299,6 +304,20 @@ class UotSelectionMethod(FineTuner):
         if cfg.selection == "none":
             return ("ce_target",)
         return ("ce_target", "ce_source" if cfg.source_labels else "soft_ce_source")
+
+    @classmethod
+    def logged_metrics(cls, cfg: Any) -> frozenset[str]:
+        """Beside the shared ones, when source data is reused: the selection's ``selection/k``,
+        ``selection/num_units`` and ``selection/num_images`` and, where the truly matching
+        source classes are known, ``selection/precision`` and ``selection/recall`` (recall only
+        if some unit matches: :func:`ftsweep.selection.pipeline.select_source_units`)."""
+        out = super().logged_metrics(cfg)
+        if cfg.selection == "none":
+            return out
+        names = {"selection/k", "selection/num_units", "selection/num_images"}
+        if true_source_classes(cfg.true_units, cfg.source_dataset, cfg.dataset) is not None:
+            names |= {"selection/precision", "selection/recall"}
+        return out | names
 
     def training_step(self, batch: Any) -> StepOutput:
         (xt, yt, _), source = batch

@@ -1,8 +1,9 @@
 """``reported_metrics(cfg)``: the val/, best/ and train/ metrics every epoch of a configuration
-reports, which ``check_jobs`` holds the spec's ``metric`` and ``stop`` keys to before Ray starts.
-Each case runs a real method for a few epochs and compares the declaration with the keys the
-epochs actually share (both ways: nothing declared that some epoch lacks, nothing every epoch has
-left out)."""
+reports, which ``check_jobs`` holds the spec's ``metric`` and ``stop`` keys to before Ray starts;
+``logged_metrics(cfg)``: every metric some epoch reports (the run's metric columns), which it
+holds ``table.metric`` and ``table.select_by`` to. Each case runs a real method for a few epochs
+and compares the declarations with the keys the epochs actually share / log (both ways: nothing
+declared that the epochs lack, nothing they report left out)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ftsweep.tracking import result_metrics
 from ftsweep.trial import method_class
 
 PREFIXES = ("val/", "best/", "train/")
@@ -48,26 +50,55 @@ CASES = [
 ]
 
 
-def _shared_keys(method: str, config: dict[str, Any], epochs: int) -> tuple[set[str], Any]:
+def _run(method: str, config: dict[str, Any], epochs: int) -> tuple[set[str], set[str], Any]:
+    """The val/, best/ and train/ keys every epoch shares, every key some epoch logs to MLflow
+    (as the tracking logger keeps them), and the resolved config."""
     m = method_class(method)(config)
-    keys = None
+    shared, logged = None, set()
     for _ in range(epochs):
-        result = {k for k in m.step() if k.startswith(PREFIXES)}
-        keys = result if keys is None else keys & result
-    assert keys is not None
-    return keys, m.cfg
+        result = m.step()
+        keys = {k for k in result if k.startswith(PREFIXES)}
+        shared = keys if shared is None else shared & keys
+        logged |= set(result_metrics(result))
+    assert shared is not None
+    return shared, logged, m.cfg
 
 
 @pytest.mark.parametrize(("method", "config"), CASES, ids=[f"{m}-{i}" for i, (m, _) in enumerate(CASES)])
 def test_declared_metrics_are_what_every_epoch_reports(method: str, config: dict[str, Any]) -> None:
-    keys, cfg = _shared_keys(method, {**TINY, "max_eval_batches": 1, "epochs": 2, **config}, epochs=2)
+    keys, _, cfg = _run(method, {**TINY, "max_eval_batches": 1, "epochs": 2, **config}, epochs=2)
     assert method_class(method).reported_metrics(cfg) == keys
+
+
+#: configurations whose runs log more than the cases above: other selection protocols, early
+#: stopping, feature metrics, few-shot episodes
+LOGGED_CASES = [
+    *CASES,
+    ("ce", {"select": "last"}),
+    ("ce", {"select": "median_last_k", "select_k": 2}),
+    ("ce", {"early_stop_patience": 5}),
+    ("scl", {"feature_metrics": ("s_dbw",)}),
+    ("coin", {"alpha": 0.5, "feature_metrics": ("s_dbw",)}),
+    (
+        "schane",
+        {"fewshot_ways": (2, 3), "fewshot_shots": (1,), "fewshot_query": 2, "fewshot_episodes": 2},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "config"), LOGGED_CASES, ids=[f"{m}-{i}" for i, (m, _) in enumerate(LOGGED_CASES)]
+)
+def test_declared_run_metrics_are_what_the_epochs_log(method: str, config: dict[str, Any]) -> None:
+    _, logged, cfg = _run(method, {**TINY, "max_eval_batches": 1, "epochs": 2, **config}, epochs=2)
+    assert method_class(method).logged_metrics(cfg) == logged
 
 
 @pytest.mark.parametrize("l2_init", [0.0, 0.01])
 def test_stage1_declares_its_train_metrics(l2_init: float) -> None:
-    keys, cfg = _shared_keys("target_pretrain", {**STAGE1, "l2_init": l2_init}, epochs=2)
+    keys, logged, cfg = _run("target_pretrain", {**STAGE1, "l2_init": l2_init}, epochs=2)
     assert method_class("target_pretrain").reported_metrics(cfg) == keys
+    assert method_class("target_pretrain").logged_metrics(cfg) == logged
     assert ("train/l2_init" in keys) == (l2_init > 0)
 
 
