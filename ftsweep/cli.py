@@ -585,7 +585,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         except ConfigError as e:  # reported as the flag that gave it
             raise ConfigError(f"--{e.field}" if e.field in given else e.field, e.value, e.allowed) from None
         check_backbone_name(cfg.backbone, {"backbone": "--backbone"})
-        check_dataset_files(cfg.dataset, cfg.data_root, False, {"dataset": "--dataset"})
+        check_dataset_files(
+            cfg.dataset,
+            cfg.data_root,
+            cfg.download,
+            {"dataset": "--dataset"},
+            download_hint="pass --download",
+        )
         root = _folder("--results", Path(args.results) / "pretrained", args.results)
     except ConfigError as e:
         return _fail(str(e))
@@ -726,6 +732,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     pt = sub.add_parser("pretrain", help="build ftsweep's self-supervised (SimCLR) digits checkpoint")
     pt.add_argument("--dataset", default=None)
+    pt.add_argument("--data-root", default=None, help="where the dataset's files are (default data)")
+    pt.add_argument(
+        "--download", action="store_true", default=None, help="let torchvision fetch a missing dataset"
+    )
     pt.add_argument("--backbone", default=None)
     pt.add_argument("--epochs", type=int, default=None)
     pt.add_argument("--seed", type=int, default=None)

@@ -356,6 +356,8 @@ def no_training(monkeypatch) -> list:
         (["--dataset", "bogus"], "--dataset: 'bogus' — must be one of"),
         (["--dataset", "./no/such/folder"], "--dataset: './no/such/folder' — "),
         (["--dataset", "cifar10"], "--dataset: 'cifar10' — dataset files not found"),
+        (["--dataset", "cifar10"], "pass --download to let torchvision fetch it"),
+        (["--dataset", "svhn", "--data-root", "elsewhere"], "(data_root 'elsewhere'); pass --download"),
         (["--seed", "-1"], "--seed: -1 — must be in [0, 4294967296)"),
         (["--seed", str(2**32)], f"--seed: {2**32} — must be in [0, 4294967296)"),
         (["--epochs", "0"], "--epochs: 0 — must be >= 1"),
@@ -371,6 +373,18 @@ def test_pretrain_refuses_results_that_is_a_file(tmp, no_training, capsys) -> No
     (tmp / "taken").write_text("x")
     err = _bad(["pretrain", "--epochs", "1", "--results", "taken"], capsys, tmp)
     assert f"--results: 'taken' — must be a folder; {Path('taken')} is a file" in err
+
+
+def test_pretrain_reads_data_root_and_download(tmp, no_training, capsys) -> None:
+    """``--download`` lets a missing torchvision dataset pass (the loader fetches it);
+    ``--data-root`` is where its files are looked for. Both reach the training config."""
+    assert cli.main(["pretrain", "--dataset", "cifar10", "--epochs", "1", "--download"]) == 0
+    assert no_training[-1].download is True and no_training[-1].data_root == "data"
+    (tmp / "mine" / "cifar-10-batches-py").mkdir(parents=True)
+    assert (
+        cli.main(["pretrain", "--dataset", "cifar10", "--epochs", "1", "--data-root", "mine", "--force"]) == 0
+    )
+    assert no_training[-1].download is False and no_training[-1].data_root == "mine"
 
 
 def test_pretrain_digits_keeps_its_checkpoint_name(tmp, no_training, capsys) -> None:

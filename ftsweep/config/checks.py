@@ -156,9 +156,11 @@ def check_dataset_files(
     download: bool,
     source: Mapping[str, str] | None = None,
     key: str = "dataset",
+    download_hint: str = "set download: true",
 ) -> None:
     """The files ``dataset``'s loader needs exist under ``data_root`` (or will be downloaded);
-    ``key`` is the config field that names it (``dataset``, ``source_dataset``)."""
+    ``key`` is the config field that names it (``dataset``, ``source_dataset``);
+    ``download_hint`` how the caller asks for a download (``ftsweep pretrain``: ``--download``)."""
     from ftsweep.data import get_dataset_info, is_folder_dataset
 
     if is_folder_dataset(dataset):
@@ -169,7 +171,7 @@ def check_dataset_files(
         return
     expected = ", ".join(str(Path(data_root) / f) for f in missing)
     how = (
-        "set download: true to let torchvision fetch it, or place the files there"
+        f"{download_hint} to let torchvision fetch it, or place the files there"
         if info.downloadable
         else "it cannot be downloaded automatically; place the files there (see ftsweep.data.catalog)"
     )

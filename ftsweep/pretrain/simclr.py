@@ -51,6 +51,7 @@ class SimCLRConfig(BaseConfig):
 
     dataset: str = "digits"
     data_root: str = "data"
+    download: bool = False
     backbone: str = "small_cnn"
     epochs: int = 60
     batch_size: int = 256
@@ -94,7 +95,7 @@ def _train(cfg: SimCLRConfig, out: Path, final: Path, log: bool) -> None:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     info = get_dataset_info(cfg.dataset)
-    loaded = load_dataset_cached(cfg.dataset, cfg.data_root, False)
+    loaded = load_dataset_cached(cfg.dataset, cfg.data_root, cfg.download)
     all_idx = torch.arange(len(loaded.train)).numpy()
     fast = isinstance(loaded.train, TensorImageDataset)
     # in-memory images: batched views (same family as the "simclr" recipe, ~50x less overhead)
