@@ -163,8 +163,19 @@ def check_dataset_files(
     ``download_hint`` how the caller asks for a download (``ftsweep pretrain``: ``--download``)."""
     from ftsweep.data import get_dataset_info, is_folder_dataset
 
-    if is_folder_dataset(dataset):
-        return  # DataConfig.validate scanned it
+    if is_folder_dataset(dataset):  # DataConfig.validate scanned its layout; now every header
+        from ftsweep.data import unreadable_images
+
+        bad = unreadable_images(dataset)
+        if bad:
+            more = f" ({len(bad)} unreadable images; the next: {', '.join(p for p, _ in bad[1:4])})"
+            raise ConfigError(
+                _field(source or {}, key),
+                dataset,
+                f"image {bad[0][0]} cannot be read ({bad[0][1]}){more if len(bad) > 1 else ''}; "
+                "remove or replace it",
+            )
+        return
     info = get_dataset_info(dataset)
     missing = [f for f in info.files if not os.path.exists(os.path.join(data_root, f))]
     if not missing or (download and info.downloadable):

@@ -19,7 +19,14 @@ from ftsweep.data import catalog as _catalog  # noqa: F401  (registers the real 
 from ftsweep.data import fewshot as _fewshot  # noqa: F401  (registers the few-shot benchmarks)
 from ftsweep.data import reuse as _reuse  # noqa: F401  (registers digits_source / digits_target)
 from ftsweep.data.digits import DIGITS, TensorImageDataset, digits_images
-from ftsweep.data.folder import DATASET_FIELDS, ImageFiles, folder_info, is_folder_dataset, validate_dataset
+from ftsweep.data.folder import (
+    DATASET_FIELDS,
+    ImageFiles,
+    folder_info,
+    is_folder_dataset,
+    unreadable_images,
+    validate_dataset,
+)
 from ftsweep.data.registry import (
     DATASETS,
     DatasetInfo,
@@ -61,6 +68,7 @@ __all__ = [
     "make_splits",
     "register_dataset",
     "resolve_info",
+    "unreadable_images",
     "validate_dataset",
 ]
 

@@ -38,6 +38,7 @@ __all__ = [
     "ImageFiles",
     "folder_info",
     "is_folder_dataset",
+    "unreadable_images",
     "validate_dataset",
 ]
 
@@ -117,6 +118,37 @@ def _scan_part(name: str, root: Path, part: str) -> tuple[list[str], _Part]:
         files += found
         targets += [label] * len(found)
     return classes, _Part(files, np.asarray(targets, dtype=np.int64))
+
+
+def _unreadable(path: str) -> str | None:
+    """Why PIL cannot identify ``path`` from its header (None when it can): the reading that
+    every file of a folder gets before Ray starts (no decoding)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            if img.width < 1 or img.height < 1:
+                return f"size {img.width}×{img.height}"
+    except Exception as err:  # noqa: BLE001 — PIL raises UnidentifiedImageError, OSError, SyntaxError …
+        return str(err) or type(err).__name__
+    return None
+
+
+def unreadable_images(name: str, workers: int = 8) -> list[tuple[str, str]]:
+    """``(path, reason)`` of every image of the folder dataset ``name`` (all parts) whose header
+    PIL cannot read, in file order; ``workers`` threads open the files. Only headers are read:
+    a file cut short after a valid header is found when a trial decodes it.
+
+    Raises:
+        ConfigError: the folder's layout (:func:`folder_info`).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, parts = _scan(name, _root(name))
+    files = [f for part in parts.values() for f in part.files]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        reasons = list(pool.map(_unreadable, files, chunksize=64))
+    return [(f, r) for f, r in zip(files, reasons, strict=True) if r is not None]
 
 
 def _check_readable(name: str, path: str) -> None:

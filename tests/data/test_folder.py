@@ -118,3 +118,39 @@ def test_split_sizes_of_a_folder_with_its_own_val_part(tmp_path) -> None:
     sizes = split_sizes(TrainConfig.from_dict({"dataset": str(root), "labels_per_class": 4}))
     # as build_data: val/ validates, nothing is carved from train/
     assert sizes == {"labeled": 3 * 4, "unlabeled": 3 * 2, "val": 3 * 2, "test": 3 * 2}
+
+
+def test_every_image_header_is_read_before_ray(tmp_path) -> None:
+    """The scan opens the first image of a class; the check before Ray starts reads every
+    header, so an empty or non-image file deep in a class is bad input, not a trial that fails
+    at the epoch that loads it."""
+    from ftsweep.config.checks import check_job
+    from ftsweep.data import unreadable_images
+    from ftsweep.methods.ce import CEConfig
+
+    root = make_tree(tmp_path / "imgs")
+    fixed = {"dataset": str(root), "pretrained": "none", "labels_per_class": 2}
+    assert unreadable_images(str(root)) == []
+    check_job(CEConfig, fixed, {})  # a good folder passes
+    empty, text = root / "train" / "dog" / "4.png", root / "test" / "owl" / "1.png"
+    empty.write_bytes(b"")
+    text.write_text("<html>a saved web page, not an image</html>")
+    validate_dataset(str(root))  # the layout and each class's first image are fine
+    bad = unreadable_images(str(root), workers=2)
+    assert [p for p, _ in bad] == [str(empty), str(text)]  # file order: train part, then test
+    assert all("cannot identify image file" in reason for _, reason in bad)
+    with pytest.raises(ConfigError) as err:
+        check_job(CEConfig, fixed, {"dataset": "datasets[0]"})
+    assert err.value.field == "datasets[0]" and err.value.value == str(root)
+    assert err.value.allowed.startswith(f"image {empty} cannot be read (cannot identify image file")
+    assert f"(2 unreadable images; the next: {text}); remove or replace it" in err.value.allowed
+
+
+def test_a_good_header_is_read_as_an_image(tmp_path) -> None:
+    """A JPEG and a grayscale PNG, other formats of the same tree, are images (no false alarm)."""
+    from ftsweep.data import unreadable_images
+
+    root = make_tree(tmp_path / "imgs", train=2, test=1)
+    Image.new("RGB", (9, 7), (1, 2, 3)).save(root / "train" / "cat" / "x.jpg", quality=80)
+    Image.new("L", (5, 5), 3).save(root / "test" / "dog" / "g.png")
+    assert unreadable_images(str(root)) == []
