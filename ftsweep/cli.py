@@ -199,38 +199,17 @@ def _layout_frame(args: argparse.Namespace, df) -> Any:  # noqa: ANN001 — a Da
 
 
 def _spec_table(spec, args: argparse.Namespace, out: Path, version: int, run_id: str | None = None) -> None:  # noqa: ANN001
-    """The spec's table of one version, printed and written to its folder; a cell with fewer
-    finished seeds than the spec asks for is marked."""
+    """The spec's table of one version, printed and written to its folder (a cell with fewer
+    finished seeds than the spec asks for is marked), then its paper layout, and both on the
+    version's MLflow run; a table the runs cannot fill is reported, and the layout still made."""
     from ftsweep.runs import load_runs
-    from ftsweep.tables import format_table, summarize, write_table
 
     table = spec.table
     df = load_runs(spec.experiment, args.tracking_uri, version=version)
     if df.empty:
         print("ftsweep: no finished trials to tabulate")
         return
-    rows, cols = table.get("rows", "method"), table.get("cols", "dataset")
-    metric = table.get("metric", "test/acc")
-    baseline = table.get("baseline")
-    labels = [m.label for m in spec.methods]
-    try:
-        mean, std, n = summarize(df, rows, cols, metric, select_by=table.get("select_by", "best/val/acc"))
-    except KeyError as e:
-        print(f"ftsweep: no table: {e.args[0]} (set the spec's table: rows/cols/metric/select_by)")
-        return
-    if rows == "method":
-        mean, std, n = (x.reindex([lbl for lbl in labels if lbl in x.index]) for x in (mean, std, n))
-    if baseline not in mean.index:
-        baseline = None
-    seeds = len(spec.seeds)
-    print(
-        f"\n{spec.description or spec.name} — {metric} (mean ± std over seeds; config and epoch selected "
-        f"on validation; v{version})\n"
-    )
-    print(format_table(mean, std, baseline=baseline, fmt="md", n=n, expected=seeds))
-    for suffix in (".md", ".csv", ".parquet"):
-        write_table(mean, std, n, out / f"table{suffix}", baseline=baseline, expected=seeds)
-    print(f"\nftsweep: table written to {out}/table.md (.csv, .parquet)")
+    _plain_table(spec, df, out, version)
     if table.get("layout"):
         _spec_layout(table["layout"], df, out)
     if run_id is not None:  # the tables on the version's MLflow run
@@ -238,6 +217,36 @@ def _spec_table(spec, args: argparse.Namespace, out: Path, version: int, run_id:
 
         names = ("table.md", "table.csv", "table.parquet", "paper_table.md")
         log_files(args.tracking_uri, run_id, [out / n for n in names])
+
+
+def _plain_table(spec, df, out: Path, version: int) -> None:  # noqa: ANN001
+    """``table:``'s rows × cols of ``metric``, printed and written as table.md / .csv / .parquet.
+    Runs without a validation split (stage 1 alone: no ``best/val/acc``) select no
+    configuration unless ``select_by`` says how: each cell must then hold one."""
+    from ftsweep.tables import format_table, summarize, write_table
+
+    table = spec.table
+    rows, cols = table.get("rows", "method"), table.get("cols", "dataset")
+    metric = table.get("metric", "test/acc")
+    baseline = table.get("baseline")
+    labels = [m.label for m in spec.methods]
+    select_by = table.get("select_by", "best/val/acc" if "best/val/acc" in df.columns else None)
+    try:
+        mean, std, n = summarize(df, rows, cols, metric, select_by=select_by)
+    except (KeyError, ValueError) as e:
+        print(f"ftsweep: no table: {e.args[0]} (set the spec's table: rows/cols/metric/select_by)")
+        return
+    if rows == "method":
+        mean, std, n = (x.reindex([lbl for lbl in labels if lbl in x.index]) for x in (mean, std, n))
+    if baseline not in mean.index:
+        baseline = None
+    seeds = len(spec.seeds)
+    how = "config and epoch selected on validation" if select_by else "one configuration a cell"
+    print(f"\n{spec.description or spec.name} — {metric} (mean ± std over seeds; {how}; v{version})\n")
+    print(format_table(mean, std, baseline=baseline, fmt="md", n=n, expected=seeds))
+    for suffix in (".md", ".csv", ".parquet"):
+        write_table(mean, std, n, out / f"table{suffix}", baseline=baseline, expected=seeds)
+    print(f"\nftsweep: table written to {out}/table.md (.csv, .parquet)")
 
 
 def _spec_layout(layout: str, df, out: Path) -> None:  # noqa: ANN001

@@ -121,15 +121,20 @@ def summarize(
     cols: str | Sequence[str] = "dataset",
     metric: str = "test/acc",
     *,
-    select_by: str = "best/val/acc",
+    select_by: str | None = "best/val/acc",
     mode: str = "max",
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Mean, std (ddof=1; 0 for one seed) and seed count of ``metric`` per (rows, cols) cell,
-    after validation-based configuration selection per cell."""
+    after validation-based configuration selection per cell. ``select_by`` None (runs with no
+    validation split, such as stage 1's): no selection, and each cell must hold the runs of
+    one configuration (ValueError naming the first that holds several)."""
     rows = [rows] if isinstance(rows, str) else list(rows)
     cols = [cols] if isinstance(cols, str) else list(cols)
-    require_columns(df, [*rows, *cols, metric, select_by])
-    chosen = select_configs(df, rows + cols, select_by, mode)
+    require_columns(df, [*rows, *cols, metric, *([select_by] if select_by else [])])
+    if select_by is None:
+        chosen = _single_configs(df, rows + cols)
+    else:
+        chosen = select_configs(df, rows + cols, select_by, mode)
     g = chosen.groupby(rows + cols, dropna=False)[metric]
     stats = g.agg(["mean", "count"]).join(g.std(ddof=1).rename("std").fillna(0.0))
     order_rows = list(dict.fromkeys(map(tuple, df[rows].astype(object).values.tolist())))

@@ -40,3 +40,62 @@ def test_spec_layout_is_printed_and_written(tmp_path, monkeypatch, capsys) -> No
     cli._spec_layout("mylayouts:broken", df, out)
     assert "not rendered: KeyError" in capsys.readouterr().out
     assert not (out / "paper_table.md").exists()
+
+
+def _stage1_store(uri: str, experiment: str, epochs: list[int]) -> None:
+    """Finished stage-1 runs (no validation split: no ``best/val/acc``) of version 1, seeds 0-1
+    per entry of ``epochs`` on cifar10."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.create_experiment(experiment)
+    for e in epochs:
+        for seed in (0, 1):
+            tags = {"method": "target_pretrain", "label": "target_pretrain", "dataset": "cifar10"}
+            run = client.create_run(exp, tags={**tags, "seed": str(seed), "sweep_version": "1"})
+            rid = run.info.run_id
+            client.log_param(rid, "epochs", str(e))
+            client.log_param(rid, "objective", "byol")
+            for name, value in (("train_acc", 50.0), ("test_acc", 40.0)):
+                client.log_metric(rid, f"cluster/{name}_before", value)
+                client.log_metric(rid, f"cluster/{name}", value + 4 * seed + e / 100)
+            client.set_terminated(rid, "FINISHED")
+
+
+def test_a_stage1_spec_gets_its_table_and_its_layout(tmp_path, capsys) -> None:
+    """sweeps/target_pretraining_table10.yaml: stage 1 has no ``best/val/acc``, so the table
+    selects nothing (one configuration a cell) and the paper layout follows. Before, the table's
+    default selection metric was missing and the layout was never made."""
+    import argparse
+
+    from ftsweep.config.spec import load_spec
+
+    spec = load_spec("sweeps/target_pretraining_table10.yaml")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    _stage1_store(uri, spec.experiment, epochs=[300])
+    out = tmp_path / "v1"
+    out.mkdir()
+    cli._spec_table(spec, argparse.Namespace(tracking_uri=uri), out, 1)
+    printed = capsys.readouterr().out
+    assert "cluster/test_acc (mean ± std over seeds; one configuration a cell; v1)" in printed
+    assert "| target_pretrain | 45.00 ± 2.83 (n=2/3) |" in (out / "table.md").read_text()  # 43, 47 of 3 seeds
+    layout = (out / "paper_table.md").read_text()  # train / test before (-) and after (BYOL)
+    assert "| - | 50.00 ± 0.00 / 40.00 ± 0.00 |" in layout
+    assert "| BYOL | 55.00 ± 2.83 / 45.00 ± 2.83 |" in layout
+
+
+def test_a_table_the_runs_cannot_fill_still_gets_its_layout(tmp_path, capsys) -> None:
+    import argparse
+
+    from ftsweep.config.spec import load_spec
+
+    spec = load_spec("sweeps/target_pretraining_table10.yaml")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    _stage1_store(uri, spec.experiment, epochs=[100, 300])  # two configurations, nothing selects
+    out = tmp_path / "v1"
+    out.mkdir()
+    cli._spec_table(spec, argparse.Namespace(tracking_uri=uri), out, 1)
+    printed = capsys.readouterr().out
+    assert "ftsweep: no table: cell ('target_pretrain', 'cifar10') holds 2 configurations" in printed
+    assert not (out / "table.md").exists()
+    assert "Paper layout (analysis.target_pretraining:table10)" in printed

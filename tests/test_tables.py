@@ -372,3 +372,26 @@ def test_paper_table_without_validation_metric_and_a_baseline_per_row() -> None:
     two = pd.concat([runs, runs.iloc[:1].assign(epochs=100)], ignore_index=True)
     with pytest.raises(ValueError, match="2 configurations"):
         paper_comparison(two, table)
+
+
+def test_summarize_without_selection_needs_one_configuration_a_cell() -> None:
+    """Stage-1 runs have no validation split: ``select_by=None`` selects nothing, pools a cell's
+    seeds, and refuses a cell of two configurations rather than pool them."""
+    runs = pd.DataFrame(
+        {
+            "method": ["target_pretrain"] * 3,
+            "dataset": ["cifar10", "cifar10", "svhn"],
+            "seed": [0, 1, 0],
+            "epochs": [300, 300, 300],
+            "cluster/test_acc": [40.0, 44.0, 20.0],
+        }
+    )
+    mean, std, n = summarize(runs, "method", "dataset", "cluster/test_acc", select_by=None)
+    assert mean.loc["target_pretrain"].tolist() == [42.0, 20.0]
+    assert std.loc["target_pretrain", "cifar10"] == pytest.approx(np.std([40.0, 44.0], ddof=1))
+    assert n.loc["target_pretrain"].tolist() == [2, 1]
+    two = pd.concat([runs, runs.assign(epochs=100)], ignore_index=True)
+    with pytest.raises(ValueError, match="holds 2 configurations and the table has no select_by"):
+        summarize(two, "method", "dataset", "cluster/test_acc", select_by=None)
+    with pytest.raises(KeyError, match="no column 'best/val/acc'"):
+        summarize(runs, "method", "dataset", "cluster/test_acc")
