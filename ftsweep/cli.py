@@ -223,14 +223,14 @@ def _plain_table(spec, df, out: Path, version: int) -> None:  # noqa: ANN001
     """``table:``'s rows × cols of ``metric``, printed and written as table.md / .csv / .parquet.
     Runs without a validation split (stage 1 alone: no ``best/val/acc``) select no
     configuration unless ``select_by`` says how: each cell must then hold one."""
-    from ftsweep.tables import format_table, summarize, write_table
+    from ftsweep.tables import default_select_by, format_table, summarize, write_table
 
     table = spec.table
     rows, cols = table.get("rows", "method"), table.get("cols", "dataset")
     metric = table.get("metric", "test/acc")
     baseline = table.get("baseline")
     labels = [m.label for m in spec.methods]
-    select_by = table.get("select_by", "best/val/acc" if "best/val/acc" in df.columns else None)
+    select_by = table.get("select_by", default_select_by(df))
     try:
         mean, std, n = summarize(df, rows, cols, metric, select_by=select_by)
     except (KeyError, ValueError) as e:
@@ -454,7 +454,7 @@ def _table_axes_or_layout(args: argparse.Namespace) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from ftsweep.tables import format_table, render_frame, summarize, write_table
+    from ftsweep.tables import default_select_by, format_table, render_frame, summarize, write_table
 
     try:
         _check_tracking_uri(args.tracking_uri)
@@ -482,8 +482,8 @@ def cmd_table(args: argparse.Namespace) -> int:
                 _write_text(output, text)
         return 0
     try:
-        mean, std, n = summarize(df, rows, cols, args.metric)
-    except KeyError as e:
+        mean, std, n = summarize(df, rows, cols, args.metric, select_by=default_select_by(df))
+    except (KeyError, ValueError) as e:
         return _fail(f"--rows/--cols/--metric: {e.args[0]}")
     baseline = args.baseline
     if baseline is not None and baseline not in mean.index:

@@ -37,6 +37,7 @@ __all__ = [
     "render_frame",
     "save_figure",
     "select_configs",
+    "default_select_by",
     "summarize",
     "write_table",
 ]
@@ -113,6 +114,12 @@ def _select(df: pd.DataFrame, keys: Sequence[str], select_by: str, mode: str) ->
     )
     keep = df.merge(best[[*keys, "_config"]], on=[*keys, "_config"])
     return keep.drop(columns="_config")
+
+
+def default_select_by(df: pd.DataFrame) -> str | None:
+    """What a table selects configurations by unless told: ``best/val/acc``, or nothing (None)
+    for runs that have no validation split (stage 1 alone)."""
+    return "best/val/acc" if "best/val/acc" in df.columns else None
 
 
 def summarize(

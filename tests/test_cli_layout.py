@@ -99,3 +99,14 @@ def test_a_table_the_runs_cannot_fill_still_gets_its_layout(tmp_path, capsys) ->
     assert "ftsweep: no table: cell ('target_pretrain', 'cifar10') holds 2 configurations" in printed
     assert not (out / "table.md").exists()
     assert "Paper layout (analysis.target_pretraining:table10)" in printed
+
+
+def test_the_table_command_reads_stage1_runs_the_same_way(tmp_path, capsys) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    _stage1_store(uri, "s1", epochs=[300])
+    args = ["table", "--experiment", "s1", "--metric", "cluster/test_acc", "--tracking-uri", uri]
+    assert cli.main(args) == 0
+    assert "| target_pretrain | 45.00 ± 2.83 |" in capsys.readouterr().out
+    _stage1_store(uri, "s2", epochs=[100, 300])
+    assert cli.main([*args[:2], "s2", *args[3:]]) == 2
+    assert "holds 2 configurations" in capsys.readouterr().err
