@@ -206,12 +206,6 @@ class SweepPlan:
 
 
 # ---- counts ---------------------------------------------------------------------------------
-def _method_cls(method: str) -> type:
-    from ftsweep.registry import methods
-
-    return methods()[method].trainable.method_cls
-
-
 def _views(views: str | Sequence[str] | None) -> int:
     if views is None:
         return 0
@@ -322,8 +316,9 @@ def job_counts(spec: SweepSpec, job: Job) -> tuple[JobPlan, list[tuple[Any, JobP
     (``(TargetPretrainConfig, JobPlan)``, one per trial that has a ``stage1``; deduplicated
     across the spec by :func:`plan_spec`)."""
     from ftsweep.runner import job_trials
+    from ftsweep.trial import method_class
 
-    cls = _method_cls(job.method)
+    cls = method_class(job.method)
     trials = job_trials(spec, job)
     configs = trial_configs(spec, job)
     epochs = train = evals = checkpoints = 0
@@ -484,10 +479,11 @@ def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
 def _short_trial_notes(spec: SweepSpec, grace: int) -> Iterable[str]:
     """:func:`search_notes` of the jobs whose configurations end at sched/epoch <= ``grace``."""
     from ftsweep.config.space import search_axes
+    from ftsweep.trial import method_class
 
     for job in spec.jobs():
         axes = list(search_axes(job.space))
-        at = getattr(_method_cls(job.method), "schedulable_at", None)  # a stage-1 trial: every epoch
+        at = getattr(method_class(job.method), "schedulable_at", None)  # a stage-1 trial: every epoch
         ends: dict[str, int] = {}  # a configuration (its searched values) → its last sched/epoch
         for point in distinct_points(spec, job):
             cfg = job.config_cls.from_dict({**job.fixed, **point})
@@ -645,12 +641,13 @@ def calibrate(
     file system's storage path costs more). Shared stage-1
     rows use their stage-2 job's training rate. ``device``: torch device (default the job's)."""
     from ftsweep.methods.base import FineTuner
+    from ftsweep.trial import method_class
 
     entries: dict[tuple[str, str, int, str], Throughput] = {}
     for job in spec.jobs():
         cfg0 = job.config_cls.from_dict({**job.fixed, **trial_configs(spec, job)[0]})
         size = cfg0.image_size or _dataset_size(cfg0.dataset)
-        cls = _method_cls(job.method)
+        cls = method_class(job.method)
         config = {**job.fixed, **trial_configs(spec, job)[0], "pretrained": "none",
                   "max_train_batches": steps, "max_eval_batches": eval_batches, **(overrides or {})}  # fmt: skip
         if "stage1" in {f for f in job.config_cls.field_names()}:
