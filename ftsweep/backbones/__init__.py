@@ -16,6 +16,7 @@ from ftsweep.backbones.factory import (
     create_backbone,
     is_known_backbone,
     list_backbones,
+    meta_backbone,
     register_backbone,
 )
 from ftsweep.backbones.heads import ProjectionHead, classifier_head, projection_mlp
@@ -42,6 +43,7 @@ __all__ = [
     "classifier_head",
     "check_backbone_weights",
     "create_backbone",
+    "meta_backbone",
     "detect_format",
     "is_known_backbone",
     "is_named_weights",

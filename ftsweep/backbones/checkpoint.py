@@ -335,13 +335,12 @@ def check_backbone_weights(backbone: str, path: str | PathLike[str], *, format: 
         FileNotFoundError: no file at ``path``.
         CheckpointError: not a state dict, or the keys/shapes do not fit (a few of each named).
     """
-    from ftsweep.backbones.factory import create_backbone
+    from ftsweep.backbones.factory import meta_backbone
 
     raw = load_state_dict_file(path)
     name = resolve_format(raw, format)
     state = remap_state_dict(raw, name)
-    with torch.device("meta"):
-        expected = create_backbone(backbone).state_dict()
+    expected = meta_backbone(backbone).state_dict()
     error = _misfit(expected, state, str(path), name, format, backbone)
     if error is not None:
         raise error

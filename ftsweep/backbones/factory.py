@@ -6,12 +6,14 @@ Every backbone maps (B, 3, H, W) images to (B, ``num_features``) penultimate fea
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
+import torch
 from torch import nn
 
 from ftsweep.backbones.small_cnn import SmallCNN
 
-__all__ = ["BACKBONES", "create_backbone", "list_backbones", "register_backbone"]
+__all__ = ["BACKBONES", "create_backbone", "list_backbones", "meta_backbone", "register_backbone"]
 
 TORCHVISION_RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
@@ -105,3 +107,12 @@ def create_backbone(name: str, **kwargs: object) -> nn.Module:
         model = timm.create_model(timm_name, pretrained=False, num_classes=0, **kwargs)
     model.backbone_name = name  # what named weights (torchvision:…, timm) are resolved against
     return model
+
+
+@lru_cache(maxsize=16)
+def meta_backbone(name: str) -> nn.Module:
+    """``create_backbone(name)`` on the ``meta`` device (shapes, no weights), built once per
+    process: what the checks before Ray starts read (a checkpoint's keys and shapes, a fixed
+    input size). Shared between callers: read it, never train or change it."""
+    with torch.device("meta"):
+        return create_backbone(name)

@@ -345,12 +345,9 @@ def check_image_size(backbone: str, size: int, source: Mapping[str, str]) -> Non
     """A backbone built for one input size (a timm ViT / Swin: ``patch_embed.strict_img_size``)
     gets images of that side: the trial's views are ``size`` × ``size`` (``image_size``, else
     the dataset's own), and the first batch would fail otherwise. Built on the ``meta`` device."""
-    import torch
+    from ftsweep.backbones import meta_backbone
 
-    from ftsweep.backbones import create_backbone
-
-    with torch.device("meta"):
-        model = create_backbone(backbone)
+    model = meta_backbone(backbone)
     embed = getattr(model, "patch_embed", None)
     fixed = getattr(embed, "img_size", None) if getattr(embed, "strict_img_size", False) else None
     if fixed is not None and tuple(fixed) != (size, size):
