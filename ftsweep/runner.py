@@ -295,6 +295,7 @@ def _tuner(
     from ray import tune
 
     from ftsweep.progress import Progress
+    from ftsweep.schedulers import ThresholdStopper
 
     return tune.Tuner(
         trainable,
@@ -314,7 +315,7 @@ def _tuner(
             name=name,
             storage_path=str(storage),
             verbose=0,
-            stop=spec.stop or None,
+            stop=ThresholdStopper(spec.stop) if spec.stop else None,
             callbacks=[logger, *([Progress(total, spec.metric, spec.mode)] if log else [])],
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(

@@ -11,6 +11,10 @@ group's value at a rung is the mean of its seeds' values there so far, ranked ag
 groups' values at that rung (cutoff: the ``1 − 1/η`` quantile, as Tune's); a group below the
 cutoff is stopped — the seed that reached the rung at once, the group's other seeds at their next
 result. With one seed per configuration it makes the decisions of Tune's ASHA (tested).
+
+:class:`ThresholdStopper` is the spec's ``stop:`` (``ftsweep.config.spec.STOP_RULES``): Tune's own
+dict stops a trial only once a value has *risen* to its threshold, which for a loss is a
+divergence guard, not "stop when it is low enough".
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from ray.tune import Stopper
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-__all__ = ["SEED_KEYS", "SeedGroupASHA", "group_key"]
+__all__ = ["SEED_KEYS", "SeedGroupASHA", "ThresholdStopper", "group_key"]
 
 #: config keys that tell a configuration's seed trials apart
 SEED_KEYS = frozenset({"seed", "__trial_index__"})
@@ -123,3 +128,31 @@ class SeedGroupASHA(FIFOScheduler):
 
     def debug_string(self) -> str:
         return f"SeedGroupASHA: {len(self.stopped)} configuration(s) stopped"
+
+
+class ThresholdStopper(Stopper):
+    """Stop a trial at the first result where one of ``rules`` holds: ``(above, x)`` — the value
+    is ``>= x`` (Tune's rule for ``stop={key: x}``), ``(below, x)`` — it is ``<= x``. A result
+    without the key, or with a value that is not a finite number, stops nothing.
+
+    Args:
+        rules: result key → ``(rule, threshold)``, as ``SweepSpec.stop``.
+    """
+
+    def __init__(self, rules: Mapping[str, tuple[str, float]]) -> None:
+        bad = {k: r for k, (r, _) in rules.items() if r not in ("above", "below")}
+        if bad:
+            raise ValueError(f"stop rules must be above or below, got {bad}")
+        self.rules = dict(rules)
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        for key, (rule, threshold) in self.rules.items():
+            value = result.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                continue
+            if (value >= threshold) if rule == "above" else (value <= threshold):
+                return True
+        return False
+
+    def stop_all(self) -> bool:
+        return False

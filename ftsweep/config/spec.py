@@ -153,7 +153,7 @@ class SweepSpec:
     max_failures: int
     asha: dict[str, Any]
     hyperband: dict[str, Any]
-    stop: dict[str, float]
+    stop: dict[str, tuple[str, float]]
     smoke: bool
     points_to_evaluate: Any = None
     optuna: dict[str, Any] = field(default_factory=dict)  # parse fills sampler, n_startup_trials
@@ -605,21 +605,7 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         max_failures,
         "must be an integer >= 0 (restarts of a trial whose worker or node died)",
     )
-    stop = _mapping(raw, "stop", {})
-    for k, v in stop.items():
-        _require(
-            isinstance(v, int | float) and not isinstance(v, bool),
-            f"stop.{k}",
-            v,
-            "must be a number (Tune stops a trial once the reported value reaches it)",
-        )
-        _require(
-            "/" in k or k in TUNE_RESULT_KEYS,
-            f"stop.{k}",
-            v,
-            f"must be a reported metric (with a '/': val/loss, sched/epoch …) or one of Tune's "
-            f"{', '.join(TUNE_RESULT_KEYS)}; Tune ignores an unknown key and never stops",
-        )
+    stop = _parse_stop(_mapping(raw, "stop", {}))
     asha = _scheduler_options(raw, "asha", scheduler, mct)
     if scheduler == "asha" and len(seeds) > 1 and asha.get("brackets", 1) > 1:
         raise ConfigError(
@@ -649,10 +635,59 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         "max_failures": max_failures,
         "asha": asha,
         "hyperband": _scheduler_options(raw, "hyperband", scheduler, mct),
-        "stop": {k: float(v) for k, v in stop.items()},
+        "stop": stop,
         "points_to_evaluate": copy.deepcopy(raw.get("points_to_evaluate")),
         "optuna": _optuna_options(raw, searcher),
     }
+
+
+#: how a ``stop:`` threshold is met: ``above`` — the reported value has risen to it (``>=``, Tune's
+#: rule for a plain number), ``below`` — it has fallen to it (``<=``)
+STOP_RULES = ("above", "below")
+
+
+def _parse_stop(stop: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
+    """``stop:`` as ``{key: (rule, threshold)}`` (:data:`STOP_RULES`): ``key: x`` is
+    ``{above: x}`` — except for a metric that falls as it improves (``val/loss``, ``train/ce``),
+    where it would stop every trial whose first value lies above ``x``: it must say which."""
+    out = {}
+    for k, v in stop.items():
+        _require(
+            "/" in k or k in TUNE_RESULT_KEYS,
+            f"stop.{k}",
+            v,
+            f"must be a reported metric (with a '/': val/loss, sched/epoch …) or one of Tune's "
+            f"{', '.join(TUNE_RESULT_KEYS)}; Tune ignores an unknown key and never stops",
+        )
+        number = lambda x: isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)  # noqa: E731
+        if isinstance(v, Mapping):
+            rule = next(iter(v), None)
+            _require(
+                len(v) == 1 and rule in STOP_RULES and number(v[rule]),
+                f"stop.{k}",
+                dict(v),
+                "must be {below: x} (stop once the value falls to x) or {above: x} (once it rises "
+                "to x), x a finite number",
+            )
+            out[k] = (str(rule), float(v[rule]))
+            continue
+        _require(
+            number(v),
+            f"stop.{k}",
+            v,
+            "must be a number (stop once the reported value rises to it), {below: x} or {above: x}",
+        )
+        _require(
+            _better(k) != "min",
+            f"stop.{k}",
+            v,
+            f"is a number for a metric that falls as it improves: Tune stops once the value rises to "
+            f"it (>=), so every trial that starts above {v} stops after its first epoch; write "
+            f"{{below: {v}}} to stop once it falls to {v}, or {{above: {v}}} to stop a trial that "
+            "diverges",
+        )
+        out[k] = ("above", float(v))
+    return out
 
 
 def _optuna_options(raw: Mapping[str, Any], searcher: str) -> dict[str, Any]:
