@@ -223,6 +223,7 @@ def _plain_table(spec, df, out: Path, version: int) -> None:  # noqa: ANN001
     """``table:``'s rows × cols of ``metric``, printed and written as table.md / .csv / .parquet.
     Runs without a validation split (stage 1 alone: no ``best/val/acc``) select no
     configuration unless ``select_by`` says how: each cell must then hold one."""
+    from ftsweep.config.spec import metric_direction
     from ftsweep.tables import default_select_by, format_table, summarize, write_table
 
     table = spec.table
@@ -231,8 +232,9 @@ def _plain_table(spec, df, out: Path, version: int) -> None:  # noqa: ANN001
     baseline = table.get("baseline")
     labels = [m.label for m in spec.methods]
     select_by = table.get("select_by", default_select_by(df))
+    mode = "min" if select_by and metric_direction(select_by) == "min" else "max"
     try:
-        mean, std, n = summarize(df, rows, cols, metric, select_by=select_by)
+        mean, std, n = summarize(df, rows, cols, metric, select_by=select_by, mode=mode)
     except (KeyError, ValueError) as e:
         print(f"ftsweep: no table: {e.args[0]} (set the spec's table: rows/cols/metric/select_by)")
         return
@@ -243,9 +245,12 @@ def _plain_table(spec, df, out: Path, version: int) -> None:  # noqa: ANN001
     seeds = len(spec.seeds)
     how = "config and epoch selected on validation" if select_by else "one configuration a cell"
     print(f"\n{spec.description or spec.name} — {metric} (mean ± std over seeds; {how}; v{version})\n")
-    print(format_table(mean, std, baseline=baseline, fmt="md", n=n, expected=seeds))
+    higher = metric_direction(metric) != "min"  # a loss: the lowest is bold, Δ from the lowest
+    print(format_table(mean, std, baseline=baseline, fmt="md", n=n, expected=seeds, higher_is_better=higher))
     for suffix in (".md", ".csv", ".parquet"):
-        write_table(mean, std, n, out / f"table{suffix}", baseline=baseline, expected=seeds)
+        write_table(
+            mean, std, n, out / f"table{suffix}", baseline=baseline, expected=seeds, higher_is_better=higher
+        )
     print(f"\nftsweep: table written to {out}/table.md (.csv, .parquet)")
 
 
@@ -454,6 +459,7 @@ def _table_axes_or_layout(args: argparse.Namespace) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
+    from ftsweep.config.spec import metric_direction
     from ftsweep.tables import default_select_by, format_table, render_frame, summarize, write_table
 
     try:
@@ -492,7 +498,8 @@ def cmd_table(args: argparse.Namespace) -> int:
         write_table(mean, std, n, output)
         print(f"wrote {output}")
         return 0
-    text = format_table(mean, std, baseline=baseline, fmt=args.format)
+    higher = metric_direction(args.metric) != "min"  # a loss: the lowest is bold
+    text = format_table(mean, std, baseline=baseline, fmt=args.format, higher_is_better=higher)
     print(text)
     if output is not None:
         _write_text(output, str(text))

@@ -261,9 +261,11 @@ def write_table(
     *,
     baseline: str | None = None,
     expected: int | None = None,
+    higher_is_better: bool = True,
 ) -> Path:
-    """Write a table by suffix: ``.md``/``.tex``/``.csv`` rendered text, ``.parquet`` a long
-    frame (row, col, mean, std, n) through pyarrow. Atomic (temp file + rename)."""
+    """Write a table by suffix: ``.md``/``.tex``/``.csv`` rendered text (:func:`format_table`),
+    ``.parquet`` a long frame (row, col, mean, std, n) through pyarrow. Atomic (temp file +
+    rename)."""
     import os
 
     path = Path(path)
@@ -284,7 +286,9 @@ def write_table(
         fmt = {".md": "md", ".tex": "latex", ".csv": "csv"}.get(path.suffix)
         if fmt is None:
             raise ValueError(f"table path {path}: suffix must be .md, .tex, .csv or .parquet")
-        text = format_table(mean, std, baseline=baseline, fmt=fmt, n=n, expected=expected)
+        text = format_table(
+            mean, std, baseline=baseline, fmt=fmt, n=n, expected=expected, higher_is_better=higher_is_better
+        )
         tmp.write_text(str(text) + "\n")
     os.replace(tmp, path)
     return path

@@ -110,3 +110,45 @@ def test_the_table_command_reads_stage1_runs_the_same_way(tmp_path, capsys) -> N
     _stage1_store(uri, "s2", epochs=[100, 300])
     assert cli.main([*args[:2], "s2", *args[3:]]) == 2
     assert "holds 2 configurations" in capsys.readouterr().err
+
+
+def _two_lrs() -> pd.DataFrame:
+    """ce and scl at two learning rates, two seeds: lr 0.01 has the lower val/loss and test
+    accuracy 80 (lr 0.1: 60); lr 0.1 the higher best/val/acc. scl's losses are 1 higher."""
+    rows = []
+    for method, shift in (("ce", 0.0), ("scl", 1.0)):
+        for lr, loss, acc in ((0.01, 1.0, 50.0), (0.1, 2.0, 60.0)):
+            for seed in (0, 1):
+                rows.append(
+                    {
+                        "method": method,
+                        "dataset": "digits",
+                        "seed": seed,
+                        "lr": lr,
+                        "val/loss": loss + shift,
+                        "test/loss": loss + shift + seed,
+                        "best/val/acc": acc,
+                        "test/acc": acc + 30 * (lr == 0.01),
+                    }
+                )
+    df = pd.DataFrame(rows)
+    df.attrs["params"] = ["lr"]
+    return df
+
+
+def test_a_loss_selects_and_ranks_downwards(tmp_path, capsys) -> None:
+    """``select_by: val/loss`` keeps each cell's lowest mean (before: the highest, the worst), and
+    a loss metric's best row is its lowest (bold; the Δ row from the lowest other row)."""
+    from ftsweep.config.spec import parse_spec
+
+    base = {"name": "t", "methods": [{"method": "ce"}, {"method": "scl"}], "dataset": "digits",
+            "pretrained": "none", "seeds": [0, 1]}  # fmt: skip
+    spec = parse_spec({**base, "table": {"select_by": "val/loss", "baseline": "ce"}})
+    cli._plain_table(spec, _two_lrs(), tmp_path, 1)
+    text = (tmp_path / "table.md").read_text()
+    assert "| ce | **80.00 ± 0.00** |" in text and "| scl | **80.00 ± 0.00** |" in text  # lr 0.01
+    spec = parse_spec({**base, "table": {"metric": "test/loss", "baseline": "ce"}})
+    cli._plain_table(spec, _two_lrs(), tmp_path, 1)  # selected on best/val/acc: lr 0.1
+    text = (tmp_path / "table.md").read_text()
+    assert "| ce | **2.50 ± 0.71** |" in text and "| scl | 3.50 ± 0.71 |" in text
+    assert "| Δ vs ce | +1.00 |" in text

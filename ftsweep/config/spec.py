@@ -44,6 +44,7 @@ __all__ = [
     "apply_overrides",
     "load_layout",
     "load_spec",
+    "metric_direction",
     "parse_spec",
 ]
 
@@ -444,19 +445,26 @@ def _require_selection_metric(value: Any, field: str) -> None:
     )
 
 
-#: the direction of the metrics whose name ends so (``val/acc``, ``train/ce`` …)
-BETTER = {"acc": "max", "mpa": "max", "loss": "min", "ce": "min"}
+#: the loss terms the methods log as ``train/<term>`` (``FineTuner.loss_terms``; stage 1's ``ssl``
+#: and ``l2_init``): each falls as it improves
+LOSS_TERMS = ("ce", "supcon", "con", "ce_mixed", "unsup", "scln", "nt_xent", "ce_target", "ce_source",
+              "soft_ce_source", "ssl", "l2_init")  # fmt: skip
+#: terms the methods log that are not losses (FixMatch/UDA's confident fraction, Mean Teacher's
+#: ramp-up weight, Core-tuning's count of generated samples): no direction
+NOT_LOSS_TERMS = ("mask", "weight_u", "generated")
+#: the direction of the metrics whose name ends so (``val/acc``, ``train/supcon`` …)
+BETTER = {"acc": "max", "mpa": "max", "loss": "min", **dict.fromkeys(LOSS_TERMS, "min")}
 
 
-def _better(metric: str) -> str | None:
+def metric_direction(metric: str) -> str | None:
     """The way ``metric`` improves where its name says (:data:`BETTER`), else None."""
     return BETTER.get(metric.rsplit("/", 1)[-1])
 
 
 def _require_direction(metric: str, mode: str) -> None:
-    """``mode`` goes the way ``metric`` improves, where its name says (:func:`_better`): the other
+    """``mode`` goes the way ``metric`` improves, where its name says (:func:`metric_direction`): the other
     way ASHA and Optuna keep the worst configurations."""
-    better = _better(metric)
+    better = metric_direction(metric)
     _require(
         better is None or better == mode,
         "mode",
@@ -589,7 +597,7 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     _require(resources.get("cpu", 1) > 0, "resources.cpu", resources.get("cpu"), "must be > 0")
     metric = raw.get("metric", "best/val/acc")
     _require_selection_metric(metric, "metric")
-    mode = raw.get("mode", _better(metric) or "max")  # default: the metric's way
+    mode = raw.get("mode", metric_direction(metric) or "max")  # default: the metric's way
     _require(mode in ("max", "min"), "mode", mode, "must be max or min")
     _require_direction(metric, mode)
     mct = raw.get("max_concurrent_trials")
@@ -678,7 +686,7 @@ def _parse_stop(stop: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
             "must be a number (stop once the reported value rises to it), {below: x} or {above: x}",
         )
         _require(
-            _better(k) != "min",
+            metric_direction(k) != "min",
             f"stop.{k}",
             v,
             f"is a number for a metric that falls as it improves: Tune stops once the value rises to "

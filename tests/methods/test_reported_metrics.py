@@ -108,3 +108,23 @@ def test_coin_reports_ce_in_every_epoch_only_without_stage_1() -> None:
     coin = method_class("coin")
     assert "train/ce" not in coin.reported_metrics(CoinConfig(alpha=0.5))
     assert "train/ce" in coin.reported_metrics(CoinConfig(alpha=0.0))
+
+
+def test_every_logged_term_has_a_known_direction() -> None:
+    """``stop:`` and the default ``mode`` read a ``train/<term>``'s direction from its name: each
+    term a method logs is a loss (falls as it improves) or listed as having no direction."""
+    from ftsweep.config.spec import LOSS_TERMS, NOT_LOSS_TERMS, metric_direction
+
+    terms = set()
+    for method, config in LOGGED_CASES:
+        cls = method_class(method)
+        cfg = cls.config_cls.from_dict({**TINY, **config})
+        terms |= {k.removeprefix("train/") for k in cls.logged_metrics(cfg) if k.startswith("train/")}
+    for l2_init in (0.0, 0.01):
+        cls = method_class("target_pretrain")
+        cfg = cls.config_cls.from_dict({**STAGE1, "l2_init": l2_init})
+        terms |= {k.removeprefix("train/") for k in cls.logged_metrics(cfg) if k.startswith("train/")}
+    terms -= {"loss", "lr"}
+    assert terms == set(LOSS_TERMS) | set(NOT_LOSS_TERMS)
+    assert all(metric_direction(f"train/{t}") == "min" for t in LOSS_TERMS)
+    assert all(metric_direction(f"train/{t}") is None for t in NOT_LOSS_TERMS)
