@@ -189,10 +189,12 @@ def _check_grace_period(spec: SweepSpec) -> None:
 def _check_reported(spec: SweepSpec, job: Job, cfg: Any) -> None:
     """The spec's ``metric`` and its ``val/``, ``best/`` and ``train/`` stop keys are among what
     every epoch of the configuration reports (``reported_metrics`` of its method): the trial
-    fails on its first epoch without its metric, and Tune never stops on a key it lacks."""
+    fails on its first epoch without its metric, and Tune never stops on a key it lacks. Any
+    other stop key is one the trials log (``logged_metrics``) or one Tune adds."""
     from ftsweep.trial import method_class
 
-    reported = method_class(job.method).reported_metrics(cfg)
+    cls = method_class(job.method)
+    reported = cls.reported_metrics(cfg)
     wanted = [("metric", spec.metric)]
     wanted += [(f"stop.{k}", k) for k in spec.stop if k.startswith(("val/", "best/", "train/"))]
     for fld, key in wanted:
@@ -202,6 +204,15 @@ def _check_reported(spec: SweepSpec, job: Job, cfg: Any) -> None:
                 key,
                 f"is not reported in every epoch by {job.method} (job {job.name}); it reports "
                 + ", ".join(sorted(reported)),
+            )
+    logged = cls.logged_metrics(cfg) | TUNE_METRICS
+    for key in spec.stop:
+        if key not in logged:
+            raise ConfigError(
+                f"stop.{key}",
+                key,
+                f"is never reported by {job.method} (job {job.name}), so it would stop no trial; it "
+                "reports " + ", ".join(sorted(logged)),
             )
 
 

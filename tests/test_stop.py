@@ -44,6 +44,10 @@ def test_parsed_rules() -> None:
         ({"val/loss": {"below": "low"}}, "x a finite number"),
         ({"val/acc": float("nan")}, "stop.val/acc: nan — must be a number"),
         ({"val/acc": True}, "stop.val/acc: True — must be a number"),
+        ({"val/acc": 0.95}, "stop.val/acc: 0.95 — must be in (1, 100]: val/acc is reported in percent"),
+        ({"best/val/acc": 150}, "stop.best/val/acc: 150 — must be in (1, 100]"),
+        ({"val/mpa": {"below": 0.2}}, "stop.val/mpa: {'below': 0.2} — must be in (1, 100]"),
+        ({"test/acc": 90}, "stop.test/acc: 90 — must not be a test metric"),
     ],
 )
 def test_refused(stop: dict, message: str) -> None:
@@ -88,21 +92,47 @@ def test_tune_stops_a_falling_loss_where_it_falls_to_the_threshold(
     assert result.metrics["training_iteration"] == iterations
 
 
-def test_a_spec_with_a_below_rule_validates(tmp_path: Path, capsys, monkeypatch) -> None:
+SPEC = """
+name: s
+method: ce
+dataset: digits
+pretrained: none
+config: {epochs: 2, labels_per_class: 3}
+"""
+
+
+def _validate(tmp_path: Path, stop: str, capsys) -> tuple[int, str]:
     from ftsweep import cli
 
-    monkeypatch.chdir(tmp_path)
     spec = tmp_path / "s.yaml"
-    spec.write_text(
-        textwrap.dedent(
-            """
-            name: s
-            method: ce
-            dataset: digits
-            pretrained: none
-            config: {epochs: 2, labels_per_class: 3}
-            stop: {val/loss: {below: 0.05}}
-            """
-        )
-    )
-    assert cli.main(["validate", str(spec)]) == 0, capsys.readouterr().err
+    spec.write_text(textwrap.dedent(SPEC) + f"stop: {stop}\n")
+    code = cli.main(["validate", str(spec)])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "stop", ["{val/loss: {below: 0.05}}", "{sched/epoch: 3}", "{time/epoch_s: 600}", "{time_total_s: 3600}"]
+)
+def test_a_key_the_trials_report_validates(stop: str, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = _validate(tmp_path, stop, capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("stop", "message"),
+    [
+        (
+            "{Val/acc: 90}",
+            "stop.Val/acc: 'Val/acc' — is never reported by ce (job ce-digits), so it would stop no trial",
+        ),
+        ("{fewshot/5way1shot: 50}", "stop.fewshot/5way1shot: 'fewshot/5way1shot' — is never reported by ce"),
+        ("{val/s_dbw: 5}", "stop.val/s_dbw: 'val/s_dbw' — is not reported in every epoch by ce"),
+    ],
+)
+def test_a_key_no_trial_reports_is_refused(
+    stop: str, message: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = _validate(tmp_path, stop, capsys)
+    assert code == 2 and message in err, err

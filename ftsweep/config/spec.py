@@ -452,6 +452,8 @@ LOSS_TERMS = ("ce", "supcon", "con", "ce_mixed", "unsup", "scln", "nt_xent", "ce
 #: terms the methods log that are not losses (FixMatch/UDA's confident fraction, Mean Teacher's
 #: ramp-up weight, Core-tuning's count of generated samples): no direction
 NOT_LOSS_TERMS = ("mask", "weight_u", "generated")
+#: the metrics whose name ends so are reported in percent
+PERCENT = ("acc", "mpa")
 #: the direction of the metrics whose name ends so (``val/acc``, ``train/supcon`` …)
 BETTER = {"acc": "max", "mpa": "max", "loss": "min", **dict.fromkeys(LOSS_TERMS, "min")}
 
@@ -695,6 +697,20 @@ def _parse_stop(stop: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
             "diverges",
         )
         out[k] = ("above", float(v))
+    for k, (_, x) in out.items():
+        _require(
+            k.rsplit("/", 1)[-1] not in PERCENT or 1 < x <= 100,
+            f"stop.{k}",
+            stop[k],
+            f"must be in (1, 100]: {k} is reported in percent (write 95 for 95 %; a fraction such "
+            "as 0.95 stops every trial after its first epoch, a value above 100 is never reached)",
+        )
+        _require(
+            not k.startswith("test/"),
+            f"stop.{k}",
+            stop[k],
+            "must not be a test metric: test images never decide anything (stop on val/ or train/)",
+        )
     return out
 
 
