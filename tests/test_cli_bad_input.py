@@ -261,6 +261,23 @@ CASES = [
         SCHANE + "table: {metric: fewshot/5way_1shot}\n",
         "table.metric: 'fewshot/5way_1shot' — is logged by no trial",
     ),
+    (
+        GOOD + "table: {rows: method, cols: method}\n",
+        "table.cols: 'method' — shares ['method'] with table.rows",
+    ),
+    (GOOD + "table: {cols: [dataset, method]}\n", "table.cols: ['dataset', 'method'] — shares ['method']"),
+    (
+        GOOD + "table: {rows: [lambda_, lambda_]}\n",
+        "table.rows: ['lambda_', 'lambda_'] — names ['lambda_'] twice",
+    ),
+    (  # the Δ row compares method rows: with other rows it was dropped without a word
+        GOOD + "table: {rows: lambda_, baseline: scl}\n",
+        "table.baseline: 'scl' — needs rows: method (it names the method row",
+    ),
+    (
+        GOOD + "table: {rows: [method], baseline: cee}\n",
+        "table.baseline: 'cee' — must be one of the methods: scl",
+    ),
     (  # logged by COIN, not by CE: CE's rows could select no configuration
         SHARED_LR.replace("{method: ce}", "{method: coin}").replace("method: scl,", "method: ce,")
         + "table: {select_by: val/s_dbw}\n",
@@ -306,6 +323,7 @@ def test_good_spec_validates(no_side_effects, capsys) -> None:
         SCHANE + "table: {metric: fewshot/5way1shot}\n",
         UOT + "table: {metric: selection/recall}\n",  # digits_source → digits_target is known
         GOOD + "table: {metric: time_total_s, select_by: train/supcon}\n",  # Tune's own field
+        GOOD + "table: {rows: [method], cols: [dataset, lambda_], baseline: scl}\n",
         SHARED_LR.replace("{method: ce}", "{method: coin}") + "table: {metric: val/s_dbw}\n",
     ],
 )

@@ -378,15 +378,40 @@ def _check_table(spec: SweepSpec) -> None:
                 n,
                 f"must be one of {', '.join(TABLE_COLUMNS)} or a config field of the spec's methods",
             )
+    axes = {
+        key: _names(table.get(key, default)) for key, default in (("rows", "method"), ("cols", "dataset"))
+    }
+    for key, names in axes.items():
+        twice = [n for i, n in enumerate(names) if n in names[:i]]
+        _require(not twice, f"table.{key}", table.get(key), f"names {twice[:1]} twice: each column once")
+    both = [n for n in axes["cols"] if n in axes["rows"]]
+    _require(
+        not both,
+        "table.cols",
+        table.get("cols", "dataset"),
+        f"shares {both[:1]} with table.rows ({table.get('rows', 'method')}): a column is either a row or a column",
+    )
     labels = [m.label for m in spec.methods]
     baseline = table.get("baseline")
-    if baseline is not None and table.get("rows", "method") == "method":
+    if baseline is not None:
+        _require(
+            axes["rows"] == ["method"],
+            "table.baseline",
+            baseline,
+            f"needs rows: method (it names the method row the others are compared with); rows are "
+            f"{table.get('rows')}",
+        )
         _require(
             baseline in labels, "table.baseline", baseline, f"must be one of the methods: {', '.join(labels)}"
         )
     select_by = table.get("select_by")
     if select_by is not None:
         _require_selection_metric(select_by, "table.select_by")
+
+
+def _names(value: Any) -> list[Any]:
+    """A ``table.rows`` / ``table.cols`` value as a list of names."""
+    return [value] if isinstance(value, str) else list(value) if isinstance(value, list) else [value]
 
 
 def _check_points(spec: SweepSpec) -> None:
