@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import types
 import typing
@@ -165,6 +166,19 @@ class BaseConfig:
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
+def check_data_root(value: str, name: str = "data_root") -> None:
+    """Raise ``ConfigError`` on ``name`` when ``value`` exists but is not a directory.
+
+    A ``data_root`` that does not exist yet is allowed: a download makes it. One that is a file
+    (``/etc/passwd``) would only fail later, when the download cannot make the directory.
+    """
+    if os.path.exists(value) and not os.path.isdir(value):
+        what = "a file" if os.path.isfile(value) else "not a directory"
+        raise ConfigError(
+            name, value, f"must be a directory (or a path not made yet, for a download); {value} is {what}"
+        )
+
+
 @dataclass(frozen=True)
 class DataConfig(BaseConfig):
     """The data a run reads: the dataset, its validation split and label budget, the crop size.
@@ -172,7 +186,8 @@ class DataConfig(BaseConfig):
     Attributes:
         dataset: a key of ``ftsweep.data.DATASETS`` or an image-folder path (``./my_images`` with
             ``train/<class>/``, ``test/<class>/``, optional ``val/<class>/``).
-        data_root: where real datasets live.
+        data_root: where real datasets live: a directory, or a path not made yet (a download
+            makes it); a file is refused.
         val_fraction: validation split carved from train (model selection only).
         labels_per_class / num_labels: balanced label budget; the rest is the unlabeled stream.
         image_size: side of the training crop and of the evaluation centre crop; None = the
@@ -195,6 +210,7 @@ class DataConfig(BaseConfig):
         from ftsweep.data import validate_dataset
 
         validate_dataset(self.dataset, "dataset")
+        check_data_root(self.data_root)
         check(self.val_fraction, "val_fraction", gt=0, lt=1)
         check(self.labels_per_class, "labels_per_class", ge=1)
         check(self.num_labels, "num_labels", ge=1)

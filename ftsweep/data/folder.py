@@ -10,13 +10,24 @@ root::
                                   validation is carved from train by seed like every dataset
 
 Images (``.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp``, case-insensitive; other files are
-ignored) are decoded with PIL as RGB. The :class:`~ftsweep.data.DatasetInfo` is built from the
-folders (number of classes and images; 224-px crops, ImageNet mean/std and horizontal flips, the
-defaults of every large-image dataset) so label budgets, subsampling and long-tail profiles work
-as on a registered dataset. A layout that would fail later — no ``train/`` or ``test/``, a class
-folder without images, ``test/`` or ``val/`` classes that differ from ``train/``'s, an unreadable
-image (the first of every class of every part is opened at validation) — raises
-:class:`~ftsweep.config.ConfigError` on ``dataset`` naming the path and the expected layout.
+ignored) are decoded with PIL as RGB; an image may sit in a subfolder of its class folder. Hidden
+names (starting with ``.``) are skipped throughout: hidden class folders, hidden files such as
+macOS ``._0.png`` resource forks and ``.DS_Store``, and everything inside a hidden subfolder. The
+:class:`~ftsweep.data.DatasetInfo` is built from the folders (number of classes and images;
+224-px crops, ImageNet mean/std and horizontal flips, the defaults of every large-image dataset)
+so label budgets, subsampling and long-tail profiles work as on a registered dataset. A layout
+that would fail later or mislead raises :class:`~ftsweep.config.ConfigError` on ``dataset``
+naming the path and the expected layout:
+
+* no ``train/`` or ``test/``;
+* fewer than 2 class folders in ``train/`` (a 1-class classifier is meaningless);
+* two parts that are the same directory (``test -> train``, ``val -> test`` symlinks), or two
+  class folders that are (``test/cat -> ../train/cat``, ``train/kitty -> cat``): the test or
+  validation images would be training images, or one class's images would carry two labels
+  (folders are compared after resolving symlinks);
+* a class folder without images;
+* ``test/`` or ``val/`` classes that differ from ``train/``'s;
+* an unreadable image (the first of every class of every part is opened at validation).
 """
 
 from __future__ import annotations
@@ -96,15 +107,36 @@ class _Part:
     targets: np.ndarray
 
 
+def _hidden(name: str) -> bool:
+    """A hidden file or folder (``.DS_Store``, ``._0.png``, ``.git``): never part of the data."""
+    return name.startswith(".")
+
+
 def _images(folder: Path) -> list[str]:
-    return sorted(str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    """The image files under the class folder ``folder``, sorted; hidden files and hidden
+    subfolders (with everything in them) are skipped, symlinked subfolders are not entered."""
+    found = []
+    for top, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not _hidden(d)]
+        for n in names:
+            path = os.path.join(top, n)
+            if not _hidden(n) and os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS and os.path.isfile(path):
+                found.append(path)
+    return sorted(found)
 
 
 def _scan_part(name: str, root: Path, part: str) -> tuple[list[str], _Part]:
     where = root / part
-    classes = sorted(p.name for p in where.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(p.name for p in where.iterdir() if p.is_dir() and not _hidden(p.name))
     if not classes:
         raise ConfigError(FIELD, name, f"{where} has no class folders; {_layout(root)}")
+    if part == "train" and len(classes) < 2:
+        raise ConfigError(
+            FIELD,
+            name,
+            f"{where} has 1 class folder ({classes[0]}); at least 2 class folders are needed "
+            f"(a 1-class classifier is meaningless); {_layout(root)}",
+        )
     files, targets = [], []
     for label, cls in enumerate(classes):
         found = _images(where / cls)
@@ -169,6 +201,7 @@ def _scan(name: str, root: str) -> tuple[tuple[str, ...], dict[str, _Part]]:
     for part in ("train", "test"):
         if not (base / part).is_dir():
             raise ConfigError(FIELD, name, f"{base / part} does not exist; {_layout(base)}")
+    _check_distinct(name, base, [base / p for p in PARTS if (base / p).is_dir()])
     classes, parts = {}, {}
     for part in PARTS:
         if (base / part).is_dir():
@@ -183,7 +216,25 @@ def _scan(name: str, root: str) -> tuple[tuple[str, ...], dict[str, _Part]]:
                 f"{base / part} has classes {len(classes[part])} vs {len(classes['train'])} in {base / 'train'} "
                 f"(only in train: {only_train}, only in {part}: {only_part}); {_layout(base)}",
             )
+    _check_distinct(name, base, [base / p / c for p in PARTS if p in classes for c in classes[p]])
     return tuple(classes["train"]), parts
+
+
+def _check_distinct(name: str, base: Path, folders: list[Path]) -> None:
+    """Raise ``ConfigError`` when two of ``folders`` (parts, or class folders) resolve to the
+    same directory (a symlink ``test -> train``): the test or validation set would be the train
+    set, or one class's images would carry two labels."""
+    seen: dict[Path, Path] = {}
+    for folder in folders:
+        real = folder.resolve()
+        if real in seen:
+            raise ConfigError(
+                FIELD,
+                name,
+                f"{folder} is the same directory as {seen[real]} (both resolve to {real}); each part "
+                f"and each class folder must be a directory of its own; {_layout(base)}",
+            )
+        seen[real] = folder
 
 
 def _root(name: str) -> str:

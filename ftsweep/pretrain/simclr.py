@@ -63,9 +63,13 @@ class SimCLRConfig(BaseConfig):
     device: str = "auto"
 
     def validate(self) -> None:
+        """Range checks; ``dataset`` a registered name or a valid image folder, ``data_root`` a
+        directory or a path not made yet (:func:`~ftsweep.config.base.check_data_root`)."""
+        from ftsweep.config.base import check_data_root
         from ftsweep.data import validate_dataset
 
         validate_dataset(self.dataset, "dataset")
+        check_data_root(self.data_root)
         check(self.seed, "seed", ge=0, lt=2**32)
         check(self.epochs, "epochs", ge=1)
         check(self.batch_size, "batch_size", ge=2)
