@@ -146,8 +146,21 @@ CASES = [
         "search_space.warmup_epochs: 2 — must be < epochs (2)",
     ),
     (
-        GOOD.replace("epochs: 2,", "epochs: 2, backbone: resnet_9000,"),
+        GOOD.replace("backbone: small_cnn\n", "").replace("epochs: 2,", "epochs: 2, backbone: resnet_9000,"),
         "config.backbone: 'resnet_9000' — must be",
+    ),
+    (  # which one was meant? (before: config's replaced the top level's without a word)
+        GOOD.replace("epochs: 2,", "epochs: 2, backbone: torchvision.resnet18,"),
+        "config.backbone: 'torchvision.resnet18' — is also the spec's backbone: 'small_cnn'; give it once",
+    ),
+    (  # the job ce-digits trained on the folder (before: without a word)
+        GOOD + "dataset_config: {digits: {dataset: digits_target}}\n",
+        "dataset_config.digits.dataset: 'digits_target' — is not a config value: give the data as the "
+        "spec's dataset: / datasets:",
+    ),
+    (
+        GOOD.replace("epochs: 2,", "epochs: 2, dataset: digits,"),
+        "config.dataset: 'digits' — is not a config value",
     ),
     (GOOD.replace("epochs: 2,", "epochs: .nan,"), "config.epochs: nan — must be an integer"),
     (GOOD.replace("epochs: 2,", "epochs: .inf,"), "config.epochs: inf — must be an integer"),

@@ -884,6 +884,28 @@ def job_points(
     return tuple(kept)
 
 
+def _top_level_once(layer: Mapping[str, Any], prefix: str, top: Mapping[str, Any], in_shared: bool) -> None:
+    """A config layer does not name a job's dataset (the job is named after the spec's
+    ``dataset:`` / ``datasets:`` entry: a layer's ``dataset`` trained it on other data under that
+    name), and the shared ``config:`` does not repeat a top-level ``backbone:`` / ``pretrained:``
+    (which one was meant?). A method's or a dataset's own layer may set its own backbone."""
+    if "dataset" in layer:
+        raise ConfigError(
+            f"{prefix}.dataset",
+            layer["dataset"],
+            "is not a config value: give the data as the spec's dataset: / datasets: (each job is "
+            "named after its entry, and a config layer's dataset would replace it)",
+        )
+    for key in ("backbone", "pretrained"):
+        if in_shared and key in layer and top.get(key) is not None:
+            raise ConfigError(
+                f"{prefix}.{key}",
+                layer[key],
+                f"is also the spec's {key}: {top[key]!r}; give it once (top level, or per method / "
+                "per dataset in methods[].config / dataset_config)",
+            )
+
+
 def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
     """One job per (method, dataset), each validated at every point of its search space."""
     jobs = []
@@ -907,6 +929,7 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
                 (spec.dataset_config.get(d, {}), f"dataset_config.{d}"),
                 (m.config, f"{where}.config"),
             ):
+                _top_level_once(layer, prefix, top, in_shared=prefix == "config")
                 _apply(fixed, layer, source, prefix)
             own = fixed if len(spec.methods) == 1 else m.config
             _own_axes_not_fixed(own, full_space, source, where)
