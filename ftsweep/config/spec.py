@@ -244,7 +244,41 @@ def load_spec(path: str | Path, *, smoke: bool = False, overrides: Sequence[str]
         _require(isinstance(raw, Mapping), "spec", type(raw).__name__, "must be a YAML mapping")
         raw = apply_overrides(raw, overrides)
     spec = parse_spec(raw, smoke=smoke, path=str(p))
+    _check_overrides_reach(spec, overrides)
     return replace(spec, overrides=tuple(overrides))
+
+
+def _check_overrides_reach(spec: SweepSpec, overrides: Sequence[str]) -> None:
+    """A ``--set`` of a shared layer (``config.X``, ``dataset_config.D.X``) reaches every job it
+    is for: a later fixed layer (a method's own ``config:``, ``dataset_config``, the ``--smoke``
+    values) that sets X to another value for some job would leave the override without effect
+    there. A search of X by one method overrides a shared value by design (the layering) and is
+    not counted."""
+    for item in overrides:
+        parts = item.partition("=")[0].split(".")
+        if parts[0] == "config" and len(parts) == 2:
+            dataset, field = None, parts[1]
+        elif parts[0] == "dataset_config" and len(parts) == 3:
+            dataset, field = parts[1], parts[2]
+        else:
+            continue
+        expected, value = ".".join(parts), yaml.safe_load(item.partition("=")[2])
+        for job in spec.jobs():
+            if (dataset is not None and job.dataset != dataset) or field not in job.config_cls.field_names():
+                continue
+            src = job.source.get(field)
+            if src == expected or (src or "").endswith(f".search_space.{field}"):
+                continue
+            if field in job.fixed and job.fixed[field] == value:
+                continue  # the later layer was set to the same value (``--set`` of both)
+            partner = [job.source[o] for g in EXCLUSIVE if field in g for o in g - {field} if o in job.source]
+            by = src or (partner[0] if partner else "a later layer")
+            raise ConfigError(
+                "--set",
+                item,
+                f"does not reach job {job.name}: {by} sets its {field} after {expected}; set that "
+                "instead (or as well)",
+            )
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

@@ -179,10 +179,34 @@ def test_overrides_apply_dotted_yaml_values_and_are_validated(tmp_path) -> None:
         assert e.value.field == "--set"
 
 
+def test_a_set_of_a_shared_layer_must_reach_every_job(tmp_path) -> None:
+    """``--set config.X`` where a method's own ``config:`` (or ``dataset_config``, or the
+    ``--smoke`` values) sets X for some job would not change that job: refused, naming it."""
+    import yaml
+
+    path = tmp_path / "s.yaml"
+    raw = {**RAW, "methods": [{"method": "ce"}, {"method": "scl", "config": {"epochs": 10}}]}
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as e:
+        load_spec(path, overrides=["config.epochs=5"])
+    assert e.value.field == "--set" and e.value.value == "config.epochs=5"
+    assert "does not reach job scl-digits: methods[1].config.epochs sets its epochs after" in str(e.value)
+    spec = load_spec(path, overrides=["config.epochs=5", "methods.1.config.epochs=5"])  # both: fine
+    assert {j.fixed["epochs"] for j in spec.jobs()} == {5}
+    with pytest.raises(ConfigError, match="does not reach job ce-digits: smoke.epochs sets its epochs"):
+        load_spec(path, smoke=True, overrides=["config.epochs=5", "methods.1.config.epochs=5"])
+    with pytest.raises(ConfigError, match="does not reach job ce-cifar10: dataset_config.cifar10.lr sets"):
+        load_spec(path, overrides=["config.lr=0.5"])
+    spec = load_spec(path, overrides=["config.batch_size=128", "dataset_config.cifar10.lr=0.5"])
+    assert {j.fixed["batch_size"] for j in spec.jobs()} == {128}  # no later layer sets it
+    assert {j.name: j.fixed["lr"] for j in spec.jobs()}["scl-cifar10"] == 0.5
+
+
 def test_mode_follows_the_metric_and_may_not_contradict_it() -> None:
     assert parse_spec({**RAW, "metric": "val/loss"}).mode == "min"
     assert parse_spec({**RAW, "metric": "best/val/acc"}).mode == "max"
-    assert parse_spec({**RAW, "metric": "train/supcon", "mode": "min"}).mode == "min"  # no rule
+    assert parse_spec({**RAW, "metric": "train/supcon"}).mode == "min"  # a loss term
+    assert parse_spec({**RAW, "metric": "train/mask", "mode": "max"}).mode == "max"  # no direction
     with pytest.raises(ConfigError) as e:
         parse_spec({**RAW, "metric": "best/val/acc", "mode": "min"})
     assert (e.value.field, e.value.value) == ("mode", "min")
