@@ -591,7 +591,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from ftsweep.config.checks import check_backbone_name, check_dataset_files
+    from ftsweep.config.checks import check_backbone_name, check_dataset_files, check_image_size
+    from ftsweep.data import get_dataset_info
     from ftsweep.pretrain import SimCLRConfig, pretrain_simclr
 
     given = {k: v for k, v in vars(args).items() if k in SimCLRConfig.field_names() and v is not None}
@@ -601,6 +602,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         except ConfigError as e:  # reported as the flag that gave it
             raise ConfigError(f"--{e.field}" if e.field in given else e.field, e.value, e.allowed) from None
         check_backbone_name(cfg.backbone, {"backbone": "--backbone"})
+        side = get_dataset_info(cfg.dataset).image_size  # SimCLR's views: the dataset's own size
+        check_image_size(cfg.backbone, side, {"backbone": "--backbone"}, field="backbone", value=cfg.backbone)
         check_dataset_files(
             cfg.dataset,
             cfg.data_root,

@@ -362,6 +362,11 @@ def no_training(monkeypatch) -> list:
         (["--seed", str(2**32)], f"--seed: {2**32} — must be in [0, 4294967296)"),
         (["--epochs", "0"], "--epochs: 0 — must be >= 1"),
         (["--backbone", "resnet_9000"], "--backbone: 'resnet_9000' — must be small_cnn"),
+        (  # SimCLR trains on digits' 32-px images: the first batch failed (an AssertionError)
+            ["--backbone", "vit_tiny_patch16_224"],
+            "--backbone: 'vit_tiny_patch16_224' — vit_tiny_patch16_224 takes 224×224 images only (its "
+            "patch embedding is built for that size); the images are 32×32",
+        ),
     ],
 )
 def test_pretrain_bad_input_exits_2_and_writes_nothing(flags, message, tmp, no_training, capsys) -> None:

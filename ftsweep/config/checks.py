@@ -341,21 +341,26 @@ def check_fewshot_episodes(cfg: Any, source: Mapping[str, str]) -> None:
         )
 
 
-def check_image_size(backbone: str, size: int, source: Mapping[str, str]) -> None:
+def check_image_size(
+    backbone: str, size: int, source: Mapping[str, str], *, field: str = "image_size", value: Any = None
+) -> None:
     """A backbone built for one input size (a timm ViT / Swin: ``patch_embed.strict_img_size``)
     gets images of that side: the trial's views are ``size`` × ``size`` (``image_size``, else
-    the dataset's own), and the first batch would fail otherwise. Built on the ``meta`` device."""
+    the dataset's own), and the first batch would fail otherwise. Built on the ``meta`` device.
+    ``field`` / ``value``: what the error names (``ftsweep pretrain``, which has no image size:
+    ``--backbone``)."""
     from ftsweep.backbones import meta_backbone
 
     model = meta_backbone(backbone)
     embed = getattr(model, "patch_embed", None)
     fixed = getattr(embed, "img_size", None) if getattr(embed, "strict_img_size", False) else None
     if fixed is not None and tuple(fixed) != (size, size):
+        fix = f"set image_size: {fixed[0]}" if field == "image_size" else f"the images are {size}×{size}"
         raise ConfigError(
-            _field(source, "image_size"),
-            size,
+            _field(source, field),
+            size if value is None else value,
             f"{backbone} takes {fixed[0]}×{fixed[1]} images only (its patch embedding is built for "
-            f"that size); set image_size: {fixed[0]}",
+            f"that size); {fix}",
         )
 
 
