@@ -610,7 +610,7 @@ def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[
 def _parse_data(raw: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, str | None, str | None]:
     """``datasets`` (or ``dataset``), ``backbone`` and ``pretrained``; None where not given."""
     from ftsweep.config.checks import check_backbone_name
-    from ftsweep.data import validate_dataset
+    from ftsweep.data import is_folder_dataset, validate_dataset
 
     datasets = raw.get("datasets", [raw["dataset"]] if "dataset" in raw else None)
     if isinstance(datasets, str):
@@ -619,7 +619,14 @@ def _parse_data(raw: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, str | N
         _require(isinstance(datasets, list) and datasets, "datasets", datasets, "must be a non-empty list")
         for d in datasets:
             validate_dataset(d, "dataset")
-        _require(len(set(datasets)) == len(datasets), "datasets", datasets, "must not repeat a dataset")
+        # an image folder by its resolved path: ./imgs, imgs and /abs/imgs/ are one dataset
+        same = [str(Path(d).expanduser().resolve()) if is_folder_dataset(d) else d for d in datasets]
+        _require(
+            len(set(same)) == len(same),
+            "datasets",
+            datasets,
+            "must not repeat a dataset (an image folder counts once however its path is written)",
+        )
         datasets = tuple(datasets)
     backbone = raw.get("backbone")
     if backbone is not None:

@@ -154,3 +154,21 @@ def test_a_good_header_is_read_as_an_image(tmp_path) -> None:
     Image.new("RGB", (9, 7), (1, 2, 3)).save(root / "train" / "cat" / "x.jpg", quality=80)
     Image.new("L", (5, 5), 3).save(root / "test" / "dog" / "g.png")
     assert unreadable_images(str(root)) == []
+
+
+def test_one_folder_under_two_spellings_is_one_dataset(tmp_path, monkeypatch) -> None:
+    """``./imgs``, ``imgs`` and its absolute path are one folder: three jobs of the same data
+    pooled into one column before."""
+    from ftsweep.config.spec import parse_spec
+
+    make_tree(tmp_path / "imgs")
+    make_tree(tmp_path / "other")
+    monkeypatch.chdir(tmp_path)
+    base = {"name": "t", "method": "ce", "pretrained": "none", "config": {"labels_per_class": 2}}
+    for twice in (["./imgs", "imgs"], ["imgs", f"{tmp_path}/imgs/"]):
+        with pytest.raises(
+            ConfigError, match="must not repeat a dataset \\(an image folder counts once"
+        ) as err:
+            parse_spec({**base, "datasets": twice})
+        assert err.value.field == "datasets"
+    assert len(parse_spec({**base, "datasets": ["./imgs", "other"]}).jobs()) == 2
