@@ -591,6 +591,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
+    from ftsweep.cache import CachedBuildError
     from ftsweep.config.checks import check_backbone_name, check_dataset_files, check_image_size
     from ftsweep.data import get_dataset_info
     from ftsweep.pretrain import SimCLRConfig, pretrain_simclr
@@ -614,7 +615,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         root = _folder("--results", Path(args.results) / "pretrained", args.results)
     except ConfigError as e:
         return _fail(str(e))
-    path = pretrain_simclr(cfg, root=root, force=args.force)
+    try:
+        path = pretrain_simclr(cfg, root=root, force=args.force)
+    except CachedBuildError as e:  # this build, or an earlier one remembered in <file>.failed
+        print(f"ftsweep: pretrain: {str(e).splitlines()[0]}\n(fix the cause, then pass --force to try again)")
+        return 1
     print(path)
     return 0
 

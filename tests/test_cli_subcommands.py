@@ -392,6 +392,23 @@ def test_pretrain_reads_data_root_and_download(tmp, no_training, capsys) -> None
     assert no_training[-1].download is False and no_training[-1].data_root == "mine"
 
 
+def test_a_failed_pretrain_says_how_to_try_again(tmp, monkeypatch, capsys) -> None:
+    """A failed build is remembered (``<file>.failed``): the next call replays it in one line and
+    names ``--force``, which rebuilds."""
+    import ftsweep.pretrain.simclr as simclr_mod
+
+    def broken(cfg, out, final, log):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(simclr_mod, "_train", broken)
+    for _ in range(2):  # the failure, then its replay
+        assert cli.main(["pretrain", "--epochs", "1"]) == 1
+        out = capsys.readouterr().out
+        assert "out of memory" in out and "pass --force to try again" in out
+    monkeypatch.setattr(simclr_mod, "_train", lambda cfg, out, final, log: Path(out).write_bytes(b"w"))
+    assert cli.main(["pretrain", "--epochs", "1", "--force"]) == 0
+
+
 def test_pretrain_digits_keeps_its_checkpoint_name(tmp, no_training, capsys) -> None:
     assert cli.main(["pretrain", "--epochs", "1"]) == 0
     path = tmp / "results" / "pretrained" / "digits-small_cnn-simclr-e1-b256-s0.pt"
