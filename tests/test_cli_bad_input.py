@@ -274,6 +274,10 @@ CASES = [
         SCHANE + "table: {metric: fewshot/5way_1shot}\n",
         "table.metric: 'fewshot/5way_1shot' — is logged by no trial",
     ),
+    (  # COIN's Table 4 reads alpha, which scl runs do not have: it failed once the sweep ended
+        GOOD + 'table: {layout: "analysis.coin:table4"}\n',
+        "table.layout: 'analysis.coin:table4' — is a layout of coin, which this spec does not run (it runs scl)",
+    ),
     (
         GOOD + "table: {rows: method, cols: method}\n",
         "table.cols: 'method' — shares ['method'] with table.rows",

@@ -228,6 +228,23 @@ def load_layout(layout: Any, field: str = "table.layout") -> Callable[..., Any]:
     return layouts[layout]
 
 
+def _layout_of_the_methods(layout: Any, names: Sequence[str], registry: Any) -> None:
+    """``table.layout`` names a registered layout of one of the spec's methods: another method's
+    layout reads columns (COIN's ``alpha``) these runs do not have, and fails once they end."""
+    from ftsweep.registry import layout_name
+
+    load_layout(layout)
+    own = {layout_name(fn) for n in names for fn in registry[n].layouts}
+    if layout not in own:
+        owners = sorted(n for n, r in registry.items() if layout in {layout_name(fn) for fn in r.layouts})
+        raise ConfigError(
+            "table.layout",
+            layout,
+            f"is a layout of {', '.join(owners)}, which this spec does not run (it runs "
+            f"{', '.join(dict.fromkeys(names))}); its layouts: {', '.join(sorted(own)) or 'none'}",
+        )
+
+
 def load_spec(path: str | Path, *, smoke: bool = False, overrides: Sequence[str] = ()) -> SweepSpec:
     """Read and validate a YAML spec, jobs included, after applying ``overrides``
     (``--set KEY=VALUE``, see :func:`apply_overrides`); ``ConfigError`` on anything wrong."""
@@ -347,7 +364,7 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
     if bad:
         raise ConfigError(f"table.{bad[0]}", table[bad[0]], f"allowed: {', '.join(sorted(TABLE_KEYS))}")
     if "layout" in table:
-        load_layout(table["layout"])
+        _layout_of_the_methods(table["layout"], [m.method for m in methods], registry)
     dataset_config = _mapping(raw, "dataset_config", {})
     for d, v in dataset_config.items():
         _require(
