@@ -321,6 +321,17 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
                 )
                 node = node[int(part)]
             elif isinstance(node, dict):
+                _require(
+                    part in node or not parts[i + 1].isdigit(),
+                    "--set",
+                    item,
+                    f"{where} is not in the spec, so {where}.{parts[i + 1]} names no list item"
+                    + (
+                        " (this spec has a single method:; set config.… instead)"
+                        if where == "methods"
+                        else ""
+                    ),
+                )
                 node = node.setdefault(part, {})
             else:
                 raise ConfigError("--set", item, f"{where} is a value, not a mapping or a list")

@@ -173,6 +173,10 @@ def test_overrides_apply_dotted_yaml_values_and_are_validated(tmp_path) -> None:
     assert RAW["config"]["epochs"] == 100  # the spec mapping itself is untouched
     with pytest.raises(ConfigError, match="config.epochs: 0 — must be >= 1"):
         load_spec(path, overrides=["config.epochs=0"])
+    one = {k: v for k, v in RAW.items() if k != "methods"} | {"method": "ce"}
+    with pytest.raises(ConfigError, match="methods is not in the spec, so methods.0 names no list item") as e:
+        apply_overrides(one, ["methods.0.config.lr=0.1"])  # before: "give exactly one of method:"
+    assert e.value.field == "--set" and "single method:" in str(e.value)
     for bad, why in (("epochs", "must be KEY=VALUE"), ("methods.7.config.lr=1", "no such list index")):
         with pytest.raises(ConfigError, match=why) as e:
             apply_overrides(RAW, [bad])
