@@ -153,7 +153,6 @@ def check_jobs(spec: SweepSpec) -> None:
     can form positive pairs), after the backbone's name and :func:`check_pretrained`."""
     from ftsweep.config.checks import check_backbone_name, check_job
     from ftsweep.plan import distinct_points
-    from ftsweep.trial import method_class
 
     _check_grace_period(spec)
     jobs = spec.jobs()
@@ -171,8 +170,7 @@ def check_jobs(spec: SweepSpec) -> None:
     for job in jobs:
         for point in points[job.name]:
             cfg = check_job(job.config_cls, {**job.fixed, **point}, job.source, passed=passed)
-            _check_reported(spec, job, cfg)
-            logged.append((job, method_class(job.method).logged_metrics(cfg)))
+            logged.append((job, _check_reported(spec, job, cfg)))
     _check_table_metrics(spec, logged)
 
 
@@ -186,11 +184,12 @@ def _check_grace_period(spec: SweepSpec) -> None:
         )
 
 
-def _check_reported(spec: SweepSpec, job: Job, cfg: Any) -> None:
+def _check_reported(spec: SweepSpec, job: Job, cfg: Any) -> frozenset[str]:
     """The spec's ``metric`` and its ``val/``, ``best/`` and ``train/`` stop keys are among what
     every epoch of the configuration reports (``reported_metrics`` of its method): the trial
     fails on its first epoch without its metric, and Tune never stops on a key it lacks. Any
-    other stop key is one the trials log (``logged_metrics``) or one Tune adds."""
+    other stop key is one the trials log (``logged_metrics``) or one Tune adds. Returns the
+    configuration's ``logged_metrics``."""
     from ftsweep.trial import method_class
 
     cls = method_class(job.method)
@@ -205,15 +204,16 @@ def _check_reported(spec: SweepSpec, job: Job, cfg: Any) -> None:
                 f"is not reported in every epoch by {job.method} (job {job.name}); it reports "
                 + ", ".join(sorted(reported)),
             )
-    logged = cls.logged_metrics(cfg) | TUNE_METRICS
+    logged = cls.logged_metrics(cfg)
     for key in spec.stop:
-        if key not in logged:
+        if key not in logged | TUNE_METRICS:
             raise ConfigError(
                 f"stop.{key}",
                 key,
                 f"is never reported by {job.method} (job {job.name}), so it would stop no trial; it "
-                "reports " + ", ".join(sorted(logged)),
+                "reports " + ", ".join(sorted(logged | TUNE_METRICS)),
             )
+    return logged
 
 
 #: what Tune adds to every result and the tracking logger keeps as metrics

@@ -205,6 +205,11 @@ def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _finite(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _registry() -> Any:
     from ftsweep.registry import methods
 
@@ -685,7 +690,7 @@ def _parse_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in resources.items():
         _require(k in ("cpu", "gpu"), f"resources.{k}", v, "allowed keys: cpu, gpu")
         _require(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0,
+            _finite(v) and v >= 0,
             f"resources.{k}",
             v,
             "must be a finite number >= 0 (fractions allowed)",
@@ -763,11 +768,10 @@ def _parse_stop(stop: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
             f"must be a reported metric (with a '/': val/loss, sched/epoch …) or one of Tune's "
             f"{', '.join(TUNE_RESULT_KEYS)}; Tune ignores an unknown key and never stops",
         )
-        number = lambda x: isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)  # noqa: E731
         if isinstance(v, Mapping):
             rule = next(iter(v), None)
             _require(
-                len(v) == 1 and rule in STOP_RULES and number(v[rule]),
+                len(v) == 1 and rule in STOP_RULES and _finite(v[rule]),
                 f"stop.{k}",
                 dict(v),
                 "must be {below: x} (stop once the value falls to x) or {above: x} (once it rises "
@@ -776,7 +780,7 @@ def _parse_stop(stop: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
             out[k] = (str(rule), float(v[rule]))
             continue
         _require(
-            number(v),
+            _finite(v),
             f"stop.{k}",
             v,
             "must be a number (stop once the reported value rises to it), {below: x} or {above: x}",
