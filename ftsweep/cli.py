@@ -44,6 +44,16 @@ def _version_runs(args: argparse.Namespace):  # noqa: ANN202 — a DataFrame
     return df
 
 
+def _seeds_tried(args: argparse.Namespace) -> int:
+    """How many seeds the runs of ``--version`` tried, finished or not (FAILED, RUNNING, KILLED):
+    a table cell with fewer finished seeds is marked ``(n=k/N)``, as in ``run``'s table."""
+    from ftsweep.runs import load_runs
+
+    version = int(args.version) if args.version.isdigit() else args.version
+    runs = load_runs(args.experiment, args.tracking_uri, status=None, version=version)
+    return int(runs["seed"].nunique())
+
+
 def _fail(msg: str) -> int:
     print(f"ftsweep: error: {msg}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -499,7 +509,10 @@ def cmd_table(args: argparse.Namespace) -> int:
         print(f"wrote {output}")
         return 0
     higher = metric_direction(args.metric) != "min"  # a loss: the lowest is bold
-    text = format_table(mean, std, baseline=baseline, fmt=args.format, higher_is_better=higher)
+    seeds = _seeds_tried(args)
+    text = format_table(
+        mean, std, baseline=baseline, fmt=args.format, higher_is_better=higher, n=n, expected=seeds
+    )
     print(text)
     if output is not None:
         _write_text(output, str(text))

@@ -221,6 +221,28 @@ def test_table_of_an_existing_store(store, tmp, capsys) -> None:
     assert "--experiment: 'nope' — no MLflow experiment 'nope'; known: " in capsys.readouterr().err
 
 
+def test_table_marks_a_cell_with_a_seed_that_did_not_finish(tmp, capsys) -> None:
+    """ce's seed 1 FAILED, scl's seed 1 still RUNNING: each cell holds one finished seed of the two
+    tried, marked (n=1/2) as run's table does — "± 0.00" alone read as two seeds agreeing."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp}/m.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("partial")
+    for method, seed, status in [("ce", 0, "FINISHED"), ("ce", 1, "FAILED"), ("scl", 0, "FINISHED"),
+                                 ("scl", 1, "RUNNING"), ("scl", 2, "FINISHED")]:  # fmt: skip
+        tags = {"method": method, "label": method, "dataset": "digits", "seed": str(seed)}
+        run = client.create_run(exp, tags={**tags, "sweep_version": "1", "job": f"{method}-digits"})
+        client.log_metric(run.info.run_id, "best/val/acc", 50.0)
+        client.log_metric(run.info.run_id, "test/acc", 60.0 + seed)
+        if status != "RUNNING":
+            client.set_terminated(run.info.run_id, status)
+    assert cli.main(["table", "--experiment", "partial", "--tracking-uri", uri]) == 0
+    out = capsys.readouterr().out
+    assert "| ce | 60.00 ± 0.00 (n=1/3) |" in out  # seeds 0, 1, 2 were tried
+    assert "| scl | **61.00 ± 1.41** (n=2/3) |" in out
+
+
 # 5. --output
 
 
