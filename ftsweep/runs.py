@@ -7,10 +7,25 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
-__all__ = ["PATH_PARAMS", "load_runs", "parse_param", "trial_identity"]
+__all__ = ["PATH_PARAMS", "PLACE_PARAMS", "load_runs", "parse_param", "setting", "trial_identity"]
 
-#: params that name places, not settings: two runs that differ only in them are the same trial
-PATH_PARAMS = ("data_root", "cache_dir", "pretrained")
+#: params that name where a run read its files or ran, not what it computed: two runs that differ
+#: only in them are the same trial (and one configuration of a table)
+PLACE_PARAMS = ("data_root", "cache_dir", "device")
+#: params that name a file: the same trial and configuration whatever folder holds it
+PATH_PARAMS = ("pretrained",)
+
+
+def setting(param: str, value: object) -> object:
+    """What ``param``'s value says about the computation — the one rule of :func:`trial_identity`
+    and of a table's configurations (``ftsweep.tables``): None for a :data:`PLACE_PARAMS` param,
+    a :data:`PATH_PARAMS` path by its file name (``/ckpt/a.pt`` and ``ckpts/a.pt`` are one
+    checkpoint, ``a.pt`` and ``b.pt`` two), anything else itself."""
+    if param in PLACE_PARAMS:
+        return None
+    if param in PATH_PARAMS and isinstance(value, str):
+        return value.rstrip("/").rsplit("/", 1)[-1]
+    return value
 
 
 def parse_param(value: str) -> object:
@@ -28,14 +43,12 @@ def parse_param(value: str) -> object:
 
 
 def trial_identity(row: pd.Series, params: list[str]) -> str:
-    """What makes two runs the same trial: job, search point (params, paths by file name only)
-    and seed."""
+    """What makes two runs the same trial: job, search point (params as :func:`setting` reads
+    them: places left out, a checkpoint by its file name) and seed."""
     parts = [str(row.get("job")), str(row.get("method")), str(row.get("dataset")), str(row.get("seed"))]
     for p in params:
-        v = row.get(p)
-        if p in PATH_PARAMS and isinstance(v, str):
-            v = v.rstrip("/").rsplit("/", 1)[-1]
-        parts.append(f"{p}={v!r}")
+        if p not in PLACE_PARAMS:
+            parts.append(f"{p}={setting(p, row.get(p))!r}")
     return "|".join(parts)
 
 

@@ -42,8 +42,8 @@ __all__ = [
     "write_table",
 ]
 
-#: columns that are not part of a configuration's identity
-NON_CONFIG = {"run_id", "status", "seed", "error", "pretrained", "data_root", "cache_dir", "device"}
+#: columns that are not part of a configuration's identity (beside ``ftsweep.runs.PLACE_PARAMS``)
+NON_CONFIG = {"run_id", "status", "seed", "error"}
 
 
 #: Tune's own result fields (logged as metrics, never configuration)
@@ -60,13 +60,22 @@ def _config_columns(df: pd.DataFrame, keys: Sequence[str]) -> list[str]:
         cols = [c for c in df.attrs["params"] if c in df.columns]
     else:
         cols = [c for c in df.columns if "/" not in c and c not in TUNE_RESULT_KEYS]
-    return [c for c in cols if c not in NON_CONFIG and c not in keys]
+    from ftsweep.runs import PLACE_PARAMS
+
+    return [c for c in cols if c not in NON_CONFIG and c not in PLACE_PARAMS and c not in keys]
 
 
 def _config_ids(df: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
-    """One string per run naming its configuration (its :func:`_config_columns` values)."""
+    """One string per run naming its configuration: its :func:`_config_columns` values as
+    :func:`ftsweep.runs.setting` reads them (the rule of a trial's identity, so two runs the
+    table treats as one configuration's seed are never two trials of one seed)."""
+    from ftsweep.runs import setting
+
     cfg_cols = _config_columns(df, keys)
-    return df[cfg_cols].map(repr).agg("|".join, axis=1) if cfg_cols else pd.Series("", index=df.index)
+    if not cfg_cols:
+        return pd.Series("", index=df.index)
+    values = pd.DataFrame({c: [repr(setting(c, v)) for v in df[c]] for c in cfg_cols}, index=df.index)
+    return values.agg("|".join, axis=1)
 
 
 def require_columns(df: pd.DataFrame, names: Sequence[str]) -> None:

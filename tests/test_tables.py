@@ -395,3 +395,46 @@ def test_summarize_without_selection_needs_one_configuration_a_cell() -> None:
         summarize(two, "method", "dataset", "cluster/test_acc", select_by=None)
     with pytest.raises(KeyError, match="no column 'best/val/acc'"):
         summarize(runs, "method", "dataset", "cluster/test_acc")
+
+
+def _store(uri: str, experiment: str, runs: list[dict]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.create_experiment(experiment)
+    for r in runs:
+        tags = {"method": "ce", "label": "ce", "dataset": "digits", "job": "ce-digits"}
+        run = client.create_run(exp, tags={**tags, "seed": str(r["seed"]), "sweep_version": str(r["v"])})
+        for k in ("pretrained", "device", "data_root"):
+            client.log_param(run.info.run_id, k, r[k])
+        client.log_metric(run.info.run_id, "best/val/acc", r["val"])
+        client.log_metric(run.info.run_id, "test/acc", r["test"])
+        client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def test_a_checkpoint_is_a_configuration_and_a_place_is_not(tmp_path) -> None:
+    """Two checkpoints searched in one version are two configurations (before: pooled, each seed
+    counted twice); the same trial rerun on another device or data folder in a later version is
+    one trial under ``version="all"`` (before: two, pooled into one configuration)."""
+    from ftsweep.runs import load_runs
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    row = {"v": 1, "device": "cpu", "data_root": "/data"}
+    _store(uri, "ckpt", [
+        {**row, "seed": 0, "pretrained": "/ck/a.pt", "val": 70.0, "test": 70.0},
+        {**row, "seed": 1, "pretrained": "/ck/a.pt", "val": 71.0, "test": 71.0},
+        {**row, "seed": 0, "pretrained": "/ck/b.pt", "val": 80.0, "test": 80.0},
+        {**row, "seed": 1, "pretrained": "/ck/b.pt", "val": 81.0, "test": 81.0},
+    ])  # fmt: skip
+    mean, _, n = summarize(load_runs("ckpt", uri), "method", "dataset")
+    assert mean.loc["ce", "digits"] == 80.5 and n.loc["ce", "digits"] == 2  # b.pt selected
+    _store(uri, "moved", [
+        {**row, "seed": 0, "pretrained": "/ck/a.pt", "val": 70.0, "test": 70.0},
+        {**row, "seed": 1, "pretrained": "/ck/a.pt", "val": 71.0, "test": 71.0},
+        {"v": 2, "device": "cuda", "data_root": "/scratch/d", "seed": 0, "pretrained": "ckpts/a.pt",
+         "val": 72.0, "test": 72.0},
+    ])  # fmt: skip
+    runs = load_runs("moved", uri, version="all")
+    assert len(runs) == 2  # seed 0's rerun replaces its first run
+    mean, _, n = summarize(runs, "method", "dataset")
+    assert mean.loc["ce", "digits"] == 71.5 and n.loc["ce", "digits"] == 2
