@@ -588,15 +588,22 @@ def mlflow_ui_command(uri: str, port: int) -> list[str]:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    from ftsweep.runs import missing_store
     from ftsweep.tracking import tracking_uri
 
     try:
         if not 1 <= args.port <= 65535:
             raise ConfigError("--port", args.port, "must be an integer in [1, 65535]")
         _check_tracking_uri(args.tracking_uri)
+        uri = tracking_uri(args.tracking_uri)
+        if (missing := missing_store(uri)) is not None:  # MLflow would make an empty one there
+            raise ConfigError(
+                *_tracking_field(args.tracking_uri),
+                f"no MLflow store there ({missing} does not exist): give the store a sweep logged to "
+                "(ftsweep run writes sqlite:///mlflow.db in its working folder)",
+            )
     except ConfigError as e:
         return _fail(str(e))
-    uri = tracking_uri(args.tracking_uri)
     cmd = mlflow_ui_command(uri, args.port)
     print(f"MLflow UI on http://127.0.0.1:{args.port}  (store {uri}; Ctrl-C to stop)", flush=True)
     os.execv(sys.executable, cmd)

@@ -7,7 +7,15 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
-__all__ = ["PATH_PARAMS", "PLACE_PARAMS", "load_runs", "parse_param", "setting", "trial_identity"]
+__all__ = [
+    "PATH_PARAMS",
+    "PLACE_PARAMS",
+    "load_runs",
+    "missing_store",
+    "parse_param",
+    "setting",
+    "trial_identity",
+]
 
 #: params that name where a run read its files or ran, not what it computed: two runs that differ
 #: only in them are the same trial (and one configuration of a table)
@@ -52,7 +60,7 @@ def trial_identity(row: pd.Series, params: list[str]) -> str:
     return "|".join(parts)
 
 
-def _missing_store(uri: str) -> Path | None:
+def missing_store(uri: str) -> Path | None:
     """The file (SQLite) or folder (MLflow's filesystem store) of the local store at the
     resolved ``uri`` when it does not exist; None when it does, and for servers and in-memory
     stores. Opening a missing local store would create it."""
@@ -100,7 +108,7 @@ def load_runs(
     from ftsweep.tracking import tracking_uri as resolve
 
     uri = resolve(tracking_uri)
-    if (missing := _missing_store(uri)) is not None:
+    if (missing := missing_store(uri)) is not None:
         raise FileNotFoundError(f"no MLflow store there ({missing} does not exist)")
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)

@@ -494,7 +494,20 @@ def test_ui_refuses_a_filesystem_store(tmp, execv, capsys) -> None:
     assert "--tracking-uri: '/some/plain/path' — a plain path or file: URI" in err and not execv
 
 
+def test_ui_refuses_a_store_that_does_not_exist(tmp, execv, capsys) -> None:
+    """A mistyped path: MLflow made an empty store there and showed nothing."""
+    err = _bad(["ui", "--tracking-uri", f"sqlite:///{tmp}/typo.db"], capsys, tmp)
+    assert (
+        f"--tracking-uri: 'sqlite:///{tmp}/typo.db' — no MLflow store there ({tmp}/typo.db does not exist)"
+        in err
+    )
+    assert not execv and not (tmp / "typo.db").exists()
+
+
 def test_ui_starts_mlflow_on_a_good_port(tmp, execv, capsys) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(f"sqlite:///{tmp}/mlflow.db").search_experiments()  # a sweep's store
     assert cli.main(["ui", "--port", "65535"]) == 0
     assert execv and execv[0][-2:] == ["--port", "65535"]
     assert f"sqlite:///{tmp}/mlflow.db" in execv[0]

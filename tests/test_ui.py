@@ -20,7 +20,10 @@ def _free_port() -> int:
 
 
 def test_ui_serves_on_loopback(tmp_path) -> None:
+    from mlflow.tracking import MlflowClient
+
     port = _free_port()
+    MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_experiments()  # the store a sweep made
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ftsweep", "ui", "--port", str(port)],
