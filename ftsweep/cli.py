@@ -434,6 +434,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ftsweep.data import DATASETS
     from ftsweep.registry import methods
 
+    if args.sweeps is not None and not Path(args.sweeps).is_dir():  # the default may be absent
+        return _fail(str(ConfigError("--sweeps", args.sweeps, "must be a folder of sweep specs (*.yaml)")))
     print("methods:   " + ", ".join(sorted(methods())))
     print("datasets:  " + ", ".join(sorted(DATASETS)))
     print(
@@ -442,8 +444,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ftsweep.backbones import list_weights
 
     print("weights:   " + ", ".join(list_weights()))
-    sweeps = sorted(p.name for p in Path(args.sweeps).glob("*.yaml"))
-    print("sweeps:    " + (", ".join(sweeps) if sweeps else f"(none in {args.sweeps})"))
+    folder = args.sweeps or "sweeps"
+    sweeps = sorted(p.name for p in Path(folder).glob("*.yaml"))
+    print("sweeps:    " + (", ".join(sweeps) if sweeps else f"(none in {folder})"))
     return 0
 
 
@@ -729,7 +732,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.set_defaults(func=cmd_plan)
 
     ls = sub.add_parser("list", help="methods, datasets, backbones and sweeps")
-    ls.add_argument("--sweeps", default="sweeps")
+    ls.add_argument("--sweeps", default=None, help="a folder of sweep specs (default sweeps, if present)")
     ls.set_defaults(func=cmd_list)
 
     t = sub.add_parser("table", help="render a paper table from an MLflow experiment")

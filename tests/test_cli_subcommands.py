@@ -472,6 +472,19 @@ def test_registered_datasets_keep_their_checkpoint_tags() -> None:
     assert SimCLRConfig(dataset="digits_source", seed=3).tag() == "digits_source-small_cnn-simclr-e60-b256-s3"
 
 
+@pytest.mark.parametrize("where", ["no/such/folder", "afile"])
+def test_list_refuses_a_sweeps_folder_that_is_not_one(where, tmp, capsys) -> None:
+    (tmp / "afile").write_text("x")
+    err = _bad(["list", "--sweeps", where], capsys, tmp)
+    assert f"--sweeps: '{where}' — must be a folder of sweep specs (*.yaml)" in err
+
+
+def test_list_without_a_sweeps_folder_lists_the_rest(tmp, capsys) -> None:
+    assert cli.main(["list"]) == 0  # tmp has no sweeps/
+    out = capsys.readouterr().out
+    assert "methods:   " in out and "sweeps:    (none in sweeps)" in out
+
+
 # 10. ui --port
 
 
