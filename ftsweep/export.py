@@ -7,7 +7,10 @@ every checkpoint keeps beside ``state.pt`` as ``best_model.pt`` (``FineTuner.kee
 a checkpoint written before that existed only has the latest epoch's weights, which are exported
 instead and said so (``"weights": "last_epoch"`` in ``config.json``).
 
-Each cell is written to ``<out>/<row>__<col>/``:
+Each cell is written to ``<out>/<row>__<col>/`` (keys sanitised to ``[A-Za-z0-9._=+-]``; cells
+whose keys sanitise alike get ``<row>__<col>-<hash8>/`` each, ``hash8`` from their unsanitised
+keys). An export writes every cell or none, and never overwrites a folder already there
+(:func:`export_runs`):
 
 - ``model.pt`` — the state_dict of the method's ``nn.ModuleDict`` (``backbone`` + heads), loadable
   with ``torch.load(path, weights_only=True)``;
@@ -223,11 +226,27 @@ Inputs are normalised as ftsweep's eval view of {dataset} (ftsweep.data.transfor
 """
 
 
-def _export_one(
-    row: Any, col: Any, run: pd.Series, out: Path, client: Any, results: str | Path | None
-) -> ExportedCell:
-    import torch
+@dataclass(frozen=True)
+class _Planned:
+    """One cell resolved and checked, nothing read from its checkpoint or written yet."""
 
+    row: Any
+    col: Any
+    name: str  # its folder under the export's output
+    run: Any  # the MLflow run
+    seed: Any  # as the runs table has it
+    method: str
+    cls: type
+    ckpt: Path
+    config: dict[str, Any]
+
+
+def _plan_one(row: Any, col: Any, run: pd.Series, client: Any, results: str | Path | None) -> _Planned:
+    """Resolve a cell: its MLflow run, method, checkpoint folder and config (read, not written).
+
+    Raises:
+        FileNotFoundError: no checkpoint; KeyError: an unknown method; ConfigError: its params.
+    """
     from ftsweep.trial import method_class
 
     r = client.get_run(str(run["run_id"]))
@@ -235,26 +254,88 @@ def _export_one(
     method = tags.get("method") or str(run.get("method"))
     cls = method_class(method)
     ckpt = checkpoint_dir(tags, results)
-    state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
+    config = decode_params(dict(r.data.params), cls.config_cls)
+    return _Planned(row, col, _folder_name(row, col), r, run.get("seed"), method, cls, ckpt, config)
+
+
+def _unique_names(planned: list[_Planned], out: Path) -> list[_Planned]:
+    """Cells whose keys sanitise to one folder name get ``<name>-<hash8>`` (the first 8 hex of
+    the sha1 of their unsanitised keys), the others keep their name.
+
+    Raises:
+        ConfigError: (``--output``) two cells still share a folder (keys that print alike).
+    """
+    import hashlib
+    from collections import Counter
+    from dataclasses import replace
+
+    from ftsweep.config.errors import ConfigError
+
+    def key(p: _Planned) -> str:
+        as_list = lambda v: [str(x) for x in v] if isinstance(v, tuple) else [str(v)]  # noqa: E731
+        return json.dumps([as_list(p.row), as_list(p.col)], ensure_ascii=False)
+
+    counts = Counter(p.name for p in planned)
+    renamed = [
+        replace(p, name=f"{p.name}-{hashlib.sha1(key(p).encode()).hexdigest()[:8]}")
+        if counts[p.name] > 1
+        else p
+        for p in planned
+    ]
+    seen: dict[str, _Planned] = {}
+    for p in renamed:
+        if (other := seen.setdefault(p.name, p)) is not p:
+            raise ConfigError(
+                "--output",
+                str(out),
+                f"cells ({other.row!r}, {other.col!r}) and ({p.row!r}, {p.col!r}) would both be exported to {p.name}/",
+            )
+    return renamed
+
+
+def _write_one(p: _Planned, folder: Path) -> ExportedCell:
+    """Write a planned cell into ``folder`` (an empty folder made for it).
+
+    Raises:
+        ConfigError: (``checkpoint``) its checkpoint files cannot be read.
+    """
+    import torch
+
+    from ftsweep.config.errors import ConfigError
+
+    def load(path: Path, weights_only: bool) -> Any:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=weights_only)
+        except Exception as e:  # noqa: BLE001 — a damaged / foreign file is bad input
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise ConfigError(
+                "checkpoint", str(path), f"cannot be read ({type(e).__name__}: {first})"
+            ) from None
+
+    r, cls, ckpt, config = p.run, p.cls, p.ckpt, p.config
+    tags = r.data.tags
+    state = load(ckpt / "state.pt", weights_only=False)
     best = ckpt / "best_model.pt"
+    if not isinstance(state, dict) or (not best.is_file() and "model" not in state):
+        raise ConfigError(
+            "checkpoint", str(ckpt / "state.pt"), "holds no model weights (not a method checkpoint)"
+        )
     tracker_epoch = int((state.get("tracker") or {}).get("epoch") or state.get("epoch") or 0)
     if best.is_file():
-        weights, epoch = torch.load(best, map_location="cpu", weights_only=True), "selected_epoch"
+        weights, epoch = load(best, weights_only=True), "selected_epoch"
         at = tracker_epoch
     else:
         weights, at = state["model"], int(state.get("epoch") or 0)
         epoch = "selected_epoch" if at == tracker_epoch else "last_epoch"
-    folder = out / _folder_name(row, col)
-    folder.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu().contiguous() for k, v in weights.items()}, folder / "model.pt")
-    config = decode_params(dict(r.data.params), cls.config_cls)
+    row, col, method = p.row, p.col, p.method
     info = {
         "row": _json_value(row if not isinstance(row, tuple) else list(row)),
         "col": _json_value(col if not isinstance(col, tuple) else list(col)),
         "method": method,
         "label": tags.get("label", method),
         "dataset": tags.get("dataset", config.get("dataset")),
-        "seed": _json_value(run.get("seed")),
+        "seed": _json_value(p.seed),
         "run_id": r.info.run_id,
         "experiment_id": r.info.experiment_id,
         "sweep_version": tags.get("sweep_version"),
@@ -306,11 +387,23 @@ def export_runs(
     (:func:`select_cells`). ``results`` is where the sweeps' Tune folders are (``--results``
     of ``ftsweep run``), searched when a run's ``trial_dir`` holds no checkpoint.
 
+    All or nothing: every cell is resolved and checked first (its run, its checkpoint, its
+    folder), and only then is anything written; a failure while writing removes what this call
+    wrote (the cell folders, and ``out`` and its parents when it made them). A cell folder that
+    already exists under ``out`` is never overwritten (nor is anything else there); folders of
+    cells this export does not write are left alone. Cells whose keys sanitise to the same folder
+    name each get ``<name>-<hash8>`` instead (see :func:`_unique_names`).
+
     Raises:
-        KeyError: no cell can be selected; FileNotFoundError: a cell's checkpoint is missing.
+        KeyError: no cell can be selected; FileNotFoundError: a cell's checkpoint is missing;
+        ConfigError: a cell's folder already exists under ``out``, two cells would share a
+        folder, or a checkpoint file cannot be read.
     """
+    import shutil
+
     from mlflow.tracking import MlflowClient
 
+    from ftsweep.config.errors import ConfigError
     from ftsweep.tracking import tracking_uri as resolve
 
     cells = (
@@ -318,4 +411,33 @@ def export_runs(
     )
     client = MlflowClient(resolve(tracking_uri))
     out = Path(out)
-    return [_export_one(r, c, run, out, client, results) for r, c, run in cells]
+    planned = _unique_names([_plan_one(r, c, run, client, results) for r, c, run in cells], out)
+    existing = [p.name for p in planned if (out / p.name).exists() or (out / p.name).is_symlink()]
+    if existing:
+        raise ConfigError(
+            "--output",
+            str(out),
+            f"already holds {', '.join(f'{n}/' for n in existing)} (an earlier export?); "
+            "nothing is overwritten: remove it or give another --output",
+        )
+    made = [d for d in (out, *out.parents) if not d.exists()]
+    written: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        exported = []
+        for p in planned:
+            folder = out / p.name
+            folder.mkdir()  # FileExistsError, never an overwrite, if it appeared meanwhile
+            written.append(folder)  # made here: ours to remove on failure
+            exported.append(_write_one(p, folder))
+        return exported
+    except BaseException:
+        for folder in written:
+            if folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
+        for d in made:  # innermost first; only if still empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise

@@ -32,8 +32,15 @@ Estimate: trial-seconds = trials × set-up seconds (building a trial's data and 
 seconds per checkpoint (saving the trial's state and Tune persisting it, optional), from a
 :class:`ThroughputTable` (measured, the user's file) or from :func:`calibrate` (a few real steps
 here). GPU-hours = trial-seconds × ``resources.gpu`` ÷ 3600.
-Wall time = total trial-seconds ÷ parallel slots (``gpus ÷ gpu per trial``, or ``cpus ÷ cpu per
-trial`` for CPU trials, and at most ``max_concurrent_trials``) — perfect packing, no start-up.
+Wall time = ``max(total trial-seconds ÷ slots, the longest single trial)``: the trials at once
+(``slots``) are ``gpus ÷ gpu per trial`` (and ``cpus ÷ cpu per trial`` where ``--cpus`` is
+given), or ``cpus ÷ cpu per trial`` for CPU trials, at most ``max_concurrent_trials`` and at
+most the sweep's trials; a cluster that cannot hold one trial is refused (``ConfigError`` on
+``--gpus`` / ``--cpus``). This is a lower bound for any schedule — perfect packing and no
+start-up, and no sweep ends before its longest trial (a shared stage 1 counts as a trial of its
+own, its stage-2 trials' wait for it is not added; the longest trial of an Optuna job that runs
+fewer trials than its grid has cells is its mean trial). The table's ``trials' time`` is a job's
+trial-seconds, the sum over its trials.
 
 Notes (:func:`search_notes`, printed under the table): where the spec's search would spend its
 budget for nothing — an Optuna job that can use no result, an ASHA that stops no trial.
@@ -51,7 +58,12 @@ Throughput table (JSON or YAML)::
 step. ``checkpoint_s`` (optional, default 0): seconds to write one checkpoint (the model,
 optimizer and selection state, then Tune's copy of that directory into the storage path).
 ``method: "*"`` matches any method of that (backbone, image size, device). ``device`` is
-``cpu`` or the GPU's name as torch reports it (``torch.cuda.get_device_name()``). A benchmark
+``cpu`` (any case: ``CPU`` reads as ``cpu``) or the GPU's name as torch reports it
+(``torch.cuda.get_device_name()``). :func:`load_throughput` refuses an empty file, keys other
+than these, an ``image_size`` <= 0, a method that is not registered (``ftsweep.registry``) or
+``*``, an unknown backbone and two entries of one (method, backbone, image size, device). Entries
+of two GPU kinds for one (method, backbone, image size) are ambiguous: :func:`plan_spec` refuses
+them unless its ``gpu_kind`` names the cluster's. A benchmark
 writes it with :func:`write_throughput` (``calibrate`` results, or rows of a GPU benchmark
 converted with :func:`throughput_entry`).
 """
@@ -110,6 +122,8 @@ class ThroughputTable:
     """``(method, backbone, image_size, device) → Throughput``; ``method = "*"`` matches any."""
 
     entries: dict[tuple[str, str, int, str], Throughput] = field(default_factory=dict)
+    #: the file it was read from (:func:`load_throughput`), for errors; ``""`` otherwise
+    source: str = field(default="", compare=False)
 
     def lookup(self, method: str, backbone: str, image_size: int, device: str) -> Throughput | None:
         for m in (method, ANY):
@@ -134,6 +148,10 @@ class JobPlan:
         seconds: trial-seconds (sum over its trials of one trial's run time); None without a
             throughput.
         gpu_hours: ``seconds × gpu per trial ÷ 3600``.
+        longest: seconds of its longest single trial (its mean trial where an Optuna job's
+            trials cost the mean grid config); None without a throughput.
+        trial_counts: ``(epochs, train_images, eval_images, checkpoints)`` of each of its trials
+            (empty where the trials cost the mean grid config).
     """
 
     name: str
@@ -152,6 +170,8 @@ class JobPlan:
     throughput: Throughput | None = None
     seconds: float | None = None
     gpu_hours: float | None = None
+    longest: float | None = None
+    trial_counts: tuple[tuple[int, int, int, int], ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -199,10 +219,18 @@ class SweepPlan:
         return sum(j.gpu_hours or 0.0 for j in self.jobs)
 
     @property
+    def longest(self) -> float | None:
+        """Seconds of the sweep's longest single trial (None when a job has no throughput)."""
+        if not self.jobs or any(j.longest is None for j in self.jobs):
+            return None
+        return max(j.longest or 0.0 for j in self.jobs)
+
+    @property
     def wall_seconds(self) -> float | None:
-        """Total trial-seconds ÷ the trials the cluster holds at once."""
-        s = self.seconds
-        return None if s is None else s / self.slots
+        """``max(total trial-seconds ÷ slots, the longest trial)``: perfect packing of the
+        trials into the ``slots`` the cluster holds at once, and no less than one trial."""
+        s, longest = self.seconds, self.longest
+        return None if s is None or longest is None else max(s / self.slots, longest)
 
 
 # ---- counts ---------------------------------------------------------------------------------
@@ -323,26 +351,31 @@ def job_counts(spec: SweepSpec, job: Job) -> tuple[JobPlan, list[tuple[Any, JobP
     configs = trial_configs(spec, job)
     epochs = train = evals = checkpoints = 0
     stage1: list[tuple[Any, JobPlan]] = []
+    per_trial: list[tuple[int, int, int, int]] = []
     cfg = None
     for point in configs:
         cfg = job.config_cls.from_dict({**job.fixed, **point})
         e, t, v = _trial_counts(cls, cfg)
-        epochs, train, evals = epochs + e, train + t, evals + v
-        checkpoints += trial_checkpoints(e, spec.checkpoint_frequency)
+        c = trial_checkpoints(e, spec.checkpoint_frequency)
+        epochs, train, evals, checkpoints = epochs + e, train + t, evals + v, checkpoints + c
+        per_trial.append((e, t, v, c))
         s1 = _stage1_of(cfg)
         if s1 is not None:
             e1, t1, v1 = _stage1_counts(s1)
             size = s1.image_size or _dataset_size(s1.dataset)
             row = JobPlan(f"{job.name}:stage1", STAGE1_METHOD, s1.dataset, s1.backbone, size, 1, e1, t1, v1,
-                          _device(spec), spec.resources.get("gpu", 0.0), stage1=True)  # fmt: skip
+                          _device(spec), spec.resources.get("gpu", 0.0), stage1=True,
+                          trial_counts=((e1, t1, v1, 0),))  # fmt: skip
             stage1.append((s1, row))
     if trials != len(configs):  # optuna: each suggestion costs the mean grid config
         scale = trials / len(configs)
         epochs, train, evals, checkpoints = (round(x * scale) for x in (epochs, train, evals, checkpoints))
+        per_trial = []  # which configurations run is unknown: its longest trial is the mean one
     assert cfg is not None
     size = cfg.image_size or _dataset_size(cfg.dataset)
     plan = JobPlan(job.name, job.method, job.dataset, cfg.backbone, size, trials, epochs, train, evals,
-                   _device(spec), spec.resources.get("gpu", 0.0), checkpoints)  # fmt: skip
+                   _device(spec), spec.resources.get("gpu", 0.0), checkpoints,
+                   trial_counts=tuple(per_trial))  # fmt: skip
     return plan, stage1
 
 
@@ -366,35 +399,58 @@ def _device(spec: SweepSpec, gpu_kind: str | None = None) -> str:
 
 # ---- estimate -------------------------------------------------------------------------------
 def parallel_slots(spec: SweepSpec, gpus: float | None = None, cpus: float | None = None) -> int:
-    """How many trials the cluster holds at once: ``gpus ÷ gpu per trial`` for GPU trials,
-    ``cpus ÷ cpu per trial`` otherwise (this machine's CPUs when not given), at most
-    ``max_concurrent_trials``; at least 1."""
+    """How many trials the cluster holds at once: ``gpus ÷ gpu per trial`` for GPU trials (and
+    ``cpus ÷ cpu per trial`` where ``cpus`` is given), ``cpus ÷ cpu per trial`` otherwise (this
+    machine's CPUs when not given), at most ``max_concurrent_trials``; at least 1 (not capped by
+    the sweep's trials: :func:`plan_spec` does that).
+
+    Raises:
+        ConfigError: on ``--gpus`` for GPU trials without it or with fewer GPUs than one trial
+            needs, on ``--cpus`` for fewer CPUs than one trial needs (as ``ftsweep run`` refuses
+            a cluster that cannot hold one trial). This machine's CPUs, the default, are not
+            refused (:func:`plan_spec` notes it).
+    """
     import os
 
     gpu, cpu = spec.resources.get("gpu", 0.0), spec.resources.get("cpu", 1.0)
-    slots = math.inf
+    slots: float = math.inf
     if gpu > 0:
         if gpus is None:
             raise ConfigError("--gpus", gpus, "a spec with resources.gpu > 0 needs the cluster's GPU count")
         slots = math.floor(gpus / gpu + 1e-9)
+        if slots < 1:
+            raise ConfigError(
+                "--gpus", gpus, f"cannot hold one trial: each trial needs resources.gpu {gpu:g} GPU(s)"
+            )
     if cpus is not None or gpu == 0:
-        slots = min(slots, math.floor((cpus if cpus is not None else os.cpu_count() or 1) / cpu + 1e-9))
+        held = math.floor((cpus if cpus is not None else os.cpu_count() or 1) / cpu + 1e-9)
+        if held < 1 and cpus is not None:
+            raise ConfigError(
+                "--cpus", cpus, f"cannot hold one trial: each trial needs resources.cpu {cpu:g} CPU(s)"
+            )
+        slots = min(slots, held)
     if spec.max_concurrent_trials:
         slots = min(slots, spec.max_concurrent_trials)
     return max(1, int(slots))
 
 
 def estimate(job: JobPlan, tp: Throughput | None) -> JobPlan:
-    """``job`` with its trial-seconds and GPU-hours from images/s ``tp``."""
+    """``job`` with its trial-seconds, its longest trial's seconds and GPU-hours from images/s
+    ``tp``."""
     if tp is None:
         return job
-    seconds = (
-        job.trials * tp.setup
-        + job.train_images / tp.train
-        + job.eval_images / tp.eval
-        + job.checkpoints * tp.checkpoint
+
+    def cost(trials: float, train: float, evals: float, checkpoints: float) -> float:
+        return trials * tp.setup + train / tp.train + evals / tp.eval + checkpoints * tp.checkpoint
+
+    seconds = cost(job.trials, job.train_images, job.eval_images, job.checkpoints)
+    if job.trial_counts:
+        longest = max(cost(1, t, v, c) for _, t, v, c in job.trial_counts)
+    else:  # the mean trial: the longest one takes at least that
+        longest = seconds / max(1, job.trials)
+    return replace(
+        job, throughput=tp, seconds=seconds, gpu_hours=seconds * job.gpu_per_trial / 3600, longest=longest
     )
-    return replace(job, throughput=tp, seconds=seconds, gpu_hours=seconds * job.gpu_per_trial / 3600)
 
 
 def plan_spec(
@@ -407,8 +463,14 @@ def plan_spec(
 ) -> SweepPlan:
     """Counts and, where ``throughput`` has the (method, backbone, image size, device) entry,
     the estimate of every job of ``spec``; shared stage-1 configs are rows of their own, once
-    each. ``gpu_kind``: the device name to look up for GPU trials (default: any GPU entry of the
-    table for that key, ``gpu`` when none)."""
+    each. ``gpu_kind``: the device name to look up for GPU trials (default: the one GPU kind of
+    the table for that key, ``gpu`` when none). The trials at once are :func:`parallel_slots`
+    capped by the sweep's trials.
+
+    Raises:
+        ConfigError: on ``--gpus`` / ``--cpus`` (:func:`parallel_slots`); on ``--throughput``
+            when, without ``gpu_kind``, the table has entries of two GPU kinds for one GPU job.
+    """
     table = throughput if isinstance(throughput, ThroughputTable) else ThroughputTable(dict(throughput or {}))
     rows: list[JobPlan] = []
     seen: dict[str, JobPlan] = {}
@@ -442,11 +504,35 @@ def plan_spec(
                 gpu_hours=None
                 if prev.gpu_hours is None or row.gpu_hours is None
                 else prev.gpu_hours + row.gpu_hours,
+                longest=None
+                if prev.longest is None or row.longest is None
+                else max(prev.longest, row.longest),
+                trial_counts=prev.trial_counts + row.trial_counts,
             )
         else:
             merged[row.name] = row
-    slots = parallel_slots(spec, gpus, cpus)
-    return SweepPlan(tuple(merged.values()), slots, gpus, cpus, search_notes(spec, slots))
+    jobs = tuple(merged.values())
+    trials = sum(j.trials for j in jobs if not j.stage1)
+    slots = min(parallel_slots(spec, gpus, cpus), max(1, trials))
+    return SweepPlan(jobs, slots, gpus, cpus, _cluster_notes(spec, gpus, cpus) + search_notes(spec, slots))
+
+
+def _cluster_notes(spec: SweepSpec, gpus: float | None, cpus: float | None) -> tuple[str, ...]:
+    """What the plan's cluster size does not say: ``--gpus`` for trials that use no GPU, this
+    machine's CPUs (the default) too few for one trial."""
+    import os
+
+    gpu, cpu = spec.resources.get("gpu", 0.0), spec.resources.get("cpu", 1.0)
+    notes = []
+    if gpus is not None and gpu == 0:
+        notes.append(f"--gpus {gpus:g} is not used: the trials use no GPU (resources.gpu 0)")
+    here = os.cpu_count() or 1
+    if gpu == 0 and cpus is None and here < cpu - 1e-9:
+        notes.append(
+            f"this machine's {here} CPU(s) (the cluster without --cpus) cannot hold one trial of "
+            f"resources.cpu {cpu:g}: planned one at a time; give the cluster's --cpus"
+        )
+    return tuple(notes)
 
 
 def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
@@ -538,12 +624,26 @@ def _optuna_notes(spec: SweepSpec, slots: int) -> Iterable[str]:
 
 
 def _resolve_device(table: ThroughputTable, row: JobPlan, gpu_kind: str | None) -> str:
+    """The device ``row`` is looked up for: ``cpu``, ``gpu_kind``, or the table's one GPU kind of
+    (``row.method`` or ``*``, backbone, image size); two kinds are ambiguous (``ConfigError``)."""
     if row.device == "cpu" or gpu_kind:
         return row.device if row.device == "cpu" else str(gpu_kind)
-    for m, b, s, d in table.entries:
-        if d != "cpu" and m in (row.method, ANY) and b == row.backbone and s == row.image_size:
-            return d
-    return row.device
+    kinds = sorted(
+        {
+            d
+            for m, b, s, d in table.entries
+            if d != "cpu" and m in (row.method, ANY) and b == row.backbone and s == row.image_size
+        }
+    )
+    if len(kinds) > 1:
+        raise ConfigError(
+            "--throughput",
+            table.source or kinds,
+            f"has entries of {len(kinds)} GPU kinds for {row.method} / {row.backbone} / {row.image_size} "
+            f"({', '.join(kinds)}): which one the cluster has is ambiguous; keep the entries of its "
+            "GPU kind only",
+        )
+    return kinds[0] if kinds else row.device
 
 
 # ---- throughput files -----------------------------------------------------------------------
@@ -570,9 +670,25 @@ def throughput_entry(
     }
 
 
+#: the keys of a throughput file's entry: required, then optional
+ENTRY_KEYS = ("method", "backbone", "image_size", "device", "train_images_per_s", "eval_images_per_s")
+OPTIONAL_ENTRY_KEYS = ("setup_s", "checkpoint_s")
+
+
 def load_throughput(path: str | Path) -> ThroughputTable:
-    """Read a throughput file (JSON or YAML, ``{"entries": [...]}`` or a bare list)."""
+    """Read a throughput file (JSON or YAML, ``{"entries": [...]}`` or a bare list).
+
+    Raises:
+        ConfigError: on ``--throughput`` (the file: missing, unreadable, not a list of entries,
+            no entries) or ``--throughput entries[i]`` (an entry: a key missing or not one of
+            :data:`ENTRY_KEYS` / :data:`OPTIONAL_ENTRY_KEYS`, a rate or size that is not a
+            finite number, ``image_size`` <= 0, a method not registered nor ``*``, an unknown
+            backbone, the (method, backbone, image size, device) of an earlier entry).
+            ``device`` ``cpu`` is read in any case (``CPU``)."""
     import yaml
+
+    from ftsweep.backbones import is_known_backbone, list_backbones
+    from ftsweep.registry import methods
 
     p = Path(path)
     if not p.is_file():
@@ -584,11 +700,28 @@ def load_throughput(path: str | Path) -> ThroughputTable:
     rows = raw.get("entries") if isinstance(raw, Mapping) else raw
     if not isinstance(rows, list):
         raise ConfigError("--throughput", str(path), 'must hold {"entries": [...]} or a list of entries')
-    out = {}
-    keys = ("method", "backbone", "image_size", "device", "train_images_per_s", "eval_images_per_s")
+    if not rows:
+        raise ConfigError("--throughput", str(path), "has no entries: give at least one measured entry")
+    out: dict[tuple[str, str, int, str], Throughput] = {}
+    first: dict[tuple[str, str, int, str], int] = {}
+    keys = ENTRY_KEYS
+    known_methods = sorted(methods())
     for i, r in enumerate(rows):
         if not isinstance(r, Mapping) or any(k not in r for k in keys):
             raise ConfigError(f"--throughput entries[{i}]", r, f"must have keys {', '.join(keys)}")
+        unknown = sorted(str(k) for k in r if k not in keys + OPTIONAL_ENTRY_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"--throughput entries[{i}]",
+                r,
+                f"has unknown key(s) {', '.join(unknown)}: the keys are {', '.join(keys)} and, "
+                f"optional, {', '.join(OPTIONAL_ENTRY_KEYS)}",
+            )
+        names = [r["method"], r["backbone"], r["device"]]
+        if not all(isinstance(x, str) and x.strip() for x in names):
+            raise ConfigError(
+                f"--throughput entries[{i}]", r, "method, backbone and device must be non-empty strings"
+            )
         rates = [
             r["train_images_per_s"],
             r["eval_images_per_s"],
@@ -604,13 +737,38 @@ def load_throughput(path: str | Path) -> ThroughputTable:
                 r,
                 "images/s, setup_s and checkpoint_s must be finite numbers, image_size an integer",
             )
+        if size <= 0:
+            raise ConfigError(f"--throughput entries[{i}]", r, "image_size must be an integer > 0")
         tp = Throughput(*(float(x) for x in rates))
         if tp.train <= 0 or tp.eval <= 0 or tp.setup < 0 or tp.checkpoint < 0:
             raise ConfigError(
                 f"--throughput entries[{i}]", r, "images/s must be > 0, setup_s and checkpoint_s >= 0"
             )
-        out[(str(r["method"]), str(r["backbone"]), int(size), str(r["device"]))] = tp
-    return ThroughputTable(out)
+        method, backbone, device = r["method"], r["backbone"], r["device"]
+        if method != ANY and method not in known_methods:
+            raise ConfigError(
+                f"--throughput entries[{i}].method",
+                method,
+                f"must be a registered method or {ANY}: {', '.join(known_methods)}",
+            )
+        if not is_known_backbone(backbone):
+            raise ConfigError(
+                f"--throughput entries[{i}].backbone",
+                backbone,
+                f"must be a known backbone: {', '.join(list_backbones())} or a timm model name",
+            )
+        device = "cpu" if device.strip().lower() == "cpu" else device
+        key = (method, backbone, int(size), device)
+        if key in first:
+            raise ConfigError(
+                f"--throughput entries[{i}]",
+                r,
+                f"repeats the method, backbone, image_size and device of entries[{first[key]}]: "
+                "keep one measurement of each",
+            )
+        first[key] = i
+        out[key] = tp
+    return ThroughputTable(out, str(path))
 
 
 def _number(x: Any) -> bool:
@@ -639,9 +797,27 @@ def calibrate(
     ``checkpoint`` the time to write its checkpoint into a temporary directory and copy that
     directory once (Tune persisting it into the storage path; the copy is local, so a network
     file system's storage path costs more). Shared stage-1
-    rows use their stage-2 job's training rate. ``device``: torch device (default the job's)."""
+    rows use their stage-2 job's training rate. ``device``: torch device (default the job's).
+
+    Raises:
+        ConfigError: on ``--calibrate`` for trials that use a GPU (``resources.gpu`` > 0) on a
+            machine where torch sees none, without ``device``: it would time the CPU, which no
+            GPU trial's estimate can use.
+    """
+    import torch
+
     from ftsweep.methods.base import FineTuner
     from ftsweep.trial import method_class
+
+    gpu = spec.resources.get("gpu", 0.0)
+    if gpu > 0 and device is None and not torch.cuda.is_available():
+        raise ConfigError(
+            "--calibrate",
+            True,
+            f"the trials use a GPU (resources.gpu {gpu:g}) and this machine has none (torch sees no "
+            "CUDA device): calibrating here would time the CPU; give --throughput FILE measured on "
+            "the cluster's GPU (calibrate there, or ftsweep.plan.write_throughput)",
+        )
 
     entries: dict[tuple[str, str, int, str], Throughput] = {}
     for job in spec.jobs():
@@ -743,7 +919,7 @@ def format_plan(plan: SweepPlan) -> str:
         "ckpts",
         "device",
         "img/s train",
-        "trial time",
+        "trials' time",
         "GPU-h",
     )
     rows = [head]
@@ -762,12 +938,17 @@ def format_plan(plan: SweepPlan) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.insert(len(lines) - 1, "  ".join("-" * w for w in widths))
     where = f"{plan.slots} trial(s) at once"
-    if plan.gpus is not None:
+    uses_gpu = any(j.gpu_per_trial > 0 for j in plan.jobs)
+    if plan.gpus is not None and uses_gpu:  # --gpus of CPU trials: a note says it is not used
         where += f" on {plan.gpus:g} GPU(s)"
     if plan.cpus is not None:
-        where += f" / {plan.cpus:g} CPU(s)"
+        where += f" {'/' if plan.gpus is not None and uses_gpu else 'on'} {plan.cpus:g} CPU(s)"
     missing = [j.name for j in plan.jobs if j.throughput is None]
-    tail = f"wall time ≈ {_hms(plan.wall_seconds)} with {where} (no early stopping: an upper bound)"
+    tail = f"wall time ≈ {_hms(plan.wall_seconds)} with {where}"
+    if plan.longest is not None:
+        tail += f" (at least the longest trial, {_hms(plan.longest)}; no early stopping: an upper bound)"
+    else:
+        tail += " (no early stopping: an upper bound)"
     if missing:
         tail += f"\nno throughput for: {', '.join(missing)} (give --throughput FILE or --calibrate)"
     tail += "".join(f"\nnote: {n}" for n in plan.notes)
