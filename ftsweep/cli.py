@@ -385,7 +385,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         throughput = _throughput(args, spec)
         # without a cluster size: one trial's worth of GPUs
         gpus = args.gpus if args.gpus is not None else (spec.resources.get("gpu", 0) or None)
-        plan = plan_spec(spec, throughput=throughput, gpus=gpus, cpus=args.cpus)
+        plan = plan_spec(spec, throughput=throughput, gpus=gpus, cpus=args.cpus, gpu_kind=args.gpu_kind)
     except ConfigError as e:
         return _fail(str(e))
     counts = {j.name: job_trials(spec, j) for j in jobs}
@@ -422,7 +422,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
         check_jobs(spec)  # as validate: a plan of trials that would fail is no plan
-        plan = plan_spec(spec, throughput=_throughput(args, spec), gpus=args.gpus, cpus=args.cpus)
+        plan = plan_spec(
+            spec, throughput=_throughput(args, spec), gpus=args.gpus, cpus=args.cpus, gpu_kind=args.gpu_kind
+        )
     except ConfigError as e:
         return _fail(str(e))
     print(format_plan(plan))
@@ -651,7 +653,8 @@ SET_HELP = "override one spec value: dotted KEY, YAML VALUE (config.epochs=5, se
 
 
 def _cost_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--throughput``, ``--gpus``, ``--cpus``: what ``plan`` and ``validate`` estimate from."""
+    """``--throughput``, ``--gpus``, ``--cpus``, ``--gpu-kind``: what ``plan`` and ``validate``
+    estimate from."""
     parser.add_argument(
         "--throughput", default=None, help="a measured-throughput table (JSON/YAML, see ftsweep.plan)"
     )
@@ -659,6 +662,11 @@ def _cost_arguments(parser: argparse.ArgumentParser) -> None:
         "--gpus", type=_cluster_size, default=None, help="GPUs of the cluster the sweep would run on"
     )
     parser.add_argument("--cpus", type=_cluster_size, default=None, help="CPUs of that cluster")
+    parser.add_argument(
+        "--gpu-kind",
+        default=None,
+        help="the cluster's GPU as the throughput table names it (where it has several kinds)",
+    )
 
 
 def _cluster_size(text: str) -> float:

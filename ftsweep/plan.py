@@ -626,8 +626,17 @@ def _optuna_notes(spec: SweepSpec, slots: int) -> Iterable[str]:
 def _resolve_device(table: ThroughputTable, row: JobPlan, gpu_kind: str | None) -> str:
     """The device ``row`` is looked up for: ``cpu``, ``gpu_kind``, or the table's one GPU kind of
     (``row.method`` or ``*``, backbone, image size); two kinds are ambiguous (``ConfigError``)."""
-    if row.device == "cpu" or gpu_kind:
-        return row.device if row.device == "cpu" else str(gpu_kind)
+    if row.device == "cpu":
+        return row.device
+    if gpu_kind:
+        known = sorted({d for *_, d in table.entries if d != "cpu"})
+        if gpu_kind not in known:
+            raise ConfigError(
+                "--gpu-kind",
+                gpu_kind,
+                f"is not a GPU kind of the throughput table (it has: {', '.join(known) or 'none'})",
+            )
+        return gpu_kind
     kinds = sorted(
         {
             d
@@ -640,8 +649,7 @@ def _resolve_device(table: ThroughputTable, row: JobPlan, gpu_kind: str | None) 
             "--throughput",
             table.source or kinds,
             f"has entries of {len(kinds)} GPU kinds for {row.method} / {row.backbone} / {row.image_size} "
-            f"({', '.join(kinds)}): which one the cluster has is ambiguous; keep the entries of its "
-            "GPU kind only",
+            f"({', '.join(kinds)}): which one the cluster has is ambiguous; name it with --gpu-kind",
         )
     return kinds[0] if kinds else row.device
 

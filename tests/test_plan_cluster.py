@@ -323,6 +323,30 @@ def test_gpu_kind_chooses_and_one_kind_is_used() -> None:
     assert plan_spec(parse_spec(SPEC), throughput=cpu, cpus=1).seconds == pytest.approx(TOTAL)
 
 
+def test_the_cli_names_the_gpu_kind(tmp_path, monkeypatch, capsys) -> None:
+    """``--gpu-kind`` picks one of the table's GPU kinds; without it two kinds are an exit-2
+    error naming the flag; a kind the table lacks is refused, naming the ones it has."""
+    import yaml
+
+    from ftsweep.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump(GPU_SPEC))
+    table = _write(tmp_path, [_entry(device="NVIDIA A100"), _entry(device=H200)])
+    base = ["plan", str(spec), "--throughput", str(table), "--gpus", "1"]
+    assert main(base) == 2
+    assert "ambiguous; name it with --gpu-kind" in capsys.readouterr().err
+    assert main([*base, "--gpu-kind", H200]) == 0
+    assert H200 in capsys.readouterr().out
+    assert main([*base, "--gpu-kind", "NVIDIA V100"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"--gpu-kind: 'NVIDIA V100' — is not a GPU kind of the throughput table (it has: NVIDIA A100, {H200})"
+        in err
+    )
+
+
 # ---- 5: --gpus of CPU trials ------------------------------------------------------------------
 def test_gpus_of_cpu_trials_are_noted_not_printed_as_the_cluster(tmp_path, monkeypatch, capsys) -> None:
     import yaml
