@@ -7,7 +7,8 @@ Counts (exact, from the spec alone):
   enumerated (``ftsweep.routing.variants``), so a search axis over ``epochs`` is counted per
   trial; with ``optuna`` each of its trials costs the mean of the grid's configs.
 - epochs: the config's ``epochs`` per trial (no early stopping: ASHA, ``stop`` and
-  ``early_stop_patience`` can only lower it, so the plan is the sweep's upper bound).
+  ``early_stop_patience`` can only lower it; but see the test passes below, so the plan is an
+  estimate, not the sweep's upper bound).
 - training images per epoch (image-views through the network): a supervised epoch passes the
   labeled split once (``max_train_batches`` × ``batch_size`` at most) in each of the method's
   ``train_views``; a step-based epoch (configs with ``iters_per_epoch``: the target pretraining
@@ -916,6 +917,10 @@ def _num(n: float) -> str:
     return f"{n:g}"
 
 
+#: how the wall-time line qualifies itself: epochs are the most a trial runs, test passes the least
+BOUND = "no early stopping foreseen; test counted once a trial, more under select: best_val"
+
+
 def format_plan(plan: SweepPlan) -> str:
     """A text table: one row per job (and shared stage 1), then the totals and the wall time."""
     head = (
@@ -954,9 +959,9 @@ def format_plan(plan: SweepPlan) -> str:
     missing = [j.name for j in plan.jobs if j.throughput is None]
     tail = f"wall time ≈ {_hms(plan.wall_seconds)} with {where}"
     if plan.longest is not None:
-        tail += f" (at least the longest trial, {_hms(plan.longest)}; no early stopping: an upper bound)"
+        tail += f" (at least the longest trial, {_hms(plan.longest)}; {BOUND})"
     else:
-        tail += " (no early stopping: an upper bound)"
+        tail += f" ({BOUND})"
     if missing:
         tail += f"\nno throughput for: {', '.join(missing)} (give --throughput FILE or --calibrate)"
     tail += "".join(f"\nnote: {n}" for n in plan.notes)

@@ -381,7 +381,9 @@ def test_huge_cpus_print_the_trials_at_once(tmp_path, monkeypatch, capsys) -> No
         main(["plan", str(spec), "--throughput", str(_write(tmp_path, [_entry()])), "--cpus", "1e308"]) == 0
     )
     (wall,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("wall time")]
-    assert wall.startswith("wall time ≈ 0:23 with 4 trial(s) at once on 1e+308 CPU(s)") and len(wall) < 150
+    assert (
+        wall.startswith("wall time ≈ 0:23 with 4 trial(s) at once on 1e+308 CPU(s)") and len(wall) < 200
+    )  # not 309 digits
 
 
 # ---- 7: --calibrate of GPU trials without a GPU -----------------------------------------------
