@@ -558,7 +558,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         where = f"epoch {c.epoch}" + (
             "" if c.weights == "selected_epoch" else " (LAST epoch, not the selected)"
         )
-        print(f"{c.path}  {c.method} seed={c.seed} run {c.run_id} {where}")
+        print(f"{c.path}  {c.row} × {c.col}: {c.method} seed={c.seed} run {c.run_id} {where}")
     print(f"ftsweep: {len(cells)} cell(s) exported to {out}/")
     return 0
 

@@ -171,7 +171,10 @@ def test_export_colliding_folder_names_get_a_hash_suffix(store, capsys) -> None:
     for label, name in names.items():
         info = json.loads((out / name / "config.json").read_text())
         assert (info["run_id"], info["label"], info["row"]) == (ids[label], label, label)
-    assert capsys.readouterr().out.splitlines()[-1] == f"ftsweep: 3 cell(s) exported to {out}/"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"ftsweep: 3 cell(s) exported to {out}/"
+    for label in ("ce λ", "ce τ"):  # each cell's line names its row, not only the method
+        assert any(ln.startswith(f"{out / names[label]}  {label} × digits: ce seed=") for ln in lines), lines
     # the same names on every export
     assert store.export(store.root / "again") == 0
     assert sorted(p.name for p in (store.root / "again").iterdir()) == sorted(names.values())
