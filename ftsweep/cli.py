@@ -242,9 +242,8 @@ def _plain_table(spec, df, out: Path, version: int) -> None:  # noqa: ANN001
     baseline = table.get("baseline")
     labels = [m.label for m in spec.methods]
     select_by = table.get("select_by", default_select_by(df))
-    mode = "min" if select_by and metric_direction(select_by) == "min" else "max"
     try:
-        mean, std, n = summarize(df, rows, cols, metric, select_by=select_by, mode=mode)
+        mean, std, n = summarize(df, rows, cols, metric, select_by=select_by)
     except (KeyError, ValueError) as e:
         print(f"ftsweep: no table: {e.args[0]} (set the spec's table: rows/cols/metric/select_by)")
         return

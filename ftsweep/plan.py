@@ -713,17 +713,16 @@ def load_throughput(path: str | Path) -> ThroughputTable:
         raise ConfigError("--throughput", str(path), "has no entries: give at least one measured entry")
     out: dict[tuple[str, str, int, str], Throughput] = {}
     first: dict[tuple[str, str, int, str], int] = {}
-    keys = ENTRY_KEYS
     known_methods = sorted(methods())
     for i, r in enumerate(rows):
-        if not isinstance(r, Mapping) or any(k not in r for k in keys):
-            raise ConfigError(f"--throughput entries[{i}]", r, f"must have keys {', '.join(keys)}")
-        unknown = sorted(str(k) for k in r if k not in keys + OPTIONAL_ENTRY_KEYS)
+        if not isinstance(r, Mapping) or any(k not in r for k in ENTRY_KEYS):
+            raise ConfigError(f"--throughput entries[{i}]", r, f"must have keys {', '.join(ENTRY_KEYS)}")
+        unknown = sorted(str(k) for k in r if k not in ENTRY_KEYS + OPTIONAL_ENTRY_KEYS)
         if unknown:
             raise ConfigError(
                 f"--throughput entries[{i}]",
                 r,
-                f"has unknown key(s) {', '.join(unknown)}: the keys are {', '.join(keys)} and, "
+                f"has unknown key(s) {', '.join(unknown)}: the keys are {', '.join(ENTRY_KEYS)} and, "
                 f"optional, {', '.join(OPTIONAL_ENTRY_KEYS)}",
             )
         names = [r["method"], r["backbone"], r["device"]]

@@ -138,10 +138,12 @@ def summarize(
     metric: str = "test/acc",
     *,
     select_by: str | None = "best/val/acc",
-    mode: str = "max",
+    mode: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Mean, std (ddof=1; 0 for one seed) and seed count of ``metric`` per (rows, cols) cell,
-    after validation-based configuration selection per cell. ``select_by`` None (runs with no
+    after validation-based configuration selection per cell. ``mode``: the best ``select_by``
+    is its ``max`` or ``min``; default the way its name says it improves (a loss: ``min``,
+    ``ftsweep.config.spec.metric_direction``), else ``max``. ``select_by`` None (runs with no
     validation split, such as stage 1's): no selection, and each cell must hold the runs of
     one configuration (ValueError naming the first that holds several)."""
     rows = [rows] if isinstance(rows, str) else list(rows)
@@ -150,7 +152,9 @@ def summarize(
     if select_by is None:
         chosen = _single_configs(df, rows + cols)
     else:
-        chosen = select_configs(df, rows + cols, select_by, mode)
+        from ftsweep.config.spec import metric_direction
+
+        chosen = select_configs(df, rows + cols, select_by, mode or metric_direction(select_by) or "max")
     g = chosen.groupby(rows + cols, dropna=False)[metric]
     stats = g.agg(["mean", "count"]).join(g.std(ddof=1).rename("std").fillna(0.0))
     order_rows = list(dict.fromkeys(map(tuple, df[rows].astype(object).values.tolist())))
