@@ -182,7 +182,7 @@ def _axes(args: argparse.Namespace) -> tuple[str | list[str], str | list[str]]:
     return (rows if len(rows) > 1 else rows[0]), (cols if len(cols) > 1 else cols[0])
 
 
-def _layout_error(layout: str, err: KeyError) -> ConfigError:
+def _layout_error(layout: str, err: KeyError | ValueError) -> ConfigError:
     """A paper layout these runs cannot fill (it reads a column or a selection they lack)."""
     return ConfigError(
         "--layout", layout, f"cannot be filled from these runs: {err.args[0] if err.args else err}"
@@ -204,7 +204,7 @@ def _layout_frame(args: argparse.Namespace, df) -> Any:  # noqa: ANN001 — a Da
 
             return paper_frame(df, layout, args.format)
         return layout(df)
-    except KeyError as e:
+    except (KeyError, ValueError) as e:  # a column it reads; a cell of several methods or configs
         raise _layout_error(args.layout, e) from None
 
 
@@ -545,7 +545,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 tracking_uri=args.tracking_uri,
                 results=args.results,
             )
-        except KeyError as e:
+        except (KeyError, ValueError) as e:  # a column the runs lack; a cell of several methods
             if layout is None:
                 return _fail(f"--rows/--cols: {e.args[0]}")
             raise _layout_error(args.layout, e) from None

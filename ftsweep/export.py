@@ -395,7 +395,8 @@ def export_runs(
     name each get ``<name>-<hash8>`` instead (see :func:`_unique_names`).
 
     Raises:
-        KeyError: no cell can be selected; FileNotFoundError: a cell's checkpoint is missing;
+        KeyError: no cell can be selected; ValueError: a cell holds several methods or datasets;
+        FileNotFoundError: a cell's checkpoint is missing;
         ConfigError: a cell's folder already exists under ``out``, two cells would share a
         folder, or a checkpoint file cannot be read.
     """

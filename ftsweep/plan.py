@@ -551,7 +551,8 @@ def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
       epochs before ``select: last``'s counted ones do not count): ASHA never stops those early."""
     from ftsweep.runner import scheduler_options
 
-    notes = list(_optuna_notes(spec, slots)) if spec.searcher == "optuna" else []
+    notes = list(_repeated_notes(spec))
+    notes += list(_optuna_notes(spec, slots)) if spec.searcher == "optuna" else []
     opts = scheduler_options(spec)
     if spec.scheduler == "asha" and opts["grace_period"] >= opts["max_t"]:
         notes.append(
@@ -561,6 +562,33 @@ def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
     elif spec.scheduler == "asha":
         notes.extend(_short_trial_notes(spec, opts["grace_period"]))
     return tuple(notes)
+
+
+def _repeated_notes(spec: SweepSpec) -> Iterable[str]:
+    """:func:`search_notes` of jobs that train a configuration another job trains as well (one
+    method on one dataset, every config field alike but where the data lives): two entries of
+    one method whose searches share a point. Each of its seeds runs twice; a table counts it
+    once (``ftsweep.tables.repeated_runs``)."""
+    from ftsweep.config.space import search_axes
+    from ftsweep.runs import setting
+
+    first: dict[tuple[str, str, str], str] = {}  # (method, dataset, configuration) → its first job
+    repeats: dict[tuple[str, str], list[str]] = {}
+    for job in spec.jobs():
+        axes = list(search_axes(job.space))
+        for point in distinct_points(spec, job):
+            cfg = job.config_cls.from_dict({**job.fixed, **point}).to_dict()
+            same = repr(sorted((k, repr(setting(k, v))) for k, v in cfg.items()))
+            owner = first.setdefault((job.method, job.dataset, same), job.name)
+            if owner != job.name:
+                shown = " ".join(f"{k}={point[k]}" for k in axes) or "its configuration"
+                repeats.setdefault((owner, job.name), []).append(shown)
+    for (owner, job), points in repeats.items():
+        more = f" and {len(points) - 1} more" if len(points) > 1 else ""
+        yield (
+            f"{job} trains {points[0]}{more}, which {owner} trains as well: each of its "
+            f"{len(spec.seeds)} seed(s) is trained twice; leave it out of one of the two searches"
+        )
 
 
 def _short_trial_notes(spec: SweepSpec, grace: int) -> Iterable[str]:

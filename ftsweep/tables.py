@@ -35,6 +35,7 @@ __all__ = [
     "pm_cells",
     "rename",
     "render_frame",
+    "repeated_runs",
     "save_figure",
     "select_configs",
     "default_select_by",
@@ -78,6 +79,15 @@ def _config_ids(df: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
     return values.agg("|".join, axis=1)
 
 
+def repeated_runs(df: pd.DataFrame) -> pd.Series:
+    """True for each run whose configuration, dataset and seed an earlier row already ran under
+    another label: two jobs of one method whose searches share a point (Core-tuning's Table 6
+    runs λ_n = λ_p = 0.8 in both of its rows). A cell that pooled both would count the seed twice."""
+    keys = [c for c in ("dataset", "seed") if c in df.columns]
+    same = _config_ids(df, [*keys, "method", "job"])  # the label is not the configuration
+    return pd.concat([df[keys].astype(str), same.rename("_config")], axis=1).duplicated()
+
+
 def require_columns(df: pd.DataFrame, names: Sequence[str]) -> None:
     """KeyError naming the first of ``names`` the runs lack, and the columns they have."""
     missing = [c for c in names if c not in df.columns]
@@ -105,7 +115,9 @@ def select_configs(
     df: pd.DataFrame, keys: Sequence[str], select_by: str = "best/val/acc", mode: str = "max"
 ) -> pd.DataFrame:
     """Keep, for each value of ``keys``, the runs of the configuration with the best mean
-    ``select_by`` over seeds (recorded under :func:`recorded_selections`)."""
+    ``select_by`` over seeds (recorded under :func:`recorded_selections`). A cell never holds
+    several methods or datasets (ValueError: :func:`_require_one_per_cell`)."""
+    _require_one_per_cell(df, keys)
     chosen = df if df.empty else _select(df, keys, select_by, mode)
     log = _SELECTIONS.get()
     if log is not None:
@@ -165,6 +177,37 @@ def summarize(
         idx = [r[0] for r in order_rows]
         mean, std, n = mean.reindex(idx), std.reindex(idx), n.reindex(idx)
     return mean, std, n
+
+
+#: run columns a table cell never pools: one method's runs on one dataset (``job`` is both)
+CELL_PARTS = ("method", "dataset")
+
+
+def _require_one_per_cell(df: pd.DataFrame, keys: Sequence[str]) -> None:
+    """ValueError naming the first cell whose runs come from several methods or datasets: a
+    cell's selection would pick one of them by its validation score and show its number under
+    no name (a method, or another dataset's validation split, is not a configuration)."""
+    if "job" in keys:
+        return
+    for part in CELL_PARTS:
+        if part in keys or part not in df.columns:
+            continue
+        if not keys:
+            counts = pd.Series([df[part].nunique(dropna=False)])
+        else:
+            counts = df.groupby(list(keys), dropna=False)[part].nunique(dropna=False)
+        if (counts > 1).any():
+            first = _as_tuple(counts[counts > 1].index[0]) if keys else ()
+            where = "".join(f" {k}={_label(v)}" for k, v in zip(keys, first, strict=True))
+            values = sorted(map(str, df[part].dropna().unique()))
+            raise ValueError(
+                f"a table cell{where} holds the runs of {len(values)} {part}s ({', '.join(values)}): "
+                f"put {part} in the rows or cols: each cell is one method on one dataset"
+            )
+
+
+def _as_tuple(key: Any) -> tuple:
+    return key if isinstance(key, tuple) else (key,)
 
 
 def format_table(
@@ -489,6 +532,7 @@ def _single_configs(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     validation metric); else ValueError naming the first cell that holds several."""
     if df.empty:
         return df
+    _require_one_per_cell(df, keys)
     counts = _config_ids(df, keys).groupby([df[k] for k in keys], dropna=False).nunique()
     several = counts[counts > 1]
     if len(several):

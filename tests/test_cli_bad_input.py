@@ -291,6 +291,16 @@ CASES = [
         GOOD + "table: {rows: lambda_, baseline: scl}\n",
         "table.baseline: 'scl' — needs rows: method (it names the method row",
     ),
+    (  # each cell picked ce's or scl's run by validation and showed it under no name
+        SHARED_LR + "table: {rows: lr}\n",
+        "table.rows: 'lr' — leaves method out of rows and cols, so a cell would hold the runs of "
+        "the spec's 2 methods (ce, scl) and show one of them unnamed",
+    ),
+    (  # one dataset's validation split does not rank another dataset's runs
+        GOOD.replace("dataset: digits", "datasets: [digits, digits_source]") + "table: {cols: lambda_}\n",
+        "table.cols: 'lambda_' — leaves dataset out of rows and cols, so a cell would hold the runs "
+        "of the spec's 2 datasets (digits, digits_source)",
+    ),
     (
         GOOD + "table: {rows: [method], baseline: cee}\n",
         "table.baseline: 'cee' — must be one of the methods: scl",
@@ -328,6 +338,8 @@ def test_good_spec_validates(no_side_effects, capsys) -> None:
         GOOD + "metric: train/supcon\n",
         GOOD + "stop: {val/acc: 99.0}\n",
         SHARED_LR,  # a shared layer's lr, searched by one of the methods (ce keeps 0.05)
+        SHARED_LR + "table: {rows: job, cols: lr}\n",  # a job is one method on one dataset
+        SHARED_LR + "table: {rows: lr, cols: method}\n",
         FIXMATCH,
         GOOD + "metric: val/loss\n",  # mode min by default for a loss
         GOOD.replace("epochs: 2,", "epochs: 2, milestones: [1], schedule: step,"),

@@ -524,3 +524,17 @@ def test_ui_starts_mlflow_on_a_good_port(tmp, execv, capsys) -> None:
     assert cli.main(["ui", "--port", "65535"]) == 0
     assert execv and execv[0][-2:] == ["--port", "65535"]
     assert f"sqlite:///{tmp}/mlflow.db" in execv[0]
+
+
+# 10. a cell is one method on one dataset
+
+
+@pytest.mark.parametrize("command", ["table", "export"])
+def test_a_cell_of_two_methods_exits_2(command, store, tmp, capsys) -> None:
+    # --rows seed: each seed's cell held ce's and scl's runs and showed scl's, unnamed
+    argv = [command, "--experiment", "exp", "--tracking-uri", store, "--rows", "seed"]
+    if command == "export":
+        argv += ["--output", str(tmp / "export")]
+    err = _bad(argv, capsys, tmp)
+    assert "a table cell seed=0 dataset=digits holds the runs of 2 methods (ce, scl): put method in" in err
+    assert not (tmp / "export").exists()

@@ -307,3 +307,32 @@ def test_run_prints_the_notes_before_ray_starts(tmp_path, monkeypatch, capsys) -
     assert "ftsweep: note: core_tuning-digits: optuna (tpe) draws its first 10" in out
     assert "ftsweep: note: asha.grace_period 20 >= max_t 20" in out
     assert not (tmp_path / "results").exists()
+
+
+def test_two_jobs_training_one_configuration_are_noted() -> None:
+    # Core-tuning's Table 6 one at a time: both rows' searches held the other threshold at 0.8,
+    # so (0.8, 0.8) was trained by both jobs, each seed twice
+    spec = {
+        "name": "t6",
+        "methods": [
+            {"method": "core_tuning", "name": "ct_n", "search_space": {"lambda_n": [0.4, 0.8]}},
+            {"method": "core_tuning", "name": "ct_p", "search_space": {"lambda_p": [0.4, 0.8]}},
+            # another dataset-free difference: a data folder is not the configuration
+            {"method": "core_tuning", "name": "ct_q", "config": {"data_root": "/elsewhere"}},
+            {"method": "core_tuning", "name": "ct_e", "config": {"eta": 0.5}},  # another η
+        ],
+        "dataset": "digits",
+        "pretrained": "none",
+        "config": {"epochs": 2, "labels_per_class": 3},
+        "seeds": [0, 1, 2],
+    }
+    notes = [n for n in plan_spec(parse_spec(spec), cpus=2).notes if "trained twice" in n]
+    assert notes == [
+        "ct_p-digits trains lambda_p=0.8, which ct_n-digits trains as well: each of its 3 seed(s) "
+        "is trained twice; leave it out of one of the two searches",
+        "ct_q-digits trains its configuration, which ct_n-digits trains as well: each of its 3 "
+        "seed(s) is trained twice; leave it out of one of the two searches",
+    ]
+    spec["methods"] = spec["methods"][:2]
+    spec["methods"][1]["search_space"] = {"lambda_p": [0.4, 0.6]}
+    assert not [n for n in plan_spec(parse_spec(spec), cpus=2).notes if "trained twice" in n]

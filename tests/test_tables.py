@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftsweep.tables import format_table, summarize, write_table
+from ftsweep.tables import format_table, repeated_runs, summarize, write_table
 
 ROWS = [
     # method, dataset, seed, lr, best/val/acc, test/acc
@@ -45,6 +45,37 @@ def test_param_columns_from_mlflow_define_configurations(runs: pd.DataFrame) -> 
     runs.attrs["params"] = ["lr", "method", "dataset"]
     mean, _, n = summarize(runs)
     assert mean.loc["ce", "a"] == 61.0 and n.loc["ce", "a"] == 2
+
+
+def test_a_cell_never_pools_methods_or_datasets(runs: pd.DataFrame) -> None:
+    # rows lr: the cell (lr 0.1, a) held ce's and scl's runs and showed scl's 72 unnamed
+    with pytest.raises(ValueError, match=r"cell lr=0.1 dataset=a holds the runs of 2 methods \(ce, scl\)"):
+        summarize(runs, rows="lr")
+    with pytest.raises(ValueError, match=r"holds the runs of 2 datasets \(a, b\): put dataset in"):
+        summarize(runs, rows="method", cols="lr")
+    # one method on one dataset per cell: the same selection as rows method, cols dataset
+    one = runs[runs["method"] == "ce"]
+    mean, _, n = summarize(one, rows="lr", cols="dataset")
+    assert mean.loc[0.1, "a"] == 61.0 and mean.loc[0.2, "a"] == 90.5 and n.loc[0.1, "b"] == 1
+    jobs = runs.assign(job=runs["method"] + "-" + runs["dataset"])
+    mean, _, _ = summarize(jobs, rows="job", cols="lr")
+    assert mean.loc["scl-a", 0.1] == 72.0 and mean.loc["ce-a", 0.2] == 90.5
+
+
+def test_repeated_runs_are_one_configuration_dataset_and_seed_under_another_label() -> None:
+    cols = ["method", "job", "dataset", "seed", "lambda_n", "lambda_p", "data_root", "test/acc"]
+    df = pd.DataFrame(
+        [
+            ("ct_n", "ct_n-a", "a", 0, 0.8, 0.8, "/x", 90.0),
+            ("ct_n", "ct_n-a", "a", 1, 0.8, 0.8, "/x", 91.0),  # another seed: not a repeat
+            ("ct_n", "ct_n-b", "b", 0, 0.8, 0.8, "/x", 70.0),  # another dataset: not a repeat
+            ("ct_p", "ct_p-a", "a", 0, 0.8, 0.8, "/y", 90.5),  # ct_n's seed 0 again (a place differs)
+            ("ct_p", "ct_p-a", "a", 0, 0.8, 0.6, "/y", 80.0),  # another λ_p: not a repeat
+        ],
+        columns=cols,
+    )
+    df.attrs["params"] = ["data_root", "dataset", "lambda_n", "lambda_p"]
+    assert repeated_runs(df).tolist() == [False, False, False, True, False]
 
 
 def test_markdown_bold_and_delta(runs: pd.DataFrame) -> None:

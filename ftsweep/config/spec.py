@@ -459,6 +459,17 @@ def _check_table(spec: SweepSpec) -> None:
         f"shares {both[:1]} with table.rows ({table.get('rows', 'method')}): a column is either a row or a column",
     )
     labels = [m.label for m in spec.methods]
+    named = {*axes["rows"], *axes["cols"]}
+    parts = {"method": labels, "dataset": list(dict.fromkeys(job.dataset for job in spec.jobs()))}
+    for part, values in parts.items():  # the rule of ftsweep.tables.summarize, before Ray starts
+        _require(
+            part in named or "job" in named or len(values) < 2,
+            "table.rows" if part == "method" else "table.cols",
+            table.get("rows", "method") if part == "method" else table.get("cols", "dataset"),
+            f"leaves {part} out of rows and cols, so a cell would hold the runs of the spec's "
+            f"{len(values)} {part}s ({', '.join(values)}) and show one of them unnamed: put {part} "
+            "in the rows or cols (each cell is one method on one dataset)",
+        )
     baseline = table.get("baseline")
     if baseline is not None:
         _require(
