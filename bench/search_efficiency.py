@@ -89,7 +89,7 @@ GRIDS: dict[str, tuple[str, dict[str, list[float]], dict[str, float], dict[str, 
         "schane",
         {"lambda_": [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0], "temperature": [0.1, 0.3, 0.5, 0.7]},
         {"lambda_": 0.9, "temperature": 0.5},
-        {},
+        {"optimizer": "sgd", "weight_decay": 5e-4},  # as measured: SGD like the other two grids
     ),
     "core_tuning_eta_alpha": (
         "core_tuning",

@@ -89,6 +89,7 @@ def _build(method: str, backbone: str, batch_size: int, args: argparse.Namespace
         "pretrained": "none",
         "device": args.device,
         "batch_size": batch_size,
+        "optimizer": "sgd",  # one optimiser for all (SCHaNe's default is AdamW): the loss's cost
         "epochs": 2,
         "seed": 0,
         "cache_dir": args.cache_dir,
