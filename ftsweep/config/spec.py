@@ -66,7 +66,7 @@ TOP_KEYS = {
     "checkpoint_frequency", "asha", "hyperband", "stop", "max_failures", "points_to_evaluate",
     "optuna",
 }  # fmt: skip
-METHOD_KEYS = {"method", "config", "search_space", "name", "points_to_evaluate"}
+METHOD_KEYS = {"method", "config", "dataset_config", "search_space", "name", "points_to_evaluate"}
 TABLE_KEYS = {"rows", "cols", "metric", "baseline", "layout", "select_by"}
 #: a spec's ``name`` names its results folder and its MLflow experiment
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -82,14 +82,16 @@ EXCLUSIVE = ({"labels_per_class", "num_labels"},)
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One method of a spec: its registry key, fixed config and search space, and the points
-    its searcher tries first (None: the spec's ``points_to_evaluate``)."""
+    """One method of a spec: its registry key, fixed config (``dataset_config``: per dataset,
+    after ``config``) and search space, and the points its searcher tries first (None: the
+    spec's ``points_to_evaluate``)."""
 
     method: str
     config: dict[str, Any]
     search_space: dict[str, Any] | str | None
     label: str
     points_to_evaluate: Any = None
+    dataset_config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -382,14 +384,18 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
     if "layout" in table:
         _layout_of_the_methods(table["layout"], [m.method for m in methods], registry)
     dataset_config = _mapping(raw, "dataset_config", {})
-    for d, v in dataset_config.items():
-        _require(
-            datasets is not None and d in datasets,
-            f"dataset_config.{d}",
-            v,
-            f"must name one of the spec's datasets: {', '.join(datasets or ())}",
-        )
-        _require(isinstance(v, Mapping), f"dataset_config.{d}", v, "must be a mapping")
+    layers = [("dataset_config", dataset_config)] + [
+        (f"methods[{i}].dataset_config", m.dataset_config) for i, m in enumerate(methods)
+    ]
+    for where, per_dataset in layers:
+        for d, v in per_dataset.items():
+            _require(
+                datasets is not None and d in datasets,
+                f"{where}.{d}",
+                v,
+                f"must name one of the spec's datasets: {', '.join(datasets or ())}",
+            )
+            _require(isinstance(v, Mapping), f"{where}.{d}", v, "must be a mapping")
     spec = SweepSpec(
         name=name,
         description=str(raw.get("description", "")),
@@ -631,6 +637,15 @@ def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[
             "must be a mapping of explicit values or 'search_spaces.<module>:<function>'",
         )
         cfg = _mapping(entry, "config", {}) if listed else {}
+        per_dataset = (entry.get("dataset_config") or {}) if listed else {}
+        _require(
+            isinstance(per_dataset, Mapping),
+            f"{where}.dataset_config",
+            per_dataset,
+            "must be a mapping of dataset → config values",
+        )
+        for d, v in per_dataset.items():
+            _require(isinstance(v, Mapping), f"{where}.dataset_config.{d}", v, "must be a mapping")
         points = copy.deepcopy(entry.get("points_to_evaluate")) if listed else None
         space = dict(space) if isinstance(space, Mapping) else space
         label = entry.get("name") or m
@@ -640,7 +655,7 @@ def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[
             label,
             f"must be a string of at most {MAX_LABEL} characters (it labels the method's rows and runs)",
         )
-        out.append(MethodSpec(m, cfg, space, label, points))
+        out.append(MethodSpec(m, cfg, space, label, points, {d: dict(v) for d, v in per_dataset.items()}))
     labels = [m.label for m in out]
     _require(
         len(set(labels)) == len(labels),
@@ -994,7 +1009,7 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
     """One job per (method, dataset), each validated at every point of its search space."""
     jobs = []
     for i, m in enumerate(spec.methods):
-        where = f"methods[{i}]" if len(spec.methods) > 1 or m.config else "method"
+        where = f"methods[{i}]" if len(spec.methods) > 1 or m.config or m.dataset_config else "method"
         record = registry[m.method]
         cls = record.config_cls
         full_space = resolve_search_space(m.search_space, f"{where}.search_space", registry.search_spaces())
@@ -1012,10 +1027,11 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
                 (spec.config, "config"),
                 (spec.dataset_config.get(d, {}), f"dataset_config.{d}"),
                 (m.config, f"{where}.config"),
+                (m.dataset_config.get(d, {}), f"{where}.dataset_config.{d}"),
             ):
                 _top_level_once(layer, prefix, top, in_shared=prefix == "config")
                 _apply(fixed, layer, source, prefix)
-            own = fixed if len(spec.methods) == 1 else m.config
+            own = fixed if len(spec.methods) == 1 else {**m.config, **m.dataset_config.get(d, {})}
             _own_axes_not_fixed(own, full_space, source, where)
             _step_fields_need_step(cls, fixed, own, full_space, source, where)
             job_space = space

@@ -93,6 +93,45 @@ def test_smoke_value_replaces_a_grid_axis_of_the_same_key() -> None:
     assert job.space["lambda_"] == tune.grid_search([0.1, 0.9])
 
 
+def test_a_method_s_own_dataset_layer_comes_last(tmp_path) -> None:
+    # UOT's appendix Table 4: each row's own settings per dataset (Fig. 3's baselines ran UOT's)
+    import yaml
+
+    scl = {
+        "method": "scl",
+        "config": {"temperature": 0.3, "lr": 0.2},
+        "dataset_config": {"cifar10": {"lr": 0.003, "temperature": 0.5}},
+    }
+    spec = parse_spec({**RAW, "methods": [{"method": "ce"}, scl]})
+    jobs = {j.name: j for j in spec.jobs()}
+    assert jobs["scl-cifar10"].fixed["lr"] == 0.003 and jobs["scl-cifar10"].fixed["temperature"] == 0.5
+    assert jobs["scl-cifar10"].source["lr"] == "methods[1].dataset_config.cifar10.lr"
+    assert jobs["scl-digits"].fixed["lr"] == 0.2  # its own config: other datasets
+    assert jobs["ce-cifar10"].fixed["lr"] == 0.01 and jobs["ce-digits"].fixed["lr"] == 0.1
+    bad = {**scl, "dataset_config": {"cub200": {"lr": 0.1}}}
+    with pytest.raises(ConfigError) as e:
+        parse_spec({**RAW, "methods": [{"method": "ce"}, bad]})
+    assert (e.value.field, e.value.value) == ("methods[1].dataset_config.cub200", {"lr": 0.1})
+    assert "must name one of the spec's datasets: digits, cifar10" in str(e.value)
+    for value, field in (
+        ([1], "methods[1].dataset_config"),
+        ({"cifar10": 3}, "methods[1].dataset_config.cifar10"),
+    ):
+        with pytest.raises(ConfigError) as e:
+            parse_spec({**RAW, "methods": [{"method": "ce"}, {**scl, "dataset_config": value}]})
+        assert e.value.field == field
+    searched = {**scl, "search_space": {"temperature": [0.1, 0.2]}, "config": {}}
+    with pytest.raises(ConfigError) as e:  # fixed for this method alone and searched
+        parse_spec({**RAW, "methods": [{"method": "ce"}, searched]})
+    assert e.value.field == "methods[1].dataset_config.cifar10.temperature"
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**RAW, "methods": [{"method": "ce"}, scl]}))
+    with pytest.raises(ConfigError, match=r"scl-cifar10: methods\[1\].dataset_config.cifar10.lr sets its lr"):
+        load_spec(path, overrides=["dataset_config.cifar10.lr=0.5"])
+    spec = load_spec(path, overrides=["methods.1.dataset_config.cifar10.lr=0.5"])
+    assert {j.name: j.fixed["lr"] for j in spec.jobs()}["scl-cifar10"] == 0.5
+
+
 def test_a_searched_key_fixed_for_that_method_alone_is_refused() -> None:
     # one method: every layer is its own; several: its own config, not the shared layers
     one = {**RAW, "methods": [{"method": "scl", "search_space": {"lr": [0.01, 0.1]}}]}

@@ -36,3 +36,24 @@ def test_every_job_searches_the_ratio(name: str) -> None:
     assert jobs
     assert all(j.space.get("head_lr_mult") == {"grid_search": [10.0, 1.0, 0.1]} for j in jobs)
     assert all("head_lr_mult" not in j.fixed for j in jobs)
+
+
+# appendix Table 4 (supervised model), [lr, wd] for Fine-Tune and [lr, λ, wd] for the reuse rows
+TABLE4 = {
+    ("none", "cub200"): (0.003, None, 1e-5),
+    ("none", "caltech101"): (0.003, None, 1e-5),
+    ("random", "cub200"): (0.003, 1.0, 1e-5),
+    ("random", "caltech101"): (0.003, 1.0, 0.0),
+    ("uot", "cub200"): (0.003, 1.0, 1e-4),
+    ("uot", "caltech101"): (0.01, 1.0, 1e-4),
+}
+
+
+@pytest.mark.parametrize("name", ["uot_selection_fig3a", "uot_selection_fig3b"])
+def test_fig3_rows_run_their_own_table4_settings(name: str) -> None:
+    # every row ran UOT's values before, the baselines included
+    for job in load_spec(SWEEPS / f"{name}.yaml").jobs():
+        lr, lam, wd = TABLE4[(job.fixed["selection"], job.dataset)]
+        assert (job.fixed["lr"], job.fixed["weight_decay"]) == (lr, wd), job.name
+        if lam is not None:
+            assert job.fixed["lambda_"] == lam, job.name
