@@ -41,6 +41,9 @@ __all__ = ["CoinConfig", "CoinMethod", "StageTwoTracker", "stage1_epochs"]
 @dataclass(frozen=True)
 class CoinConfig(TrainConfig):
     """COIN's hyperparameters (Algorithm 1); the step size η is ``lr`` of :class:`TrainConfig`.
+    The training defaults are Core-tuning's (§4.2: "nearly the same as Core-Tuning"): N = 100
+    epochs, batch 256, SGD with Nesterov momentum 0.9, lr 0.1 on a cosine schedule, weight
+    decay 1e-4.
 
     Attributes:
         alpha: stage split ratio α ∈ [0, 1); stage 1 lasts ``⌊α·epochs⌋`` epochs. ``α = 0``
@@ -61,6 +64,11 @@ class CoinConfig(TrainConfig):
     """
 
     method: ClassVar[str] = "coin"
+
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 0.1
+    weight_decay: float = 1e-4
 
     weight_decay_norm_bias: bool = True  # the public code decays every learnable parameter
     eval_resize: str = "square"  # Core-tuning's test view (COIN §4.2)

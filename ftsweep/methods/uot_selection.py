@@ -90,6 +90,10 @@ class UotSelectionConfig(TrainConfig):
             projection for MoCo checkpoints (``checkpoint_format`` moco_v2, or auto-detected
             as such), penultimate otherwise (Sec. 4.1).
         feature_batch_size: images per forward pass of the feature extraction.
+        joint_forward: one backbone pass over the step's target and reused images together
+            (their views too), so BatchNorm normalises them with one set of batch statistics,
+            as the public code does (``fine_tune_top1.py``: ``interleave(cat(...))``); false:
+            a pass per batch. Images of different sizes always take a pass each.
     """
 
     method: ClassVar[str] = "uot_selection"
@@ -109,6 +113,7 @@ class UotSelectionConfig(TrainConfig):
     true_units: tuple[int, ...] = ()
     feature_layer: str = "auto"
     feature_batch_size: int = 256
+    joint_forward: bool = True
     batch_size: int = 256
     epochs: int = 100
     schedule: str = "step"
@@ -325,6 +330,10 @@ class UotSelectionMethod(FineTuner):
     def training_step(self, batch: Any) -> StepOutput:
         (xt, yt, _), source = batch
         xt, yt = xt.to(self.device), yt.to(self.device)
+        if source is not None and self.cfg.joint_forward:
+            images = source[0] if self.cfg.source_labels else source[0][0]
+            if images.shape[1:] == xt.shape[1:]:
+                return self._joint_step(xt, yt, source)
         ce_t = F.cross_entropy(self.predict(xt), yt)
         if source is None:
             return ce_t, {"ce_target": ce_t}
@@ -339,6 +348,25 @@ class UotSelectionMethod(FineTuner):
         with torch.no_grad():
             soft = F.softmax(self.predict(x_weak.to(self.device)), dim=1)
         sce = soft_cross_entropy(self.predict(x_strong.to(self.device)), soft)
+        return ce_t + lam * sce, {"ce_target": ce_t, "soft_ce_source": sce}
+
+    def _joint_step(self, xt: torch.Tensor, yt: torch.Tensor, source: Any) -> StepOutput:
+        """:meth:`training_step` with one backbone pass over every image of the step (target
+        first, then the reused batch, or its weak and strong views), split back per batch."""
+        lam, head = self.cfg.lambda_, self.model["classifier"]
+        if self.cfg.source_labels:
+            xs, ys, _ = source
+            parts = [xt, xs.to(self.device)]
+        else:
+            (x_weak, x_strong), _, _ = source
+            parts = [xt, x_weak.to(self.device), x_strong.to(self.device)]
+        feats = self.model["backbone"](torch.cat(parts)).split([len(x) for x in parts])
+        ce_t = F.cross_entropy(head(feats[0]), yt)
+        if self.cfg.source_labels:
+            ce_s = F.cross_entropy(self.model["source_classifier"](feats[1]), ys.to(self.device))
+            return ce_t + lam * ce_s, {"ce_target": ce_t, "ce_source": ce_s}
+        soft = F.softmax(head(feats[1]), dim=1).detach()  # Eq. 7's target: no gradient
+        sce = soft_cross_entropy(head(feats[2]), soft)
         return ce_t + lam * sce, {"ce_target": ce_t, "soft_ce_source": sce}
 
 

@@ -117,6 +117,12 @@ def test_coin_table2_every_method_with_s_dbw_and_time_cost():
     # 36 s/epoch × 100 epochs = 1 h, 72 s → 2 h: mean 1.5 h
     assert t.loc["CE-Tuning", "CIFAR-10 Time Cost (h)"] == f"1.50 ± {np.std([1.0, 2.0], ddof=1):.2f}"
     assert t.loc["Core-Tuning", "CIFAR-10 Time Cost (h)"].startswith("2.50")
+    # the paper's "SCL [21]" S_Dbw are COIN's own runs of it, its SCL* (it had no run before)
+    from ftsweep.tables import paper_comparison
+
+    long = paper_comparison(_runs(rows), coin.table2.paper)
+    paper = {(r.row, r.col): r.paper for r in long.itertuples()}
+    assert paper[("scl_star", "cifar10 S_Dbw")] == 0.47 and paper[("core_tuning", "cifar10 S_Dbw")] == 0.38
 
 
 def test_schane_table1_median_run_with_its_ci():

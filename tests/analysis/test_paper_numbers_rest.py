@@ -34,7 +34,12 @@ def test_coin_table2_sdbw_and_time_are_the_papers() -> None:
     text = (PAPERS / "coin.md").read_text()
     t2 = text[text.index("Table 2:") : text.index("Table 2:") + 3000]
     first, second = t2.split("\nMethod\t")[1:3]
-    labels = {"ce": "CE-Tuning", "scl": "SCL [21]", "core_tuning": "Core-Tuning [13]", "coin": "COIN (ours)"}
+    labels = {
+        "ce": "CE-Tuning",
+        "scl_star": "SCL [21]",
+        "core_tuning": "Core-Tuning [13]",
+        "coin": "COIN (ours)",
+    }
     blocks = [(first, ["imagenet20", "cifar10", "cifar100", "caltech101", "dtd"]),
               (second, ["aircraft", "cars", "pets", "flowers102"])]  # fmt: skip
     checked = 0

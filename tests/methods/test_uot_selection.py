@@ -57,7 +57,7 @@ def _soft_ce64(logits: torch.Tensor, q: torch.Tensor) -> float:
 
 
 def test_labeled_step_is_ce_target_plus_lambda_ce_source(tmp_path: Path, assert_grads) -> None:
-    t = make(_config(tmp_path, lambda_=0.3))
+    t = make(_config(tmp_path, lambda_=0.3, joint_forward=False))  # a pass per batch
     g = torch.Generator().manual_seed(0)
     xt, yt = torch.randn(6, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 3, 4, 0])
     xs, ys = torch.randn(6, 3, 32, 32, generator=g), torch.tensor([0, 11, 29, 3, 3, 20])
@@ -76,7 +76,7 @@ def test_labeled_step_is_ce_target_plus_lambda_ce_source(tmp_path: Path, assert_
 
 
 def test_unlabeled_step_uses_weak_softmax_as_soft_label(tmp_path: Path) -> None:
-    t = make(_config(tmp_path, source_labels=False, lambda_=0.7))
+    t = make(_config(tmp_path, source_labels=False, lambda_=0.7, joint_forward=False))
     assert "source_classifier" not in t.model  # one head in Eq. 7
     g = torch.Generator().manual_seed(1)
     xt, yt = torch.randn(5, 3, 32, 32, generator=g), torch.tensor([4, 3, 2, 1, 0])
@@ -94,6 +94,40 @@ def test_unlabeled_step_uses_weak_softmax_as_soft_label(tmp_path: Path) -> None:
     loss2, _ = t.training_step(((xt, yt, torch.arange(5)), ((xw_req, xs), -torch.ones(5), torch.arange(5))))
     loss2.backward()
     assert xw_req.grad is None
+
+
+@pytest.mark.parametrize("labels", [True, False])
+def test_joint_forward_normalises_the_step_s_images_together(tmp_path: Path, labels: bool) -> None:
+    # the public code's one pass (interleave(cat(...))): BatchNorm sees target and reused images
+    # as one batch, so the losses are those of one backbone call, not of one call per batch
+    t = make(_config(tmp_path, lambda_=0.4, source_labels=labels))
+    assert t.cfg.joint_forward
+    g = torch.Generator().manual_seed(2)
+    xt, yt = torch.randn(4, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 3])
+    xa, xb = torch.randn(4, 3, 32, 32, generator=g) + 2.0, torch.randn(4, 3, 32, 32, generator=g) - 1.0
+    ys = torch.tensor([0, 11, 29, 3])
+    source = (xa, ys, torch.arange(4)) if labels else ((xa, xb), -torch.ones(4), torch.arange(4))
+    t.model.train()
+    state = {k: v.clone() for k, v in t.model.state_dict().items()}
+    loss, logs = t.training_step(((xt, yt, torch.arange(4)), source))
+    loss.backward()
+    assert all(p.grad is not None for p in t.model["backbone"].parameters())
+    t.model.load_state_dict(state)  # the running statistics as before the step
+    with torch.no_grad():
+        parts = [xt, xa] if labels else [xt, xa, xb]
+        feats = t.model["backbone"](torch.cat(parts)).split([4] * len(parts))
+        ce_t = _ce64(t.model["classifier"](feats[0]), yt)
+        if labels:
+            other = _ce64(t.model["source_classifier"](feats[1]), ys)
+        else:
+            q = torch.softmax(t.model["classifier"](feats[1]).double(), dim=1)
+            other = _soft_ce64(t.model["classifier"](feats[2]), q)
+        separate = _ce64(t.model["classifier"](t.model["backbone"](xt)), yt)
+    key = "ce_source" if labels else "soft_ce_source"
+    assert float(logs["ce_target"].detach()) == pytest.approx(ce_t, rel=1e-5)
+    assert float(logs[key].detach()) == pytest.approx(other, rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(ce_t + 0.4 * other, rel=1e-5)
+    assert abs(separate - ce_t) > 1e-3  # a pass of the target alone gives another loss
 
 
 def test_selection_none_is_plain_fine_tuning(tmp_path: Path) -> None:
