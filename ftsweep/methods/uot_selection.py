@@ -27,6 +27,7 @@ images whose class truly matches).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,12 @@ from ftsweep.selection.pipeline import (
     true_source_classes,
 )
 
-__all__ = ["SELECTIONS", "UotSelectionConfig", "UotSelectionMethod"]
+__all__ = ["HEAD_INITS", "HEAD_INIT_STD", "SELECTIONS", "UotSelectionConfig", "UotSelectionMethod"]
+
+#: ``head_init`` values: the public code's normal draw, or PyTorch's ``nn.Linear`` default
+HEAD_INITS = ("normal", "default")
+#: the public code's head std (``fine_tune_top1.py``: √(2/2048), whatever the backbone's width)
+HEAD_INIT_STD = math.sqrt(2.0 / 2048.0)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,9 @@ class UotSelectionConfig(TrainConfig):
             (their views too), so BatchNorm normalises them with one set of batch statistics,
             as the public code does (``fine_tune_top1.py``: ``interleave(cat(...))``); false:
             a pass per batch. Images of different sizes always take a pass each.
+        head_init: ``normal``: both heads' weights drawn from N(0, 2/2048) (std √(2/2048), the
+            public code's constant for every backbone) and zero biases, as the public code;
+            ``default``: PyTorch's ``nn.Linear`` initialisation.
     """
 
     method: ClassVar[str] = "uot_selection"
@@ -114,6 +123,7 @@ class UotSelectionConfig(TrainConfig):
     feature_layer: str = "auto"
     feature_batch_size: int = 256
     joint_forward: bool = True
+    head_init: str = "normal"
     batch_size: int = 256
     epochs: int = 100
     schedule: str = "step"
@@ -127,6 +137,7 @@ class UotSelectionConfig(TrainConfig):
 
         validate_dataset(self.source_dataset, "source_dataset")  # a registered name or an image folder
         check(self.selection, "selection", choices=SELECTIONS)
+        check(self.head_init, "head_init", choices=HEAD_INITS)
         check(self.k, "k", ge=1)
         check(self.num_clusters, "num_clusters", ge=1)
         for name in ("eps", "tau1", "tau2", "eps_c"):
@@ -221,6 +232,10 @@ class UotSelectionMethod(FineTuner):
         if self.reuses and self.cfg.source_labels:
             n_src = get_dataset_info(self.cfg.source_dataset).num_classes
             heads["source_classifier"] = classifier_head(num_features, n_src)
+        if self.cfg.head_init == "normal":
+            for head in heads.values():
+                nn.init.normal_(head.weight, mean=0.0, std=HEAD_INIT_STD)
+                nn.init.zeros_(head.bias)
         return heads
 
     # ---- selection ----------------------------------------------------------------------

@@ -130,6 +130,21 @@ def test_joint_forward_normalises_the_step_s_images_together(tmp_path: Path, lab
     assert abs(separate - ce_t) > 1e-3  # a pass of the target alone gives another loss
 
 
+def test_heads_start_as_the_public_code_s(tmp_path: Path) -> None:
+    # fine_tune_top1.py: fc.weight ~ N(0, sqrt(2 / 2048)), fc.bias = 0, for both heads
+    t = make(_config(tmp_path))
+    for name in ("classifier", "source_classifier"):
+        w, b = t.model[name].weight.detach(), t.model[name].bias.detach()
+        assert torch.count_nonzero(b) == 0
+        assert float(w.std()) == pytest.approx((2 / 2048) ** 0.5, rel=0.1)  # 128 × 30 draws
+        assert abs(float(w.mean())) < 0.004
+    d = make(_config(tmp_path, head_init="default"))  # nn.Linear: U(±1/sqrt(fan_in)), bias too
+    bound = 1 / d.model["classifier"].in_features ** 0.5
+    assert torch.count_nonzero(d.model["classifier"].bias) > 0
+    assert float(d.model["source_classifier"].weight.abs().max()) <= bound
+    assert float(d.model["source_classifier"].weight.std()) == pytest.approx(bound / 3**0.5, rel=0.1)
+
+
 def test_selection_none_is_plain_fine_tuning(tmp_path: Path) -> None:
     t = make(_config(tmp_path, selection="none"))
     assert t.source_stream is None and "source_classifier" not in t.model
