@@ -252,7 +252,11 @@ def _plain_table(spec, df, out: Path, version: int) -> None:  # noqa: ANN001
     if baseline not in mean.index:
         baseline = None
     seeds = len(spec.seeds)
-    how = "config and epoch selected on validation" if select_by else "one configuration a cell"
+    how = (
+        "config selected on validation, epoch by each job's select"
+        if select_by
+        else "one configuration a cell"
+    )
     print(f"\n{spec.description or spec.name} — {metric} (mean ± std over seeds; {how}; v{version})\n")
     higher = metric_direction(metric) != "min"  # a loss: the lowest is bold, Δ from the lowest
     print(format_table(mean, std, baseline=baseline, fmt="md", n=n, expected=seeds, higher_is_better=higher))
