@@ -204,6 +204,8 @@ def _layout_frame(args: argparse.Namespace, df) -> Any:  # noqa: ANN001 — a Da
 
             return paper_frame(df, layout, args.format)
         return layout(df)
+    except ConfigError:  # a ValueError of its own (--paper of a layout without paper numbers)
+        raise
     except (KeyError, ValueError) as e:  # a column it reads; a cell of several methods or configs
         raise _layout_error(args.layout, e) from None
 
@@ -549,6 +551,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                 tracking_uri=args.tracking_uri,
                 results=args.results,
             )
+        except ConfigError:  # a ValueError of its own: said as it is, below
+            raise
         except (KeyError, ValueError) as e:  # a column the runs lack; a cell of several methods
             if layout is None:
                 return _fail(f"--rows/--cols: {e.args[0]}")
