@@ -329,17 +329,24 @@ def fig3b(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def fig4a(df: pd.DataFrame) -> pd.DataFrame:
-    """Fig. 4a: recall (%) per ε_c, one column per dataset."""
+    """Fig. 4a: recall (%) per ε_c, one column per dataset; with runs of several checkpoints
+    (the supervised and the MoCo-v2 curve in one experiment), one curve each: rows
+    ``<checkpoint file> <ε_c>`` (pooled, validation would keep one checkpoint per ε_c)."""
     df = _fill(df)
     df = df.assign(
         eps_c=df["eps_c"].astype(float), **{"selection/recall_pct": 100.0 * df["selection/recall"]}
     )
-    mean, std, _ = summarize(df, "eps_c", "dataset", "selection/recall_pct")
+    curves = "pretrained" in df.columns and df["pretrained"].nunique() > 1
+    if curves:
+        df = df.assign(checkpoint=[str(p).rstrip("/").rsplit("/", 1)[-1] for p in df["pretrained"]])
+    rows = ["checkpoint", "eps_c"] if curves else "eps_c"
+    mean, std, _ = summarize(df, rows, "dataset", "selection/recall_pct")
     mean, std = mean.sort_index(), std.sort_index()
-    out = pd.DataFrame(index=[f"{e:g}" for e in mean.index], dtype=object)
+    names = [f"{k[0]} {k[1]:g}" for k in mean.index] if curves else [f"{e:g}" for e in mean.index]
+    out = pd.DataFrame(index=names, dtype=object)
     for d in mean.columns:
         out[DATASET_NAMES.get(d, d)] = [pm_cell(a, b, 1) for a, b in zip(mean[d], std[d], strict=True)]
-    out.index.name = "eps_c"
+    out.index.name = "checkpoint eps_c" if curves else "eps_c"
     return out
 
 

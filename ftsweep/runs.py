@@ -86,9 +86,11 @@ def load_runs(
     """One row per trial of ``experiment``: never one trial counted twice.
 
     Runs carry the tag ``sweep_version`` (runs from before versions existed: 0). ``version``
-    ``"latest"`` keeps the runs of the newest version, an integer that version's, ``"all"`` (or
-    None) every version; in every case a trial identity (:func:`trial_identity`) counts once —
-    its latest run of the requested status.
+    ``"latest"`` keeps the runs of the newest version of each spec that logs to the experiment
+    (versions are numbered per spec, ``results/<spec name>/vN``; two specs may share an
+    ``experiment:``, as target pretraining's Table 2 halves do), an integer that version's,
+    ``"all"`` (or None) every version; in every case a trial identity (:func:`trial_identity`)
+    counts once — its latest run of the requested status.
 
     ``df.attrs["params"]`` lists the param (configuration) columns. Columns: ``run_id``, ``status``, ``method`` (the spec label), ``dataset``, ``seed``, every
     param (config field) by name, every final metric by name (``test/acc`` = the selected
@@ -122,7 +124,8 @@ def load_runs(
             continue  # a version's and a job's parent runs, not trials
         params.update(run.data.params)
         row: dict[str, object] = {k: parse_param(v) for k, v in run.data.params.items()}
-        row.update(run.data.metrics)
+        # a metric named as a param never shadows it: params are the trial's identity
+        row.update({k: v for k, v in run.data.metrics.items() if k not in run.data.params})
         row["run_id"] = run.info.run_id
         row["status"] = run.info.status
         row["method"] = run.data.tags.get("label", run.data.tags.get("method", row.get("method")))
@@ -131,13 +134,14 @@ def load_runs(
         row["error"] = run.data.tags.get("error", "").split("\n")[0]
         row["job"] = run.data.tags.get("job")
         row["sweep_version"] = int(run.data.tags.get("sweep_version", "0") or 0)
+        row["sweep"] = run.data.tags.get("sweep", "")
         row["start_time"] = run.info.start_time or 0
         rows.append(row)
     df = pd.DataFrame(rows)
     names = sorted(params - {"seed"})
     if len(df):
-        if version == "latest":
-            df = df[df["sweep_version"] == df["sweep_version"].max()]
+        if version == "latest":  # each spec's newest version
+            df = df[df["sweep_version"] == df.groupby("sweep")["sweep_version"].transform("max")]
         elif version not in (None, "all"):
             df = df[df["sweep_version"] == int(version)]
         if status is not None:

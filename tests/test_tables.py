@@ -265,11 +265,15 @@ def test_schane_tables_2_and_3_paper_numbers_are_the_papers() -> None:
              "Oxford 102 Flowers": "flowers102", "Oxford-IIIT Pet": "pets", "iNat2017": "inat2017",
              "Places365": "places365", "ImageNet-1k": "imagenet"}  # fmt: skip
     cols = [names[h] for h in header[2:]]
+    rows = {("MAE", "CE"): "ce", ("BEiT-3", "SCHaNe"): "schane"}  # CE: the specs' MAE backbone
+    checked = 0
     for cells in lines:
-        if cells[0] == "BEiT-3" and len(cells) == 10:
-            key = {"CE": "ce", "SCHaNe": "schane"}[cells[1]]
+        if tuple(cells[:2]) in rows and len(cells) == 10:
+            key = rows[tuple(cells[:2])]
             for d, cell in zip(cols, cells[2:], strict=True):
                 assert PAPER_TABLE2[(key, d)] == _num(cell), (key, d)
+                checked += 1
+    assert checked == 16 == len(PAPER_TABLE2)
     ablation = {c[1]: c[4] for c in _paper_lines("schane.md", "Table 2:", "Table 3:") if c[0] == "BEiT-3"}
     for key, label in [
         ("ce", "CE"),
@@ -434,13 +438,50 @@ def _store(uri: str, experiment: str, runs: list[dict]) -> None:
     client = MlflowClient(uri)
     exp = client.create_experiment(experiment)
     for r in runs:
-        tags = {"method": "ce", "label": "ce", "dataset": "digits", "job": "ce-digits"}
+        d = r.get("dataset", "digits")
+        tags = {"method": "ce", "label": "ce", "dataset": d, "job": f"ce-{d}", "sweep": r.get("sweep", "s")}
         run = client.create_run(exp, tags={**tags, "seed": str(r["seed"]), "sweep_version": str(r["v"])})
-        for k in ("pretrained", "device", "data_root"):
-            client.log_param(run.info.run_id, k, r[k])
+        for k in ("pretrained", "device", "data_root", *r.get("params", {})):
+            client.log_param(run.info.run_id, k, r.get(k, r.get("params", {}).get(k)))
         client.log_metric(run.info.run_id, "best/val/acc", r["val"])
         client.log_metric(run.info.run_id, "test/acc", r["test"])
+        for k, v in r.get("metrics", {}).items():
+            client.log_metric(run.info.run_id, k, v)
         client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def test_latest_is_each_spec_s_newest_version(tmp_path) -> None:
+    # target pretraining's Table 2 halves share one experiment and number their versions apart:
+    # "latest" kept the higher number only, so CIFAR-100 at v2 hid SVHN at v1
+    from ftsweep.runs import load_runs
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    row = {"device": "cpu", "data_root": "/data", "pretrained": "/ck/a.pt", "seed": 0}
+    _store(uri, "shared", [
+        {**row, "v": 1, "sweep": "c100", "dataset": "cifar100", "val": 1.0, "test": 60.0},
+        {**row, "v": 2, "sweep": "c100", "dataset": "cifar100", "val": 1.0, "test": 62.0},
+        {**row, "v": 1, "sweep": "svhn", "dataset": "svhn", "val": 1.0, "test": 90.0},
+    ])  # fmt: skip
+    runs = load_runs("shared", uri)
+    assert sorted(zip(runs["dataset"], runs["sweep_version"], runs["test/acc"], strict=True)) == [
+        ("cifar100", 2, 62.0),
+        ("svhn", 1, 90.0),
+    ]
+    assert sorted(load_runs("shared", uri, version=1)["test/acc"]) == [60.0, 90.0]
+
+
+def test_a_metric_named_as_a_param_does_not_shadow_it(tmp_path) -> None:
+    # stage 1 logged its final lr (0 on a cosine schedule) as "lr": two lr values were one trial
+    from ftsweep.runs import load_runs
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    row = {"v": 1, "device": "cpu", "data_root": "/data", "pretrained": "/ck/a.pt", "seed": 0}
+    _store(uri, "lr", [
+        {**row, "params": {"lr": 0.3}, "metrics": {"lr": 0.0}, "val": 1.0, "test": 50.0},
+        {**row, "params": {"lr": 0.1}, "metrics": {"lr": 0.0}, "val": 1.0, "test": 40.0},
+    ])  # fmt: skip
+    runs = load_runs("lr", uri)
+    assert sorted(runs["lr"]) == [0.1, 0.3] and len(runs) == 2
 
 
 def test_a_checkpoint_is_a_configuration_and_a_place_is_not(tmp_path) -> None:

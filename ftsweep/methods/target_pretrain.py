@@ -65,7 +65,7 @@ class TargetPretrainMethod:
         """Every metric some epoch reports (the run's columns, ``table.metric``): the ``train/``
         ones, the clustering accuracies before and after, momentum, lr, epoch and timings."""
         cluster = {f"cluster/{part}_acc{when}" for part in ("train", "test") for when in ("", "_before")}
-        other = {"epoch", "sched/epoch", "momentum", "lr", "time/train_s", "time/epoch_s"}
+        other = {"epoch", "sched/epoch", "sched/momentum", "sched/lr", "time/train_s", "time/epoch_s"}
         return cls.reported_metrics(cfg) | cluster | other
 
     @property
@@ -87,8 +87,9 @@ class TargetPretrainMethod:
             {
                 "epoch": float(self.trainer.epoch),
                 "sched/epoch": float(self.trainer.epoch),  # its loss / clustering move from epoch 1
-                "momentum": float(self.trainer.momentum()),
-                "lr": float(self.trainer.optimizer.param_groups[0]["lr"]),
+                # under sched/: a metric named as a config field (lr, momentum) would shadow it
+                "sched/momentum": float(self.trainer.momentum()),
+                "sched/lr": float(self.trainer.optimizer.param_groups[0]["lr"]),
                 "time/train_s": t_train,
                 "time/epoch_s": time.perf_counter() - t0,
             }

@@ -144,6 +144,11 @@ def test_table10_before_and_after_train_test():
     assert out.loc["BYOL", "CIFAR-10"] == f"{mean_std([47.0, 49.0])} / 48.00 ± 0.00"
     with pytest.raises(KeyError, match="cluster/train_acc"):
         tp.table10(pd.DataFrame([{"dataset": "cifar10"}]))
+    # a MoCo v2 row beside: the "-" row still counts each seed's start once (it counted it twice)
+    moco = [{**r, "objective": "moco_v2", "cluster/train_acc": 40.0, "cluster/test_acc": 41.0} for r in rows]
+    out = tp.table10(pd.DataFrame(rows + moco))
+    assert list(out.index) == ["-", "BYOL", "MoCo v2"]
+    assert out.loc["-", "CIFAR-10"] == f"{mean_std([46.0, 47.0])} / {mean_std([45.0, 46.0])}"
 
 
 def test_fig5_rows_budgets_columns_stage1_epochs(tmp_path):

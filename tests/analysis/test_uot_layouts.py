@@ -137,6 +137,19 @@ def test_fig4a_recall_per_eps_c() -> None:
     assert list(out.index) == ["0.01", "0.1"]
     assert out.loc["0.01", "CUB"] == "75.0 ± 0.0"
     assert out.loc["0.1", "CUB"] == "50.0 ± 0.0"
+    # the MoCo-v2 curve run into the same experiment: two curves, not one pick per ε_c
+    moco = [
+        _run(
+            "uot_selection", "cub200", 0, 1, 1.0, eps_c=e, pretrained="/w/moco.pth", **{"selection/recall": r}
+        )
+        for e, r in ((0.1, 0.25), (0.01, 0.5))
+    ]
+    sup = [{**r, "pretrained": "/w/sup.pth"} for r in rows]
+    both = U.fig4a(pd.DataFrame(sup + moco))
+    assert list(both.index) == ["moco.pth 0.01", "moco.pth 0.1", "sup.pth 0.01", "sup.pth 0.1"]
+    assert (
+        both.loc["moco.pth 0.01", "CUB"] == "50.0 ± 0.0" and both.loc["sup.pth 0.01", "CUB"] == "75.0 ± 0.0"
+    )
 
 
 def test_digits_layout() -> None:

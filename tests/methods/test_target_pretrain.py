@@ -106,7 +106,7 @@ def test_save_restore_continues_identically(tmp_path, objective):
     b.load_checkpoint(str(tmp_path))
     assert b.epoch == 1
     rb = b.step()
-    for key in ("train/loss", "train/ssl", "train/l2_init", "momentum", "lr", "epoch"):
+    for key in ("train/loss", "train/ssl", "train/l2_init", "sched/momentum", "sched/lr", "epoch"):
         assert ra[key] == rb[key], key
     for (name, pa), pb in zip(
         a.trainer.model.state_dict().items(), b.trainer.model.state_dict().values(), strict=True
