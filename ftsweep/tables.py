@@ -179,6 +179,9 @@ def summarize(
     return mean, std, n
 
 
+#: what :class:`PaperTable` sets beside a paper's number: its seeds' mean or median
+STATISTICS = ("mean", "median")
+
 #: run columns a table cell never pools: one method's runs on one dataset (``job`` is both)
 CELL_PARTS = ("method", "dataset")
 
@@ -447,6 +450,10 @@ class PaperTable:
         prepare: runs → the frame the table reads (e.g. one record per (run, quantity) when a
             run fills several cells of one column, as Table 10's before / after rows); None:
             the runs as given. Its ``attrs["params"]`` default to the runs'.
+        statistic: what of a cell's seeds is set beside the paper's number (``ours``, and Δ):
+            ``mean``, or ``median`` where the paper reports the median run (SCHaNe's Tables 1
+            and 3: "median Top-1 accuracy … across three runs"; the lower middle run of an even
+            count).
     """
 
     values: Mapping[tuple[Any, Any], float]
@@ -462,8 +469,13 @@ class PaperTable:
     select_by: str | None = "best/val/acc"
     mode: str = "max"
     prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    statistic: str = "mean"
 
     def __post_init__(self) -> None:
+        if self.statistic not in STATISTICS:
+            raise ValueError(
+                f"PaperTable: statistic {self.statistic!r} — must be one of {', '.join(STATISTICS)}"
+            )
         if self.cols is None and not self.col_metrics:
             raise ValueError("PaperTable: cols=None (the columns are metrics) needs col_metrics")
         if self.mode not in ("max", "min"):
@@ -545,7 +557,8 @@ def _single_configs(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 
 def paper_comparison(df: pd.DataFrame, table: PaperTable) -> pd.DataFrame:
     """One row per cell (ours ∪ the paper's): ours (mean, std, n of the configuration selected
-    on validation — ``table.select_by``), the paper's number, Δ = ours − paper, and, for every
+    on validation — ``table.select_by``; ``ours`` is ``table.statistic`` of its seeds, the mean or
+    the median), the paper's number, Δ = ours − paper, and, for every
     row with a baseline (``table.baseline_of``), the test against the baseline row of the same
     column over seeds (:func:`ftsweep.stats.compare`: paired on shared seeds, else Welch), its
     95 % CI and p-value, and Holm's adjusted p-value across all comparisons of the table.
@@ -588,8 +601,10 @@ def paper_comparison(df: pd.DataFrame, table: PaperTable) -> pd.DataFrame:
         mean = float(np.mean(vals)) if vals else np.nan
         std = float(np.std(vals, ddof=1)) if len(vals) > 1 else (0.0 if vals else np.nan)
         paper = table.values.get((r, c), np.nan)
+        # the median run (the lower of the middle two for an even count), as the layouts show it
+        ours = mean if table.statistic == "mean" or not vals else float(np.sort(vals)[(len(vals) - 1) // 2])
         row = {"row": r, "col": c, "mean": mean, "std": std, "n": len(vals), "paper": paper}
-        row["delta"] = mean - paper
+        row.update({"ours": ours, "statistic": table.statistic, "delta": ours - paper})
         cmp = None
         base = table.baseline_of(r)
         if base is not None and (base, c) in groups and vals:
@@ -641,7 +656,15 @@ def paper_frame(df: pd.DataFrame, layout: Callable, fmt: str = "md") -> pd.DataF
     cells = pd.DataFrame("–", index=rows, columns=cols, dtype=object)
     for rec in long.itertuples(index=False):
         cells.loc[rec.row, rec.col] = paper_cell(
-            rec.mean, rec.std, rec.n, rec.paper, digits=d, mark=stats_marker(rec.p_holm), pm=pm, sep=sep
+            rec.ours,
+            rec.std,
+            rec.n,
+            rec.paper,
+            digits=d,
+            mark=stats_marker(rec.p_holm),
+            pm=pm,
+            sep=sep,
+            statistic=rec.statistic,
         )
     return cells
 
@@ -663,10 +686,13 @@ def paper_cell(
     mark: str = "",
     pm: str = " ± ",
     sep: str = " | ",
+    statistic: str = "mean",
 ) -> str:
     """``"<mean> ± <std> (n=<n>)<mark> | <paper> | <Δ>"``; a missing side prints ``–``
-    (``sep`` is ``" \\| "`` inside a Markdown table, ``" $|$ "`` in LaTeX)."""
-    ours = "–" if n == 0 or pd.isna(mean) else f"{mean:.{digits}f}{pm}{std:.{digits}f} (n={n}){mark}"
+    (``sep`` is ``" \\| "`` inside a Markdown table, ``" $|$ "`` in LaTeX). ``statistic``
+    ``median``: ``mean`` is the seeds' median, shown as ``(median of n=<n>)``."""
+    count = f"median of n={n}" if statistic == "median" else f"n={n}"
+    ours = "–" if n == 0 or pd.isna(mean) else f"{mean:.{digits}f}{pm}{std:.{digits}f} ({count}){mark}"
     theirs = "–" if pd.isna(paper) else f"{paper:.{digits}f}"
     delta = "–" if n == 0 or pd.isna(mean) or pd.isna(paper) else f"{mean - paper:+.{digits}f}"
     return f"{ours}{sep}{theirs}{sep}{delta}"

@@ -510,3 +510,23 @@ def test_a_checkpoint_is_a_configuration_and_a_place_is_not(tmp_path) -> None:
     assert len(runs) == 2  # seed 0's rerun replaces its first run
     mean, _, n = summarize(runs, "method", "dataset")
     assert mean.loc["ce", "digits"] == 71.5 and n.loc["ce", "digits"] == 2
+
+
+def test_paper_table_median_is_the_median_run() -> None:
+    from ftsweep.tables import PaperTable, paper_comparison
+
+    runs = pd.DataFrame(
+        {
+            "method": "m",
+            "dataset": "d",
+            "seed": [0, 1, 2, 3],
+            "best/val/acc": 1.0,
+            "test/acc": [70.0, 71.0, 72.0, 99.0],
+        }
+    )
+    mean = paper_comparison(runs, PaperTable({("m", "d"): 70.0})).iloc[0]
+    med = paper_comparison(runs, PaperTable({("m", "d"): 70.0}, statistic="median")).iloc[0]
+    assert mean["ours"] == mean["mean"] == 78.0 and mean["delta"] == 8.0
+    assert med["ours"] == 71.0 and med["mean"] == 78.0 and med["delta"] == 1.0  # the lower middle run
+    with pytest.raises(ValueError, match="statistic 'mode' — must be one of mean, median"):
+        PaperTable({}, statistic="mode")
