@@ -44,7 +44,10 @@ from ftsweep.losses import (
 )
 from ftsweep.methods.base import FineTuner
 
-__all__ = ["CoreTuningConfig", "CoreTuningMethod"]
+__all__ = ["OFFICIAL_TEMPERATURE", "CoreTuningConfig", "CoreTuningMethod"]
+
+#: the τ the public code's ``focal_SupConLoss`` hard-codes (``temperature=0.07``)
+OFFICIAL_TEMPERATURE = 0.07
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,14 @@ class CoreTuningConfig(TrainConfig):
                         f"must be {needed} with variant=official (Core-tuning's public code "
                         f"implements only L_con^f with mixup-hard); use variant=paper for ablations",
                     )
+            if self.temperature != OFFICIAL_TEMPERATURE:  # it would not be the code's loss
+                raise ConfigError(
+                    "temperature",
+                    self.temperature,
+                    f"must be {OFFICIAL_TEMPERATURE} with variant=official (the public code's "
+                    "focal_SupConLoss fixes τ and its base temperature at 0.07); use variant=paper "
+                    "to set τ",
+                )
 
 
 class CoreTuningMethod(FineTuner):

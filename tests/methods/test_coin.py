@@ -221,3 +221,17 @@ def test_bad_config_raises_naming_the_field(field, value):
         CoinConfig.from_dict({field: value})
     assert err.value.field == field
     assert repr(value) in str(err.value)
+
+
+def test_defaults_are_the_papers():
+    # §4.2: N = 100, τ = 0.3, λ = 0.1, α = 0.7, "nearly the same" settings as Core-tuning's App. C.2
+
+    cfg = CoinConfig()
+    assert (cfg.epochs, cfg.alpha, cfg.temperature, cfg.lambda_) == (100, 0.7, 0.3, 0.1)
+    assert (cfg.batch_size, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.nesterov) == (
+        256,
+        "sgd",
+        0.1,
+        1e-4,
+        True,
+    )

@@ -308,6 +308,16 @@ def test_official_variant_only_has_the_public_code_path(field, value):
         CoreTuningConfig.from_dict({"variant": "official", field: value})
 
 
+def test_official_variant_keeps_the_public_code_s_temperature():
+    # focal_SupConLoss: temperature = base_temperature = 0.07 whatever is configured
+    with pytest.raises(ConfigError) as err:
+        CoreTuningConfig.from_dict({"variant": "official", "temperature": 0.1})
+    assert (err.value.field, err.value.value) == ("temperature", 0.1)
+    assert "must be 0.07 with variant=official" in str(err.value)
+    assert CoreTuningConfig.from_dict({"variant": "official"}).temperature == 0.07
+    assert CoreTuningConfig.from_dict({"variant": "paper", "temperature": 0.1}).temperature == 0.1
+
+
 def test_defaults_are_the_papers():
     cfg = CoreTuningConfig()
     assert (cfg.lambda_p, cfg.lambda_n, cfg.temperature, cfg.proj_dim, cfg.proj_layers) == (
@@ -318,3 +328,12 @@ def test_defaults_are_the_papers():
         2,
     )
     assert (cfg.variant, cfg.contrastive, cfg.mixup) == ("paper", "focal", "hard")
+    # App. C.2: 100 epochs, batch 256, SGD + Nesterov 0.9, lr 0.1 cosine, weight decay 1e-4
+    assert (cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.lr, cfg.weight_decay) == (
+        100,
+        256,
+        "sgd",
+        0.1,
+        1e-4,
+    )
+    assert (cfg.momentum, cfg.nesterov, cfg.schedule) == (0.9, True, "cosine")

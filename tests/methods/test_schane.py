@@ -238,6 +238,14 @@ def test_fewshot_ways_and_shots_come_together():
 def test_paper_defaults_dropout_and_early_stopping():
     cfg = SchaneConfig()
     assert cfg.dropout == 0.1 and cfg.early_stop_patience == 10
+    # App. A.2: Adam (AdamW) with weight decay 0.05, lr 1e-4, batch 1024, 100 few-shot epochs
+    assert (cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.batch_size, cfg.epochs) == (
+        "adamw",
+        1e-4,
+        0.05,
+        1024,
+        100,
+    )
 
 
 def test_dropout_on_encoder_output_only_in_train_mode():
