@@ -550,6 +550,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 layout=layout,
                 tracking_uri=args.tracking_uri,
                 results=args.results,
+                force=args.force,
             )
         except ConfigError:  # a ValueError of its own: said as it is, below
             raise
@@ -780,6 +781,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--cols", default="dataset")
     ex.add_argument("--layout", default=None, help="the cells of a paper layout, e.g. analysis.coin:table4")
     ex.add_argument("--results", default="results", help="the sweep's --results (where its checkpoints are)")
+    ex.add_argument(
+        "--force", action="store_true", help="replace cell folders an earlier export wrote in --output"
+    )
     ex.add_argument("--tracking-uri", default=None)
     ex.set_defaults(func=cmd_export)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import re
 import typing
 from collections.abc import Callable, Sequence
@@ -34,7 +35,16 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["ExportedCell", "checkpoint_dir", "decode_params", "export_runs", "layout_cells", "select_cells"]
+__all__ = [
+    "CELL_FILES",
+    "ExportedCell",
+    "checkpoint_dir",
+    "decode_params",
+    "export_runs",
+    "is_exported_cell",
+    "layout_cells",
+    "select_cells",
+]
 
 
 @dataclass(frozen=True)
@@ -381,6 +391,7 @@ def export_runs(
     tracking_uri: str | None = None,
     results: str | Path | None = "results",
     select_by: str = "best/val/acc",
+    force: bool = False,
 ) -> list[ExportedCell]:
     """Export every cell's selected run of ``df`` (:func:`ftsweep.runs.load_runs`) to ``out``:
     cells of ``layout`` when given (:func:`layout_cells`), else ``rows`` × ``cols``
@@ -391,7 +402,10 @@ def export_runs(
     folder), and only then is anything written; a failure while writing removes what this call
     wrote (the cell folders, and ``out`` and its parents when it made them). A cell folder that
     already exists under ``out`` is never overwritten (nor is anything else there); folders of
-    cells this export does not write are left alone. Cells whose keys sanitise to the same folder
+    cells this export does not write are left alone. ``force``: a cell folder an earlier export
+    wrote (it holds :data:`CELL_FILES` and nothing else) is replaced — set aside first, removed
+    once every cell is written, put back if the export fails; any other file or folder in the
+    way is still refused. Cells whose keys sanitise to the same folder
     name each get ``<name>-<hash8>`` instead (see :func:`_unique_names`).
 
     Raises:
@@ -414,31 +428,59 @@ def export_runs(
     out = Path(out)
     planned = _unique_names([_plan_one(r, c, run, client, results) for r, c, run in cells], out)
     existing = [p.name for p in planned if (out / p.name).exists() or (out / p.name).is_symlink()]
-    if existing:
+    replace = [n for n in existing if force and is_exported_cell(out / n)]
+    if len(replace) < len(existing):
+        kept = [n for n in existing if n not in replace]
         raise ConfigError(
             "--output",
             str(out),
-            f"already holds {', '.join(f'{n}/' for n in existing)} (an earlier export?); "
-            "nothing is overwritten: remove it or give another --output",
+            f"already holds {', '.join(f'{n}/' for n in kept)} "
+            + (
+                "(not an exported cell: --force replaces only those); nothing is overwritten"
+                if force
+                else "(an earlier export?); nothing is overwritten: remove it, give another "
+                "--output, or --force to replace earlier exported cells"
+            ),
         )
     made = [d for d in (out, *out.parents) if not d.exists()]
     written: list[Path] = []
+    aside: list[tuple[Path, Path]] = []  # (cell folder, where it waits until the export is done)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        for n in replace:
+            spare = out / f".{n}.replaced"
+            os.rename(out / n, spare)  # FileExistsError / OSError if a spare is in the way
+            aside.append((out / n, spare))
         exported = []
         for p in planned:
             folder = out / p.name
             folder.mkdir()  # FileExistsError, never an overwrite, if it appeared meanwhile
             written.append(folder)  # made here: ours to remove on failure
             exported.append(_write_one(p, folder))
-        return exported
     except BaseException:
         for folder in written:
             if folder.is_dir() and not folder.is_symlink():
                 shutil.rmtree(folder, ignore_errors=True)
+        for folder, spare in aside:  # the earlier export back as it was
+            os.rename(spare, folder)
         for d in made:  # innermost first; only if still empty
             try:
                 d.rmdir()
             except OSError:
                 break
         raise
+    for _, spare in aside:
+        shutil.rmtree(spare)
+    return exported
+
+
+#: what an exported cell folder holds (``model.pt``, ``config.json``, ``load.txt``)
+CELL_FILES = frozenset({"model.pt", "config.json", "load.txt"})
+
+
+def is_exported_cell(path: Path) -> bool:
+    """``path`` is a folder (not a link) that holds an exported cell's files and nothing else."""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    names = {q.name for q in path.iterdir()}
+    return names == CELL_FILES

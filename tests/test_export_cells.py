@@ -195,7 +195,8 @@ def test_export_refuses_an_existing_cell_folder(store, capsys) -> None:
     assert _tree(out) == before
     assert capsys.readouterr().err == (
         f"ftsweep: error: --output: {str(out)!r} — already holds ce__digits/, ce2__digits/ (an earlier "
-        "export?); nothing is overwritten: remove it or give another --output\n"
+        "export?); nothing is overwritten: remove it, give another --output, or --force to replace "
+        "earlier exported cells\n"
     )
     # one cell folder in the way (even an empty one) is enough, and no other cell is written
     shutil.rmtree(out / "ce2__digits")
@@ -205,6 +206,44 @@ def test_export_refuses_an_existing_cell_folder(store, capsys) -> None:
     assert store.export(out) == 2
     assert _tree(out) == before
     assert "already holds ce2__digits/ (an earlier" in capsys.readouterr().err
+
+
+def test_force_replaces_earlier_exported_cells_only(store, capsys) -> None:
+    """``--force``: the cells an earlier export wrote are replaced (a new version's runs); a
+    folder in the way that is not an exported cell is refused, and nothing changes."""
+    store.run("ce", "t_ce", 0.5)
+    out = store.root / "out"
+    (out / "stale__cell").mkdir(parents=True)
+    (out / "stale__cell" / "keep.txt").write_text("mine")
+    assert store.export(out) == 0
+    first = json.loads((out / "ce__digits" / "config.json").read_text())
+    store.run("ce", "t_ce_new", 0.9, lr=0.2)  # a better configuration of the same cell
+    assert store.export(out, "--force") == 0
+    again = json.loads((out / "ce__digits" / "config.json").read_text())
+    assert first["run_id"] != again["run_id"] and again["config"]["lr"] == 0.2
+    assert sorted(p.name for p in out.iterdir()) == ["ce__digits", "stale__cell"]  # no spare left
+    assert (out / "stale__cell" / "keep.txt").read_text() == "mine"
+    capsys.readouterr()
+    (out / "ce__digits" / "notes.txt").write_text("the user's")  # no longer only an export's files
+    before = _tree(out)
+    assert store.export(out, "--force") == 2
+    assert _tree(out) == before
+    assert "already holds ce__digits/ (not an exported cell: --force replaces only those)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_force_puts_the_earlier_cells_back_when_the_export_fails(store, capsys) -> None:
+    for label, val in (("ce", 0.5), ("ce2", 0.6)):
+        store.run(label, f"t_{label}", val)
+    out = store.root / "out"
+    assert store.export(out) == 0
+    before = _tree(out)
+    last = _cell_order(store)[-1]
+    (store.trials / f"t_{last}" / store.checkpoint.name / "state.pt").write_bytes(b"not a torch file")
+    assert store.export(out, "--force") == 2
+    assert _tree(out) == before  # the earlier cells, byte for byte, and no spare folder
+    assert "cannot be read (" in capsys.readouterr().err
 
 
 def test_unique_names_refuses_cells_that_still_share_a_folder(tmp_path) -> None:
