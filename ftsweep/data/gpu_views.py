@@ -283,19 +283,20 @@ def random_solarize(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tens
     return torch.where(m, solarize(x, torch.full((len(x),), 128 / 255, device=x.device)), x)
 
 
-def cutout(x: torch.Tensor, g: torch.Generator, *, max_frac: float = 0.5) -> torch.Tensor:
+def cutout(x: torch.Tensor, g: torch.Generator, *, frac: float = 0.5) -> torch.Tensor:
     """:class:`~ftsweep.data.transforms.Cutout` per sample: zero a square of side
-    ``⌊U(0, max_frac)·min(H, W)⌋`` centred at a uniform pixel (clipped at the borders)."""
+    ``⌊frac·min(H, W)⌋`` centred at a uniform pixel (clipped at the borders)."""
     b, _, h, w = x.shape
     dev = x.device
-    side = torch.floor(torch.rand(b, generator=g, device=dev) * max_frac * min(h, w)).long()
-    cy = torch.randint(0, h, (b,), generator=g, device=dev)
-    cx = torch.randint(0, w, (b,), generator=g, device=dev)
-    half = side // 2
+    side = int(frac * min(h, w))
+    if side == 0:
+        return x
+    y0 = torch.randint(0, h, (b,), generator=g, device=dev) - side // 2
+    x0 = torch.randint(0, w, (b,), generator=g, device=dev) - side // 2
     ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
-    in_y = (ar_h[None] >= (cy - half)[:, None]) & (ar_h[None] < (cy + half + 1)[:, None])
-    in_x = (ar_w[None] >= (cx - half)[:, None]) & (ar_w[None] < (cx + half + 1)[:, None])
-    mask = in_y[:, :, None] & in_x[:, None, :] & (side > 0)[:, None, None]
+    in_y = (ar_h[None] >= y0[:, None]) & (ar_h[None] < (y0 + side)[:, None])
+    in_x = (ar_w[None] >= x0[:, None]) & (ar_w[None] < (x0 + side)[:, None])
+    mask = in_y[:, :, None] & in_x[:, None, :]
     return x.masked_fill(mask[:, None], 0.0)
 
 
@@ -589,7 +590,7 @@ def _weak_view(x: torch.Tensor, info: DatasetInfo, g: torch.Generator) -> torch.
 def _strong_view(magnitude: int | None) -> Callable:
     def view(x: torch.Tensor, info: DatasetInfo, g: torch.Generator) -> torch.Tensor:
         x = rand_augment(_crop_flip(x, info, g), g, num_ops=2, magnitude=magnitude)
-        return cutout(_normalize(x, info), g, max_frac=0.5)
+        return cutout(_normalize(x, info), g, frac=0.5)
 
     return view
 

@@ -235,22 +235,24 @@ class SampledRandAugment(torch.nn.Module):
 
 
 class Cutout(torch.nn.Module):
-    """Zero a random square of side ``U(0, max_frac)·S`` (after normalisation), as in FixMatch."""
+    """Zero a ``frac·S``-side square (after normalisation: the dataset's mean colour) centred at
+    a uniform pixel and clipped at the borders, on every image: FixMatch's (its code's CTAugment
+    ``cutout`` at level 1, ``1 + int(0.499·S)`` = 16 px at 32 px; the PyTorch port's
+    ``CutoutAbs(img, 16)``), which fill grey instead."""
 
-    def __init__(self, max_frac: float = 0.5) -> None:
+    def __init__(self, frac: float = 0.5) -> None:
         super().__init__()
-        self.max_frac = max_frac
+        self.frac = frac
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         _, h, w = img.shape
-        side = int(torch.rand(()).item() * self.max_frac * min(h, w))
+        side = int(self.frac * min(h, w))
         if side == 0:
             return img
         cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
-        y0, y1 = max(0, cy - side // 2), min(h, cy + side // 2 + 1)
-        x0, x1 = max(0, cx - side // 2), min(w, cx + side // 2 + 1)
+        y0, x0 = cy - side // 2, cx - side // 2
         img = img.clone()
-        img[:, y0:y1, x0:x1] = 0.0
+        img[:, max(0, y0) : min(h, y0 + side), max(0, x0) : min(w, x0 + side)] = 0.0
         return img
 
 

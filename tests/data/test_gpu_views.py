@@ -192,12 +192,27 @@ def test_sampled_rand_augment_spans_magnitudes_one_to_ten() -> None:
     assert ra(img).shape == img.shape
 
 
-def test_cutout_side_distribution() -> None:
+def _cut_area(cy: int, cx: int, side: int = 16, size: int = 32) -> int:
+    """Pixels of a ``side`` square from (c − side//2) on, clipped to the image, by hand."""
+    rows = len(range(max(0, cy - side // 2), min(size, cy - side // 2 + side)))
+    cols = len(range(max(0, cx - side // 2), min(size, cx - side // 2 + side)))
+    return rows * cols
+
+
+def test_cutout_is_fixmatch_s_half_side_square_on_every_image() -> None:
+    # FixMatch: a 16-px square at 32 px on every image (before: a side U(0, 0.5)·S, often none)
+    from ftsweep.data.transforms import Cutout
+
     x = torch.ones(4000, 3, 32, 32)
-    out = cutout(x, _gen(), max_frac=0.5)
-    zero = (out[:, 0] == 0).float().sum(dim=(1, 2))
-    assert (zero <= 17**2).all()
-    assert 0.0 < float((zero == 0).float().mean()) < 0.15  # side 0 (and 1-px squares never empty)
+    zero = (cutout(x, _gen(), frac=0.5)[:, 0] == 0).float().sum(dim=(1, 2))
+    assert (zero > 0).all() and (zero <= 16**2).all()
+    assert float((zero == 256).float().mean()) > 0.2  # unclipped: exactly 16 × 16
+    expected = np.mean([_cut_area(cy, cx) for cy in range(32) for cx in range(32)])  # uniform centre
+    assert float(zero.mean()) == pytest.approx(expected, rel=0.02)
+    torch.manual_seed(0)
+    cpu = torch.tensor([float((Cutout(0.5)(x[0])[0] == 0).sum()) for _ in range(2000)])
+    assert (cpu > 0).all() and (cpu <= 256).all()
+    assert float(cpu.mean()) == pytest.approx(expected, rel=0.03)
 
 
 def test_device_batches_turn_prepared_items_into_views() -> None:
