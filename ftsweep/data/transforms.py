@@ -10,7 +10,8 @@ ending in a normalised float tensor of shape (3, S, S), S = ``info.image_size``:
   uniformly from {1, …, 10}, see :class:`SampledRandAugment`) + Cutout (FixMatch's strong view);
   ``strong_m10`` the same with torchvision's fixed ``RandAugment(2, magnitude=10)``.
 - ``autoaugment``: weak + AutoAugment (SCHaNe's views).
-- ``simclr``: SimCLR's random-resized crop, flip, colour jitter, grayscale (and blur for large).
+- ``simclr``: random-resized crop (SimCLR's scale 0.08–1), flip, colour jitter (0.4, 0.4, 0.4,
+  0.1: MoCo v2's strengths, SimCLR's CIFAR ones), grayscale (and blur for large images).
 - ``byol1`` / ``byol2``: BYOL's two asymmetric views (blur 1.0/0.1, solarize 0/0.2).
 
 Two ops are torchvision's with a cheaper kernel on the CPU, same parameters and random draws:

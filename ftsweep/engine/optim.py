@@ -19,12 +19,18 @@ _NORM_TYPES = (
 
 
 def _no_decay_names(module: nn.Module) -> set[str]:
+    """Biases, normalisation parameters, and what a model itself exempts through timm's
+    ``no_weight_decay()`` (a ViT's ``cls_token`` and ``pos_embed``, as BEiT, MAE and timm's
+    training scripts do)."""
     names = set()
     for mod_name, mod in module.named_modules():
+        prefix = f"{mod_name}." if mod_name else ""
         for p_name, _ in mod.named_parameters(recurse=False):
-            full = f"{mod_name}.{p_name}" if mod_name else p_name
             if isinstance(mod, _NORM_TYPES) or p_name == "bias" or p_name.endswith("bias"):
-                names.add(full)
+                names.add(prefix + p_name)
+        exempt = getattr(mod, "no_weight_decay", None)
+        if callable(exempt):
+            names.update(prefix + n for n in exempt())
     return names
 
 

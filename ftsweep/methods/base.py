@@ -147,7 +147,7 @@ class FineTuner:
             self.optimizer,
             schedule=cfg.schedule,
             epochs=cfg.epochs,
-            steps_per_epoch=max(1, self.steps_per_epoch() // cfg.grad_accum),
+            steps_per_epoch=self.optimizer_steps_per_epoch(),
             warmup_epochs=cfg.warmup_epochs,
             milestones=cfg.milestones,
             gamma=cfg.gamma,
@@ -237,6 +237,12 @@ class FineTuner:
     def steps_per_epoch(self) -> int:
         n = -(-len(self.data.labeled) // self.cfg.batch_size)
         return min(n, self.cfg.max_train_batches or n)
+
+    def optimizer_steps_per_epoch(self) -> int:
+        """Optimiser steps of an epoch: one per ``grad_accum`` batches and one for the batches
+        left over (``ftsweep.engine.loop.train_epoch``), ``⌈batches / grad_accum⌉``: the
+        length every schedule is sized by."""
+        return max(1, -(-self.steps_per_epoch() // self.cfg.grad_accum))
 
     # ---- forward helpers ----------------------------------------------------------------
     def predict(self, x: torch.Tensor) -> torch.Tensor:

@@ -56,7 +56,7 @@ class MeanTeacherMethod(SemiMethod):
 
     def consistency_weight(self) -> float:
         """``w(k)`` at the current optimiser step ``k`` (the scheduler's step count)."""
-        spe = max(1, self.steps_per_epoch() // self.cfg.grad_accum)
+        spe = self.optimizer_steps_per_epoch()
         length = int(round(self.cfg.rampup_epochs * spe))
         return self.cfg.lambda_u * sigmoid_rampup(self.scheduler.last_epoch, length)
 

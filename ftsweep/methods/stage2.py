@@ -233,7 +233,7 @@ class Stage2Method(FineTuner):
         self.ema = ModelEMA(self.model, self.cfg.ema_decay, warmup=self.ema_warmup)
         cfg = self.cfg
         if cfg.fixmatch_schedule and cfg.schedule == "cosine":
-            spe = max(1, self.steps_per_epoch() // cfg.grad_accum)
+            spe = self.optimizer_steps_per_epoch()
             total, warm = cfg.epochs * spe, cfg.warmup_epochs * spe
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(
                 self.optimizer,

@@ -130,6 +130,7 @@ class UotSelectionConfig(TrainConfig):
     milestones: tuple[int, ...] = (60, 80)
     weight_decay: float = 1e-4
     select: str = "last"
+    weight_decay_norm_bias: bool = True  # the public code's SGD decays every parameter
 
     def validate(self) -> None:
         super().validate()

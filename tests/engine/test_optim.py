@@ -34,6 +34,21 @@ def test_weight_decay_excludes_biases_and_norms() -> None:
     assert n_params == len(list(model.parameters()))
 
 
+def test_a_vit_s_tokens_are_not_decayed() -> None:
+    # BEiT / MAE / timm exempt cls_token and pos_embed (timm's no_weight_decay()); they had
+    # AdamW's 0.05 under SCHaNe. Inside a wrapper, the names keep the wrapper's prefix
+    timm = pytest.importorskip("timm")
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0)
+    wrapped = nn.Sequential(vit)
+    for part in (vit, wrapped):
+        groups = {g["name"]: g for g in param_groups({"backbone": part}, lr=0.1, weight_decay=0.05)}
+        no_decay = {id(p) for p in groups["backbone/no_decay"]["params"]}
+        assert id(vit.cls_token) in no_decay and id(vit.pos_embed) in no_decay
+        assert id(vit.patch_embed.proj.weight) not in no_decay
+    every = param_groups({"backbone": vit}, lr=0.1, weight_decay=0.05, decay_norm_bias=True)
+    assert any(p is vit.cls_token for g in every if g["weight_decay"] == 0.05 for p in g["params"])
+
+
 def test_lr_factor_formulas() -> None:
     # warm-up: linear to 1 over 4 steps
     assert [lr_factor(s, total_steps=20, warmup_steps=4) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]

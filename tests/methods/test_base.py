@@ -121,3 +121,26 @@ def test_a_kept_loader_reseeded_with_its_own_seed_gives_its_first_pass_again() -
     a = first_batches(5)
     assert first_batches(5) == a  # the same seed: the same order
     assert first_batches(6) != a and first_batches(5) == a
+
+
+def test_the_schedule_counts_the_step_of_the_batches_left_over() -> None:
+    # 5 batches, grad_accum 2: steps after batches 2, 4 and the leftover 5th, 3 an epoch. The
+    # schedule was sized ⌊5 / 2⌋ = 2 an epoch, so the cosine reached 0 at 2/3 of training
+    from ftsweep.engine.optim import lr_factor
+
+    t = CEMethod(
+        {
+            **CFG,
+            "epochs": 2,
+            "early_stop_patience": None,
+            "max_train_batches": 5,
+            "batch_size": 4,
+            "grad_accum": 2,
+        }
+    )
+    assert t.steps_per_epoch() == 5 and t.optimizer_steps_per_epoch() == 3
+    base = t.cfg.lr
+    t.step()  # one epoch: 3 optimiser steps of 6
+    assert t.scheduler.last_epoch == 3
+    assert t.optimizer.param_groups[0]["lr"] == pytest.approx(base * lr_factor(3, total_steps=6))
+    assert t.optimizer.param_groups[0]["lr"] == pytest.approx(base * 0.5)  # half way down the cosine
