@@ -30,6 +30,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ftsweep.methods.uot_selection import UotSelectionConfig
+from ftsweep.runs import setting
 from ftsweep.tables import (
     PaperTable,
     fill_missing_params,
@@ -338,7 +339,7 @@ def fig4a(df: pd.DataFrame) -> pd.DataFrame:
     )
     curves = "pretrained" in df.columns and df["pretrained"].nunique() > 1
     if curves:
-        df = df.assign(checkpoint=[str(p).rstrip("/").rsplit("/", 1)[-1] for p in df["pretrained"]])
+        df = df.assign(checkpoint=[setting("pretrained", p) for p in df["pretrained"]])  # its file name
     rows = ["checkpoint", "eps_c"] if curves else "eps_c"
     mean, std, _ = summarize(df, rows, "dataset", "selection/recall_pct")
     mean, std = mean.sort_index(), std.sort_index()

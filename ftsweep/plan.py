@@ -551,7 +551,8 @@ def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
       epochs before ``select: last``'s counted ones do not count): ASHA never stops those early."""
     from ftsweep.runner import scheduler_options
 
-    notes = list(_repeated_notes(spec))
+    configs = {job.name: _point_configs(spec, job) for job in spec.jobs()}  # built once for both
+    notes = list(_repeated_notes(spec, configs))
     notes += list(_optuna_notes(spec, slots)) if spec.searcher == "optuna" else []
     opts = scheduler_options(spec)
     if spec.scheduler == "asha" and opts["grace_period"] >= opts["max_t"]:
@@ -560,11 +561,18 @@ def search_notes(spec: SweepSpec, slots: int) -> tuple[str, ...]:
             "sched/epoch): ASHA stops no trial early; lower it or use scheduler: fifo"
         )
     elif spec.scheduler == "asha":
-        notes.extend(_short_trial_notes(spec, opts["grace_period"]))
+        notes.extend(_short_trial_notes(spec, opts["grace_period"], configs))
     return tuple(notes)
 
 
-def _repeated_notes(spec: SweepSpec) -> Iterable[str]:
+def _point_configs(spec: SweepSpec, job: Job) -> list[tuple[dict[str, Any], Any]]:
+    """Each of :func:`distinct_points` with the job's config dataclass built at it."""
+    return [(p, job.config_cls.from_dict({**job.fixed, **p})) for p in distinct_points(spec, job)]
+
+
+def _repeated_notes(
+    spec: SweepSpec, configs: Mapping[str, list[tuple[dict[str, Any], Any]]]
+) -> Iterable[str]:
     """:func:`search_notes` of jobs that train a configuration another job trains as well (one
     method on one dataset, every config field alike but where the data lives): two entries of
     one method whose searches share a point. Each of its seeds runs twice; a table counts it
@@ -576,9 +584,8 @@ def _repeated_notes(spec: SweepSpec) -> Iterable[str]:
     repeats: dict[tuple[str, str], list[str]] = {}
     for job in spec.jobs():
         axes = list(search_axes(job.space))
-        for point in distinct_points(spec, job):
-            cfg = job.config_cls.from_dict({**job.fixed, **point}).to_dict()
-            same = repr(sorted((k, repr(setting(k, v))) for k, v in cfg.items()))
+        for point, cfg in configs[job.name]:
+            same = repr(sorted((k, repr(setting(k, v))) for k, v in cfg.to_dict().items()))
             owner = first.setdefault((job.method, job.dataset, same), job.name)
             if owner != job.name:
                 shown = " ".join(f"{k}={point[k]}" for k in axes) or "its configuration"
@@ -591,7 +598,9 @@ def _repeated_notes(spec: SweepSpec) -> Iterable[str]:
         )
 
 
-def _short_trial_notes(spec: SweepSpec, grace: int) -> Iterable[str]:
+def _short_trial_notes(
+    spec: SweepSpec, grace: int, configs: Mapping[str, list[tuple[dict[str, Any], Any]]]
+) -> Iterable[str]:
     """:func:`search_notes` of the jobs whose configurations end at sched/epoch <= ``grace``."""
     from ftsweep.config.space import search_axes
     from ftsweep.trial import method_class
@@ -600,8 +609,7 @@ def _short_trial_notes(spec: SweepSpec, grace: int) -> Iterable[str]:
         axes = list(search_axes(job.space))
         at = getattr(method_class(job.method), "schedulable_at", None)  # a stage-1 trial: every epoch
         ends: dict[str, int] = {}  # a configuration (its searched values) → its last sched/epoch
-        for point in distinct_points(spec, job):
-            cfg = job.config_cls.from_dict({**job.fixed, **point})
+        for point, cfg in configs[job.name]:
             name = " ".join(f"{k}={point[k]}" for k in axes) or job.name
             ends[name] = at(cfg, cfg.epochs) if at is not None else cfg.epochs
         short = {name: end for name, end in ends.items() if end <= grace}

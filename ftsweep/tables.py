@@ -677,7 +677,7 @@ def stats_marker(p: float) -> str:
 
 
 def paper_cell(
-    mean: float,
+    value: float,
     std: float,
     n: int,
     paper: float,
@@ -688,11 +688,11 @@ def paper_cell(
     sep: str = " | ",
     statistic: str = "mean",
 ) -> str:
-    """``"<mean> ± <std> (n=<n>)<mark> | <paper> | <Δ>"``; a missing side prints ``–``
+    """``"<value> ± <std> (n=<n>)<mark> | <paper> | <Δ>"``; a missing side prints ``–``
     (``sep`` is ``" \\| "`` inside a Markdown table, ``" $|$ "`` in LaTeX). ``statistic``
-    ``median``: ``mean`` is the seeds' median, shown as ``(median of n=<n>)``."""
+    ``median``: ``value`` is the seeds' median run, shown as ``(median of n=<n>)``; else their mean."""
     count = f"median of n={n}" if statistic == "median" else f"n={n}"
-    ours = "–" if n == 0 or pd.isna(mean) else f"{mean:.{digits}f}{pm}{std:.{digits}f} ({count}){mark}"
+    ours = "–" if n == 0 or pd.isna(value) else f"{value:.{digits}f}{pm}{std:.{digits}f} ({count}){mark}"
     theirs = "–" if pd.isna(paper) else f"{paper:.{digits}f}"
-    delta = "–" if n == 0 or pd.isna(mean) or pd.isna(paper) else f"{mean - paper:+.{digits}f}"
+    delta = "–" if n == 0 or pd.isna(value) or pd.isna(paper) else f"{value - paper:+.{digits}f}"
     return f"{ours}{sep}{theirs}{sep}{delta}"

@@ -13,6 +13,9 @@ from typing import Any
 
 from ray import tune
 
+from ftsweep.config.space import field_default
+from ftsweep.methods.core_tuning import CoreTuningConfig
+
 __all__ = [
     "ALPHAS",
     "ETAS",
@@ -75,7 +78,8 @@ def table6_lambda_p_unheld() -> dict[str, Any]:
     """:func:`table6_lambda_p` without λ_p = 0.8: beside :func:`table6_lambda_n`, whose search
     trains (λ_n, λ_p) = (0.8, 0.8) already, the row's 0.8 entry is that configuration's runs
     (``analysis.core_tuning.table6``), so it is not trained twice."""
-    return {"lambda_p": tune.grid_search([v for v in THRESHOLDS if v != 0.8])}
+    held = field_default(CoreTuningConfig, "lambda_p")  # where λ_n's row holds λ_p (0.8)
+    return {"lambda_p": tune.grid_search([v for v in THRESHOLDS if v != held])}
 
 
 def table6_thresholds() -> dict[str, Any]:

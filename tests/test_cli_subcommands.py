@@ -294,12 +294,15 @@ LAYOUT_ERR = (
 )
 
 
+def _reader(command: str, store: str, tmp: Path, *flags: str) -> list[str]:
+    """``table`` / ``export`` of experiment ``exp`` with ``flags`` (export into ``tmp/export``)."""
+    out = ["--output", str(tmp / "export")] if command == "export" else []
+    return [command, "--experiment", "exp", "--tracking-uri", store, *flags, *out]
+
+
 @pytest.mark.parametrize("command", ["table", "export"])
 def test_a_layout_without_its_columns_exits_2(command, store, tmp, capsys) -> None:
-    argv = [command, "--experiment", "exp", "--tracking-uri", store, "--layout", "analysis.coin:table4"]
-    if command == "export":
-        argv += ["--output", str(tmp / "export")]
-    err = _bad(argv, capsys, tmp)
+    err = _bad(_reader(command, store, tmp, "--layout", "analysis.coin:table4"), capsys, tmp)
     assert LAYOUT_ERR in err
 
 
@@ -532,9 +535,6 @@ def test_ui_starts_mlflow_on_a_good_port(tmp, execv, capsys) -> None:
 @pytest.mark.parametrize("command", ["table", "export"])
 def test_a_cell_of_two_methods_exits_2(command, store, tmp, capsys) -> None:
     # --rows seed: each seed's cell held ce's and scl's runs and showed scl's, unnamed
-    argv = [command, "--experiment", "exp", "--tracking-uri", store, "--rows", "seed"]
-    if command == "export":
-        argv += ["--output", str(tmp / "export")]
-    err = _bad(argv, capsys, tmp)
+    err = _bad(_reader(command, store, tmp, "--rows", "seed"), capsys, tmp)
     assert "a table cell seed=0 dataset=digits holds the runs of 2 methods (ce, scl): put method in" in err
     assert not (tmp / "export").exists()

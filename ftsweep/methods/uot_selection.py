@@ -346,44 +346,36 @@ class UotSelectionMethod(FineTuner):
     def training_step(self, batch: Any) -> StepOutput:
         (xt, yt, _), source = batch
         xt, yt = xt.to(self.device), yt.to(self.device)
-        if source is not None and self.cfg.joint_forward:
-            images = source[0] if self.cfg.source_labels else source[0][0]
-            if images.shape[1:] == xt.shape[1:]:
-                return self._joint_step(xt, yt, source)
-        ce_t = F.cross_entropy(self.predict(xt), yt)
+        head = self.model["classifier"]
         if source is None:
+            ce_t = F.cross_entropy(self.predict(xt), yt)
             return ce_t, {"ce_target": ce_t}
         lam = self.cfg.lambda_
-        backbone = self.model["backbone"]
         if self.cfg.source_labels:
             xs, ys, _ = source
-            logits_s = self.model["source_classifier"](backbone(xs.to(self.device)))
-            ce_s = F.cross_entropy(logits_s, ys.to(self.device))
+            ft, fs = self._features([xt, xs.to(self.device)])
+            ce_t = F.cross_entropy(head(ft), yt)
+            ce_s = F.cross_entropy(self.model["source_classifier"](fs), ys.to(self.device))
             return ce_t + lam * ce_s, {"ce_target": ce_t, "ce_source": ce_s}
         (x_weak, x_strong), _, _ = source
-        with torch.no_grad():
-            soft = F.softmax(self.predict(x_weak.to(self.device)), dim=1)
-        sce = soft_cross_entropy(self.predict(x_strong.to(self.device)), soft)
+        ft, fw, fs = self._features([xt, x_weak.to(self.device), x_strong.to(self.device)], targets=(1,))
+        ce_t = F.cross_entropy(head(ft), yt)
+        soft = F.softmax(head(fw), dim=1).detach()  # Eq. 7's target: no gradient
+        sce = soft_cross_entropy(head(fs), soft)
         return ce_t + lam * sce, {"ce_target": ce_t, "soft_ce_source": sce}
 
-    def _joint_step(self, xt: torch.Tensor, yt: torch.Tensor, source: Any) -> StepOutput:
-        """:meth:`training_step` with one backbone pass over every image of the step (target
-        first, then the reused batch, or its weak and strong views), split back per batch."""
-        lam, head = self.cfg.lambda_, self.model["classifier"]
-        if self.cfg.source_labels:
-            xs, ys, _ = source
-            parts = [xt, xs.to(self.device)]
-        else:
-            (x_weak, x_strong), _, _ = source
-            parts = [xt, x_weak.to(self.device), x_strong.to(self.device)]
-        feats = self.model["backbone"](torch.cat(parts)).split([len(x) for x in parts])
-        ce_t = F.cross_entropy(head(feats[0]), yt)
-        if self.cfg.source_labels:
-            ce_s = F.cross_entropy(self.model["source_classifier"](feats[1]), ys.to(self.device))
-            return ce_t + lam * ce_s, {"ce_target": ce_t, "ce_source": ce_s}
-        soft = F.softmax(head(feats[1]), dim=1).detach()  # Eq. 7's target: no gradient
-        sce = soft_cross_entropy(head(feats[2]), soft)
-        return ce_t + lam * sce, {"ce_target": ce_t, "soft_ce_source": sce}
+    def _features(self, parts: list[torch.Tensor], targets: tuple[int, ...] = ()) -> tuple[torch.Tensor, ...]:
+        """Backbone features of each batch of the step: one pass over them all (``joint_forward``,
+        images of one size), else a pass each — those at ``targets`` (Eq. 7's weak view) without
+        autograd, as their output is only a target."""
+        backbone = self.model["backbone"]
+        if self.cfg.joint_forward and all(x.shape[1:] == parts[0].shape[1:] for x in parts):
+            return backbone(torch.cat(parts)).split([len(x) for x in parts])
+        out = []
+        for i, x in enumerate(parts):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and i not in targets):
+                out.append(backbone(x))
+        return tuple(out)
 
 
 def _zip(target: Iterable, source: Iterator) -> Iterator:
