@@ -405,14 +405,15 @@ def export_runs(
     cells this export does not write are left alone. ``force``: a cell folder an earlier export
     wrote (it holds :data:`CELL_FILES` and nothing else) is replaced — set aside first, removed
     once every cell is written, put back if the export fails; any other file or folder in the
-    way is still refused. Cells whose keys sanitise to the same folder
-    name each get ``<name>-<hash8>`` instead (see :func:`_unique_names`).
+    way is still refused, and so is a spare an interrupted export left. Cells whose keys
+    sanitise to the same folder name each get ``<name>-<hash8>`` instead (see
+    :func:`_unique_names`).
 
     Raises:
         KeyError: no cell can be selected; ValueError: a cell holds several methods or datasets;
         FileNotFoundError: a cell's checkpoint is missing;
-        ConfigError: a cell's folder already exists under ``out``, two cells would share a
-        folder, or a checkpoint file cannot be read.
+        ConfigError: a cell's folder already exists under ``out`` (or, with ``force``, its
+        spare), two cells would share a folder, or a checkpoint file cannot be read.
     """
     import shutil
 
@@ -442,6 +443,15 @@ def export_runs(
                 "--output, or --force to replace earlier exported cells"
             ),
         )
+    stale = [n for n in replace if (out / f".{n}.replaced").exists() or (out / f".{n}.replaced").is_symlink()]
+    if stale:
+        n = stale[0]
+        raise ConfigError(
+            "--output",
+            str(out),
+            f"holds .{n}.replaced/, the cell {n}/ as an earlier export set it aside before it was "
+            f"interrupted; nothing is overwritten: remove it (or move it back to {n}/) and export again",
+        )
     made = [d for d in (out, *out.parents) if not d.exists()]
     written: list[Path] = []
     aside: list[tuple[Path, Path]] = []  # (cell folder, where it waits until the export is done)
@@ -449,7 +459,7 @@ def export_runs(
         out.mkdir(parents=True, exist_ok=True)
         for n in replace:
             spare = out / f".{n}.replaced"
-            os.rename(out / n, spare)  # FileExistsError / OSError if a spare is in the way
+            os.rename(out / n, spare)  # no spare is in the way (checked above)
             aside.append((out / n, spare))
         exported = []
         for p in planned:

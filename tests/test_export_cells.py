@@ -261,3 +261,19 @@ def test_unique_names_refuses_cells_that_still_share_a_folder(tmp_path) -> None:
         f"--output: {str(tmp_path)!r} — cells (1, 'digits') and ('1', 'digits') would both be exported "
         "to 1__digits-" + hashlib.sha1(b'[["1"], ["digits"]]').hexdigest()[:8] + "/"
     )
+
+
+def test_force_refuses_a_spare_an_interrupted_export_left(store, capsys) -> None:
+    """An export killed between setting a cell aside and removing it leaves ``.<cell>.replaced/``
+    (the cell as it was); ``--force`` then names it, as one line, and changes nothing."""
+    store.run("ce", "t_ce", 0.5)
+    out = store.root / "out"
+    assert store.export(out) == 0
+    shutil.copytree(out / "ce__digits", out / ".ce__digits.replaced")  # what the kill left
+    before = _tree(out)
+    capsys.readouterr()
+    assert store.export(out, "--force") == 2
+    assert _tree(out) == before
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"--output: {str(out)!r} — holds .ce__digits.replaced/, the cell ce__digits/ as an " in err
