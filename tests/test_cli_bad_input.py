@@ -533,3 +533,42 @@ def test_validate_checks_the_smoke_block_without_smoke(no_side_effects, capsys) 
     capsys.readouterr()
     assert cli.main(["validate", _spec(no_side_effects, GOOD + "smoke: {epochs: -5}\n")]) == 2
     assert "smoke.epochs (with --smoke): -5 — must be >= 1" in capsys.readouterr().err
+
+
+def test_a_file_that_is_no_torch_file_is_named_so(no_side_effects, capsys) -> None:
+    """A failed download saved as the checkpoint (an HTML page) is not "a pickled object"
+    (whose advice is to unpickle it without weights_only)."""
+    ckpt = no_side_effects / "weights.pt"
+    ckpt.write_bytes(b"<html>not found</html>\n")
+    text = GOOD.replace("pretrained: none", f"pretrained: {ckpt}")
+    assert cli.main(["validate", _spec(no_side_effects, text)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "weights_only" not in err
+    assert f"{ckpt} is not a torch checkpoint (23 bytes, starting b'<html>not found<'): neither" in err
+
+
+def test_a_checkpoint_with_nan_weights_is_bad_input(no_side_effects, capsys) -> None:
+    import torch
+
+    from ftsweep.backbones import create_backbone
+
+    state = create_backbone("small_cnn").state_dict()
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    good = no_side_effects / "good.pt"
+    torch.save(state, good)
+    assert (
+        cli.main(
+            ["validate", _spec(no_side_effects, GOOD.replace("pretrained: none", f"pretrained: {good}"))]
+        )
+        == 0
+    )
+    state[key].view(-1)[3] = float("nan")
+    bad = no_side_effects / "nan.pt"
+    torch.save(state, bad)
+    capsys.readouterr()
+    assert (
+        cli.main(["validate", _spec(no_side_effects, GOOD.replace("pretrained: none", f"pretrained: {bad}"))])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert f"holds NaN or infinite values in 1 tensors ({key}): training" in err

@@ -146,6 +146,16 @@ def _check_state_dict(obj: object, where: str) -> dict[str, Tensor]:
     return dict(obj)
 
 
+def _torch_file(path: Path) -> bool:
+    """``path`` starts as a file of ``torch.save`` does: a zip archive, or (the legacy format) a
+    pickle's protocol opcode."""
+    import zipfile
+
+    with open(path, "rb") as f:
+        first = f.read(1)
+    return first == b"\x80" or zipfile.is_zipfile(path)
+
+
 def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
     """Read a checkpoint file into a flat ``str`` → ``Tensor`` dict on the CPU.
 
@@ -165,6 +175,12 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if not _torch_file(path):  # an HTML error page, a text file: no pickle at all
+            head = path.read_bytes()[:16]
+            raise CheckpointError(
+                f"{path} is not a torch checkpoint ({path.stat().st_size} bytes, starting "
+                f"{head!r}): neither a zip archive (torch.save) nor a pickle; a failed download?"
+            ) from err
         raise CheckpointError(
             f"{path} is not a state dict: found a pickled object that weights_only loading "
             f"refuses ({first}); save model.state_dict() instead of the object"
@@ -282,9 +298,18 @@ def _misfit(
         for k, v in expected.items()
         if k in state and state[k].shape != v.shape
     ]
-    if not (missing or unexpected or mismatched):
-        return None
     used = f"auto → {name!r}" if format == "auto" else repr(name)
+    if not (missing or unexpected or mismatched):
+        nonfinite = [
+            k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())
+        ]
+        if not nonfinite:
+            return None
+        return CheckpointError(
+            f"checkpoint {where!r} (format {used}) holds NaN or infinite values in "
+            f"{len(nonfinite)} tensors ({_preview(nonfinite)}): training from it would fail at its "
+            "first batch; was it saved after the loss diverged?"
+        )
     parts = [
         f"{len(missing)} missing keys ({_preview(missing)})" if missing else "",
         f"{len(unexpected)} unexpected keys ({_preview(unexpected)})" if unexpected else "",
