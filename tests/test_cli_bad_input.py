@@ -572,3 +572,36 @@ def test_a_checkpoint_with_nan_weights_is_bad_input(no_side_effects, capsys) -> 
     )
     err = capsys.readouterr().err
     assert f"holds NaN or infinite values in 1 tensors ({key}): training" in err
+
+
+def test_uot_projection_features_from_a_checkpoint_without_a_head_are_bad_input(
+    no_side_effects, capsys
+) -> None:
+    """``feature_layer: projection`` on a checkpoint with no MoCo head passed validation, and every
+    trial failed when it built its selection features; ``auto`` on it selects on the pooled
+    features, and a MoCo checkpoint's head is checked for the backbone's width."""
+    import torch
+
+    from ftsweep.backbones import create_backbone
+
+    plain = no_side_effects / "plain.pt"
+    state = create_backbone("small_cnn").state_dict()
+    torch.save(state, plain)
+    base = UOT.replace("pretrained: none", f"pretrained: {plain}")
+    assert cli.main(["validate", _spec(no_side_effects, base)]) == 0  # feature_layer: auto
+    projection = base.replace("milestones: []}", "milestones: [], feature_layer: projection}")
+    capsys.readouterr()
+    assert cli.main(["validate", _spec(no_side_effects, projection)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "config.feature_layer: 'projection' — feature_layer projection → projection needs the " in err
+    moco = no_side_effects / "moco.pt"
+    wide = {"fc.0.weight": torch.zeros(64, 512), "fc.0.bias": torch.zeros(64)}
+    torch.save({"state_dict": {f"module.encoder_q.{k}": v for k, v in (state | wide).items()}}, moco)
+    auto = UOT.replace("pretrained: none", f"pretrained: {moco}")
+    assert cli.main(["validate", _spec(no_side_effects, auto)]) == 2
+    assert "error: feature_layer: 'auto' — " in (err := capsys.readouterr().err) and (
+        "it takes 512 features but small_cnn gives 128" in err
+    )
+    no_selection = projection.replace("k: 5,", "k: 5, selection: none,")
+    assert cli.main(["validate", _spec(no_side_effects, no_selection)]) == 0

@@ -29,6 +29,7 @@ from ftsweep.backbones.weights import (
     list_weights,
     load_named_weights,
     resolve_weights,
+    weights_file,
 )
 
 __all__ = [
@@ -58,4 +59,5 @@ __all__ = [
     "remap_state_dict",
     "resolve_format",
     "resolve_weights",
+    "weights_file",
 ]

@@ -47,6 +47,7 @@ __all__ = [
     "load_named_weights",
     "resolve_weights",
     "torch_cache_dir",
+    "weights_file",
 ]
 
 FIELD = "pretrained"
@@ -355,6 +356,22 @@ def resolve_weights(value: str, backbone: str, *, download: bool = True) -> Reso
     raise ConfigError(
         FIELD, value, f"not a named weights value; allowed: {', '.join(list_weights())}, a file, auto or none"
     )
+
+
+def weights_file(
+    value: str, backbone: str, *, format: str = "auto", download: bool = True
+) -> tuple[str, str]:
+    """The file a ``pretrained:`` value reads and the format to read it with: a named value
+    (:func:`is_named_weights`, no file of that name) resolved to its verified cache file and its
+    entry's format (``format`` other than ``auto`` wins); a path as given.
+
+    Raises:
+        ConfigError: a named value that cannot be resolved (see :func:`resolve_weights`).
+    """
+    if not is_named_weights(value) or Path(value).is_file():
+        return value, format
+    resolved = resolve_weights(value, backbone, download=download)
+    return str(resolved.path), resolved.format if format == "auto" else format
 
 
 def load_named_weights(

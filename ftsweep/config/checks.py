@@ -433,4 +433,33 @@ def check_job(
         if ("checkpoint", *ckpt) not in memo:
             check_checkpoint(*ckpt, source, download=download_weights)
             memo.add(("checkpoint", *ckpt))
+        head = ("head", *ckpt, values.get("feature_layer"), values.get("selection"))
+        if "feature_layer" in values and head not in memo:
+            check_projection_head(values, source, download=download_weights)
+            memo.add(head)
     return cfg
+
+
+def check_projection_head(
+    values: Mapping[str, Any], source: Mapping[str, str], *, download: bool = True
+) -> None:
+    """Selection features from a projection head (UOT selection's ``feature_layer``:
+    ``projection``, or ``auto`` on a MoCo checkpoint): the checkpoint holds one, and it takes the
+    backbone's features — else every trial failed when it built its selection features."""
+    if values.get("selection", "none") == "none" or values["pretrained"] in ("auto", "none", ""):
+        return  # no selection features; auto / none: refused with projection by the config
+    if values["feature_layer"] not in ("auto", "projection"):
+        return
+    from ftsweep.backbones import meta_backbone, weights_file
+    from ftsweep.selection.pipeline import projection_head, resolve_layer
+
+    path, fmt = weights_file(
+        values["pretrained"], values["backbone"], format=values["checkpoint_format"], download=download
+    )
+    if resolve_layer(values["feature_layer"], path, fmt) != "projection":
+        return
+    width = meta_backbone(values["backbone"]).num_features
+    try:
+        projection_head(path, fmt, values["feature_layer"], values["backbone"], width)
+    except ConfigError as err:
+        raise ConfigError(_field(source, err.field), err.value, err.allowed) from None

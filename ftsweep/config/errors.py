@@ -16,6 +16,11 @@ class ConfigError(ValueError):
         self.field, self.value, self.allowed = field, value, allowed
         super().__init__(f"{field}: {value!r} — {allowed}")
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, object, str]]:
+        """Pickled by its three fields, so that one raised in a Ray task reaches the driver as
+        itself (``BaseException`` pickles ``args``, the one message, which ``__init__`` refuses)."""
+        return type(self), (self.field, self.value, self.allowed)
+
     def within(self, prefix: str) -> ConfigError:
         """The same error with ``prefix`` prepended to the field path."""
         return ConfigError(f"{prefix}.{self.field}" if prefix else self.field, self.value, self.allowed)

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ftsweep.backbones import PROJECTION_FORMATS, classifier_head
+from ftsweep.backbones import PROJECTION_FORMATS, classifier_head, weights_file
 from ftsweep.config import ConfigError, TrainConfig, check
 from ftsweep.data import ViewDataset, build_views, get_dataset_info, load_dataset_cached, resolve_info
 from ftsweep.data.reuse import true_matches
@@ -251,11 +251,16 @@ class UotSelectionMethod(FineTuner):
     def setup_method(self) -> None:
         cfg = self.cfg
         # rebuilt by every setup: an actor may be reused with another checkpoint
+        path, fmt = (
+            (cfg.pretrained, cfg.checkpoint_format)
+            if cfg.pretrained in ("none", "", "auto")
+            else weights_file(cfg.pretrained, cfg.backbone, format=cfg.checkpoint_format)
+        )  # a named value (moco_v2_800ep) is read, digested and its head built from its file
         self.feature_source = FeatureSource(
             backbone=self.model["backbone"],
             backbone_name=cfg.backbone,
-            pretrained=cfg.pretrained,
-            checkpoint_format=cfg.checkpoint_format,
+            pretrained=path,
+            checkpoint_format=fmt,
             feature_layer=cfg.feature_layer,
             seed=cfg.seed,
             image_size=cfg.image_size,

@@ -39,6 +39,7 @@ __all__ = [
     "SELECTIONS",
     "FeatureSource",
     "SourceSelection",
+    "projection_head",
     "resolve_layer",
     "select_source_units",
     "true_source_classes",
@@ -69,6 +70,30 @@ def resolve_layer(feature_layer: str, pretrained: str, checkpoint_format: str) -
     if fmt == "auto":
         fmt = resolve_format(load_state_dict_file(pretrained))
     return resolve_feature_layer("auto", fmt)
+
+
+def projection_head(
+    pretrained: str, checkpoint_format: str, feature_layer: str, backbone_name: str, num_features: int
+) -> nn.Module:
+    """The checkpoint file's MoCo projection head (:func:`load_projection_head`), checked to take
+    the ``num_features`` pooled features of ``backbone_name``.
+
+    Raises:
+        ConfigError: on ``feature_layer`` — no head in the checkpoint, or one of another width.
+    """
+    why = f"feature_layer {feature_layer} → projection needs the checkpoint's projection head"
+    try:
+        head = load_projection_head(pretrained, format=checkpoint_format)
+    except CheckpointError as err:
+        raise ConfigError("feature_layer", feature_layer, f"{why} (else use penultimate): {err}") from err
+    first = next(m for m in head.modules() if isinstance(m, nn.Linear))
+    if first.in_features != num_features:
+        raise ConfigError(
+            "feature_layer",
+            feature_layer,
+            f"{why}: it takes {first.in_features} features but {backbone_name} gives {num_features}",
+        )
+    return head
 
 
 @dataclass
@@ -130,21 +155,13 @@ class FeatureSource:
         backbone = self.backbone
         if self.layer == "penultimate":
             return backbone
-        why = f"feature_layer {self.feature_layer} → projection needs the checkpoint's projection head"
-        try:
-            head = load_projection_head(self.pretrained, format=self.checkpoint_format)
-        except CheckpointError as err:
-            raise ConfigError(
-                "feature_layer", self.feature_layer, f"{why} (else use penultimate): {err}"
-            ) from err
-        first = next(m for m in head.modules() if isinstance(m, nn.Linear))
-        if first.in_features != backbone.num_features:
-            raise ConfigError(
-                "feature_layer",
-                self.feature_layer,
-                f"{why}: it takes {first.in_features} features but {self.backbone_name} gives "
-                f"{backbone.num_features}",
-            )
+        head = projection_head(
+            self.pretrained,
+            self.checkpoint_format,
+            self.feature_layer,
+            self.backbone_name,
+            backbone.num_features,
+        )
         model = nn.Sequential(backbone, head.to(self.device))
         model.train(backbone.training)  # extract_features restores this mode on every child
         return model

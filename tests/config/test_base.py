@@ -89,3 +89,19 @@ def test_shared_fields_are_written_once_with_each_configs_defaults_and_checks() 
             cls.from_dict({"device": "tpu"})
         with pytest.raises(ConfigError, match="give labels_per_class or num_labels, not both"):
             cls.from_dict({"labels_per_class": 1, "num_labels": 10})
+
+
+def test_config_error_pickles_as_itself() -> None:
+    """Raised in a Ray task, the error crosses to the driver by pickle: it must come back whole
+    (it came back as an unpicklable exception, a traceback instead of its line)."""
+    import pickle
+
+    from ftsweep.config.errors import ConfigError
+
+    e = pickle.loads(pickle.dumps(ConfigError("config.feature_layer", "projection", "moco_v2 only")))
+    assert type(e) is ConfigError and (e.field, e.value, e.allowed) == (
+        "config.feature_layer",
+        "projection",
+        "moco_v2 only",
+    )
+    assert str(e) == "config.feature_layer: 'projection' — moco_v2 only"

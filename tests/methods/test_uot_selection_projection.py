@@ -179,3 +179,33 @@ def test_reused_actor_resolves_the_layer_of_its_new_checkpoint(tmp_path: Path) -
 def test_feature_layer_config_errors(extra: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         UotSelectionConfig.from_dict({"milestones": [], **extra})
+
+
+def test_named_moco_weights_select_on_their_cached_file(tmp_path: Path, monkeypatch) -> None:
+    """``pretrained: <registry name>`` (the papers' specs: moco_v2_800ep, resnet18_imagenet1k_v1)
+    is resolved to its verified cache file for the selection features too: the same features,
+    and the same cache entry, as the file given by its path and format (it was read as a path
+    called "test_moco_cnn": FileNotFoundError in every trial)."""
+    import hashlib
+    from dataclasses import replace
+
+    from ftsweep.backbones import weights as W
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / "moco_cnn.pth.tar"
+    cached.parent.mkdir(parents=True)
+    _moco_checkpoint(cached, _head(WIDTH, seed=4))
+    md5 = hashlib.md5(cached.read_bytes()).hexdigest()
+    entry = replace(
+        W.WEIGHTS["moco_v2_800ep"],
+        name="test_moco_cnn",
+        url="https://example.org/moco_cnn.pth.tar",
+        backbone="small_cnn",
+        hash_prefix=md5[:10],
+    )
+    monkeypatch.setitem(W.WEIGHTS, "test_moco_cnn", entry)
+    named = make(_config(tmp_path, pretrained="test_moco_cnn", selection="uot"))
+    assert named.feature_layer == "projection"
+    by_path = make(_config(tmp_path, pretrained=str(cached), checkpoint_format="moco_v2", selection="uot"))
+    assert named._feature_key("digits_target") == by_path._feature_key("digits_target")
+    np.testing.assert_array_equal(_cached(named, "digits_target"), _cached(by_path, "digits_target"))
