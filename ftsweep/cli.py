@@ -122,9 +122,26 @@ def _check_tracking_uri(given: str | None) -> None:
             "must be sqlite:///PATH, http(s)://HOST:PORT, databricks, or a postgresql://, mysql:// "
             "or mssql:// database URI",
         )
+    if scheme == "sqlite" and sqlite_path(value) is None:  # sqlite:/// or sqlite:///:memory:
+        raise ConfigError(
+            field,
+            value,
+            "needs a database file: sqlite:///PATH (an in-memory store is neither seen by the "
+            "trials' workers nor kept)",
+        )
     db = sqlite_path(tracking_uri(value))
     if db is not None:
         _folder(field, db.parent, value)
+        if db.is_dir():
+            raise ConfigError(field, value, f"must name a SQLite database file; {db} is a folder")
+        if db.is_file() and db.stat().st_size and not _is_sqlite(db):
+            raise ConfigError(field, value, f"must name a SQLite database file; {db} is another kind of file")
+
+
+def _is_sqlite(path: Path) -> bool:
+    """``path`` starts with SQLite's file header."""
+    with open(path, "rb") as f:
+        return f.read(16) == b"SQLite format 3\x00"
 
 
 def _folder(field: str, path: str | Path, value: object = None) -> Path:
@@ -211,13 +228,15 @@ def _layout_frame(args: argparse.Namespace, df) -> Any:  # noqa: ANN001 — a Da
 
 
 def _spec_table(spec, args: argparse.Namespace, out: Path, version: int, run_id: str | None = None) -> None:  # noqa: ANN001
-    """The spec's table of one version, printed and written to its folder (a cell with fewer
+    """The spec's table of one version (its own runs: another spec that logs to the same
+    ``experiment:`` has its own vN), printed and written to its folder (a cell with fewer
     finished seeds than the spec asks for is marked), then its paper layout, and both on the
     version's MLflow run; a table the runs cannot fill is reported, and the layout still made."""
     from ftsweep.runs import load_runs
 
     table = spec.table
     df = load_runs(spec.experiment, args.tracking_uri, version=version)
+    df = df[df["sweep"] == spec.name] if not df.empty else df  # specs may share an experiment
     if df.empty:
         print("ftsweep: no finished trials to tabulate")
         return
@@ -293,23 +312,35 @@ EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def _resume_command(args: argparse.Namespace) -> str:
+    """The ``ftsweep run … --resume`` line that continues this sweep as it was started (every
+    flag that changes where or how it runs, each argument shell-quoted)."""
     import shlex
 
     parts = ["ftsweep", "run", args.spec, "--resume"]
     if args.smoke:
         parts.append("--smoke")
     for item in args.set:
-        parts += ["--set", shlex.quote(item)]
+        parts += ["--set", item]
     if args.results != "results":
         parts += ["--results", args.results]
-    if args.tracking_uri:
-        parts += ["--tracking-uri", args.tracking_uri]
-    if args.address:
-        parts += ["--address", args.address]
-    return " ".join(parts)
+    for flag, value in (
+        ("--tracking-uri", args.tracking_uri),
+        ("--address", args.address),
+        ("--num-cpus", args.num_cpus),
+        ("--artifacts", args.artifacts),
+    ):
+        if value is not None and value != "":
+            parts += [flag, str(value)]
+    if args.allow_pending:
+        parts.append("--allow-pending")
+    if args.quiet:
+        parts.append("-q")
+    return shlex.join(parts)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from urllib.parse import urlparse
+
     from ftsweep.config.spec import load_spec
     from ftsweep.runner import check_jobs, run_spec
 
@@ -328,6 +359,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         _folder("--results", args.results)
         _check_tracking_uri(args.tracking_uri)
+        local = urlparse(args.artifacts or "")
+        if args.artifacts and local.scheme in ("", "file"):  # a local folder, or file:///PATH
+            _folder("--artifacts", local.path if local.scheme else args.artifacts)
     except ConfigError as e:
         return _fail(str(e))
     from ftsweep.plan import search_notes

@@ -664,6 +664,7 @@ def run_spec(
     (``ftsweep.versions``), Ray, the trial's resources against the cluster's nodes
     (:func:`check_resources`) — each a ``ConfigError`` before any result or run is written —;
     then a new version's folder, held while :func:`run_sweep` runs it."""
+    from ftsweep.tracking import tracking_uri as resolve_uri
     from ftsweep.versions import choose_version, create_version, spec_hash
 
     results_dir = Path(results_dir).resolve()
@@ -671,12 +672,21 @@ def run_spec(
     version = choose_version(
         root, digest, resume=resume, new=new, retry_failed=retry_failed, spec=str(spec.path or spec.name)
     )
+    uri = resolve_uri(kwargs.get("tracking_uri"))
+    if version is not None and version.tracking_uri and version.tracking_uri != uri:
+        # Tune restores the version's trial logger with the store it was started with
+        raise ConfigError(
+            "--tracking-uri",
+            uri,
+            f"v{version.number} logs to {version.tracking_uri}: resume it with --tracking-uri "
+            f"{version.tracking_uri} (or start a new version with --new)",
+        )
     init_ray(address, num_cpus)
     if not allow_pending:
         check_resources(spec.resources)
     resuming = version is not None
     if version is None:
-        version = create_version(root, digest, command)
+        version = create_version(root, digest, command, uri)
     with version.hold():
         return run_sweep(
             spec,

@@ -49,6 +49,8 @@ class Version:
     trials: int = 0
     failed: int = 0
     interrupted_by: str = ""
+    #: the MLflow store its trials log to (resolved); "" in versions from before it was kept
+    tracking_uri: str = ""
 
     @property
     def experiment_dir(self) -> Path:
@@ -113,7 +115,7 @@ def latest_version(root: Path) -> Version | None:
     return versions[-1] if versions else None
 
 
-def create_version(root: Path, digest: str, command: str = "") -> Version:
+def create_version(root: Path, digest: str, command: str = "", tracking_uri: str = "") -> Version:
     """A new version folder under ``root``, numbered after the highest existing one."""
     root.mkdir(parents=True, exist_ok=True)
     n = max((v.number for v in list_versions(root)), default=0) + 1
@@ -124,7 +126,7 @@ def create_version(root: Path, digest: str, command: str = "") -> Version:
             break
         except FileExistsError:  # another driver took this number
             n += 1
-    version = Version(number=n, path=path, spec_hash=digest, command=command)
+    version = Version(number=n, path=path, spec_hash=digest, command=command, tracking_uri=tracking_uri)
     version.save()
     return version
 

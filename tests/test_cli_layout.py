@@ -42,17 +42,19 @@ def test_spec_layout_is_printed_and_written(tmp_path, monkeypatch, capsys) -> No
     assert not (out / "paper_table.md").exists()
 
 
-def _stage1_store(uri: str, experiment: str, epochs: list[int]) -> None:
-    """Finished stage-1 runs (no validation split: no ``best/val/acc``) of version 1, seeds 0-1
-    per entry of ``epochs`` on cifar10."""
+def _stage1_store(uri: str, experiment: str, epochs: list[int], sweep: str = "tp_table10") -> None:
+    """Finished stage-1 runs (no validation split: no ``best/val/acc``) of version 1 of spec
+    ``sweep``, seeds 0-1 per entry of ``epochs`` on cifar10."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    exp = client.create_experiment(experiment)
+    exp = client.get_experiment_by_name(experiment)
+    exp = exp.experiment_id if exp is not None else client.create_experiment(experiment)
     for e in epochs:
         for seed in (0, 1):
             tags = {"method": "target_pretrain", "label": "target_pretrain", "dataset": "cifar10"}
-            run = client.create_run(exp, tags={**tags, "seed": str(seed), "sweep_version": "1"})
+            tags |= {"sweep": sweep, "seed": str(seed), "sweep_version": "1"}
+            run = client.create_run(exp, tags=tags)
             rid = run.info.run_id
             client.log_param(rid, "epochs", str(e))
             client.log_param(rid, "objective", "byol")
@@ -82,6 +84,23 @@ def test_a_stage1_spec_gets_its_table_and_its_layout(tmp_path, capsys) -> None:
     layout = (out / "paper_table.md").read_text()  # train / test before (-) and after (BYOL)
     assert "| - | 50.00 ± 0.00 / 40.00 ± 0.00 |" in layout
     assert "| BYOL | 55.00 ± 2.83 / 45.00 ± 2.83 |" in layout
+
+
+def test_a_runs_table_holds_its_own_spec_when_specs_share_an_experiment(tmp_path, capsys) -> None:
+    """Each spec numbers its own versions: the v1 of another spec logging to the same
+    ``experiment:`` (here with other results) was pooled into this spec's v1 table."""
+    import argparse
+
+    from ftsweep.config.spec import load_spec
+
+    spec = load_spec("sweeps/target_pretraining_table10.yaml")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    _stage1_store(uri, spec.experiment, epochs=[300])
+    _stage1_store(uri, spec.experiment, epochs=[100], sweep="another_spec")
+    out = tmp_path / "v1"
+    out.mkdir()
+    cli._spec_table(spec, argparse.Namespace(tracking_uri=uri), out, 1)
+    assert "| target_pretrain | 45.00 ± 2.83 (n=2/3) |" in (out / "table.md").read_text()
 
 
 def test_a_table_the_runs_cannot_fill_still_gets_its_layout(tmp_path, capsys) -> None:

@@ -538,3 +538,78 @@ def test_a_cell_of_two_methods_exits_2(command, store, tmp, capsys) -> None:
     err = _bad(_reader(command, store, tmp, "--rows", "seed"), capsys, tmp)
     assert "a table cell seed=0 dataset=digits holds the runs of 2 methods (ce, scl): put method in" in err
     assert not (tmp / "export").exists()
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("sqlite:///", "needs a database file: sqlite:///PATH (an in-memory store"),
+        ("sqlite:///:memory:", "needs a database file: sqlite:///PATH (an in-memory store"),
+        ("sqlite:///{tmp}/db", "must name a SQLite database file; {tmp}/db is a folder"),
+        ("sqlite:///{tmp}/notes.txt", "must name a SQLite database file; {tmp}/notes.txt is another kind"),
+    ],
+)
+def test_run_refuses_a_sqlite_uri_that_names_no_database_file(uri, why, spec, tmp, capsys) -> None:
+    """A folder or an empty path passed, then every MLflow write retried "unable to open
+    database file" for minutes, leaving a version the next run called unfinished."""
+    (tmp / "db").mkdir()
+    (tmp / "notes.txt").write_text("not a database\n")
+    uri = uri.format(tmp=tmp)
+    err = _bad(["run", spec, "--tracking-uri", uri], capsys, tmp)
+    assert f"--tracking-uri: '{uri}' — {why.format(tmp=tmp)}" in err
+
+
+def test_run_accepts_an_existing_sqlite_store(spec, tmp, reach_run_spec) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(f"sqlite:///{tmp}/mlflow.db").search_experiments()  # MLflow makes the database
+    with pytest.raises(Reached):
+        cli.main(["run", spec, "--tracking-uri", f"sqlite:///{tmp}/mlflow.db"])
+
+
+@pytest.mark.parametrize("form", ["{p}", "file://{p}"])
+def test_run_refuses_artifacts_that_are_a_file(form, spec, tmp, capsys) -> None:
+    """A file as ``--artifacts`` lost every artifact and crashed the sweep's end (exit 1)."""
+    (tmp / "afile").write_text("x")
+    err = _bad(["run", spec, "--artifacts", form.format(p=tmp / "afile")], capsys, tmp)
+    assert f"--artifacts: '{tmp / 'afile'}' — must be a folder; it is a file" in err
+
+
+def test_run_accepts_artifacts_in_a_new_folder_or_a_remote_store(spec, tmp, reach_run_spec) -> None:
+    for where in (str(tmp / "new" / "art"), "s3://bucket/art"):
+        with pytest.raises(Reached):
+            cli.main(["run", spec, "--artifacts", where])
+        assert reach_run_spec["artifacts"] == where and not (tmp / "new").exists()
+
+
+def test_the_resume_command_repeats_every_flag_quoted() -> None:
+    args = cli.build_parser().parse_args(
+        ["run", "my sweeps/a.yaml", "--smoke", "--set", "config.lr=[0.1, 0.2]", "--results", "r s"]
+        + ["--tracking-uri", "sqlite:///m.db", "--address", "auto", "--num-cpus", "3"]
+        + ["--artifacts", "/a b", "--allow-pending", "-q"]
+    )
+    assert cli._resume_command(args) == (
+        "ftsweep run 'my sweeps/a.yaml' --resume --smoke --set 'config.lr=[0.1, 0.2]' --results 'r s' "
+        "--tracking-uri sqlite:///m.db --address auto --num-cpus 3 --artifacts '/a b' --allow-pending -q"
+    )
+
+
+def test_resume_refuses_another_store_than_the_version_logs_to(spec, tmp, capsys) -> None:
+    """Tune restores a version's trial logger with the store the version was started with: a
+    resume with another ``--tracking-uri`` logged the trials to the old store, left its sweep
+    runs RUNNING and found no trial to tabulate in the new one."""
+    from ftsweep.config.spec import load_spec
+    from ftsweep.versions import create_version, spec_hash
+
+    s = load_spec(spec)
+    first = f"sqlite:///{tmp}/first.db"
+    version = create_version(tmp / "results" / s.folder, spec_hash(s.raw, smoke=False), "", first)
+    (version.experiment_dir).mkdir()
+    (version.experiment_dir / "tuner.pkl").write_bytes(b"")
+    err = _bad(["run", spec, "--resume", "--tracking-uri", f"sqlite:///{tmp}/other.db"], capsys, tmp)
+    assert (
+        f"--tracking-uri: 'sqlite:///{tmp}/other.db' — v1 logs to {first}: resume it with "
+        f"--tracking-uri {first} (or start a new version with --new)"
+    ) in err
+    with pytest.raises(AssertionError, match="must not start"):  # the same store: on to Ray
+        cli.main(["run", spec, "--resume", "--tracking-uri", f"sqlite:///{tmp}/first.db"])
