@@ -61,6 +61,7 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
     """Make path fields absolute (Tune runs trials in their own directories) and resolve
     ``pretrained: auto`` to ftsweep's SimCLR checkpoint, building it once when missing."""
     from ftsweep.backbones import is_named_weights
+    from ftsweep.config.space import is_grid
     from ftsweep.pretrain import SimCLRConfig, pretrain_simclr
 
     out = []
@@ -71,22 +72,40 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
                 default = "data" if k == "data_root" else str(results_dir / "cache")
                 fixed[k] = str(Path(fixed.get(k, default)).resolve())
         fixed.setdefault("data_root", str(Path("data").resolve()))
-        pre = job.value("pretrained")
-        if pre == "auto":
-            fixed["pretrained"] = str(
-                pretrain_simclr(
-                    SimCLRConfig(dataset=auto_pretrain_dataset(job.dataset), backbone=job.value("backbone")),
-                    root=results_dir / "pretrained",
+
+        def checkpoint(pre: Any, job: Job = job) -> Any:
+            if pre == "auto":
+                return str(
+                    pretrain_simclr(
+                        SimCLRConfig(
+                            dataset=auto_pretrain_dataset(job.dataset), backbone=job.value("backbone")
+                        ),
+                        root=results_dir / "pretrained",
+                    )
                 )
-            )
-        elif pre not in ("none", "") and not is_named_weights(pre):
-            fixed["pretrained"] = str(Path(pre).resolve())
+            if isinstance(pre, str) and pre not in ("none", "") and not is_named_weights(pre):
+                return str(Path(pre).resolve())
+            return pre
+
+        space, points = dict(job.space), [dict(p) for p in job.points]
+        if "pretrained" in space:  # searched: each value, and no checkpoint for the default
+            v = space["pretrained"]
+            if is_grid(v):
+                space["pretrained"] = {"grid_search": [checkpoint(x) for x in v["grid_search"]]}
+            elif hasattr(v, "categories"):  # tune.choice
+                from ray import tune
+
+                space["pretrained"] = tune.choice([checkpoint(x) for x in v.categories])
+        elif (pre := checkpoint(job.value("pretrained"))) != job.value("pretrained") or "pretrained" in fixed:
+            fixed["pretrained"] = pre
+        for p in (p for p in points if "pretrained" in p):
+            p["pretrained"] = checkpoint(p["pretrained"])
         out.append(
             replace(
                 job,
                 fixed=_folders_absolute(fixed),
-                space=_folders_absolute(job.space),
-                points=tuple(_folders_absolute(p) for p in job.points),
+                space=_folders_absolute(space),
+                points=tuple(_folders_absolute(p) for p in points),
             )
         )
     return out

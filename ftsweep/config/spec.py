@@ -1014,6 +1014,10 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
         cls = record.config_cls
         full_space = resolve_search_space(m.search_space, f"{where}.search_space", registry.search_spaces())
         space = shrink_space(full_space) if spec.smoke else full_space
+        # --smoke's own backbone and checkpoint (``smoke:``'s spec-level keys) replace searched ones
+        replaced_top = ("backbone", "pretrained") if spec.smoke else ()
+        space = {k: v for k, v in space.items() if k not in replaced_top} if replaced_top else space
+        own_space = {k: v for k, v in full_space.items() if k not in replaced_top}
         if spec.smoke:
             datasets: tuple[str, ...] = spec.datasets or (str(record.smoke.get("dataset", "digits")),)
         else:
@@ -1032,8 +1036,8 @@ def expand_jobs(spec: SweepSpec, registry: Mapping[str, Any]) -> list[Job]:
                 _top_level_once(layer, prefix, top, in_shared=prefix == "config")
                 _apply(fixed, layer, source, prefix)
             own = fixed if len(spec.methods) == 1 else {**m.config, **m.dataset_config.get(d, {})}
-            _own_axes_not_fixed(own, full_space, source, where)
-            _step_fields_need_step(cls, fixed, own, full_space, source, where)
+            _own_axes_not_fixed(own, own_space, source, where)
+            _step_fields_need_step(cls, fixed, own, own_space, source, where)
             job_space = space
             if spec.smoke:
                 layers, replaced = smoke_layers(

@@ -93,6 +93,29 @@ def test_smoke_value_replaces_a_grid_axis_of_the_same_key() -> None:
     assert job.space["lambda_"] == tune.grid_search([0.1, 0.9])
 
 
+def test_smoke_backbone_and_checkpoint_replace_searched_ones() -> None:
+    """``--smoke`` trains its own backbone from its own checkpoint (``smoke:``'s ``backbone`` /
+    ``pretrained``, small_cnn / auto by default): a searched checkpoint or backbone is replaced,
+    as a smoke value replaces a config axis. It was refused ("pretrained: 'auto' — is also
+    searched"), a value the user never wrote."""
+    raw = {
+        **RAW,
+        "methods": [{"method": "ce", "search_space": {"pretrained": ["a.pt", "b.pt"], "lr": [0.1, 0.2]}}],
+        "datasets": ["digits"],
+        "dataset_config": {},
+        "config": {"epochs": 100, "batch_size": 256},
+    }
+    raw.pop("pretrained"), raw.pop("backbone")
+    job = parse_spec(raw, smoke=True).jobs()[0]
+    assert job.fixed["pretrained"] == "auto" and job.fixed["backbone"] == "small_cnn"
+    assert set(job.space) == {"lr"}
+    raw["methods"][0]["search_space"] = {"backbone": ["torchvision.resnet18", "torchvision.resnet50"]}
+    job = parse_spec(raw, smoke=True).jobs()[0]
+    assert job.fixed["backbone"] == "small_cnn" and "backbone" not in job.space
+    full = parse_spec(raw).jobs()[0]  # without --smoke the axis stays
+    assert full.space["backbone"] == tune.grid_search(["torchvision.resnet18", "torchvision.resnet50"])
+
+
 def test_a_method_s_own_dataset_layer_comes_last(tmp_path) -> None:
     # UOT's appendix Table 4: each row's own settings per dataset (Fig. 3's baselines ran UOT's)
     import yaml
