@@ -61,6 +61,7 @@ __all__ = [
     "check_backbone_weights",
     "detect_format",
     "load_backbone_weights",
+    "check_timm_weights",
     "load_projection_head",
     "load_state_dict_file",
     "remap_state_dict",
@@ -367,6 +368,23 @@ def check_backbone_weights(backbone: str, path: str | PathLike[str], *, format: 
     state = remap_state_dict(raw, name)
     expected = meta_backbone(backbone).state_dict()
     error = _misfit(expected, state, str(path), name, format, backbone)
+    if error is not None:
+        raise error
+
+
+def check_timm_weights(backbone: str, path: str | PathLike[str]) -> None:
+    """A timm weights file (``pretrained: timm``) reads and fits the headless ``backbone``, its
+    classifier left out (:func:`~ftsweep.backbones.weights.timm_state`); compared with the
+    backbone built on the ``meta`` device.
+
+    Raises:
+        CheckpointError: unreadable, or keys/shapes that do not fit (a few of each named).
+    """
+    from ftsweep.backbones.factory import meta_backbone
+    from ftsweep.backbones.weights import timm_state
+
+    state = timm_state(path, backbone)
+    error = _misfit(meta_backbone(backbone).state_dict(), state, str(path), "timm", "timm", backbone)
     if error is not None:
         raise error
 

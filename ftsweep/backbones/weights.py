@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -46,6 +47,7 @@ __all__ = [
     "list_weights",
     "load_named_weights",
     "resolve_weights",
+    "timm_state",
     "torch_cache_dir",
     "weights_file",
 ]
@@ -133,7 +135,7 @@ class ResolvedWeights:
         path: the file in the cache.
         format: key-remapping rule for :func:`~ftsweep.backbones.load_backbone_weights`;
             ``timm`` files are loaded through timm instead (:func:`load_named_weights`).
-        via_timm: load with ``timm.models.load_pretrained`` (``pretrained: timm``).
+        via_timm: a timm hub file (``pretrained: timm``), read by :func:`timm_state`.
     """
 
     name: str
@@ -312,13 +314,18 @@ def _hf_file(value: str, repo: str, filename: str | None, download: bool) -> Pat
     offline = _hf_offline() or not download
     candidates = [filename] if filename else ["model.safetensors", "pytorch_model.bin"]
     errors = []
-    for fname in candidates:
-        try:
-            return Path(hf_hub_download(repo, fname, cache_dir=cache, local_files_only=offline))
-        except EntryNotFoundError as err:
-            errors.append(f"{fname}: {type(err).__name__}")
-        except Exception as err:  # noqa: BLE001 — LocalEntryNotFoundError, HTTP and network errors
-            errors.append(f"{fname}: {type(err).__name__}")
+    # the cached file first, without asking the hub (a trial reads what validation checked);
+    # the hub only when it is in no cache
+    for local_only in (True,) if offline else (True, False):
+        for fname in candidates:
+            try:
+                return Path(hf_hub_download(repo, fname, cache_dir=cache, local_files_only=local_only))
+            except EntryNotFoundError as err:
+                errors.append(f"{fname}: {type(err).__name__}")
+            except Exception as err:  # noqa: BLE001 — LocalEntryNotFoundError, HTTP and network errors
+                errors.append(f"{fname}: {type(err).__name__}")
+        if local_only:
+            errors.clear()  # report what the last attempt (the hub, when allowed) said
     folder = cache / f"models--{repo.replace('/', '--')}"
     why = (
         "HF_HUB_OFFLINE is set"
@@ -358,6 +365,39 @@ def resolve_weights(value: str, backbone: str, *, download: bool = True) -> Reso
     )
 
 
+def timm_state(path: str | os.PathLike[str], backbone: str) -> dict[str, Any]:
+    """A timm weights file (``model.safetensors`` or ``pytorch_model.bin``) as the state dict of
+    the headless ``backbone``: the classifier its pretrained config names is left out, as
+    ``timm.models.load_pretrained`` does for ``num_classes=0``.
+
+    Raises:
+        CheckpointError: the file cannot be read (empty, truncated, not a state dict).
+    """
+    from timm.models import get_pretrained_cfg
+
+    from ftsweep.backbones.checkpoint import CheckpointError, load_state_dict_file
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise CheckpointError(
+                f"{path} cannot be read as safetensors ({path.stat().st_size} bytes: {err}); "
+                "is it truncated or still being copied?"
+            ) from err
+    else:
+        state = load_state_dict_file(path)
+    cfg = get_pretrained_cfg(_norm_backbone(backbone))
+    heads = cfg.classifier if cfg is not None else None
+    heads = (heads,) if isinstance(heads, str) else tuple(heads or ())
+    drop = {f"{h}.{p}" for h in heads for p in ("weight", "bias")}
+    return {k: v for k, v in state.items() if k not in drop}
+
+
 def weights_file(
     value: str, backbone: str, *, format: str = "auto", download: bool = True
 ) -> tuple[str, str]:
@@ -380,18 +420,21 @@ def load_named_weights(
     """Resolve ``value`` (see :func:`resolve_weights`) and load it into ``module``, strictly.
 
     Registry and torchvision files go through :func:`~ftsweep.backbones.load_backbone_weights`
-    (``format="auto"`` uses the entry's format); ``timm`` through ``timm.models.load_pretrained``
-    with the cached file (timm's own key filter and classifier removal).
+    (``format="auto"`` uses the entry's format); ``timm`` files as :func:`timm_state` reads them
+    (the classifier left out, every other key required: ``timm.models.load_pretrained`` with
+    ``num_classes=0`` loads non-strictly and says nothing of missing keys).
     """
     from ftsweep.backbones.checkpoint import load_backbone_weights
 
     resolved = resolve_weights(value, backbone, download=download)
     if resolved.via_timm:
-        from timm.models import load_pretrained
+        from ftsweep.backbones.checkpoint import _misfit
 
-        cfg = dict(getattr(module, "pretrained_cfg", None) or {})
-        cfg.update(file=str(resolved.path), source="timm")
-        load_pretrained(module, pretrained_cfg=cfg, num_classes=0, strict=True)
+        state = timm_state(resolved.path, backbone)
+        error = _misfit(module.state_dict(), state, str(resolved.path), "timm", "timm", backbone)
+        if error is not None:  # timm's own loader, told num_classes=0, loads such a file non-strictly
+            raise error
+        module.load_state_dict(state, strict=True)
         return resolved
     load_backbone_weights(module, resolved.path, format=resolved.format if format == "auto" else format)
     return resolved

@@ -203,7 +203,13 @@ def check_checkpoint(
 ) -> None:
     """A ``pretrained`` file or name loads (``weights_only=True``) and fits ``backbone``; the
     backbone is built on the ``meta`` device. ``auto``/``none`` pass (checked elsewhere)."""
-    from ftsweep.backbones import CheckpointError, check_backbone_weights, is_named_weights, resolve_weights
+    from ftsweep.backbones import (
+        CheckpointError,
+        check_backbone_weights,
+        check_timm_weights,
+        is_named_weights,
+        resolve_weights,
+    )
 
     if pretrained in ("auto", "none", ""):
         return
@@ -215,8 +221,12 @@ def check_checkpoint(
             resolved = resolve_weights(pretrained, backbone, download=download)
         except ConfigError as err:
             raise ConfigError(field, err.value, err.allowed) from None
-        if resolved.via_timm:
-            return  # timm's own weights for its own architecture
+        if resolved.via_timm:  # timm's own weights for its architecture: read and fitted too
+            try:
+                check_timm_weights(backbone, resolved.path)
+            except CheckpointError as err:
+                raise ConfigError(field, pretrained, str(err)) from None
+            return
         path, fmt = resolved.path, resolved.format if checkpoint_format == "auto" else checkpoint_format
     elif not Path(pretrained).is_file():
         from ftsweep.backbones import list_weights

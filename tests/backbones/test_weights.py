@@ -230,3 +230,70 @@ def test_timm_weights_missing_offline_name_the_cache(tmp_path, monkeypatch) -> N
     assert "HF_HUB_OFFLINE" in msg and "huggingface.co/timm/vit_base_patch16_224.mae" in msg
     with pytest.raises(ConfigError, match="need a timm backbone"):
         resolve_weights("timm", "torchvision.resnet50")
+
+
+def _timm_home(tmp_path, monkeypatch, *, offline: bool = True) -> Path:
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return tmp_path / "hf"
+
+
+def test_timm_weights_missing_a_block_are_refused_not_half_loaded(tmp_path, monkeypatch) -> None:
+    """timm's loader, told ``num_classes=0``, loads non-strictly: a file without ``layer4`` left
+    it at random initialisation, silently. Refused at validation and at load, naming the keys;
+    the classifier (``fc``) is the one part a headless backbone leaves out."""
+    import timm
+
+    from ftsweep.backbones import CheckpointError
+    from ftsweep.config.checks import check_checkpoint
+
+    home = _timm_home(tmp_path, monkeypatch)
+    full = timm.create_model("resnet18.a1_in1k", pretrained=False).state_dict()
+    partial = {k: v for k, v in full.items() if not k.startswith("layer4.")}
+    _hf_place(home, "timm/resnet18.a1_in1k", partial)
+    n = sum(1 for k in full if k.startswith("layer4.") and not k.endswith("num_batches_tracked"))
+    with pytest.raises(ConfigError, match=rf"does not fit resnet18.a1_in1k: {n} missing keys \(layer4\."):
+        check_checkpoint("resnet18.a1_in1k", "timm")
+    backbone = create_backbone("resnet18.a1_in1k")
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    with pytest.raises(CheckpointError, match=f"{n} missing keys"):
+        load_named_weights(backbone, "resnet18.a1_in1k", "timm")
+    assert all(torch.equal(v, before[k]) for k, v in backbone.state_dict().items())  # untouched
+
+
+def test_a_truncated_timm_file_is_refused_at_validation(tmp_path, monkeypatch) -> None:
+    import timm
+
+    from ftsweep.config.checks import check_checkpoint
+
+    home = _timm_home(tmp_path, monkeypatch)
+    path = _hf_place(home, "timm/resnet18.a1_in1k", timm.create_model("resnet18.a1_in1k").state_dict())
+    check_checkpoint("resnet18.a1_in1k", "timm")  # whole: fits
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ConfigError, match=r"cannot be read as safetensors \(\d+ bytes: .*truncated"):
+        check_checkpoint("resnet18.a1_in1k", "timm")
+
+
+def test_cached_timm_weights_are_read_without_asking_the_hub(tmp_path, monkeypatch) -> None:
+    """Downloads allowed and the file cached: only the cache is asked (a trial read the hub's
+    newest revision, and needed the network, though validation had checked the cached one)."""
+    import huggingface_hub
+    import timm
+
+    home = _timm_home(tmp_path, monkeypatch, offline=False)
+    path = _hf_place(home, "timm/resnet18.a1_in1k", timm.create_model("resnet18.a1_in1k").state_dict())
+    asked = []
+    real = huggingface_hub.hf_hub_download
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs["local_files_only"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", recording)
+    assert resolve_weights("timm", "resnet18.a1_in1k", download=True).path == path
+    assert asked == [True]
