@@ -82,7 +82,7 @@ from pathlib import Path
 from typing import Any
 
 from ftsweep.config import ConfigError
-from ftsweep.config.spec import Job, SweepSpec
+from ftsweep.config.spec import Job, SweepSpec, read_yaml
 
 __all__ = [
     "JobPlan",
@@ -739,7 +739,7 @@ def load_throughput(path: str | Path) -> ThroughputTable:
     if not p.is_file():
         raise ConfigError("--throughput", str(path), "must be an existing JSON or YAML file")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))  # YAML reads JSON too
+        raw = read_yaml(p.read_text(encoding="utf-8"))  # YAML reads JSON too
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError("--throughput", str(path), f"must be valid JSON or YAML (UTF-8): {err}") from None
     rows = raw.get("entries") if isinstance(raw, Mapping) else raw

@@ -276,3 +276,29 @@ def test_mode_follows_the_metric_and_may_not_contradict_it() -> None:
     with pytest.raises(ConfigError) as e:
         parse_spec({**RAW, "metric": "best/val/acc", "mode": "min"})
     assert (e.value.field, e.value.value) == ("mode", "min")
+
+
+def test_a_key_given_twice_in_a_spec_is_refused(tmp_path) -> None:
+    """PyYAML keeps the last of two equal keys: a second ``config:`` silently replaced the
+    first. YAML merge keys (``<<: *anchor``) may still be overridden."""
+    p = tmp_path / "spec.yaml"
+    p.write_text("name: t\nmethod: ce\nconfig: {epochs: 3}\ndataset: digits\nconfig: {lr: 0.1}\n")
+    with pytest.raises(ConfigError) as e:
+        load_spec(p)
+    assert str(e.value) == (
+        f"spec: {str(p)!r} — malformed YAML at line 5, column 1: key 'config' given twice in one "
+        "mapping (lines 3 and 5); merge them"
+    )
+    p.write_text("name: t\nmethod: ce\nconfig: {epochs: 3, lr: 0.1, epochs: 4}\n")
+    with pytest.raises(ConfigError, match="key 'epochs' given twice in one mapping"):
+        load_spec(p)
+    p.write_text(
+        "name: t\nmethod: ce\nbase: &b {epochs: 3, lr: 0.1}\nconfig:\n  <<: *b\n  lr: 0.2\n".replace(
+            "base", "x_base"
+        )
+    )
+    with pytest.raises(ConfigError, match="x_base"):  # an unknown top-level key, not a repeat
+        load_spec(p)
+    from ftsweep.config.spec import read_yaml
+
+    assert read_yaml(p.read_text())["config"] == {"epochs": 3, "lr": 0.2}
