@@ -391,8 +391,13 @@ class TrainConfig(LoopConfig, DataConfig):
         check(self.eval_resize, "eval_resize", choices=EVAL_RESIZE)
         check(self.schedule, "schedule", choices=("cosine", "step", "constant"))
         check(self.gamma, "gamma", gt=0, le=1)
-        for m in self.milestones:
-            check(m, "milestones", ge=1, le=self.epochs)
+        if self.schedule == "step" and any(not 1 <= m <= self.epochs for m in self.milestones):
+            raise ConfigError(
+                "milestones",
+                list(self.milestones),
+                f"must be epochs in [1, {self.epochs}] (epochs: {self.epochs}); give milestones "
+                "for this length (step schedule)",
+            )
         check(self.grad_accum, "grad_accum", ge=1)
         check(self.grad_clip, "grad_clip", gt=0)
         check(self.subsample, "subsample", gt=0, le=1)

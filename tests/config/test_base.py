@@ -105,3 +105,23 @@ def test_config_error_pickles_as_itself() -> None:
         "moco_v2 only",
     )
     assert str(e) == "config.feature_layer: 'projection' — moco_v2 only"
+
+
+def test_milestones_bind_only_the_step_schedule() -> None:
+    """UOT's default milestones (60, 80) refused a 1-epoch cosine run ("milestones: 60 — must
+    be in [1, 1]", a field the user never set, of a schedule not used)."""
+    from ftsweep.methods.uot_selection import UotSelectionConfig
+
+    assert UotSelectionConfig.from_dict({"epochs": 1, "schedule": "cosine"}).milestones == (60, 80)
+    with pytest.raises(ConfigError) as e:
+        UotSelectionConfig.from_dict({"epochs": 70})
+    assert str(e.value) == (
+        "milestones: [60, 80] — must be epochs in [1, 70] (epochs: 70); give milestones for this "
+        "length (step schedule)"
+    )
+    assert TrainConfig.from_dict({"schedule": "step", "milestones": [1, 70], "epochs": 70}).milestones == (
+        1,
+        70,
+    )
+    with pytest.raises(ConfigError, match=r"milestones: \[0\] — must be epochs in \[1, 70\]"):
+        TrainConfig.from_dict({"schedule": "step", "milestones": [0], "epochs": 70})
