@@ -700,6 +700,7 @@ def run_spec(
             f"v{version.number} logs to {version.tracking_uri}: resume it with --tracking-uri "
             f"{version.tracking_uri} (or start a new version with --new)",
         )
+    fetch_datasets(spec.jobs(), log=kwargs.get("log", True))
     init_ray(address, num_cpus)
     if not allow_pending:
         check_resources(spec.resources)
@@ -715,6 +716,52 @@ def run_spec(
             results_dir=results_dir,
             **kwargs,
         )
+
+
+def fetch_datasets(jobs: list[Job], *, log: bool = True) -> None:
+    """``download: true``: each registered dataset a job reads whose files are missing (or fail
+    torchvision's checksums) is downloaded here, once, before Ray starts — not by every trial at
+    once into one folder.
+
+    Raises:
+        ConfigError: a download that fails (no network, a refused URL), on the dataset's field.
+    """
+    from ftsweep.config.space import is_grid
+    from ftsweep.data import DATASET_FIELDS, get_dataset_info, is_folder_dataset
+    from ftsweep.data.catalog import corrupt_files
+    from ftsweep.data.registry import load_dataset
+
+    done: set[tuple[str, str]] = set()
+    for job in jobs:
+        if job.config_cls is None or "download" not in job.config_cls.field_names():
+            continue
+        if not job.value("download"):
+            continue
+        root = str(Path(job.value("data_root")).resolve())
+        for key in (k for k in DATASET_FIELDS if k in job.config_cls.field_names()):
+            axis = job.space.get(key)
+            names = axis["grid_search"] if is_grid(axis) else [job.value(key)]
+            for name in names:
+                if (name, root) in done or not isinstance(name, str) or is_folder_dataset(name):
+                    continue
+                done.add((name, root))
+                info = get_dataset_info(name)
+                missing = [f for f in info.files if not os.path.exists(os.path.join(root, f))]
+                if not info.downloadable or not (missing or corrupt_files(name, root)):
+                    continue
+                if log:
+                    print(f"ftsweep: downloading {name} into {root} (once, before the trials)", flush=True)
+                try:
+                    load_dataset(name, root, download=True)
+                except Exception as err:  # noqa: BLE001 — URLError, HTTP errors, a failed checksum
+                    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                    raise ConfigError(
+                        job.source.get(key, key).removeprefix("spec."),  # as the checks name it
+                        name,
+                        f"download into {root} failed ({type(err).__name__}: {first[:200]}); place "
+                        f"its files there ({', '.join(info.files)}) or run once where the network "
+                        "is reached",
+                    ) from None
 
 
 def check_resources(request: Mapping[str, float]) -> None:

@@ -605,3 +605,68 @@ def test_uot_projection_features_from_a_checkpoint_without_a_head_are_bad_input(
     )
     no_selection = projection.replace("k: 5,", "k: 5, selection: none,")
     assert cli.main(["validate", _spec(no_side_effects, no_selection)]) == 0
+
+
+CIFAR = """
+name: c
+method: ce
+dataset: cifar10
+backbone: small_cnn
+pretrained: none
+config: {epochs: 2, labels_per_class: 3, data_root: DATA}
+"""
+
+
+def test_registered_dataset_files_that_fail_their_checksums_are_bad_input(no_side_effects, capsys) -> None:
+    """An empty ``cifar-10-batches-py/`` (a failed extraction) or a batch cut short passed
+    validation — only the folder's existence was checked — and failed every trial."""
+    from torchvision.datasets import CIFAR10
+
+    data = no_side_effects / "data"
+    (data / "cifar-10-batches-py").mkdir(parents=True)
+    spec = _spec(no_side_effects, CIFAR.replace("DATA", str(data)))
+    assert cli.main(["validate", spec]) == 2
+    first = data / "cifar-10-batches-py" / "data_batch_1"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert (
+        f"dataset: 'cifar10' — dataset file {first} fails torchvision's integrity check (missing) (and 6 more)"
+        in err
+    )
+    first.write_bytes(b"\x80\x02 cut short")
+    assert cli.main(["validate", spec]) == 2
+    md5 = CIFAR10.train_list[0][1]
+    err = capsys.readouterr().err
+    assert f"dataset file {first} fails torchvision's integrity check (md5 " in err
+    assert f", published {md5}) (and 6 more)" in err
+
+
+def test_download_true_fetches_each_dataset_once_before_ray(no_side_effects, monkeypatch, capsys) -> None:
+    """``download: true`` passed validation and every trial downloaded into the same folder at
+    once; offline, each failed with a raw URLError. Now the driver downloads once, before Ray
+    starts, and a failed download is one line (exit 2)."""
+    import urllib.error
+
+    import ftsweep.data.registry
+
+    data = no_side_effects / "data"
+    spec = _spec(
+        no_side_effects,
+        CIFAR.replace("DATA", str(data)).replace("data_root:", "download: true, data_root:")
+        + "search_space: {lr: [0.1, 0.2]}\n",
+    )
+    asked = []
+
+    def offline(name, root, download=False):
+        asked.append((name, root, download))
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(ftsweep.data.registry, "load_dataset", offline)
+    assert cli.main(["validate", spec]) == 0  # validation itself downloads nothing
+    assert asked == []
+    assert cli.main(["run", spec]) == 2  # no_side_effects: Ray would fail the test
+    assert asked == [("cifar10", str(data), True)]  # once for the job's two trials
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"error: dataset: 'cifar10' — download into {data} failed (URLError: <urlopen error" in err
+    assert "place its files there (cifar-10-batches-py) or run once where the network is reached" in err

@@ -178,7 +178,20 @@ def check_dataset_files(
         return
     info = get_dataset_info(dataset)
     missing = [f for f in info.files if not os.path.exists(os.path.join(data_root, f))]
-    if not missing or (download and info.downloadable):
+    if download and info.downloadable:
+        return  # fetched (again, where a file fails its checksum) before Ray starts: fetch_datasets
+    if not missing:
+        from ftsweep.data.catalog import corrupt_files
+
+        bad = corrupt_files(dataset, data_root)
+        if bad:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise ConfigError(
+                _field(source or {}, key),
+                dataset,
+                f"dataset file {bad[0][0]} fails torchvision's integrity check ({bad[0][1]}){more}; "
+                f"replace the files, or remove them and {download_hint}",
+            )
         return
     expected = ", ".join(str(Path(data_root) / f) for f in missing)
     how = (

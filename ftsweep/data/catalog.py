@@ -208,6 +208,43 @@ def _concat(parts: Sequence[Dataset], targets: Sequence[np.ndarray]) -> tuple[Da
     return ConcatDataset(list(parts)), np.concatenate([_int64(t) for t in targets])
 
 
+def _md5_lists() -> dict[str, list[tuple[str, str]]]:
+    """Per registered dataset, ``(file under data_root, md5)`` of the files torchvision checks
+    (its classes' published lists: CIFAR's ``train_list`` / ``test_list`` / ``meta``, SVHN's
+    ``split_list``)."""
+    cifar = {
+        "cifar10": (tvd.CIFAR10, "cifar-10-batches-py"),
+        "cifar100": (tvd.CIFAR100, "cifar-100-python"),
+    }
+    out = {
+        name: [
+            (os.path.join(folder, f), md5)
+            for f, md5 in (*cls.train_list, *cls.test_list, (cls.meta["filename"], cls.meta["md5"]))
+        ]
+        for name, (cls, folder) in cifar.items()
+    }
+    out["svhn"] = [
+        (os.path.join("svhn", f), md5) for _, f, md5 in tvd.SVHN.split_list.values() if "extra" not in f
+    ]
+    return out
+
+
+def corrupt_files(name: str, root: str) -> list[tuple[str, str]]:
+    """``(path, why)`` of each file of a registered dataset under ``root`` that torchvision's
+    published md5 refuses (missing, or another checksum); empty when all pass or when the
+    dataset has no published list (its loader checks what it reads)."""
+    from torchvision.datasets.utils import calculate_md5
+
+    bad = []
+    for rel, md5 in _md5_lists().get(name, []):
+        path = os.path.join(root, rel)
+        if not os.path.isfile(path):
+            bad.append((path, "missing"))
+        elif (got := calculate_md5(path)) != md5:
+            bad.append((path, f"md5 {got}, published {md5}"))
+    return bad
+
+
 # --------------------------------------------------------------------------- loaders
 
 
