@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -244,12 +244,16 @@ def resolve_format(state: Mapping[str, Tensor], format: str = "auto") -> str:
     return detect_format(state) if format == "auto" else format
 
 
-def remap_state_dict(state: Mapping[str, Tensor], format: str = "auto") -> dict[str, Tensor]:
+def remap_state_dict(
+    state: Mapping[str, Tensor], format: str = "auto", keep: Collection[str] = ()
+) -> dict[str, Tensor]:
     """Rename a checkpoint's keys to a headless backbone's and drop everything else.
 
     Args:
         state: a flat ``str`` → ``Tensor`` state dict (see :func:`load_state_dict_file`).
         format: ``"auto"`` or a key of :data:`CHECKPOINT_FORMATS`.
+        keep: the backbone's own keys: one of them is kept though it looks like a classifier
+            (SelecSLS's ``head.<i>.`` layers are its last convolutions, not a classifier).
 
     Returns:
         A new dict; tensors are shared, not copied.
@@ -275,7 +279,7 @@ def remap_state_dict(state: Mapping[str, Tensor], format: str = "auto") -> dict[
         if not key.startswith(prefix):
             continue
         key = key[len(prefix) :]
-        if any(re.search(p, key) for p in rule.drop):
+        if key not in keep and any(re.search(p, key) for p in rule.drop):
             continue
         out[key] = value
     if not out:
@@ -345,8 +349,9 @@ def load_backbone_weights(backbone: nn.Module, path: str | PathLike[str], *, for
         return
     raw = load_state_dict_file(path)
     name = resolve_format(raw, format)
-    state = remap_state_dict(raw, name)
-    error = _misfit(backbone.state_dict(), state, str(path), name, format, type(backbone).__name__)
+    own = backbone.state_dict()
+    state = remap_state_dict(raw, name, keep=own.keys())
+    error = _misfit(own, state, str(path), name, format, type(backbone).__name__)
     if error is not None:
         raise error
     backbone.load_state_dict(state, strict=True)
@@ -365,8 +370,8 @@ def check_backbone_weights(backbone: str, path: str | PathLike[str], *, format: 
 
     raw = load_state_dict_file(path)
     name = resolve_format(raw, format)
-    state = remap_state_dict(raw, name)
     expected = meta_backbone(backbone).state_dict()
+    state = remap_state_dict(raw, name, keep=expected.keys())
     error = _misfit(expected, state, str(path), name, format, backbone)
     if error is not None:
         raise error

@@ -327,3 +327,23 @@ def test_ftsweep_small_cnn_checkpoint_round_trips(tmp_path: Path) -> None:
     fresh = SmallCNN()
     load_backbone_weights(fresh, path)
     _assert_equal_state(fresh, body)
+
+
+def test_a_backbone_layer_named_like_a_classifier_is_kept(tmp_path: Path) -> None:
+    """SelecSLS's last convolutions are ``head.<i>.*``, a classifier pattern: its own state dict
+    was refused ("20 missing keys (head.0.0.weight …)") under every format."""
+    from ftsweep.backbones import check_backbone_weights, create_backbone
+
+    model = create_backbone("selecsls42b")
+    torch.manual_seed(0)
+    state = {k: torch.randn(v.shape) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    assert any(k.startswith("head.0.") for k in state)
+    path = tmp_path / "selecsls42b.pt"
+    torch.save(state, path)
+    check_backbone_weights("selecsls42b", path)
+    fresh = create_backbone("selecsls42b")
+    load_backbone_weights(fresh, path)
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in state.items())
+    with_fc = {**state, "fc.weight": torch.zeros(1000, 1024), "fc.bias": torch.zeros(1000)}
+    torch.save(with_fc, path)  # a classifier the backbone lacks is still dropped
+    check_backbone_weights("selecsls42b", path)
