@@ -214,8 +214,17 @@ def _download(url: str, dst: Path) -> None:
     """Download through torch.hub into ``dst`` (written to a temporary file, then renamed)."""
     import torch.hub
 
+    made = [d for d in (dst.parent, *dst.parent.parents) if not d.exists()]
     dst.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(url, str(dst), progress=False)
+    try:
+        torch.hub.download_url_to_file(url, str(dst), progress=False)
+    except BaseException:  # a failed download leaves no empty cache folders behind
+        for d in made:  # innermost first; only while empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
 
 
 #: the download function (tests replace it to simulate an offline machine without network use)

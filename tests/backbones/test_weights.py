@@ -297,3 +297,12 @@ def test_cached_timm_weights_are_read_without_asking_the_hub(tmp_path, monkeypat
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", recording)
     assert resolve_weights("timm", "resnet18.a1_in1k", download=True).path == path
     assert asked == [True]
+
+
+def test_a_failed_download_leaves_no_cache_folders(tmp_path) -> None:
+    """``validate`` on weights not cached made ``$TORCH_HOME/hub/checkpoints`` though the
+    download failed: something written before the error line."""
+    dst = tmp_path / "torch" / "hub" / "checkpoints" / "w.pth"
+    with pytest.raises(urllib.error.URLError):
+        W._download(f"file://{tmp_path}/no-such-file.pth", dst)  # fails at once, no network
+    assert list(tmp_path.iterdir()) == []
