@@ -247,7 +247,12 @@ def _spec_table(spec, args: argparse.Namespace, out: Path, version: int, run_id:
         from ftsweep.tracking import log_files
 
         names = ("table.md", "table.csv", "table.parquet", "paper_table.md")
-        log_files(args.tracking_uri, run_id, [out / n for n in names])
+        try:
+            log_files(args.tracking_uri, run_id, [out / n for n in names])
+        except Exception as e:  # noqa: BLE001 — an artifact store that refuses: the tables are on disk
+            print(
+                f"ftsweep: tables not attached to the MLflow run ({type(e).__name__}: {e}); they are in {out}"
+            )
 
 
 def _plain_table(spec, df, out: Path, version: int) -> None:  # noqa: ANN001
@@ -339,6 +344,7 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import shlex
     from urllib.parse import urlparse
 
     from ftsweep.config.spec import load_spec
@@ -389,21 +395,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except ConfigError as e:  # the version and resource checks, before anything is written
         return _fail(str(e))
-    ray.shutdown()
+    late = None  # a signal after the sweep ended: its state and runs are saved; say so and leave
+    try:
+        ray.shutdown()
+    except KeyboardInterrupt:
+        late = "SIGINT"
     print(
         f"ftsweep: v{res.version}: {res.finished} of {res.trials} trials finished, {res.errors} failed, "
         f"{res.interrupted} not ended, in {res.seconds:.0f} s; MLflow experiment {res.experiment!r}"
     )
     for line in res.failures:
         print(f"  failed: {line}")
-    if res.finished:
-        _spec_table(spec, args, res.storage, res.version, res.sweep_run_id)
+    if res.finished and late is None:
+        try:
+            _spec_table(spec, args, res.storage, res.version, res.sweep_run_id)
+        except KeyboardInterrupt:
+            late = "SIGINT"
+    if late is not None and not res.interrupted:
+        print(
+            f"\nftsweep: {late} after the sweep ended: the table was not made; "
+            f"`ftsweep table --experiment {shlex.quote(res.experiment)} --version {res.version}` makes it"
+        )
     from ftsweep.tracking import tracking_uri
 
     print(f"\nOpen the MLflow UI with:  ftsweep ui   (tracking URI {tracking_uri(args.tracking_uri)})")
     if res.interrupted:
         print(f"\nftsweep: interrupted ({res.signal or 'stopped'}); resume with:\n  {_resume_command(args)}")
         return EXIT_SIGNAL.get(res.signal or "SIGINT", 130)
+    if late is not None:
+        return EXIT_SIGNAL[late]
     return EXIT_FAILED_TRIALS if res.errors else 0
 
 

@@ -622,9 +622,11 @@ def run_sweep(
                 version.interrupted_by = caught[0] if caught else "SIGINT"
                 version.save()
                 seconds = time.perf_counter() - t0
+                statuses = list(logger.trial_statuses().values())  # what ended before the signal
+                done, failed = statuses.count("FINISHED"), statuses.count("FAILED")
                 return SweepResult(
-                    spec.experiment, version.path, version.number, total, 0, 0, total, seconds, {}, [],
-                    version.interrupted_by,
+                    spec.experiment, version.path, version.number, total, done, failed,
+                    total - done - failed, seconds, {}, [], version.interrupted_by,
                 )  # fmt: skip
         return _summarize(spec, version, jobs, grid, logger, total, caught, time.perf_counter() - t0)
     finally:

@@ -688,6 +688,16 @@ class MLflowTrialLogger(tune.Callback):
         }
         return self.completed | {t for t in finished if t}
 
+    def trial_statuses(self) -> dict[str, str]:
+        """trial id → the MLflow status of its run in this version (FINISHED, FAILED, KILLED,
+        RUNNING); a trial with a run for each retry counts by its latest."""
+        runs = [r for r in self._version_runs() if r.data.tags.get("ftsweep.kind", "trial") == "trial"]
+        out: dict[str, str] = {}
+        for r in sorted(runs, key=lambda r: r.info.start_time or 0):
+            if tid := r.data.tags.get("trial_id"):
+                out[tid] = r.info.status
+        return out
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, "FAILED", {"error": _error_text(trial)[:5000]})
 

@@ -171,3 +171,26 @@ def test_a_loss_selects_and_ranks_downwards(tmp_path, capsys) -> None:
     text = (tmp_path / "table.md").read_text()
     assert "| ce | **2.50 ± 0.71** |" in text and "| scl | 3.50 ± 0.71 |" in text
     assert "| Δ vs ce | +1.00 |" in text
+
+
+def test_tables_an_artifact_store_refuses_stay_on_disk(tmp_path, capsys) -> None:
+    """The version's run attaches the tables at the very end of a sweep; an artifact store that
+    refuses them raised there (exit 1 after every trial had finished)."""
+    import argparse
+
+    from mlflow.tracking import MlflowClient
+
+    from ftsweep.config.spec import load_spec
+
+    spec = load_spec("sweeps/target_pretraining_table10.yaml")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    _stage1_store(uri, spec.experiment, epochs=[300])
+    (tmp_path / "afile").write_text("x")
+    client = MlflowClient(uri)
+    exp = client.create_experiment("sweep-runs", artifact_location=str(tmp_path / "afile"))
+    run_id = client.create_run(exp).info.run_id
+    out = tmp_path / "v1"
+    out.mkdir()
+    cli._spec_table(spec, argparse.Namespace(tracking_uri=uri), out, 1, run_id)
+    assert (out / "table.md").is_file()
+    assert "ftsweep: tables not attached to the MLflow run (" in capsys.readouterr().out

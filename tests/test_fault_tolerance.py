@@ -11,6 +11,7 @@ One chain shares its spec and store, each case building on the last:
    their checkpoints and their final metrics equal v2's, in the same MLflow runs.
 4. ``--new`` starts v4 and gets SIGINT: exit 130, no run left RUNNING, the ``--resume`` command
    printed; ``--resume`` completes v4.
+5. ``--new`` starts v5 and gets SIGINT twice: exit 130, the trials that ended counted.
 """
 
 from __future__ import annotations
@@ -246,6 +247,31 @@ def test_sigint_stops_the_sweep_and_resume_completes_it(sweep: Sweep) -> None:
     for key in v2:
         assert v4[key] == pytest.approx(v2[key], rel=1e-6, abs=1e-6), key
     assert not sweep.open_runs()
+
+
+def test_a_second_sigint_counts_the_trials_that_ended(sweep: Sweep) -> None:
+    """Two Ctrl-C in a row leave at once; the summary counts the trials whose runs had ended
+    (it said "0 of 4 trials finished" though some had)."""
+    import re
+
+    proc = sweep.start("--new")
+
+    def one_finished() -> bool:
+        return any(r.info.status == "FINISHED" for r in sweep.runs(5)[1])
+
+    sweep.wait_for(proc, one_finished, "a trial finished")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out, out[-3000:]
+    done = int(re.search(r"v5: (\d+) of 4 trials finished", out).group(1))
+    _, runs = sweep.runs(5)
+    assert done == sum(r.info.status == "FINISHED" for r in runs) >= 1, (out[-4000:], [(r.data.tags.get("trial_id"), r.info.status) for r in runs])
+    assert not sweep.open_runs()
+    assert "--resume" in out.split("resume with:")[-1]
 
 
 def test_two_sweeps_at_once_on_a_new_store(tmp_path: Path) -> None:
