@@ -395,6 +395,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except ConfigError as e:  # the version and resource checks, before anything is written
         return _fail(str(e))
+    except KeyboardInterrupt:  # a second signal as the sweep left its handlers: its state is saved
+        print(
+            f"\nftsweep: interrupted (SIGINT); a version whose trials had started resumes with:\n"
+            f"  {_resume_command(args)}"
+        )
+        return EXIT_SIGNAL["SIGINT"]
     late = None  # a signal after the sweep ended: its state and runs are saved; say so and leave
     try:
         ray.shutdown()

@@ -616,6 +616,8 @@ def run_sweep(
                 grid = list(tuner.fit())
                 if resume and retry_failed and not caught:
                     grid = _retry_failed(spec, version, grid, trainable, logger, log)
+                # inside the handlers: a second signal while the runs are reconciled is this one
+                return _summarize(spec, version, jobs, grid, logger, total, caught, time.perf_counter() - t0)
             except KeyboardInterrupt:  # a second signal: leave now, the state Tune saved stays
                 logger.kill_open_runs()
                 version.state, version.trials = "interrupted", total
@@ -628,7 +630,6 @@ def run_sweep(
                     spec.experiment, version.path, version.number, total, done, failed,
                     total - done - failed, seconds, {}, [], version.interrupted_by,
                 )  # fmt: skip
-        return _summarize(spec, version, jobs, grid, logger, total, caught, time.perf_counter() - t0)
     finally:
         env.close()
         pool.shutdown(wait=True)
