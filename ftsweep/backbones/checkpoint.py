@@ -353,8 +353,29 @@ def load_backbone_weights(backbone: nn.Module, path: str | PathLike[str], *, for
     state = remap_state_dict(raw, name, keep=own.keys())
     error = _misfit(own, state, str(path), name, format, type(backbone).__name__)
     if error is not None:
-        raise error
+        raise _with_fitting_format(error, raw, own, format)
     backbone.load_state_dict(state, strict=True)
+
+
+def _with_fitting_format(
+    error: CheckpointError, raw: Mapping[str, Tensor], expected: Mapping[str, Tensor], format: str
+) -> CheckpointError:
+    """``error``, naming the other formats under which the checkpoint would fit, if any (an
+    auto-detected format can be wrong: a timm ViT whose own keys start with ``encoder.`` reads
+    as SimCLR)."""
+    fits = []
+    for other in CHECKPOINT_FORMATS:
+        if other == format:
+            continue
+        try:
+            state = remap_state_dict(raw, other, keep=expected.keys())
+        except CheckpointError:
+            continue
+        if _misfit(expected, state, "", other, other, "") is None:
+            fits.append(other)
+    if not fits:
+        return error
+    return CheckpointError(f"{error}; it fits as checkpoint_format: {' or '.join(fits)}")
 
 
 def check_backbone_weights(backbone: str, path: str | PathLike[str], *, format: str = "auto") -> None:
@@ -374,7 +395,7 @@ def check_backbone_weights(backbone: str, path: str | PathLike[str], *, format: 
     state = remap_state_dict(raw, name, keep=expected.keys())
     error = _misfit(expected, state, str(path), name, format, backbone)
     if error is not None:
-        raise error
+        raise _with_fitting_format(error, raw, expected, format)
 
 
 def check_timm_weights(backbone: str, path: str | PathLike[str]) -> None:

@@ -347,3 +347,28 @@ def test_a_backbone_layer_named_like_a_classifier_is_kept(tmp_path: Path) -> Non
     with_fc = {**state, "fc.weight": torch.zeros(1000, 1024), "fc.bias": torch.zeros(1000)}
     torch.save(with_fc, path)  # a classifier the backbone lacks is still dropped
     check_backbone_weights("selecsls42b", path)
+
+
+def test_a_wrongly_detected_format_names_the_one_that_fits(tmp_path: Path) -> None:
+    """A plain state dict whose own keys start with ``encoder.`` (timm's qwen3 / gemma4 ViTs)
+    is detected as SimCLR and refused; the error now names the format that loads it."""
+    from torch import nn
+
+    from ftsweep.backbones import CheckpointError
+
+    class Encoded(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = nn.Linear(3, 4)
+            self.norm = nn.LayerNorm(4)
+
+    model = Encoded()
+    path = tmp_path / "own.pt"
+    torch.save(model.state_dict(), path)
+    with pytest.raises(CheckpointError) as err:
+        load_backbone_weights(Encoded(), path)
+    assert "(format auto → 'simclr') does not fit Encoded" in str(err.value)
+    assert str(err.value).endswith("; it fits as checkpoint_format: mae or timm or torchvision")
+    fresh = Encoded()
+    load_backbone_weights(fresh, path, format="timm")
+    assert torch.equal(fresh.encoder.weight, model.encoder.weight)
