@@ -134,7 +134,7 @@ class ResolvedWeights:
         name: the value as given.
         path: the file in the cache.
         format: key-remapping rule for :func:`~ftsweep.backbones.load_backbone_weights`;
-            ``timm`` files are loaded through timm instead (:func:`load_named_weights`).
+            ``timm`` files are read by :func:`timm_state` instead (:func:`load_named_weights`).
         via_timm: a timm hub file (``pretrained: timm``), read by :func:`timm_state`.
     """
 
