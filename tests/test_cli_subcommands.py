@@ -407,14 +407,17 @@ def test_pretrain_refuses_results_that_is_a_file(tmp, no_training, capsys) -> No
 
 def test_pretrain_reads_data_root_and_download(tmp, no_training, capsys) -> None:
     """``--download`` lets a missing torchvision dataset pass (the loader fetches it);
-    ``--data-root`` is where its files are looked for. Both reach the training config."""
+    ``--data-root`` is where its files are looked for (an empty folder, a failed extraction, is
+    refused by the files' checksums). Both reach the training config."""
     assert cli.main(["pretrain", "--dataset", "cifar10", "--epochs", "1", "--download"]) == 0
     assert no_training[-1].download is True and no_training[-1].data_root == "data"
     (tmp / "mine" / "cifar-10-batches-py").mkdir(parents=True)
-    assert (
-        cli.main(["pretrain", "--dataset", "cifar10", "--epochs", "1", "--data-root", "mine", "--force"]) == 0
-    )
-    assert no_training[-1].download is False and no_training[-1].data_root == "mine"
+    args = ["pretrain", "--dataset", "cifar10", "--epochs", "1", "--data-root", "mine", "--force"]
+    assert cli.main(args) == 2
+    first = Path("mine") / "cifar-10-batches-py" / "data_batch_1"
+    assert f"dataset file {first} fails torchvision's integrity check (missing)" in capsys.readouterr().err
+    assert cli.main([*args, "--download"]) == 0
+    assert no_training[-1].download is True and no_training[-1].data_root == "mine"
 
 
 def test_a_failed_pretrain_says_how_to_try_again(tmp, monkeypatch, capsys) -> None:
