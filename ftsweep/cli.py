@@ -40,8 +40,32 @@ def _version_runs(args: argparse.Namespace):  # noqa: ANN202 — a DataFrame
             *_tracking_field(args.tracking_uri), f"{e}; give the store the sweep logged to"
         ) from None
     if df.empty:
-        raise ConfigError("--experiment", args.experiment, f"has no finished runs (version {version})")
+        raise _no_finished_runs(args.experiment, args.tracking_uri, version)
     return df
+
+
+def _no_finished_runs(experiment: str, tracking_uri: str | None, version: str) -> ConfigError:
+    """The error for a ``--version`` without finished runs: a version the experiment does not
+    have names the ones it has; one it has counts its runs by status."""
+    from collections import Counter
+
+    from ftsweep.runs import load_runs
+
+    every = load_runs(experiment, tracking_uri, status=None, version="all")
+    versions = sorted({int(v) for v in every["sweep_version"]}) if len(every) else []
+    if version.isdigit() and int(version) not in versions:
+        have = ", ".join(map(str, versions)) or "none (no trial has run)"
+        return ConfigError("--version", version, f"experiment {experiment!r} has versions {have}")
+    if version.isdigit():
+        every = every[every["sweep_version"] == int(version)]
+    elif version == "latest" and len(every):
+        every = every[every["sweep_version"] == every.groupby("sweep")["sweep_version"].transform("max")]
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(Counter(every["status"]).items())) if len(every) else ""
+    return ConfigError(
+        "--experiment",
+        experiment,
+        f"has no finished runs (version {version}{': ' + counts if counts else ''})",
+    )
 
 
 def _seeds_tried(args: argparse.Namespace) -> int:

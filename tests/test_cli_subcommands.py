@@ -221,6 +221,35 @@ def test_table_of_an_existing_store(store, tmp, capsys) -> None:
     assert "--experiment: 'nope' — no MLflow experiment 'nope'; known: " in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["table", "export"])
+def test_a_version_the_experiment_lacks_names_the_ones_it_has(command, store, tmp, capsys) -> None:
+    """``--version 3`` of an experiment with version 1 only: the error is on ``--version`` and
+    lists the versions (it said "has no finished runs", as if version 3 had run and failed)."""
+    flags = ["--output", str(tmp / "out")] if command == "export" else []
+    argv = [command, "--experiment", "exp", "--tracking-uri", store, *flags]
+    for version in ("3", "0"):
+        err = _bad([*argv, "--version", version], capsys, tmp)
+        assert f"--version: '{version}' — experiment 'exp' has versions 1\n" in err, err
+
+
+def test_a_version_without_finished_runs_counts_its_runs_by_status(tmp, capsys) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp}/m.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("failing")
+    for seed, status in [(0, "FAILED"), (1, "FAILED"), (2, "KILLED")]:
+        tags = {"method": "ce", "label": "ce", "dataset": "digits", "seed": str(seed)}
+        run = client.create_run(exp, tags={**tags, "sweep_version": "1", "job": "ce-digits"})
+        client.set_terminated(run.info.run_id, status)
+    capsys.readouterr()  # MLflow's lines on creating the store
+    for version in ("1", "latest"):
+        err = _bad(
+            ["table", "--experiment", "failing", "--tracking-uri", uri, "--version", version], capsys, tmp
+        )
+        assert f"has no finished runs (version {version}: 2 FAILED, 1 KILLED)\n" in err, err
+
+
 def test_table_marks_a_cell_with_a_seed_that_did_not_finish(tmp, capsys) -> None:
     """ce's seed 1 FAILED, scl's seed 1 still RUNNING: each cell holds one finished seed of the two
     tried, marked (n=1/2) as run's table does — "± 0.00" alone read as two seeds agreeing."""
