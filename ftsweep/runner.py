@@ -10,6 +10,7 @@ final state: FINISHED, FAILED, or KILLED for a trial that did not end.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -614,6 +615,8 @@ def run_sweep(
         with stop_signals() as caught:
             try:
                 grid = list(tuner.fit())
+                if resume and not caught:
+                    grid = _earlier_retries(version, grid, trainable, retry_failed, caught, log)
                 if resume and retry_failed and not caught:
                     grid = _retry_failed(spec, version, grid, trainable, logger, log)
                 # inside the handlers: a second signal while the runs are reconciled is this one
@@ -788,6 +791,44 @@ def check_resources(request: Mapping[str, float]) -> None:
     )
 
 
+def retry_dirs(version: Version) -> list[Path]:
+    """The version's ``retry<k>`` Tune experiments, by ``k``."""
+    found = [p for p in version.path.glob("retry*") if p.name[5:].isdigit() and p.is_dir()]
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def _trial_key(config: Mapping[str, Any] | None) -> str:
+    """A trial's identity in the version: its whole config (job and seed included), as canonical
+    JSON; a retried trial has the config of the one it retries."""
+    return json.dumps(dict(config or {}), sort_keys=True, default=str)
+
+
+def _earlier_retries(
+    version: Version, grid: list, trainable: Any, retry_failed: bool, caught: list[str], log: bool
+) -> list:
+    """A resume's view of the trials that earlier ``--retry-failed`` runs retried: each
+    ``retry<k>`` experiment is restored in turn (a retry that was interrupted continues) and its
+    results replace the ones of the trials it retried. Without this, a second ``--retry-failed``
+    ran again the trials a first one had finished, and a resume reported them as failed."""
+    from ray import tune
+
+    for folder in retry_dirs(version):
+        if caught or not (folder / "tuner.pkl").exists():
+            break
+        if log:
+            print(f"ftsweep: v{version.number}: restoring {folder.name}", flush=True)
+        tuner = tune.Tuner.restore(
+            str(folder),
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=retry_failed,
+        )
+        latest = {_trial_key(r.config): r for r in tuner.fit()}
+        grid = [latest.get(_trial_key(r.config), r) for r in grid]
+    return grid
+
+
 def _retry_failed(
     spec: SweepSpec, version: Version, grid: list, trainable: Any, logger: Any, log: bool
 ) -> list:
@@ -808,7 +849,8 @@ def _retry_failed(
     searchers = {job: VariantSearcher(cfgs, spec.metric, spec.mode) for job, cfgs in by_job.items()}
     search = JobSearcher(searchers, dict.fromkeys(by_job, {}), spec.metric, spec.mode)
     scheduler = JobScheduler({job: FIFOScheduler() for job in by_job})
-    name = f"retry{len(list(version.path.glob('retry*'))) + 1}"
+    done = retry_dirs(version)
+    name = f"retry{int(done[-1].name[5:]) + 1 if done else 1}"
     if log:
         print(f"ftsweep: v{version.number}: retrying {len(failed)} failed trial(s) as {name}", flush=True)
     tuner = _tuner(spec, trainable, search, scheduler, len(failed), version.path, name, logger, log)

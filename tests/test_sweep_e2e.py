@@ -156,6 +156,61 @@ def test_failing_trial_is_recorded_and_sweep_continues(ray_session, tmp_path: Pa
     assert len(load_runs("nan", uri)) == 1  # one finished trial counted once
 
 
+def test_a_second_retry_runs_only_what_the_first_left_failed(ray_session, tmp_path: Path) -> None:
+    """Two of three failed trials stay failed (lr = 1e30 diverges); the third failed on an image
+    cut short after its header, fixed before the first --retry-failed. The second --retry-failed
+    retries only the two: it ran the fixed one a second time (a second FINISHED run of one trial)."""
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+    from PIL import Image
+
+    from ftsweep.config.spec import load_spec
+    from ftsweep.runner import run_spec
+
+    rng = np.random.RandomState(0)
+    images = tmp_path / "images"
+    for part, n in (("train", 12), ("test", 4)):
+        for cls in ("a", "b"):
+            (images / part / cls).mkdir(parents=True)
+            for i in range(n):
+                pixels = (rng.rand(16, 16, 3) * 255).astype("uint8")
+                Image.fromarray(pixels).save(images / part / cls / f"{i}.jpg", quality=95)
+    cut = images / "test" / "a" / "3.jpg"  # not a class's first image: validation opens those
+    whole = cut.read_bytes()
+    cut.write_bytes(whole[: len(whole) * 4 // 5])  # its header whole: found when a trial decodes it
+    spec_path = tmp_path / "retry.yaml"
+    spec_path.write_text(
+        textwrap.dedent(
+            f"""
+            name: retry
+            method: ce
+            datasets: [{images}, digits]
+            pretrained: none
+            config: {{epochs: 2, labels_per_class: 3, momentum: 0.0, max_train_batches: 2}}
+            search_space: {{lr: [0.05, 1.0e+30]}}
+            seeds: [0]
+            """
+        )
+    )
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    kw = {"results_dir": tmp_path / "results", "tracking_uri": uri, "log": False}
+    assert run_spec(load_spec(spec_path), **kw).errors == 3
+    cut.write_bytes(whole)
+    first = run_spec(load_spec(spec_path), resume=True, retry_failed=True, **kw)
+    second = run_spec(load_spec(spec_path), resume=True, retry_failed=True, **kw)
+    assert (first.trials, first.errors, second.trials, second.errors) == (4, 2, 4, 2)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("retry")
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.trial_id != ''")
+    fixed = [
+        r.info.status for r in runs if r.data.tags["job"] != "ce-digits" and r.data.params["lr"] == "0.05"
+    ]
+    assert sorted(fixed) == ["FAILED", "FINISHED"]  # the first attempt and the first retry
+    diverged = [r.info.status for r in runs if r.data.params["lr"] == "1e+30"]
+    assert diverged == ["FAILED"] * 6  # two trials, each tried three times
+    assert len(runs) == 4 + 3 + 2
+
+
 def test_optuna_asha_runs_every_suggestion_once_per_seed(ray_session, tmp_path: Path) -> None:
     from ftsweep.config.spec import load_spec
     from ftsweep.runner import run_spec
