@@ -758,18 +758,21 @@ class MLflowTrialLogger(tune.Callback):
 
     def kill_open_runs(self, finished: bool = False) -> None:
         """Every run of this version still RUNNING ends KILLED (tag ``status=KILLED``); with
-        ``finished`` (every trial ended) the job and sweep runs end FINISHED instead."""
+        ``finished`` (every trial ended) the job and sweep runs end FINISHED instead — those an
+        interrupted driver ended KILLED included: a resume that continues runs already made
+        does not reopen their parents."""
         deadline = self._deadline()
         try:
             self.flush(deadline=deadline)
         except TrackingWriteError:
             _log.exception("metrics left unwritten while the sweep stops")
         for run in self._version_runs():
-            if run.info.status != "RUNNING":
-                continue
-            kind = run.data.tags.get("ftsweep.kind")
-            status = "FINISHED" if finished and kind in ("sweep", "job") else "KILLED"
-            self._terminate(run.info.run_id, status, {}, deadline)
+            parent = run.data.tags.get("ftsweep.kind") in ("sweep", "job")
+            if finished and parent:
+                if run.info.status != "FINISHED" or run.data.tags.get("status", "FINISHED") != "FINISHED":
+                    self._terminate(run.info.run_id, "FINISHED", {}, deadline)
+            elif run.info.status == "RUNNING":
+                self._terminate(run.info.run_id, "KILLED", {}, deadline)
 
     def _terminate(self, run_id: str, status: str, tags: Mapping[str, str], deadline: float) -> None:
         """Tags, the tag ``status`` and the run's terminal status, each retried to ``deadline``."""

@@ -65,6 +65,35 @@ def test_error_marks_run_failed_with_reason(tmp_path) -> None:
     )
 
 
+def test_a_resume_that_ends_every_trial_finishes_the_parents_an_interrupt_killed(tmp_path) -> None:
+    """Driver 1 is interrupted mid-trial: trial, job and sweep runs end KILLED. Driver 2 (a
+    resume) continues the trial's own run, which does not reopen the parents; once every trial
+    has ended they end FINISHED (they stayed KILLED)."""
+    from ftsweep.methods.ce import CEConfig
+    from ftsweep.tracking import JobInfo
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    jobs = {"ce-digits": JobInfo("ce-digits", "ce", "ce", "digits", CEConfig, ())}
+    trial = _trial("t1", _job="ce-digits")
+    tags = {"sweep": "s", "sweep_version": "1"}
+    first = MLflowTrialLogger("exp", uri, tags, jobs=jobs)
+    first.on_trial_result(0, [], trial, {"training_iteration": 1, "val/acc": 10.0})
+    first.kill_open_runs()
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("exp").experiment_id
+
+    def statuses() -> dict[str, str]:
+        runs = client.search_runs([exp])
+        return {r.data.tags.get("ftsweep.kind", "trial"): r.info.status for r in runs}
+
+    assert statuses() == {"sweep": "KILLED", "job": "KILLED", "trial": "KILLED"}
+    second = MLflowTrialLogger("exp", uri, tags, jobs=jobs)
+    second.on_trial_result(0, [], trial, {"training_iteration": 2, "val/acc": 20.0, "done": True})
+    second.on_trial_complete(0, [], trial)
+    second.reconcile({"t1": ("FINISHED", SimpleNamespace(metrics={}))})
+    assert statuses() == {"sweep": "FINISHED", "job": "FINISHED", "trial": "FINISHED"}
+
+
 def test_flatten_and_uri(tmp_path, monkeypatch) -> None:
     assert flatten({"a": 1, "b": {"c": [1, 2]}, "__trial_index__": 0}) == {"a": "1", "b.c": "[1, 2]"}
     monkeypatch.chdir(tmp_path)
