@@ -346,6 +346,8 @@ def _resume_command(args: argparse.Namespace) -> str:
     import shlex
 
     parts = ["ftsweep", "run", args.spec, "--resume"]
+    if args.retry_failed:  # interrupted before or during its retry: it continues as asked
+        parts.append("--retry-failed")
     if args.smoke:
         parts.append("--smoke")
     for item in args.set:

@@ -624,6 +624,8 @@ def test_the_resume_command_repeats_every_flag_quoted() -> None:
         "ftsweep run 'my sweeps/a.yaml' --resume --smoke --set 'config.lr=[0.1, 0.2]' --results 'r s' "
         "--tracking-uri sqlite:///m.db --address auto --num-cpus 3 --artifacts '/a b' --allow-pending -q"
     )
+    retried = cli.build_parser().parse_args(["run", "a.yaml", "--resume", "--retry-failed"])
+    assert cli._resume_command(retried) == "ftsweep run a.yaml --resume --retry-failed"
 
 
 def test_resume_refuses_another_store_than_the_version_logs_to(spec, tmp, capsys) -> None:
