@@ -10,7 +10,10 @@ root::
                                   validation is carved from train by seed like every dataset
 
 Images (``.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp``, case-insensitive; other files are
-ignored) are decoded with PIL as RGB; an image may sit in a subfolder of its class folder. Hidden
+ignored) are decoded with PIL as RGB (:func:`to_rgb`: 16-bit grey images are scaled over their full
+range, 0–65535, to 8 bits — PIL's own conversion clips them at 255, so they came out nearly white —
+and 32-bit integer or float images, whose range no file states, are refused at validation); an
+image may sit in a subfolder of its class folder. Hidden
 names (starting with ``.``) are skipped throughout: hidden class folders, hidden files such as
 macOS ``._0.png`` resource forks and ``.DS_Store``, and everything inside a hidden subfolder. The
 :class:`~ftsweep.data.DatasetInfo` is built from the folders (number of classes and images;
@@ -49,6 +52,7 @@ __all__ = [
     "ImageFiles",
     "folder_info",
     "is_folder_dataset",
+    "to_rgb",
     "unreadable_images",
     "validate_dataset",
 ]
@@ -59,6 +63,35 @@ FIELD = "dataset"
 #: the config fields that name a dataset — a registered name or an image folder: the data, and
 #: the pre-training data ``uot_selection`` reuses
 DATASET_FIELDS = ("dataset", "source_dataset")
+
+
+#: PIL modes of 16-bit grey pixels (PNG, TIFF): scaled to 8 bits over 0–65535 by :func:`to_rgb`
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+#: PIL modes of 32-bit integer and float pixels: no file states their range, so no scaling to
+#: 8 bits is right for every dataset — refused (:func:`unreadable_images`)
+UNSCALED_MODES = ("I", "F")
+
+
+def to_rgb(img):  # noqa: ANN001, ANN201 — a PIL image in, a PIL RGB image out
+    """``img`` as an 8-bit RGB PIL image: 16-bit grey (:data:`WIDE_MODES`) scaled by 255/65535
+    first; every other mode through PIL's ``convert("RGB")``.
+
+    Raises:
+        OSError: a mode of :data:`UNSCALED_MODES`.
+    """
+    from PIL import Image
+
+    if img.mode in UNSCALED_MODES:
+        raise OSError(_unscaled(img.mode))
+    if img.mode in WIDE_MODES:
+        grey = np.asarray(img).astype(np.float32) * (255.0 / 65535.0)
+        img = Image.fromarray(np.round(grey).astype(np.uint8), mode="L")
+    return img.convert("RGB")
+
+
+def _unscaled(mode: str) -> str:
+    kind = "32-bit integer" if mode == "I" else "32-bit float"
+    return f"{kind} pixels (PIL mode {mode}), whose range no file states; save the images as 8- or 16-bit"
 
 
 def is_folder_dataset(name: str) -> bool:
@@ -96,7 +129,7 @@ class ImageFiles(Dataset):
         path = self.files[i]
         try:
             with Image.open(path) as img:
-                return img.convert("RGB"), int(self.targets[i])
+                return to_rgb(img), int(self.targets[i])
         except OSError as err:
             raise OSError(f"cannot read image {path}: {err}") from err
 
@@ -161,6 +194,8 @@ def _unreadable(path: str) -> str | None:
         with Image.open(path) as img:
             if img.width < 1 or img.height < 1:
                 return f"size {img.width}×{img.height}"
+            if img.mode in UNSCALED_MODES:
+                return _unscaled(img.mode)
     except Exception as err:  # noqa: BLE001 — PIL raises UnidentifiedImageError, OSError, SyntaxError …
         return str(err) or type(err).__name__
     return None

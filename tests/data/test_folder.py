@@ -156,6 +156,46 @@ def test_a_good_header_is_read_as_an_image(tmp_path) -> None:
     assert unreadable_images(str(root)) == []
 
 
+def test_a_16_bit_grey_image_is_scaled_over_its_range_not_clipped(tmp_path) -> None:
+    """A 16-bit PNG (microscopy, X-ray) with values 0 … 65535: PIL's convert("RGB") clips at 255,
+    so all but its darkest 1/256 came out white; it is read as value · 255/65535, rounded."""
+    from ftsweep.data import unreadable_images
+
+    root = make_tree(tmp_path / "imgs", train=2, test=1)
+    values = np.array([[0, 257, 1000, 32768, 65535]], dtype=np.uint16)
+    Image.fromarray(values).save(root / "train" / "cat" / "wide.png")
+    assert Image.open(root / "train" / "cat" / "wide.png").mode == "I;16"
+    assert unreadable_images(str(root)) == []
+    loaded = load_dataset(str(root))
+    img, _ = loaded.train[loaded.train.files.index(str(root / "train" / "cat" / "wide.png"))]
+    pixels = np.asarray(img)
+    assert img.mode == "RGB" and pixels.shape == (1, 5, 3)
+    expected = [round(v * 255 / 65535) for v in values[0].tolist()]  # 0, 1, 4, 128, 255
+    assert pixels[0, :, 0].tolist() == pixels[0, :, 2].tolist() == expected
+
+
+def test_float_and_32_bit_integer_images_are_refused_before_ray(tmp_path) -> None:
+    from ftsweep.config.checks import check_job
+    from ftsweep.data import unreadable_images
+    from ftsweep.methods.ce import CEConfig
+
+    root = make_tree(tmp_path / "imgs", train=2, test=1)
+    floats = root / "train" / "dog" / "f.tif"
+    ints = root / "test" / "owl" / "i.tif"
+    Image.fromarray(np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)).save(floats)
+    Image.fromarray(np.arange(16, dtype=np.int32).reshape(4, 4) * 100_000).save(ints)
+    bad = dict(unreadable_images(str(root)))
+    assert sorted(bad) == sorted([str(floats), str(ints)])
+    assert bad[str(floats)].startswith("32-bit float pixels (PIL mode F), whose range no file states")
+    assert bad[str(ints)].startswith("32-bit integer pixels (PIL mode I)")
+    fixed = {"dataset": str(root), "pretrained": "none", "labels_per_class": 1}
+    with pytest.raises(ConfigError, match="save the images as 8- or 16-bit"):
+        check_job(CEConfig, fixed, {})
+    loaded = load_dataset(str(root))
+    with pytest.raises(OSError, match=f"cannot read image {floats}: 32-bit float pixels"):
+        loaded.train[loaded.train.files.index(str(floats))]
+
+
 def test_one_folder_under_two_spellings_is_one_dataset(tmp_path, monkeypatch) -> None:
     """``./imgs``, ``imgs`` and its absolute path are one folder: three jobs of the same data
     pooled into one column before."""
