@@ -10,7 +10,8 @@ root::
                                   validation is carved from train by seed like every dataset
 
 Images (``.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp``, case-insensitive; other files are
-ignored) are decoded with PIL as RGB (:func:`to_rgb`: 16-bit grey images are scaled over their full
+ignored) are decoded with PIL as RGB (:func:`to_rgb`: turned upright by their EXIF orientation;
+16-bit grey images are scaled over their full
 range, 0–65535, to 8 bits — PIL's own conversion clips them at 255, so they came out nearly white —
 and 32-bit integer or float images, whose range no file states, are refused at validation); an
 image may sit in a subfolder of its class folder. Hidden
@@ -73,14 +74,16 @@ UNSCALED_MODES = ("I", "F")
 
 
 def to_rgb(img):  # noqa: ANN001, ANN201 — a PIL image in, a PIL RGB image out
-    """``img`` as an 8-bit RGB PIL image: 16-bit grey (:data:`WIDE_MODES`) scaled by 255/65535
-    first; every other mode through PIL's ``convert("RGB")``.
+    """``img`` as an 8-bit RGB PIL image, upright: turned as its EXIF orientation says (a phone's
+    photo is stored sideways with a tag that viewers follow; PIL does not), then 16-bit grey
+    (:data:`WIDE_MODES`) scaled by 255/65535; every mode through PIL's ``convert("RGB")``.
 
     Raises:
         OSError: a mode of :data:`UNSCALED_MODES`.
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
+    img = ImageOps.exif_transpose(img)
     if img.mode in UNSCALED_MODES:
         raise OSError(_unscaled(img.mode))
     if img.mode in WIDE_MODES:

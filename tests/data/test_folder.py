@@ -174,6 +174,24 @@ def test_a_16_bit_grey_image_is_scaled_over_its_range_not_clipped(tmp_path) -> N
     assert pixels[0, :, 0].tolist() == pixels[0, :, 2].tolist() == expected
 
 
+def test_a_photo_is_read_upright_as_its_exif_orientation_says(tmp_path) -> None:
+    """A phone stores a portrait photo as landscape pixels with EXIF orientation 6 (turn 90°
+    clockwise to view); it is read as viewers show it: taller than wide, its top row the stored
+    left column."""
+    root = make_tree(tmp_path / "imgs", train=2, test=1)
+    stored = np.zeros((16, 32, 3), dtype=np.uint8)
+    stored[:, :8] = 255  # the stored left quarter is white: upright, the top quarter
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    path = root / "train" / "cat" / "phone.jpg"
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    loaded = load_dataset(str(root))
+    img, _ = loaded.train[loaded.train.files.index(str(path))]
+    pixels = np.asarray(img).mean(axis=2)
+    assert img.size == (16, 32)  # (width, height)
+    assert pixels[:6].mean() > 240 and pixels[10:].mean() < 15
+
+
 def test_float_and_32_bit_integer_images_are_refused_before_ray(tmp_path) -> None:
     from ftsweep.config.checks import check_job
     from ftsweep.data import unreadable_images
