@@ -158,10 +158,13 @@ def check_pretrained(jobs: list[Job], points: Mapping[str, list[dict[str, Any]]]
                     "auto builds ftsweep's SimCLR checkpoint for digits + small_cnn only; give a checkpoint path or none",
                 )
             if pre not in ("auto", "none", "") and not is_named_weights(pre) and not Path(pre).is_file():
+                path = Path(pre).expanduser().absolute()
+                where = f"{path} is a directory" if path.is_dir() else f"no file {path}"
                 raise ConfigError(
                     src,
                     pre,
-                    "must be an existing checkpoint file, auto, none or named weights (ftsweep list)",
+                    f"must be an existing checkpoint file, auto, none or named weights (ftsweep list): "
+                    f"{where}{'' if Path(pre).is_absolute() else ' (from the working directory)'}",
                 )
 
 

@@ -105,7 +105,12 @@ CASES = [
     ),
     (
         GOOD.replace("pretrained: none", "pretrained: /no/such/ckpt.pt"),
-        "error: pretrained: '/no/such/ckpt.pt' — must be an existing checkpoint file",
+        "error: pretrained: '/no/such/ckpt.pt' — must be an existing checkpoint file, auto, none or "
+        "named weights (ftsweep list): no file /no/such/ckpt.pt\n",
+    ),
+    (
+        GOOD.replace("pretrained: none", "pretrained: ckpts/missing.pt"),
+        "/ckpts/missing.pt (from the working directory)\n",
     ),
     (GOOD + "colour: red\n", "colour: 'red' — unknown spec key"),
     (
