@@ -49,6 +49,8 @@ class Progress(tune.Callback):
         self.start = time.monotonic()
         self.last = 0.0
         self.shown = ""
+        #: trials Tune reported complete (a scheduler may stop a paused trial without a result)
+        self.completed: set[str] = set()
 
     def _interval(self) -> float:
         env = os.environ.get("FTSWEEP_PROGRESS_S")
@@ -65,8 +67,8 @@ class Progress(tune.Callback):
             last = t.last_result or {}
             if t.status == "ERROR" or last.get(FAILED_KEY):
                 failed += 1
-            elif t.status == "TERMINATED":
-                done += 1
+            elif t.status == "TERMINATED" and (last.get("done") or t.trial_id in self.completed):
+                done += 1  # a trial an interrupt stopped is TERMINATED too: it is still to run
             elif t.status == "RUNNING":
                 running += 1
             value = last.get(self.metric)
@@ -82,6 +84,9 @@ class Progress(tune.Callback):
             metric=self.metric,
             elapsed=time.monotonic() - self.start,
         )
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.completed.add(trial.trial_id)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         now = time.monotonic()
