@@ -394,11 +394,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         local = urlparse(args.artifacts or "")
         if args.artifacts and local.scheme in ("", "file"):  # a local folder, or file:///PATH
             _folder("--artifacts", local.path if local.scheme else args.artifacts)
+        from ftsweep.plan import search_notes
+
+        notes = search_notes(spec, slots=1)  # the cluster's trial slots are known once Ray is up
     except ConfigError as e:
         return _fail(str(e))
-    from ftsweep.plan import search_notes
-
-    for note in search_notes(spec, slots=1):  # the cluster's trial slots are known once Ray is up
+    except KeyboardInterrupt:  # the checks can take minutes (every image header, checkpoints)
+        print("\nftsweep: interrupted (SIGINT) while checking the spec; nothing was started or written")
+        return EXIT_SIGNAL["SIGINT"]
+    for note in notes:
         print(f"ftsweep: note: {note}", flush=True)
     import ray
 
@@ -903,8 +907,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The ``ftsweep`` / ``python -m ftsweep`` process: :func:`main`, then exit with its code."""
-    raise SystemExit(main())
+    """The ``ftsweep`` / ``python -m ftsweep`` process: :func:`main`, then exit with its code; a
+    Ctrl-C that no command handles (while modules import, a table loads, a calibration runs) is
+    one line and exit 130, not a traceback."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("\nftsweep: interrupted (SIGINT)", file=sys.stderr)
+        code = EXIT_SIGNAL["SIGINT"]
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":
