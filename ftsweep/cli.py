@@ -18,6 +18,11 @@ from ftsweep.config import ConfigError
 EXIT_BAD_INPUT = 2
 
 
+def _version(text: str) -> int | str:
+    """``--version`` as :func:`ftsweep.runs.load_runs` takes it: a number, ``latest`` or ``all``."""
+    return int(text) if text.isdigit() else text
+
+
 def _version_runs(args: argparse.Namespace):  # noqa: ANN202 — a DataFrame
     """The finished runs of ``--experiment`` in ``--version`` (``latest``, N, or ``all``).
 
@@ -30,9 +35,7 @@ def _version_runs(args: argparse.Namespace):  # noqa: ANN202 — a DataFrame
     if not (version == "latest" or version.isdigit() or version == "all"):
         raise ConfigError("--version", version, "must be a version number, latest or all")
     try:
-        df = load_runs(
-            args.experiment, args.tracking_uri, version=int(version) if version.isdigit() else version
-        )
+        df = load_runs(args.experiment, args.tracking_uri, version=_version(version))
     except KeyError as e:
         raise ConfigError("--experiment", args.experiment, str(e.args[0])) from None
     except FileNotFoundError as e:  # a reading command never creates a store
@@ -51,16 +54,14 @@ def _no_finished_runs(experiment: str, tracking_uri: str | None, version: str) -
 
     from ftsweep.runs import load_runs
 
-    every = load_runs(experiment, tracking_uri, status=None, version="all")
-    versions = sorted({int(v) for v in every["sweep_version"]}) if len(every) else []
-    if version.isdigit() and int(version) not in versions:
-        have = ", ".join(map(str, versions)) or "none (no trial has run)"
-        return ConfigError("--version", version, f"experiment {experiment!r} has versions {have}")
     if version.isdigit():
-        every = every[every["sweep_version"] == int(version)]
-    elif version == "latest" and len(every):
-        every = every[every["sweep_version"] == every.groupby("sweep")["sweep_version"].transform("max")]
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(Counter(every["status"]).items())) if len(every) else ""
+        every = load_runs(experiment, tracking_uri, status=None, version="all")
+        versions = sorted({int(v) for v in every["sweep_version"]}) if len(every) else []
+        if int(version) not in versions:
+            have = ", ".join(map(str, versions)) or "none (no trial has run)"
+            return ConfigError("--version", version, f"experiment {experiment!r} has versions {have}")
+    tried = load_runs(experiment, tracking_uri, status=None, version=_version(version))
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(Counter(tried["status"]).items())) if len(tried) else ""
     return ConfigError(
         "--experiment",
         experiment,
@@ -73,8 +74,7 @@ def _seeds_tried(args: argparse.Namespace) -> int:
     a table cell with fewer finished seeds is marked ``(n=k/N)``, as in ``run``'s table."""
     from ftsweep.runs import load_runs
 
-    version = int(args.version) if args.version.isdigit() else args.version
-    runs = load_runs(args.experiment, args.tracking_uri, status=None, version=version)
+    runs = load_runs(args.experiment, args.tracking_uri, status=None, version=_version(args.version))
     return int(runs["seed"].nunique())
 
 

@@ -794,10 +794,10 @@ def check_resources(request: Mapping[str, float]) -> None:
     )
 
 
-def retry_dirs(version: Version) -> list[Path]:
-    """The version's ``retry<k>`` Tune experiments, by ``k``."""
-    found = [p for p in version.path.glob("retry*") if p.name[5:].isdigit() and p.is_dir()]
-    return sorted(found, key=lambda p: int(p.name[5:]))
+def _retry_dirs(version: Version) -> dict[int, Path]:
+    """The version's ``retry<k>`` Tune experiments, ``k`` → folder, in ``k``'s order."""
+    found = {int(p.name[5:]): p for p in version.path.glob("retry*") if p.name[5:].isdigit() and p.is_dir()}
+    return dict(sorted(found.items()))
 
 
 def _trial_key(config: Mapping[str, Any] | None) -> str:
@@ -815,7 +815,7 @@ def _earlier_retries(
     ran again the trials a first one had finished, and a resume reported them as failed."""
     from ray import tune
 
-    for folder in retry_dirs(version):
+    for folder in _retry_dirs(version).values():
         if caught or not (folder / "tuner.pkl").exists():
             break
         if log:
@@ -852,8 +852,7 @@ def _retry_failed(
     searchers = {job: VariantSearcher(cfgs, spec.metric, spec.mode) for job, cfgs in by_job.items()}
     search = JobSearcher(searchers, dict.fromkeys(by_job, {}), spec.metric, spec.mode)
     scheduler = JobScheduler({job: FIFOScheduler() for job in by_job})
-    done = retry_dirs(version)
-    name = f"retry{int(done[-1].name[5:]) + 1 if done else 1}"
+    name = f"retry{max(_retry_dirs(version), default=0) + 1}"
     if log:
         print(f"ftsweep: v{version.number}: retrying {len(failed)} failed trial(s) as {name}", flush=True)
     tuner = _tuner(spec, trainable, search, scheduler, len(failed), version.path, name, logger, log)

@@ -11,10 +11,9 @@ root::
 
 Images (``.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp``, case-insensitive; other files are
 ignored) are decoded with PIL as RGB (:func:`to_rgb`: turned upright by their EXIF orientation;
-16-bit grey images are scaled over their full
-range, 0–65535, to 8 bits — PIL's own conversion clips them at 255, so they came out nearly white —
-and 32-bit integer or float images, whose range no file states, are refused at validation); an
-image may sit in a subfolder of its class folder. Hidden
+16-bit grey images scaled over their full range, 0–65535, to 8 bits — PIL's own conversion clips
+them at 255, so they came out nearly white —; 32-bit integer or float images, whose range no file
+states, refused at validation); an image may sit in a subfolder of its class folder. Hidden
 names (starting with ``.``) are skipped throughout: hidden class folders, hidden files such as
 macOS ``._0.png`` resource forks and ``.DS_Store``, and everything inside a hidden subfolder. The
 :class:`~ftsweep.data.DatasetInfo` is built from the folders (number of classes and images;
