@@ -374,7 +374,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from urllib.parse import urlparse
 
     from ftsweep.config.spec import load_spec
-    from ftsweep.runner import check_jobs, run_spec
+    from ftsweep.runner import check_address, check_jobs, run_spec
 
     try:
         spec = load_spec(args.spec, smoke=args.smoke, overrides=args.set)
@@ -391,6 +391,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         _folder("--results", args.results)
         _check_tracking_uri(args.tracking_uri)
+        check_address(args.address)
         local = urlparse(args.artifacts or "")
         if args.artifacts and local.scheme in ("", "file"):  # a local folder, or file:///PATH
             _folder("--artifacts", local.path if local.scheme else args.artifacts)

@@ -28,7 +28,7 @@ from ftsweep.config import ConfigError
 from ftsweep.config.spec import Job, SweepSpec
 from ftsweep.versions import Version
 
-__all__ = ["SweepResult", "init_ray", "prepare_paths", "run_spec", "run_sweep"]
+__all__ = ["SweepResult", "check_address", "init_ray", "prepare_paths", "run_spec", "run_sweep"]
 
 PATH_FIELDS = ("data_root", "cache_dir")
 
@@ -287,6 +287,59 @@ def _check_gpu_device(spec: SweepSpec, job: Job, point: Mapping[str, Any]) -> No
             f"names a GPU the trial does not see: Ray shows it its {visible} GPU(s) as cuda:0"
             f"{f' … cuda:{visible - 1}' if visible > 1 else ''}; use device: cuda or auto",
         )
+
+
+#: seconds :func:`check_address` waits for a Ray head to accept a connection
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_address(address: str | None, env: Mapping[str, str] | None = None) -> None:
+    """The cluster a run attaches to (``address``, else ``$RAY_ADDRESS``) accepts connections:
+    ``ray.init`` waits minutes on an address where no head answers, retrying, before it fails.
+    ``auto`` / ``local`` (found or started by Ray) pass; ``host:port`` (the head's GCS, as
+    ``ray start`` prints it) and ``ray://host:port`` (Ray Client) must accept a TCP connection
+    within :data:`CONNECT_TIMEOUT_S`.
+
+    Raises:
+        ConfigError: on ``--address`` or ``RAY_ADDRESS``: an ``http(s)://`` address (the
+            dashboard's, which ``ray job submit`` takes), no port, or no head answering there.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    env = os.environ if env is None else env
+    field = "--address" if address else "RAY_ADDRESS"
+    value = address or env.get("RAY_ADDRESS") or ""
+    if value in ("", "auto", "local"):
+        return
+    parts = urlsplit(value if "://" in value else f"gcs://{value}")
+    if parts.scheme in ("http", "https"):
+        raise ConfigError(
+            field,
+            value,
+            "is a dashboard address (what `ray job submit --address` takes); a run attaches to the "
+            "head's GCS address host:port (6379 unless `ray start --port` set another), ray://host:port "
+            "or auto",
+        )
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number in range
+        host, port = None, None
+    if not host or port is None:
+        raise ConfigError(
+            field, value, "must be host:port (the head's GCS address), ray://host:port, auto or local"
+        )
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as err:
+        why = "timed out" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
+        raise ConfigError(
+            field,
+            value,
+            f"no Ray head answers at {host}:{port} ({why}); start one there (`ray start --head`), "
+            "or give the address `ray start` printed",
+        ) from None
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:

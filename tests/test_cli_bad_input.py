@@ -675,3 +675,63 @@ def test_download_true_fetches_each_dataset_once_before_ray(no_side_effects, mon
     assert err.count("\n") == 1
     assert f"error: dataset: 'cifar10' — download into {data} failed (URLError: <urlopen error" in err
     assert "place its files there (cifar-10-batches-py) or run once where the network is reached" in err
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("http://127.0.0.1:8265", "is a dashboard address (what `ray job submit --address` takes)"),
+        ("127.0.0.1", "must be host:port (the head's GCS address), ray://host:port, auto or local"),
+        ("127.0.0.1:http", "must be host:port"),
+        ("CLOSED", "no Ray head answers at 127.0.0.1:CLOSED ("),
+        ("ray://127.0.0.1:CLOSED", "no Ray head answers at 127.0.0.1:CLOSED ("),
+    ],
+)
+def test_an_address_no_head_answers_at_is_refused_at_once(address, message, no_side_effects, capsys) -> None:
+    import time
+
+    port = str(_closed_port())
+    address = address.replace("CLOSED", f"127.0.0.1:{port}" if address == "CLOSED" else port)
+    t0 = time.perf_counter()
+    assert cli.main(["run", _spec(no_side_effects, GOOD), "--address", address]) == 2
+    err = capsys.readouterr().err
+    assert f"--address: {address!r} — " in err and message.replace("CLOSED", port) in err, err
+    assert len(err.strip().splitlines()) == 1
+    # ray.init retried for minutes here; the check waits at most CONNECT_TIMEOUT_S
+    assert time.perf_counter() - t0 < 60
+
+
+def test_ray_address_from_the_environment_is_checked_by_its_name(
+    no_side_effects, monkeypatch, capsys
+) -> None:
+    port = _closed_port()
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    assert cli.main(["run", _spec(no_side_effects, GOOD)]) == 2
+    assert f"RAY_ADDRESS: '127.0.0.1:{port}' — no Ray head answers" in capsys.readouterr().err
+
+
+def test_an_address_where_something_listens_passes_the_check() -> None:
+    """A head's GCS port accepts connections: the check lets ray.init attach (auto and local
+    are Ray's to find or start)."""
+    import socket
+
+    from ftsweep.runner import check_address
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        check_address(f"127.0.0.1:{port}", env={})
+        check_address(None, env={"RAY_ADDRESS": f"ray://localhost:{port}"})
+    for value in ("auto", "local"):
+        check_address(value, env={})
+    check_address(None, env={})
