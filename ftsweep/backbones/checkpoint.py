@@ -24,12 +24,16 @@ Three steps, each usable alone:
    ``timm``        all                                      heads
    ``torchvision`` all (same rule as ``timm``)              heads
    ``ftsweep``     ``backbone.``                            nothing
+   ``lightning``   ``model.`` or ``net.`` (a LightningModule    heads
+                   holding the network as ``self.model`` /
+                   ``self.net``; never auto-detected)
    =============== ======================================== =====================================
 
    Keys outside the kept prefix (``encoder_k.``, ``queue``, ``projector.``, ``predictor.``,
    ``target_network.`` …) are dropped. *Heads* are classifier layers a headless backbone does
    not have: ``fc.*``, ``classifier.*``, ``head.weight``/``head.bias``, ``head.fc.*``,
-   ``head.<i>.*`` (MLP heads), ``head_dist.*``, ``last_linear.*``.
+   ``head.<i>.*`` (MLP heads), ``head_dist.*``, ``last_linear.*``, and for a timm backbone its
+   own classifier's keys, whatever their names (``factory.classifier_keys``).
    ``format="auto"`` picks one from the key set (:func:`detect_format`).
 3. :func:`load_backbone_weights` compares the remapped keys and shapes with
    ``backbone.state_dict()`` and raises :class:`CheckpointError` naming the missing keys,
@@ -43,6 +47,7 @@ The MoCo projection head that step 2 drops can be loaded on its own with
 
 from __future__ import annotations
 
+import argparse
 import pickle
 import re
 from collections.abc import Collection, Mapping
@@ -120,6 +125,7 @@ CHECKPOINT_FORMATS: dict[str, _Format] = {
     "timm": _Format(("",), HEAD_PATTERNS),
     "torchvision": _Format(("",), HEAD_PATTERNS),
     "ftsweep": _Format(("backbone.",), ()),
+    "lightning": _Format(("model.", "net."), HEAD_PATTERNS),
 }
 
 
@@ -169,13 +175,17 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
             object, a list, a mapping with non-tensor values …) or cannot be read (empty,
             truncated).
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if path.suffix == ".safetensors":
+        return _check_state_dict(_load_safetensors(path), str(path))
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # a training checkpoint of MAE, DeiT, DINO or timm's train.py keeps its argparse
+        # arguments beside the weights: a plain attribute holder, safe to rebuild
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if not _torch_file(path):  # an HTML error page, a text file: no pickle at all
             head = path.read_bytes()[:16]
             raise CheckpointError(
@@ -183,8 +193,10 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
                 f"{head!r}): neither a zip archive (torch.save) nor a pickle; a failed download?"
             ) from err
         raise CheckpointError(
-            f"{path} is not a state dict: found a pickled object that weights_only loading "
-            f"refuses ({first}); save model.state_dict() instead of the object"
+            f"{path} is not a state dict: it holds {_refused_object(err)}, which weights-only "
+            "loading refuses (unpickling "
+            "it could run code from the file); save the weights alone: torch.save(model.state_dict(), "
+            "PATH), or, from a file you trust, the state dict inside it (loaded with weights_only=False)"
         ) from err
     except (EOFError, RuntimeError) as err:  # empty, truncated or not a torch file at all
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -200,6 +212,32 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
             break
         obj = inner
     return _check_state_dict(obj, str(path))
+
+
+def _load_safetensors(path: Path) -> dict[str, Tensor]:
+    """A ``.safetensors`` file's tensors on the CPU (``torch.load`` hands such a path to
+    safetensors, whose errors are none of torch's)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(
+            f"{path} cannot be read as safetensors ({path.stat().st_size} bytes: {err}); "
+            "is it empty, truncated or still being copied?"
+        ) from err
+
+
+#: torch's name for a class its weights-only unpickler refuses ("Unsupported global: GLOBAL x.Y")
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def _refused_object(err: Exception) -> str:
+    """What a weights-only load refused, from torch's message (which spans a paragraph with
+    terminal escapes): ``an object of class x.Y`` or ``a pickled object``."""
+    found = _REFUSED_GLOBAL.search(str(err))
+    return f"an object of class {found.group(1)}" if found else "a pickled object"
 
 
 def _strip_data_parallel(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -245,7 +283,10 @@ def resolve_format(state: Mapping[str, Tensor], format: str = "auto") -> str:
 
 
 def remap_state_dict(
-    state: Mapping[str, Tensor], format: str = "auto", keep: Collection[str] = ()
+    state: Mapping[str, Tensor],
+    format: str = "auto",
+    keep: Collection[str] = (),
+    heads: Collection[str] = (),
 ) -> dict[str, Tensor]:
     """Rename a checkpoint's keys to a headless backbone's and drop everything else.
 
@@ -254,6 +295,8 @@ def remap_state_dict(
         format: ``"auto"`` or a key of :data:`CHECKPOINT_FORMATS`.
         keep: the backbone's own keys: one of them is kept though it looks like a classifier
             (SelecSLS's ``head.<i>.`` layers are its last convolutions, not a classifier).
+        heads: the backbone's own classifier keys (``ftsweep.backbones.factory.classifier_keys``:
+            a timm model's head, whatever its names), dropped like the formats' head patterns.
 
     Returns:
         A new dict; tensors are shared, not copied.
@@ -279,7 +322,7 @@ def remap_state_dict(
         if not key.startswith(prefix):
             continue
         key = key[len(prefix) :]
-        if key not in keep and any(re.search(p, key) for p in rule.drop):
+        if key not in keep and (key in heads or any(re.search(p, key) for p in rule.drop)):
             continue
         out[key] = value
     if not out:
@@ -347,18 +390,25 @@ def load_backbone_weights(backbone: nn.Module, path: str | PathLike[str], *, for
             )
         load_named_weights(backbone, name, str(path), format=format)
         return
+    from ftsweep.backbones.factory import classifier_keys
+
     raw = load_state_dict_file(path)
     name = resolve_format(raw, format)
     own = backbone.state_dict()
-    state = remap_state_dict(raw, name, keep=own.keys())
+    heads = classifier_keys(backbone.backbone_name) if hasattr(backbone, "backbone_name") else frozenset()
+    state = remap_state_dict(raw, name, keep=own.keys(), heads=heads)
     error = _misfit(own, state, str(path), name, format, type(backbone).__name__)
     if error is not None:
-        raise _with_fitting_format(error, raw, own, format)
+        raise _with_fitting_format(error, raw, own, format, heads)
     backbone.load_state_dict(state, strict=True)
 
 
 def _with_fitting_format(
-    error: CheckpointError, raw: Mapping[str, Tensor], expected: Mapping[str, Tensor], format: str
+    error: CheckpointError,
+    raw: Mapping[str, Tensor],
+    expected: Mapping[str, Tensor],
+    format: str,
+    heads: Collection[str] = (),
 ) -> CheckpointError:
     """``error``, naming the other formats under which the checkpoint would fit, if any (an
     auto-detected format can be wrong: a timm ViT whose own keys start with ``encoder.`` reads
@@ -368,7 +418,7 @@ def _with_fitting_format(
         if other == format:
             continue
         try:
-            state = remap_state_dict(raw, other, keep=expected.keys())
+            state = remap_state_dict(raw, other, keep=expected.keys(), heads=heads)
         except CheckpointError:
             continue
         if _misfit(expected, state, "", other, other, "") is None:
@@ -387,15 +437,16 @@ def check_backbone_weights(backbone: str, path: str | PathLike[str], *, format: 
         FileNotFoundError: no file at ``path``.
         CheckpointError: not a state dict, or the keys/shapes do not fit (a few of each named).
     """
-    from ftsweep.backbones.factory import meta_backbone
+    from ftsweep.backbones.factory import classifier_keys, meta_backbone
 
     raw = load_state_dict_file(path)
     name = resolve_format(raw, format)
     expected = meta_backbone(backbone).state_dict()
-    state = remap_state_dict(raw, name, keep=expected.keys())
+    heads = classifier_keys(backbone)
+    state = remap_state_dict(raw, name, keep=expected.keys(), heads=heads)
     error = _misfit(expected, state, str(path), name, format, backbone)
     if error is not None:
-        raise _with_fitting_format(error, raw, expected, format)
+        raise _with_fitting_format(error, raw, expected, format, heads)
 
 
 def check_timm_weights(backbone: str, path: str | PathLike[str]) -> None:

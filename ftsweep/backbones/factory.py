@@ -13,7 +13,14 @@ from torch import nn
 
 from ftsweep.backbones.small_cnn import SmallCNN
 
-__all__ = ["BACKBONES", "create_backbone", "list_backbones", "meta_backbone", "register_backbone"]
+__all__ = [
+    "BACKBONES",
+    "classifier_keys",
+    "create_backbone",
+    "list_backbones",
+    "meta_backbone",
+    "register_backbone",
+]
 
 TORCHVISION_RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
@@ -116,3 +123,19 @@ def meta_backbone(name: str) -> nn.Module:
     input size). Shared between callers: read it, never train or change it."""
     with torch.device("meta"):
         return create_backbone(name)
+
+
+@lru_cache(maxsize=16)
+def classifier_keys(name: str) -> frozenset[str]:
+    """The state-dict keys of a timm backbone's classifier: what the model with a head has and
+    the headless backbone lacks (both built on the ``meta`` device). A checkpoint saved
+    from the timm model (``model.state_dict()``) carries them, under names no fixed pattern
+    knows (LeViT's ``head.bn``, RepViT's ``head.head``, Inception-ResNet's ``classif``). Empty
+    for ftsweep's registered backbones."""
+    if name in BACKBONES:
+        return frozenset()
+    import timm
+
+    with torch.device("meta"):
+        full = timm.create_model(name.removeprefix("timm."), pretrained=False, num_classes=10)
+    return frozenset(full.state_dict()) - frozenset(meta_backbone(name).state_dict())

@@ -377,33 +377,24 @@ def resolve_weights(value: str, backbone: str, *, download: bool = True) -> Reso
 def timm_state(path: str | os.PathLike[str], backbone: str) -> dict[str, Any]:
     """A timm weights file (``model.safetensors`` or ``pytorch_model.bin``) as the state dict of
     the headless ``backbone``: the classifier its pretrained config names is left out, as
-    ``timm.models.load_pretrained`` does for ``num_classes=0``.
+    ``timm.models.load_pretrained`` does for ``num_classes=0``, with the rest of that classifier
+    module (:func:`~ftsweep.backbones.factory.classifier_keys`).
 
     Raises:
         CheckpointError: the file cannot be read (empty, truncated, not a state dict).
     """
     from timm.models import get_pretrained_cfg
 
-    from ftsweep.backbones.checkpoint import CheckpointError, load_state_dict_file
+    from ftsweep.backbones.checkpoint import load_state_dict_file
+    from ftsweep.backbones.factory import classifier_keys
 
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(path))
-        except (SafetensorError, OSError) as err:
-            raise CheckpointError(
-                f"{path} cannot be read as safetensors ({path.stat().st_size} bytes: {err}); "
-                "is it truncated or still being copied?"
-            ) from err
-    else:
-        state = load_state_dict_file(path)
+    state = load_state_dict_file(path)  # a .safetensors file too
     cfg = get_pretrained_cfg(_norm_backbone(backbone))
     heads = cfg.classifier if cfg is not None else None
     heads = (heads,) if isinstance(heads, str) else tuple(heads or ())
-    drop = {f"{h}.{p}" for h in heads for p in ("weight", "bias")}
+    # the named layers' weight and bias, and every key of the classifier module the headless
+    # model lacks (LeViT's head.bn beside its head.linear)
+    drop = {f"{h}.{p}" for h in heads for p in ("weight", "bias")} | classifier_keys(backbone)
     return {k: v for k, v in state.items() if k not in drop}
 
 
@@ -412,13 +403,13 @@ def weights_file(
 ) -> tuple[str, str]:
     """The file a ``pretrained:`` value reads and the format to read it with: a named value
     (:func:`is_named_weights`, no file of that name) resolved to its verified cache file and its
-    entry's format (``format`` other than ``auto`` wins); a path as given.
+    entry's format (``format`` other than ``auto`` wins); a path with ``~`` expanded.
 
     Raises:
         ConfigError: a named value that cannot be resolved (see :func:`resolve_weights`).
     """
-    if not is_named_weights(value) or Path(value).is_file():
-        return value, format
+    if not is_named_weights(value) or Path(value).expanduser().is_file():
+        return str(Path(value).expanduser()) if value not in ("auto", "none", "") else value, format
     resolved = resolve_weights(value, backbone, download=download)
     return str(resolved.path), resolved.format if format == "auto" else format
 

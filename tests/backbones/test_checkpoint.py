@@ -233,8 +233,8 @@ class _NotAStateDict:
 @pytest.mark.parametrize(
     ("obj", "found"),
     [
-        (nn.Linear(2, 2), "pickled object"),
-        (_NotAStateDict([1.0]), "pickled object"),
+        (nn.Linear(2, 2), "holds an object of class torch.nn.modules.linear.Linear, which weights-only"),
+        (_NotAStateDict([1.0]), "_NotAStateDict, which weights-only loading refuses"),
         ([torch.zeros(2), torch.ones(2)], "found list"),
         (torch.zeros(3), "found Tensor"),
         ({"epoch": 3, "lr": 0.1}, "found dict with keys epoch, lr"),
@@ -251,6 +251,46 @@ def test_non_state_dicts_are_refused(obj: object, found: str, tmp_path: Path) ->
     assert found in str(err.value) and str(path) in str(err.value)
     with pytest.raises(CheckpointError, match="is not a state dict"):
         load_backbone_weights(_resnet18(headless=True), path)
+
+
+def test_a_refused_object_is_named_in_one_plain_line(tmp_path: Path) -> None:
+    """torch's refusal is a paragraph with terminal escapes; the error names the class."""
+    path = tmp_path / "module.pth"
+    torch.save({"net": nn.Linear(2, 2)}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_state_dict_file(path)
+    text = str(err.value)
+    assert "\x1b" not in text and "\n" not in text and "torch.nn.modules.linear.Linear" in text
+
+
+def test_a_training_checkpoint_with_its_argparse_arguments_loads(tmp_path: Path) -> None:
+    """MAE's, DeiT's, DINO's and timm's train.py checkpoints keep an ``argparse.Namespace``
+    beside the weights (and the optimiser's state): the weights under ``model`` load, exactly."""
+    import argparse
+
+    net = _resnet18(headless=True)
+    path = tmp_path / "checkpoint-99.pth"
+    torch.save(
+        {"model": net.state_dict(), "epoch": 99, "args": argparse.Namespace(lr=1.5e-4, model="r18")}, path
+    )
+    loaded = load_state_dict_file(path)
+    assert loaded.keys() == net.state_dict().keys()
+    assert all(torch.equal(loaded[k], v) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize("cut", [0, 8, 0.5], ids=["empty", "header-cut", "half"])
+def test_an_empty_or_truncated_safetensors_file_is_a_checkpoint_error(cut: float, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    good = tmp_path / "good.safetensors"
+    save_file({k: v.contiguous() for k, v in _resnet18(headless=True).state_dict().items()}, good)
+    data = good.read_bytes()
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(data[: int(len(data) * cut) if isinstance(cut, float) else cut])
+    with pytest.raises(CheckpointError, match="cannot be read as safetensors") as err:
+        load_state_dict_file(bad)
+    assert str(bad) in str(err.value)
+    assert load_state_dict_file(good).keys() == _resnet18(headless=True).state_dict().keys()
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -310,7 +350,7 @@ def test_unknown_format_and_wrong_prefix() -> None:
 def test_remap_drops_only_non_backbone_keys() -> None:
     body = _resnet_body(seed=8)
     for fmt in CHECKPOINT_FORMATS:
-        assert fmt in {"moco_v2", "simclr", "byol", "mae", "timm", "torchvision", "ftsweep"}
+        assert fmt in {"moco_v2", "simclr", "byol", "mae", "timm", "torchvision", "ftsweep", "lightning"}
     out = remap_state_dict(_moco_v2(body)["state_dict"], "moco_v2")  # type: ignore[index]
     assert set(out) == set(body)
     assert all(out[k] is body[k] for k in body), "tensors are shared, not copied"
@@ -372,3 +412,48 @@ def test_a_wrongly_detected_format_names_the_one_that_fits(tmp_path: Path) -> No
     fresh = Encoded()
     load_backbone_weights(fresh, path, format="timm")
     assert torch.equal(fresh.encoder.weight, model.encoder.weight)
+
+
+@pytest.mark.parametrize("arch", ["levit_128s", "repvit_m0_9", "efficientvit_b0"])
+def test_a_timm_model_state_dict_loads_whatever_its_head_is_called(arch: str, tmp_path: Path) -> None:
+    """``timm.create_model(arch, num_classes=7).state_dict()``: the classifier's keys (LeViT's
+    ``head.bn``/``head.linear``, RepViT's ``head.head.*``, EfficientViT's ``head.classifier.4``)
+    match none of the fixed head patterns; they are the keys the headless model lacks."""
+    from ftsweep.backbones import check_backbone_weights, create_backbone
+    from ftsweep.backbones.factory import classifier_keys
+
+    torch.manual_seed(0)
+    full = timm.create_model(arch, pretrained=False, num_classes=7)
+    path = tmp_path / f"{arch}.pth"
+    torch.save(full.state_dict(), path)
+    heads = classifier_keys(arch)
+    assert heads and heads == set(full.state_dict()) - set(create_backbone(arch).state_dict())
+    check_backbone_weights(arch, path)
+    backbone = create_backbone(arch)
+    load_backbone_weights(backbone, path)
+    want = {k: v for k, v in full.state_dict().items() if k not in heads}
+    assert backbone.state_dict().keys() == want.keys()
+    assert all(torch.equal(backbone.state_dict()[k], v) for k, v in want.items())
+    # the same file as timm's hub weights of the architecture (pretrained: timm) reads the same
+    from ftsweep.backbones.weights import timm_state
+
+    assert timm_state(path, arch).keys() == want.keys()
+
+
+def test_a_lightning_checkpoint_loads_as_the_lightning_format(tmp_path: Path) -> None:
+    """A LightningModule holding the network as ``self.model`` saves ``{"state_dict":
+    {"model.conv1.weight": …}}`` (with its loss modules beside it): not auto-detected, but the
+    refusal names ``checkpoint_format: lightning``, under which it loads exactly."""
+    from ftsweep.backbones import check_backbone_weights
+
+    net = _resnet18(headless=False)
+    state = {f"model.{k}": v for k, v in net.state_dict().items()} | {"criterion.weight": torch.ones(3)}
+    path = tmp_path / "epoch=9-step=100.ckpt"
+    torch.save({"state_dict": state, "epoch": 9, "global_step": 100}, path)
+    with pytest.raises(CheckpointError, match="it fits as checkpoint_format: lightning"):
+        check_backbone_weights("torchvision.resnet18", path)
+    check_backbone_weights("torchvision.resnet18", path, format="lightning")
+    backbone = _resnet18(headless=True)
+    load_backbone_weights(backbone, path, format="lightning")
+    for k, v in backbone.state_dict().items():
+        assert torch.equal(v, net.state_dict()[k])
