@@ -85,7 +85,7 @@ def prepare_paths(spec: SweepSpec, jobs: list[Job], results_dir: Path) -> list[J
                     )
                 )
             if isinstance(pre, str) and pre not in ("none", "") and not is_named_weights(pre):
-                return str(Path(pre).resolve())
+                return str(Path(pre).expanduser().resolve())
             return pre
 
         space, points = dict(job.space), [dict(p) for p in job.points]
@@ -157,14 +157,18 @@ def check_pretrained(jobs: list[Job], points: Mapping[str, list[dict[str, Any]]]
                     pre,
                     "auto builds ftsweep's SimCLR checkpoint for digits + small_cnn only; give a checkpoint path or none",
                 )
-            if pre not in ("auto", "none", "") and not is_named_weights(pre) and not Path(pre).is_file():
+            if (
+                pre not in ("auto", "none", "")
+                and not is_named_weights(pre)
+                and not Path(pre).expanduser().is_file()
+            ):
                 path = Path(pre).expanduser().absolute()
                 where = f"{path} is a directory" if path.is_dir() else f"no file {path}"
                 raise ConfigError(
                     src,
                     pre,
                     f"must be an existing checkpoint file, auto, none or named weights (ftsweep list): "
-                    f"{where}{'' if Path(pre).is_absolute() else ' (from the working directory)'}",
+                    f"{where}{'' if Path(pre).expanduser().is_absolute() else ' (from the working directory)'}",
                 )
 
 

@@ -735,3 +735,33 @@ def test_an_address_where_something_listens_passes_the_check() -> None:
     for value in ("auto", "local"):
         check_address(value, env={})
     check_address(None, env={})
+
+
+def test_a_pretrained_path_under_the_home_folder_is_read_there(no_side_effects, monkeypatch, capsys) -> None:
+    """``pretrained: ~/ckpt.pt`` names the file in ``$HOME`` (it was refused as ``no file`` —
+    naming the very file that exists); trials get it absolute."""
+    import torch
+
+    from ftsweep.backbones import create_backbone
+    from ftsweep.config.spec import load_spec
+    from ftsweep.runner import prepare_paths
+
+    home = no_side_effects / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    torch.save(create_backbone("small_cnn").state_dict(), home / "ckpt.pt")
+    spec = _spec(no_side_effects, GOOD.replace("pretrained: none", "pretrained: ~/ckpt.pt"))
+    assert cli.main(["validate", spec]) == 0, capsys.readouterr().err
+    (job,) = prepare_paths(load_spec(spec), load_spec(spec).jobs(), no_side_effects / "r")
+    assert job.fixed["pretrained"] == str(home / "ckpt.pt")
+
+
+def test_an_empty_pretrained_value_is_refused_not_random_init(no_side_effects, capsys) -> None:
+    """``pretrained: ""`` (a template's unset variable) trained from random weights, silently."""
+    assert (
+        cli.main(["validate", _spec(no_side_effects, GOOD.replace("pretrained: none", 'pretrained: ""'))])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "spec.pretrained: '' — is empty; give a checkpoint file, named weights" in err
+    assert "or none for a randomly initialised backbone" in err

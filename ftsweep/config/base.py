@@ -293,6 +293,13 @@ class LoopConfig(BaseConfig):
         if not _DEVICE.match(self.device):
             raise ConfigError("device", self.device, "must be auto, cpu, cuda, cuda:N or mps")
         check(self.max_train_batches, "max_train_batches", ge=1)
+        if not str(self.pretrained).strip():  # a template's unset variable: never random init unasked
+            raise ConfigError(
+                "pretrained",
+                self.pretrained,
+                "is empty; give a checkpoint file, named weights (ftsweep list), auto, or none for a "
+                "randomly initialised backbone",
+            )
         self._check_checkpoint_format()
         check(self.precision, "precision", choices=PRECISIONS)
         for name in ("channels_last", "gpu_augment"):
