@@ -149,13 +149,17 @@ def _hidden(name: str) -> bool:
 
 def _images(folder: Path) -> list[str]:
     """The image files under the class folder ``folder``, sorted; hidden files and hidden
-    subfolders (with everything in them) are skipped, symlinked subfolders are not entered."""
+    subfolders (with everything in them) are skipped, symlinked subfolders are not entered. A
+    symlink whose target is missing (a volume not mounted) is listed, so that validation names
+    it as unreadable rather than the class silently losing the image."""
     found = []
     for top, dirs, names in os.walk(folder):
         dirs[:] = [d for d in dirs if not _hidden(d)]
         for n in names:
             path = os.path.join(top, n)
-            if not _hidden(n) and os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS and os.path.isfile(path):
+            if _hidden(n) or os.path.splitext(n)[1].lower() not in IMAGE_EXTENSIONS:
+                continue
+            if os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path)):
                 found.append(path)
     return sorted(found)
 

@@ -168,3 +168,16 @@ def test_a_data_root_that_is_a_file_is_refused(tmp_path, build) -> None:
     # a directory, and a path a download will make, are fine
     assert build(str(tmp_path)).data_root == str(tmp_path)
     assert build(str(tmp_path / "not" / "made")).data_root == str(tmp_path / "not" / "made")
+
+
+def test_a_symlinked_image_whose_target_is_gone_is_named_not_dropped(tmp_path) -> None:
+    """A folder of links into a volume that is not mounted: each dangling link was skipped, so
+    the class lost its images silently and validation passed."""
+    root = _tree(tmp_path / "links", train=3)
+    store = tmp_path / "store"
+    _png(store / "kept.png", 9)
+    os.symlink(store / "kept.png", root / "train" / "cat" / "linked.png")
+    os.symlink(store / "gone.png", root / "train" / "cat" / "dangling.png")
+    assert get_dataset_info(str(root)).num_train == 3 + 3 + 2  # both links count
+    ((path, reason),) = unreadable_images(str(root))
+    assert path == str(root / "train" / "cat" / "dangling.png") and "No such file" in reason
