@@ -408,6 +408,30 @@ def load_caltech256(root: str, download: bool) -> LoadedDataset:
     return _load_caltech("caltech256", tvd.Caltech256, rel, CALTECH256_TRAIN_PER_CLASS, root, download)
 
 
+class VisibleImageFolder(tvd.ImageFolder):
+    """torchvision's ``ImageFolder`` (its loader and extensions, as the papers' code reads these
+    trees) without hidden entries: a hidden folder (``.ipynb_checkpoints``) is no class and
+    nothing under one is an image, and a hidden file (``._0.jpg``, a macOS resource fork copied
+    with the tree) is no image — torchvision lists them, and the trial that decodes one fails."""
+
+    def __init__(self, root: str) -> None:
+        from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+
+        def visible(path: str) -> bool:
+            rel = os.path.relpath(path, root)
+            return has_file_allowed_extension(path, IMG_EXTENSIONS) and not any(
+                part.startswith(".") for part in rel.split(os.sep)
+            )
+
+        super().__init__(root, is_valid_file=visible)
+
+    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+        classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+        if not classes:
+            raise FileNotFoundError(f"no class folder in {directory}")
+        return classes, {c: i for i, c in enumerate(classes)}
+
+
 def _image_folder_loader(
     name: str, folder: str, parts: tuple[str, str]
 ) -> Callable[[str, bool], LoadedDataset]:
@@ -417,7 +441,7 @@ def _image_folder_loader(
         layout = f"{folder}/{{{parts[0]},{parts[1]}}}/<class>/<image>"
         for part in parts:
             _require(name, root, os.path.join(folder, part), False, downloadable=False, layout=layout)
-        train, test = (tvd.ImageFolder(os.path.join(root, folder, p)) for p in parts)
+        train, test = (VisibleImageFolder(os.path.join(root, folder, p)) for p in parts)
         return _loaded(
             train, test, _check_same_classes(name, {parts[0]: train.classes, parts[1]: test.classes})
         )

@@ -346,6 +346,23 @@ def test_image_folder_trees(name: str, parts: tuple[str, str], tmp_path: Path) -
     assert label == 1 and tuple(_pixel(img)) == colors[(parts[0], 1, 0)]
 
 
+def test_image_folder_trees_skip_hidden_files_and_folders(tmp_path: Path) -> None:
+    """A tree copied from a Mac (``._0.png`` resource forks, ``.DS_Store``) or opened in Jupyter
+    (``.ipynb_checkpoints``): torchvision's ImageFolder listed the resource fork as an image (the
+    trial decoding it failed) and the hidden folder as a class."""
+    for part in ("train", "test"):
+        for c, cls in enumerate(("a", "b")):
+            _save(tmp_path / "cub200" / part / cls / "0.png", _color(c))
+        (tmp_path / "cub200" / part / "a" / "._0.png").write_bytes(b"\x00\x05\x16\x07 Mac OS X")
+        (tmp_path / "cub200" / part / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+        _save(tmp_path / "cub200" / part / ".ipynb_checkpoints" / "x.png", (0, 0, 0))
+        _save(tmp_path / "cub200" / part / "b" / ".hidden" / "1.png", (0, 0, 0))
+    loaded = load_dataset("cub200", str(tmp_path))
+    assert loaded.class_names == ("a", "b")
+    assert len(loaded.train) == len(loaded.test) == 2
+    assert [tuple(_pixel(loaded.train[i][0])) for i in range(2)] == [_color(0), _color(1)]
+
+
 def test_image_folder_class_mismatch_is_named(tmp_path: Path) -> None:
     _save(tmp_path / "dogs" / "train" / "beagle" / "0.png", (1, 2, 3))
     _save(tmp_path / "dogs" / "train" / "pug" / "0.png", (1, 2, 3))
