@@ -333,8 +333,8 @@ def _hf_file(value: str, repo: str, filename: str | None, download: bool) -> Pat
                 errors.append(f"{fname}: {type(err).__name__}")
             except Exception as err:  # noqa: BLE001 — LocalEntryNotFoundError, HTTP and network errors
                 errors.append(f"{fname}: {type(err).__name__}")
-        if local_only:
-            errors.clear()  # report what the last attempt (the hub, when allowed) said
+        if local_only and not offline:
+            errors.clear()  # report what the last attempt (the hub) said
     folder = cache / f"models--{repo.replace('/', '--')}"
     why = (
         "HF_HUB_OFFLINE is set"

@@ -228,6 +228,11 @@ def test_timm_weights_missing_offline_name_the_cache(tmp_path, monkeypatch) -> N
     msg = str(err.value)
     assert str(tmp_path / "hf" / "hub" / "models--timm--vit_base_patch16_224.mae") in msg
     assert "HF_HUB_OFFLINE" in msg and "huggingface.co/timm/vit_base_patch16_224.mae" in msg
+    # what the cache lookup found, not an empty "()"
+    assert (
+        "is set (model.safetensors: LocalEntryNotFoundError; pytorch_model.bin: LocalEntryNotFoundError)"
+        in msg
+    )
     with pytest.raises(ConfigError, match="need a timm backbone"):
         resolve_weights("timm", "torchvision.resnet50")
 
