@@ -52,11 +52,14 @@ def _no_finished_runs(experiment: str, tracking_uri: str | None, version: str) -
     have names the ones it has; one it has counts its runs by status."""
     from collections import Counter
 
-    from ftsweep.runs import load_runs
+    from ftsweep.runs import load_runs, sweep_versions
 
     if version.isdigit():
+        # from the version runs: "all" counts each trial once, under its latest version only
         every = load_runs(experiment, tracking_uri, status=None, version="all")
-        versions = sorted({int(v) for v in every["sweep_version"]}) if len(every) else []
+        versions = sorted(
+            {int(v) for v in every["sweep_version"]}.union(*sweep_versions(experiment, tracking_uri).values())
+        )
         if int(version) not in versions:
             have = ", ".join(map(str, versions)) or "none (no trial has run)"
             return ConfigError("--version", version, f"experiment {experiment!r} has versions {have}")

@@ -750,7 +750,7 @@ def run_spec(
     (:func:`check_resources`) — each a ``ConfigError`` before any result or run is written —;
     then a new version's folder, held while :func:`run_sweep` runs it."""
     from ftsweep.tracking import tracking_uri as resolve_uri
-    from ftsweep.versions import choose_version, create_version, spec_hash
+    from ftsweep.versions import choose_version, create_version, latest_version, spec_hash
 
     results_dir = Path(results_dir).resolve()
     root, digest = results_dir / spec.folder, spec_hash(spec.raw, smoke=spec.smoke)
@@ -772,7 +772,18 @@ def run_spec(
         check_resources(spec.resources)
     resuming = version is not None
     if version is None:
-        version = create_version(root, digest, command, uri)
+        from ftsweep.runs import end_running_runs, sweep_versions
+
+        abandoned = latest_version(root) if new else None
+        if abandoned is not None and abandoned.unfinished:  # its driver is dead (choose_version)
+            ended = end_running_runs(spec.experiment, spec.name, abandoned.number, uri)
+            if ended and kwargs.get("log", True):
+                print(
+                    f"ftsweep: v{abandoned.number}: {ended} run(s) its dead driver left RUNNING ended KILLED"
+                )
+        # numbered after every version the store holds, so no two sweeps share a number there
+        stored = sweep_versions(spec.experiment, uri).get(spec.name, [])
+        version = create_version(root, digest, command, uri, after=max(stored, default=0))
     with version.hold():
         return run_sweep(
             spec,

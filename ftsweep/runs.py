@@ -10,9 +10,11 @@ import pandas as pd
 __all__ = [
     "PATH_PARAMS",
     "PLACE_PARAMS",
+    "end_running_runs",
     "load_runs",
     "missing_store",
     "parse_param",
+    "sweep_versions",
     "setting",
     "trial_identity",
 ]
@@ -74,6 +76,52 @@ def missing_store(uri: str) -> Path | None:
         folder = Path(unquote(parsed.path) if parsed.scheme else uri)
         return None if folder.is_dir() else folder
     return None
+
+
+def _experiment(experiment: str, tracking_uri: str | None):  # noqa: ANN202 — (client, id) or None
+    """The store's client and ``experiment``'s id, or None where the local store or the experiment
+    does not exist (nothing is created)."""
+    from mlflow.tracking import MlflowClient
+
+    from ftsweep.tracking import tracking_uri as resolve
+
+    uri = resolve(tracking_uri)
+    if missing_store(uri) is not None:
+        return None
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return None if exp is None else (client, exp.experiment_id)
+
+
+def sweep_versions(experiment: str, tracking_uri: str | None = None) -> dict[str, list[int]]:
+    """Each spec's versions that logged to ``experiment``: the tag ``sweep`` (the spec's name) →
+    the sorted ``sweep_version`` of its version runs; ``{}`` without the store or experiment.
+    Every version that logged a trial has its version run."""
+    found = _experiment(experiment, tracking_uri)
+    if found is None:
+        return {}
+    client, exp_id = found
+    out: dict[str, set[int]] = {}
+    for run in client.search_runs([exp_id], "tags.`ftsweep.kind` = 'sweep'", max_results=50_000):
+        tags = run.data.tags
+        out.setdefault(tags.get("sweep", ""), set()).add(int(tags.get("sweep_version", "0") or 0))
+    return {name: sorted(v) for name, v in out.items()}
+
+
+def end_running_runs(experiment: str, sweep: str, version: int, tracking_uri: str | None = None) -> int:
+    """End KILLED (tag ``status=KILLED``) every run of ``sweep``'s ``version`` still RUNNING: a
+    version whose driver died and that is left for a new one (``ftsweep run --new``) has nobody
+    left to end them. Returns how many were ended."""
+    found = _experiment(experiment, tracking_uri)
+    if found is None:
+        return 0
+    client, exp_id = found
+    query = f"tags.sweep = '{sweep}' and tags.sweep_version = '{version}' and attributes.status = 'RUNNING'"
+    runs = client.search_runs([exp_id], query, max_results=50_000)
+    for run in runs:
+        client.set_tag(run.info.run_id, "status", "KILLED")
+        client.set_terminated(run.info.run_id, "KILLED")
+    return len(runs)
 
 
 def load_runs(

@@ -115,10 +115,14 @@ def latest_version(root: Path) -> Version | None:
     return versions[-1] if versions else None
 
 
-def create_version(root: Path, digest: str, command: str = "", tracking_uri: str = "") -> Version:
-    """A new version folder under ``root``, numbered after the highest existing one."""
+def create_version(
+    root: Path, digest: str, command: str = "", tracking_uri: str = "", after: int = 0
+) -> Version:
+    """A new version folder under ``root``, numbered after the highest existing one and after
+    ``after`` (the highest version of the spec its MLflow store already holds: another results
+    folder, or one since removed, logged to the same store under those numbers)."""
     root.mkdir(parents=True, exist_ok=True)
-    n = max((v.number for v in list_versions(root)), default=0) + 1
+    n = max(max((v.number for v in list_versions(root)), default=0), after) + 1
     while True:
         path = root / f"v{n}"
         try:

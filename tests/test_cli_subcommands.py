@@ -250,6 +250,32 @@ def test_a_version_without_finished_runs_counts_its_runs_by_status(tmp, capsys) 
         assert f"has no finished runs (version {version}: 2 FAILED, 1 KILLED)\n" in err, err
 
 
+def test_a_version_whose_trials_ran_again_later_is_still_named(tmp, capsys) -> None:
+    """v1's driver died with its trial RUNNING; v2 ran the same trial to the end. ``--version 1``
+    said "has versions 2": the version list counted each trial once, under its latest version."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp}/m.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("again")
+    tags = {
+        "method": "ce",
+        "label": "ce",
+        "dataset": "digits",
+        "seed": "0",
+        "sweep": "again",
+        "job": "ce-digits",
+    }
+    for version, status in (("1", "RUNNING"), ("2", "FINISHED")):
+        client.create_run(exp, tags={"sweep": "again", "sweep_version": version, "ftsweep.kind": "sweep"})
+        run = client.create_run(exp, tags={**tags, "sweep_version": version})
+        if status != "RUNNING":
+            client.set_terminated(run.info.run_id, status)
+    capsys.readouterr()
+    err = _bad(["table", "--experiment", "again", "--tracking-uri", uri, "--version", "1"], capsys, tmp)
+    assert "has no finished runs (version 1: 1 RUNNING)\n" in err, err
+
+
 def test_table_marks_a_cell_with_a_seed_that_did_not_finish(tmp, capsys) -> None:
     """ce's seed 1 FAILED, scl's seed 1 still RUNNING: each cell holds one finished seed of the two
     tried, marked (n=1/2) as run's table does — "± 0.00" alone read as two seeds agreeing."""

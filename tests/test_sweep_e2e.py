@@ -351,3 +351,47 @@ def test_hyperband_pauses_and_resumes_trials_in_their_own_runs(ray_session, tmp_
         epochs[r.info.run_id] = len(steps)
     assert min(epochs.values()) < 9 and max(epochs.values()) == 9  # some stopped, the best ran on
     assert any(r.data.tags.get("restored_from_iteration") for r in runs)  # paused, then resumed
+
+
+def test_versions_are_numbered_across_results_folders_of_one_store(ray_session, tmp_path: Path) -> None:
+    """Two results folders (or one removed and made again) logging to one store: each numbered
+    its versions from 1, so the store held two sweeps as v1 — a table of v1 pooled them, and the
+    second's trials were nested under the first's version run. And ``--new`` beside a version
+    whose driver died left that version's runs RUNNING for ever."""
+    from mlflow.tracking import MlflowClient
+
+    from ftsweep.config.spec import load_spec
+    from ftsweep.runner import run_spec
+    from ftsweep.runs import load_runs, sweep_versions
+    from ftsweep.versions import latest_version
+
+    spec_path = tmp_path / "e2e.yaml"
+    spec_path.write_text(textwrap.dedent(SPEC.replace("lambda_: [0.1, 0.5, 0.9]", "lambda_: [0.5]")))
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    spec = load_spec(spec_path, smoke=True)
+    first = run_spec(spec, results_dir=tmp_path / "a", tracking_uri=uri, log=False)
+    second = run_spec(spec, results_dir=tmp_path / "b", tracking_uri=uri, log=False)
+    assert (first.version, second.version) == (1, 2)
+    assert (tmp_path / "b" / spec.folder / "v2").is_dir() and not (
+        tmp_path / "b" / spec.folder / "v1"
+    ).exists()
+    v1, v2 = (load_runs(spec.experiment, uri, version=v) for v in (1, 2))
+    assert len(v1) == len(v2) == 2 and not set(v1["run_id"]) & set(v2["run_id"])
+    assert sweep_versions(spec.experiment, uri) == {spec.name: [1, 2]}
+
+    # v2's driver "died": its version is left running, with a run RUNNING in the store
+    dead = latest_version(tmp_path / "b" / spec.folder)
+    dead.state = "running"
+    dead.save()
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(spec.experiment).experiment_id
+    left = client.create_run(
+        exp, tags={"sweep": spec.name, "sweep_version": "2", "trial_id": "x"}
+    ).info.run_id
+    third = run_spec(spec, results_dir=tmp_path / "b", tracking_uri=uri, new=True, log=False)
+    assert third.version == 3 and third.finished == 2
+    assert (
+        client.get_run(left).info.status == "KILLED" and client.get_run(left).data.tags["status"] == "KILLED"
+    )
+    running = client.search_runs([exp], "attributes.status = 'RUNNING'")
+    assert running == []
