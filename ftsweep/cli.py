@@ -586,6 +586,15 @@ def cmd_table(args: argparse.Namespace) -> int:
         rows, cols = _axes(args)
         if args.format == "parquet" and not args.output:
             raise ConfigError("--format", "parquet", "needs --output PATH")
+        if args.output and (Path(args.output).suffix == ".parquet") != (args.format == "parquet"):
+            # the file is written in --format: a parquet name of text, or parquet under .csv, misleads
+            raise ConfigError(
+                "--output",
+                args.output,
+                "must end in .parquet with --format parquet"
+                if args.format == "parquet"
+                else f"is a .parquet name but --format is {args.format}; give --format parquet or another name",
+            )
         output = _output_file("--output", args.output) if args.output else None
         df = _version_runs(args)
         frame = _layout_frame(args, df) if args.layout else None

@@ -326,6 +326,23 @@ def test_table_output_parquet_into_a_new_folder(store, tmp) -> None:
     assert set(pd.read_parquet(out)["row"]) == {"ce", "scl"}
 
 
+@pytest.mark.parametrize(
+    ("name", "fmt", "message"),
+    [
+        ("t.csv", "parquet", "must end in .parquet with --format parquet"),
+        ("t.txt", "parquet", "must end in .parquet with --format parquet"),  # was a traceback
+        ("t.parquet", "md", "is a .parquet name but --format is md"),
+    ],
+)
+def test_table_output_name_and_format_agree(name, fmt, message, store, tmp, capsys) -> None:
+    """``--format parquet --output t.csv`` wrote CSV text and said "wrote t.csv" (the file's
+    suffix chose the format); ``t.txt`` was a traceback."""
+    base = ["table", "--experiment", "exp", "--tracking-uri", store, "--format", fmt, "--output"]
+    err = _bad([*base, str(tmp / name)], capsys, tmp)
+    assert f"--output: {str(tmp / name)!r} — {message}" in err
+    assert not (tmp / name).exists()
+
+
 def test_table_refuses_an_output_that_cannot_be_written(store, tmp, capsys) -> None:
     (tmp / "taken").write_text("x")
     (tmp / "folder").mkdir()
