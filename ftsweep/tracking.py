@@ -775,7 +775,14 @@ class MLflowTrialLogger(tune.Callback):
                 self._terminate(run.info.run_id, "KILLED", {}, deadline)
 
     def _terminate(self, run_id: str, status: str, tags: Mapping[str, str], deadline: float) -> None:
-        """Tags, the tag ``status`` and the run's terminal status, each retried to ``deadline``."""
+        """Tags, the tag ``status`` and the run's terminal status, each retried to ``deadline``. A
+        run ending FINISHED that carries an ``error`` (its trial failed, then a retry finished it in
+        the same run) keeps that text as ``error_before_retry``: ``error`` is a failed run's."""
+        if status == "FINISHED":
+            old = self._write(lambda: self.client.get_run(run_id).data.tags.get("error"), deadline, "get_run")
+            if old is not None:
+                tags = {"error_before_retry": old, **tags}
+                self._write(lambda: self.client.delete_tag(run_id, "error"), deadline, "delete_tag")
         for k, v in {**tags, "status": status}.items():
             self._write(lambda k=k, v=v: self.client.set_tag(run_id, k, v), deadline, "set_tag")
         self._write(lambda: self.client.set_terminated(run_id, status), deadline, "set_terminated")

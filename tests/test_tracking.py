@@ -65,6 +65,30 @@ def test_error_marks_run_failed_with_reason(tmp_path) -> None:
     )
 
 
+def test_a_failed_trial_a_retry_finishes_loses_its_error_tag(tmp_path) -> None:
+    """A trial's worker died (FAILED, tag ``error``); ``--retry-failed`` restarted it in the same
+    run, which ended FINISHED still tagged with the error: ``load_runs`` showed a finished run's
+    ``error``. The text stays as ``error_before_retry``."""
+    from ftsweep.runs import load_runs
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    err = tmp_path / "error.txt"
+    err.write_text("ray.exceptions.ActorDiedError: The actor died unexpectedly\n")
+    trial = _trial("t3")
+    trial.error_file = str(err)
+    log = MLflowTrialLogger("exp", uri, {"sweep": "s", "sweep_version": "1"})
+    log.on_trial_result(0, [], trial, {"training_iteration": 1, "val/acc": 10.0})
+    log.on_trial_error(0, [], trial)
+    retry = MLflowTrialLogger("exp", uri, {"sweep": "s", "sweep_version": "1"})
+    retry.on_trial_result(0, [], trial, {"training_iteration": 2, "val/acc": 20.0, "done": True})
+    retry.on_trial_complete(0, [], trial)
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    assert run.info.status == "FINISHED" and "error" not in run.data.tags
+    assert run.data.tags["error_before_retry"].startswith("ray.exceptions.ActorDiedError")
+    assert load_runs("exp", uri)["error"].tolist() == [""]
+
+
 def test_a_resume_that_ends_every_trial_finishes_the_parents_an_interrupt_killed(tmp_path) -> None:
     """Driver 1 is interrupted mid-trial: trial, job and sweep runs end KILLED. Driver 2 (a
     resume) continues the trial's own run, which does not reopen the parents; once every trial
