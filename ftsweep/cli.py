@@ -47,6 +47,35 @@ def _version_runs(args: argparse.Namespace):  # noqa: ANN202 — a DataFrame
     return df
 
 
+def _select_by(args: argparse.Namespace, df):  # noqa: ANN001, ANN202 — a DataFrame; str | None
+    """What ``table`` / ``export`` select a cell's configuration by: ``--select-by``, else the
+    ``table.select_by`` of the spec the runs came from (their tag ``select_by``, as the run's own
+    table used it), else ``best/val/acc`` (None for runs without a validation split). A paper
+    layout selects as it says.
+
+    Raises:
+        ConfigError: a ``--select-by`` the runs do not have; runs of specs that select by
+            different metrics, without ``--select-by``.
+    """
+    from ftsweep.tables import default_select_by
+
+    if args.select_by is not None:
+        metrics = sorted(c for c in df.columns if "/" in c)
+        if args.select_by not in df.columns:
+            raise ConfigError(
+                "--select-by", args.select_by, "is not a metric of the runs; they have " + ", ".join(metrics)
+            )
+        return args.select_by
+    named = df.attrs.get("select_by", [])
+    if len(named) > 1:
+        raise ConfigError(
+            "--select-by",
+            None,
+            f"must be given: the runs' specs select by {' and '.join(named)} (table.select_by)",
+        )
+    return named[0] if named else default_select_by(df)
+
+
 def _no_finished_runs(experiment: str, tracking_uri: str | None, version: str) -> ConfigError:
     """The error for a ``--version`` without finished runs: a version the experiment does not
     have names the ones it has; one it has counts its runs by status."""
@@ -551,6 +580,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+SELECT_BY_HELP = (
+    "the metric a cell's configuration is selected by (default the spec's table.select_by, as the "
+    "run's own table, else best/val/acc; a loss: the lowest)"
+)
+
 #: ``table``'s --rows / --cols / --metric when no --layout is given
 TABLE_DEFAULTS = {"rows": "method", "cols": "dataset", "metric": "test/acc"}
 
@@ -559,13 +593,13 @@ def _table_axes_or_layout(args: argparse.Namespace) -> None:
     """``--layout`` names its own rows, columns, metric and baseline: a --rows, --cols, --metric
     or --baseline beside it would be ignored, so it is refused; without a layout the unset ones
     take :data:`TABLE_DEFAULTS`."""
-    given = [k for k in ("rows", "cols", "metric", "baseline") if getattr(args, k) is not None]
+    given = [k for k in ("rows", "cols", "metric", "baseline", "select_by") if getattr(args, k) is not None]
     if args.layout and given:
         raise ConfigError(
-            f"--{given[0]}",
+            f"--{given[0].replace('_', '-')}",
             getattr(args, given[0]),
-            f"is not read with --layout (the layout {args.layout} names its rows, columns, metric and "
-            "baseline); drop one of them",
+            f"is not read with --layout (the layout {args.layout} names its rows, columns, metric, "
+            "baseline and selection); drop one of them",
         )
     for k, v in TABLE_DEFAULTS.items():
         if getattr(args, k) is None:
@@ -574,7 +608,7 @@ def _table_axes_or_layout(args: argparse.Namespace) -> None:
 
 def cmd_table(args: argparse.Namespace) -> int:
     from ftsweep.config.spec import metric_direction
-    from ftsweep.tables import default_select_by, format_table, render_frame, summarize, write_table
+    from ftsweep.tables import format_table, render_frame, summarize, write_table
 
     try:
         _check_tracking_uri(args.tracking_uri)
@@ -597,6 +631,7 @@ def cmd_table(args: argparse.Namespace) -> int:
             )
         output = _output_file("--output", args.output) if args.output else None
         df = _version_runs(args)
+        select_by = None if args.layout else _select_by(args, df)
         frame = _layout_frame(args, df) if args.layout else None
     except ConfigError as e:
         return _fail(str(e))
@@ -611,7 +646,7 @@ def cmd_table(args: argparse.Namespace) -> int:
                 _write_text(output, text)
         return 0
     try:
-        mean, std, n = summarize(df, rows, cols, args.metric, select_by=default_select_by(df))
+        mean, std, n = summarize(df, rows, cols, args.metric, select_by=select_by)
     except (KeyError, ValueError) as e:
         return _fail(f"--rows/--cols/--metric: {e.args[0]}")
     baseline = args.baseline
@@ -640,9 +675,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     try:
         _check_tracking_uri(args.tracking_uri)
+        given = [k for k in ("rows", "cols", "select_by") if getattr(args, k) is not None]
+        if args.layout and given:  # the layout names its cells and how it selects them
+            raise ConfigError(
+                f"--{given[0].replace('_', '-')}",
+                getattr(args, given[0]),
+                f"is not read with --layout (the layout {args.layout} names its cells and their "
+                "selection); drop one of them",
+            )
+        args.rows, args.cols = args.rows or "method", args.cols or "dataset"
         rows, cols = _axes(args)
         out = _folder("--output", args.output or Path("results") / args.experiment / "export")
         df = _version_runs(args)
+        select_by = _select_by(args, df) or "best/val/acc"
         layout = load_layout(args.layout, "--layout") if args.layout else None
         try:
             cells = export_runs(
@@ -653,6 +698,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 layout=layout,
                 tracking_uri=args.tracking_uri,
                 results=args.results,
+                select_by=select_by,
                 force=args.force,
             )
         except ConfigError:  # a ValueError of its own: said as it is, below
@@ -860,6 +906,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cols", default=None, help="run columns, comma-separated (default dataset)")
     t.add_argument("--metric", default=None, help="the metric of the cells (default test/acc)")
     t.add_argument("--format", default="md", choices=("md", "latex", "csv", "parquet"))
+    t.add_argument("--select-by", default=None, help=SELECT_BY_HELP)
     t.add_argument("--baseline", default=None)
     t.add_argument("--layout", default=None, help="a paper layout, e.g. analysis.coin:table4")
     t.add_argument("--paper", action="store_true", help="with --layout: ours | paper | Δ per cell, p-values")
@@ -880,9 +927,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="sweep version N, latest (default) or all (each trial identity's latest finished run counts once)",
     )
     ex.add_argument("--output", default=None, help="folder (default results/<experiment>/export)")
-    ex.add_argument("--rows", default="method")
-    ex.add_argument("--cols", default="dataset")
+    ex.add_argument("--rows", default=None, help="run columns of the rows (default method)")
+    ex.add_argument("--cols", default=None, help="run columns of the columns (default dataset)")
     ex.add_argument("--layout", default=None, help="the cells of a paper layout, e.g. analysis.coin:table4")
+    ex.add_argument("--select-by", default=None, help=SELECT_BY_HELP)
     ex.add_argument("--results", default="results", help="the sweep's --results (where its checkpoints are)")
     ex.add_argument(
         "--force", action="store_true", help="replace cell folders an earlier export wrote in --output"

@@ -420,10 +420,13 @@ def export_runs(
     from mlflow.tracking import MlflowClient
 
     from ftsweep.config.errors import ConfigError
+    from ftsweep.config.spec import metric_direction
     from ftsweep.tracking import tracking_uri as resolve
 
     cells = (
-        layout_cells(layout, df) if layout is not None else select_cells(df, rows, cols, select_by=select_by)
+        layout_cells(layout, df)
+        if layout is not None
+        else select_cells(df, rows, cols, select_by=select_by, mode=metric_direction(select_by) or "max")
     )
     client = MlflowClient(resolve(tracking_uri))
     out = Path(out)

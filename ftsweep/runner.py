@@ -649,6 +649,8 @@ def run_sweep(
                 "smoke": str(spec.smoke),
                 "overrides": "; ".join(spec.overrides),
                 "sweep_version": str(version.number),
+                # what `ftsweep table` / `export` select by, as the run's own table did
+                **({"select_by": spec.table["select_by"]} if spec.table.get("select_by") else {}),
             },
             jobs={job.name: job_info(job) for job in jobs},
             description=spec.description,

@@ -140,7 +140,8 @@ def load_runs(
     ``"all"`` (or None) every version; in every case a trial identity (:func:`trial_identity`)
     counts once — its latest run of the requested status.
 
-    ``df.attrs["params"]`` lists the param (configuration) columns. Columns: ``run_id``, ``status``, ``method`` (the spec label), ``dataset``, ``seed``, every
+    ``df.attrs["params"]`` lists the param (configuration) columns, ``df.attrs["select_by"]``
+    the ``table.select_by`` the runs' specs named (their tag ``select_by``; empty where unset). Columns: ``run_id``, ``status``, ``method`` (the spec label), ``dataset``, ``seed``, every
     param (config field) by name, every final metric by name (``test/acc`` = the selected
     epoch's), and ``error`` for failed runs.
 
@@ -184,6 +185,7 @@ def load_runs(
         row["sweep_version"] = int(run.data.tags.get("sweep_version", "0") or 0)
         row["sweep"] = run.data.tags.get("sweep", "")
         row["start_time"] = run.info.start_time or 0
+        row["_select_by"] = run.data.tags.get("select_by", "")
         rows.append(row)
     df = pd.DataFrame(rows)
     names = sorted(params - {"seed"})
@@ -197,6 +199,8 @@ def load_runs(
         ident = df.apply(trial_identity, axis=1, params=names) if len(df) else pd.Series(dtype=str)
         df = df.assign(_identity=ident).sort_values(["sweep_version", "start_time"], kind="stable")
         df = df.drop_duplicates("_identity", keep="last").drop(columns="_identity")
-    df = df.reset_index(drop=True)
+    selections = sorted(set(df["_select_by"]) - {""}) if len(df) else []
+    df = df.drop(columns="_select_by", errors="ignore").reset_index(drop=True)
     df.attrs["params"] = names
+    df.attrs["select_by"] = selections  # the specs' table.select_by (tag select_by), where set
     return df

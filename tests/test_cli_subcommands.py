@@ -737,3 +737,57 @@ def test_ctrl_c_in_any_command_exits_130_without_a_traceback(monkeypatch, capsys
         cli.entry()
     assert exit_.value.code == 130
     assert capsys.readouterr().err == "\nftsweep: interrupted (SIGINT)\n"
+
+
+@pytest.fixture
+def loss_selected(tmp) -> str:
+    """ce on digits at two lr, two seeds each, from a spec with ``table.select_by: val/loss``
+    (tag ``select_by``): lr 0.1 has the lower val/loss, lr 0.03 the higher best/val/acc."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp}/sel.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("sel")
+    for lr, loss, acc, test in (("0.03", 0.9, 80.0, 70.0), ("0.1", 0.4, 79.0, 90.0)):
+        for seed in (0, 1):
+            tags = {"method": "ce", "label": "ce", "dataset": "digits", "seed": str(seed), "job": "ce-digits"}
+            trial = {"trial_id": f"lr{lr}-seed{seed}", "sweep_version": "1", "select_by": "val/loss"}
+            run = client.create_run(exp, tags={**tags, **trial})
+            rid = run.info.run_id
+            client.log_param(rid, "lr", lr)
+            for key, value in (
+                ("val/loss", loss + seed / 100),
+                ("best/val/acc", acc),
+                ("test/acc", test + seed),
+            ):
+                client.log_metric(rid, key, value)
+            client.set_terminated(rid, "FINISHED")
+    return uri
+
+
+def test_table_selects_by_the_specs_select_by_as_the_runs_own_table(loss_selected, tmp, capsys) -> None:
+    """The run's table.md selected lr 0.1 (lowest val/loss, the spec's ``table.select_by``);
+    ``ftsweep table`` selected lr 0.03 by best/val/acc — two tables of one version."""
+    base = ["table", "--experiment", "sel", "--tracking-uri", loss_selected]
+    capsys.readouterr()
+    assert cli.main(base) == 0
+    assert "| ce | 90.50 ± 0.71 |" in capsys.readouterr().out
+    assert cli.main([*base, "--select-by", "best/val/acc"]) == 0
+    assert "| ce | 70.50 ± 0.71 |" in capsys.readouterr().out
+    err = _bad([*base, "--select-by", "val/los"], capsys, tmp)
+    assert (
+        "--select-by: 'val/los' — is not a metric of the runs; they have best/val/acc, test/acc, val/loss"
+        in err
+    )
+
+
+def test_export_writes_the_run_the_specs_selection_chose(loss_selected, tmp, capsys) -> None:
+    """Export selected by best/val/acc whatever the spec said: not the configuration of the
+    table. The runs have no checkpoints here, so the refusal names the trial export chose."""
+    argv = ["export", "--experiment", "sel", "--tracking-uri", loss_selected, "--output", str(tmp / "x")]
+    err = _bad([*argv, "--results", str(tmp / "none")], capsys, tmp)
+    assert "no checkpoint_*/state.pt of trial ce-digits_lr0.1-seed0" in err, err  # lowest val/loss
+    err = _bad([*argv, "--results", str(tmp / "none"), "--select-by", "best/val/acc"], capsys, tmp)
+    assert "of trial ce-digits_lr0.03-seed0" in err, err  # best/val/acc 80 ties: the first seed
+    err = _bad([*argv, "--layout", "analysis.coin:table4", "--rows", "lr"], capsys, tmp)
+    assert "--rows: 'lr' — is not read with --layout" in err

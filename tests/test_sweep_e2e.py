@@ -366,7 +366,10 @@ def test_versions_are_numbered_across_results_folders_of_one_store(ray_session, 
     from ftsweep.versions import latest_version
 
     spec_path = tmp_path / "e2e.yaml"
-    spec_path.write_text(textwrap.dedent(SPEC.replace("lambda_: [0.1, 0.5, 0.9]", "lambda_: [0.5]")))
+    text = SPEC.replace("lambda_: [0.1, 0.5, 0.9]", "lambda_: [0.5]").replace(
+        "baseline: ce}", "select_by: val/loss}"
+    )
+    spec_path.write_text(textwrap.dedent(text))
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     spec = load_spec(spec_path, smoke=True)
     first = run_spec(spec, results_dir=tmp_path / "a", tracking_uri=uri, log=False)
@@ -378,6 +381,7 @@ def test_versions_are_numbered_across_results_folders_of_one_store(ray_session, 
     v1, v2 = (load_runs(spec.experiment, uri, version=v) for v in (1, 2))
     assert len(v1) == len(v2) == 2 and not set(v1["run_id"]) & set(v2["run_id"])
     assert sweep_versions(spec.experiment, uri) == {spec.name: [1, 2]}
+    assert v1.attrs["select_by"] == ["val/loss"]  # what `ftsweep table` selects these runs by
 
     # v2's driver "died": its version is left running, with a run RUNNING in the store
     dead = latest_version(tmp_path / "b" / spec.folder)
