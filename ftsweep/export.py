@@ -107,8 +107,9 @@ def select_cells(
 def layout_cells(layout: Callable[[pd.DataFrame], Any], df: pd.DataFrame) -> list[tuple[Any, Any, pd.Series]]:
     """The cells of a paper layout (``analysis.<paper>:<table>``): it is rendered once and every
     configuration selection it makes is recorded; each selection's keys split into rows (all but
-    the last) and the column (the last). A cell found by several selections (a table with
-    accuracy and time cost per cell) keeps the first.
+    the last) and the column (the last). A cell found by several selections over the same keys (a
+    table with accuracy and time cost per cell) keeps the first; where selections use different
+    keys, each row is named ``key=value`` (the cells of a λ_n row and a λ_p row are not one).
 
     Raises:
         KeyError: the layout made no selection from these runs.
@@ -117,13 +118,18 @@ def layout_cells(layout: Callable[[pd.DataFrame], Any], df: pd.DataFrame) -> lis
 
     with recorded_selections() as calls:
         layout(df)
+    calls = [c for c in calls if "run_id" in c[3].columns and not c[3].empty]
+    # selections over different keys are different cells even where their values agree (Core-
+    # tuning's Table 6: a row of λ_n values and one of λ_p values): their rows name the keys
+    named = len({tuple(keys) for keys, *_ in calls}) > 1
     seen: dict[tuple, tuple[Any, Any, pd.Series]] = {}
     for keys, select_by, mode, chosen in calls:
-        if "run_id" not in chosen.columns or chosen.empty:
-            continue
         rows, cols = keys[:-1] or keys, keys[-1:] if len(keys) > 1 else []
         for r, c, run in _cells_of(chosen, rows, cols, select_by, mode):
-            seen.setdefault((repr(r), repr(c)), (r, c, run))
+            if named:
+                values = r if isinstance(r, tuple) else (r,)
+                r = ",".join(f"{k}={v}" for k, v in zip(rows, values, strict=True))
+            seen.setdefault((tuple(keys), repr(r), repr(c)), (r, c, run))
     if not seen:
         raise KeyError("the layout selected no configuration from these runs")
     return list(seen.values())

@@ -277,3 +277,32 @@ def test_force_refuses_a_spare_an_interrupted_export_left(store, capsys) -> None
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"--output: {str(out)!r} — holds .ce__digits.replaced/, the cell ce__digits/ as an " in err
+
+
+def test_layout_cells_of_selections_over_different_keys_are_all_kept() -> None:
+    """Core-tuning's Table 6: a row of λ_n values (λ_p held at 0.8) and one of λ_p values (λ_n
+    held): both select cells keyed (0.0, digits) and (0.2, digits), and only the λ_n row's two
+    were exported, silently. Each now names its key."""
+    import pandas as pd
+
+    from ftsweep.export import layout_cells
+    from ftsweep.tables import select_configs
+
+    rows = []
+    for i, (ln, lp) in enumerate([(0.0, 0.8), (0.2, 0.8), (0.8, 0.0), (0.8, 0.2)]):
+        rows.append({"run_id": f"r{i}", "method": "ct", "dataset": "digits", "seed": 0, "lambda_n": ln,
+                     "lambda_p": lp, "best/val/acc": 50.0 + i, "test/acc": 60.0 + i})  # fmt: skip
+    df = pd.DataFrame(rows)
+
+    def layout(runs: pd.DataFrame) -> None:
+        select_configs(runs[runs.lambda_p == 0.8], ["lambda_n", "dataset"])
+        select_configs(runs[runs.lambda_n == 0.8], ["lambda_p", "dataset"])
+        select_configs(runs[runs.lambda_n == 0.8], ["lambda_p", "dataset"])  # e.g. a time-cost row
+
+    got = {(r, c): run["run_id"] for r, c, run in layout_cells(layout, df)}
+    assert got == {
+        ("lambda_n=0.0", "digits"): "r0",
+        ("lambda_n=0.2", "digits"): "r1",
+        ("lambda_p=0.0", "digits"): "r2",
+        ("lambda_p=0.2", "digits"): "r3",
+    }
