@@ -44,7 +44,30 @@ def _version_runs(args: argparse.Namespace):  # noqa: ANN202 — a DataFrame
         ) from None
     if df.empty:
         raise _no_finished_runs(args.experiment, args.tracking_uri, version)
+    if version.isdigit():
+        _note_shared_versions(args.experiment, args.tracking_uri, int(version))
     return df
+
+
+def _note_shared_versions(experiment: str, tracking_uri: str | None, version: int) -> None:
+    """Versions are numbered per spec: where several specs log to ``experiment``, ``--version N``
+    is each one's vN — say whose it is, and which specs have none (their rows are missing)."""
+    from ftsweep.runs import sweep_versions
+
+    specs = sweep_versions(experiment, tracking_uri)
+    if len(specs) < 2:
+        return
+    have = sorted(name for name, vs in specs.items() if version in vs)
+    lack = {name: vs for name, vs in sorted(specs.items()) if version not in vs}
+    print(
+        f"ftsweep: note: {len(specs)} specs log to {experiment!r} and number their versions each: "
+        f"--version {version} is v{version} of {', '.join(have)}"
+        + "".join(
+            f"; {name} has no v{version} (its versions: {', '.join(map(str, vs))})"
+            for name, vs in lack.items()
+        ),
+        file=sys.stderr,
+    )
 
 
 def _select_by(args: argparse.Namespace, df):  # noqa: ANN001, ANN202 — a DataFrame; str | None

@@ -791,3 +791,31 @@ def test_export_writes_the_run_the_specs_selection_chose(loss_selected, tmp, cap
     assert "of trial ce-digits_lr0.03-seed0" in err, err  # best/val/acc 80 ties: the first seed
     err = _bad([*argv, "--layout", "analysis.coin:table4", "--rows", "lr"], capsys, tmp)
     assert "--rows: 'lr' — is not read with --layout" in err
+
+
+def test_version_n_of_an_experiment_two_specs_share_says_whose_it_is(tmp, capsys) -> None:
+    """s1 (ce) ran twice, s2 (scl) once, both into experiment ``shared``: ``--version 2`` is s1's
+    v2 alone, and scl's row was missing with no word."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp}/m.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("shared")
+    for sweep, method, version in (("s1", "ce", "1"), ("s2", "scl", "1"), ("s1", "ce", "2")):
+        client.create_run(exp, tags={"sweep": sweep, "sweep_version": version, "ftsweep.kind": "sweep"})
+        tags = {
+            "method": method,
+            "label": method,
+            "dataset": "digits",
+            "seed": "0",
+            "job": f"{method}-digits",
+        }
+        run = client.create_run(exp, tags={**tags, "sweep": sweep, "sweep_version": version})
+        client.log_metric(run.info.run_id, "best/val/acc", 50.0)
+        client.log_metric(run.info.run_id, "test/acc", 60.0)
+        client.set_terminated(run.info.run_id, "FINISHED")
+    capsys.readouterr()
+    assert cli.main(["table", "--experiment", "shared", "--tracking-uri", uri, "--version", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "2 specs log to 'shared' and number their versions each: --version 2 is v2 of s1; " in err
+    assert "s2 has no v2 (its versions: 1)" in err
