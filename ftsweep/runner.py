@@ -774,11 +774,13 @@ def run_spec(
         check_resources(spec.resources)
     resuming = version is not None
     if version is None:
-        from ftsweep.runs import end_running_runs, sweep_versions
+        from ftsweep.runs import sweep_versions
+        from ftsweep.tracking import MLflowTrialLogger
 
         abandoned = latest_version(root) if new else None
         if abandoned is not None and abandoned.unfinished:  # its driver is dead (choose_version)
-            ended = end_running_runs(spec.experiment, spec.name, abandoned.number, uri)
+            tags = {"sweep": spec.name, "sweep_version": str(abandoned.number)}
+            ended = MLflowTrialLogger(spec.experiment, uri, tags).kill_open_runs()
             if ended and kwargs.get("log", True):
                 print(
                     f"ftsweep: v{abandoned.number}: {ended} run(s) its dead driver left RUNNING ended KILLED"

@@ -10,7 +10,6 @@ import pandas as pd
 __all__ = [
     "PATH_PARAMS",
     "PLACE_PARAMS",
-    "end_running_runs",
     "load_runs",
     "missing_store",
     "parse_param",
@@ -106,22 +105,6 @@ def sweep_versions(experiment: str, tracking_uri: str | None = None) -> dict[str
         tags = run.data.tags
         out.setdefault(tags.get("sweep", ""), set()).add(int(tags.get("sweep_version", "0") or 0))
     return {name: sorted(v) for name, v in out.items()}
-
-
-def end_running_runs(experiment: str, sweep: str, version: int, tracking_uri: str | None = None) -> int:
-    """End KILLED (tag ``status=KILLED``) every run of ``sweep``'s ``version`` still RUNNING: a
-    version whose driver died and that is left for a new one (``ftsweep run --new``) has nobody
-    left to end them. Returns how many were ended."""
-    found = _experiment(experiment, tracking_uri)
-    if found is None:
-        return 0
-    client, exp_id = found
-    query = f"tags.sweep = '{sweep}' and tags.sweep_version = '{version}' and attributes.status = 'RUNNING'"
-    runs = client.search_runs([exp_id], query, max_results=50_000)
-    for run in runs:
-        client.set_tag(run.info.run_id, "status", "KILLED")
-        client.set_terminated(run.info.run_id, "KILLED")
-    return len(runs)
 
 
 def load_runs(

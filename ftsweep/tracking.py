@@ -424,8 +424,12 @@ class MLflowTrialLogger(tune.Callback):
         return self.run_ids[tid]
 
     def _version_filter(self) -> str:
-        v = self.tags.get("sweep_version")
-        return f" and tags.sweep_version = '{v}'" if v is not None else ""
+        """The search clause of this version's runs: its number and its spec (``sweep``) — specs
+        sharing an experiment number their versions each, and one's reconcile or interrupt must
+        not end the other's runs."""
+        v, sweep = self.tags.get("sweep_version"), self.tags.get("sweep")
+        clause = f" and tags.sweep_version = '{v}'" if v is not None else ""
+        return clause + (f" and tags.sweep = '{sweep}'" if v is not None and sweep is not None else "")
 
     def _parent_run(self, kind: str, name: str, parent: str | None, run_name: str) -> str:
         """The version's sweep run or a job's run (found by tags, created when missing)."""
@@ -756,11 +760,12 @@ class MLflowTrialLogger(tune.Callback):
             self._terminate(rid, status, tags, deadline)
         self.kill_open_runs(finished=not open_trials)
 
-    def kill_open_runs(self, finished: bool = False) -> None:
+    def kill_open_runs(self, finished: bool = False) -> int:
         """Every run of this version still RUNNING ends KILLED (tag ``status=KILLED``); with
         ``finished`` (every trial ended) the job and sweep runs end FINISHED instead — those an
         interrupted driver ended KILLED included: a resume that continues runs already made
-        does not reopen their parents."""
+        does not reopen their parents. Returns how many runs it ended KILLED."""
+        killed = 0
         deadline = self._deadline()
         try:
             self.flush(deadline=deadline)
@@ -773,6 +778,8 @@ class MLflowTrialLogger(tune.Callback):
                     self._terminate(run.info.run_id, "FINISHED", {}, deadline)
             elif run.info.status == "RUNNING":
                 self._terminate(run.info.run_id, "KILLED", {}, deadline)
+                killed += 1
+        return killed
 
     def _terminate(self, run_id: str, status: str, tags: Mapping[str, str], deadline: float) -> None:
         """Tags, the tag ``status`` and the run's terminal status, each retried to ``deadline``. A

@@ -89,6 +89,21 @@ def test_a_failed_trial_a_retry_finishes_loses_its_error_tag(tmp_path) -> None:
     assert load_runs("exp", uri)["error"].tolist() == [""]
 
 
+def test_an_interrupt_of_one_spec_leaves_the_runs_of_another_sharing_its_experiment(tmp_path) -> None:
+    """Two specs log to one experiment (target pretraining's Table 2 halves) and both are at v1:
+    one's Ctrl-C ended KILLED the other's running trials too, as a version was found by its
+    number alone."""
+    uri = f"sqlite:///{tmp_path}/m.db"
+    a = MLflowTrialLogger("exp", uri, {"sweep": "a", "sweep_version": "1"})
+    b = MLflowTrialLogger("exp", uri, {"sweep": "b", "sweep_version": "1"})
+    a.on_trial_result(0, [], _trial("ta"), {"training_iteration": 1, "val/acc": 10.0})
+    b.on_trial_result(0, [], _trial("tb"), {"training_iteration": 1, "val/acc": 10.0})
+    assert a.kill_open_runs() == 1
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    assert {r.data.tags["sweep"]: r.info.status for r in runs} == {"a": "KILLED", "b": "RUNNING"}
+
+
 def test_a_resume_that_ends_every_trial_finishes_the_parents_an_interrupt_killed(tmp_path) -> None:
     """Driver 1 is interrupted mid-trial: trial, job and sweep runs end KILLED. Driver 2 (a
     resume) continues the trial's own run, which does not reopen the parents; once every trial
