@@ -83,10 +83,10 @@ def _select_by(args: argparse.Namespace, df):  # noqa: ANN001, ANN202 — a Data
     from ftsweep.tables import default_select_by
 
     if args.select_by is not None:
-        metrics = sorted(c for c in df.columns if "/" in c)
         if args.select_by not in df.columns:
+            metrics = ", ".join(sorted(c for c in df.columns if "/" in c))
             raise ConfigError(
-                "--select-by", args.select_by, "is not a metric of the runs; they have " + ", ".join(metrics)
+                "--select-by", args.select_by, f"is not a metric of the runs; they have {metrics}"
             )
         return args.select_by
     named = df.attrs.get("select_by", [])
@@ -612,18 +612,27 @@ SELECT_BY_HELP = (
 TABLE_DEFAULTS = {"rows": "method", "cols": "dataset", "metric": "test/acc"}
 
 
-def _table_axes_or_layout(args: argparse.Namespace) -> None:
-    """``--layout`` names its own rows, columns, metric and baseline: a --rows, --cols, --metric
-    or --baseline beside it would be ignored, so it is refused; without a layout the unset ones
-    take :data:`TABLE_DEFAULTS`."""
-    given = [k for k in ("rows", "cols", "metric", "baseline", "select_by") if getattr(args, k) is not None]
+def _refuse_beside_layout(args: argparse.Namespace, flags: tuple[str, ...], what: str) -> None:
+    """``--layout`` names its own cells (``what``): one of ``flags`` given beside it would be
+    ignored, so it is refused."""
+    given = [k for k in flags if getattr(args, k) is not None]
     if args.layout and given:
         raise ConfigError(
             f"--{given[0].replace('_', '-')}",
             getattr(args, given[0]),
-            f"is not read with --layout (the layout {args.layout} names its rows, columns, metric, "
-            "baseline and selection); drop one of them",
+            f"is not read with --layout (the layout {args.layout} names its {what}); drop one of them",
         )
+
+
+def _table_axes_or_layout(args: argparse.Namespace) -> None:
+    """``--layout`` names its own rows, columns, metric, baseline and selection: a --rows,
+    --cols, --metric, --baseline or --select-by beside it is refused; without a layout the
+    unset ones take :data:`TABLE_DEFAULTS`."""
+    _refuse_beside_layout(
+        args,
+        ("rows", "cols", "metric", "baseline", "select_by"),
+        "rows, columns, metric, baseline and selection",
+    )
     for k, v in TABLE_DEFAULTS.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -698,15 +707,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     try:
         _check_tracking_uri(args.tracking_uri)
-        given = [k for k in ("rows", "cols", "select_by") if getattr(args, k) is not None]
-        if args.layout and given:  # the layout names its cells and how it selects them
-            raise ConfigError(
-                f"--{given[0].replace('_', '-')}",
-                getattr(args, given[0]),
-                f"is not read with --layout (the layout {args.layout} names its cells and their "
-                "selection); drop one of them",
-            )
-        args.rows, args.cols = args.rows or "method", args.cols or "dataset"
+        _refuse_beside_layout(args, ("rows", "cols", "select_by"), "cells and their selection")
+        args.rows, args.cols = args.rows or TABLE_DEFAULTS["rows"], args.cols or TABLE_DEFAULTS["cols"]
         rows, cols = _axes(args)
         out = _folder("--output", args.output or Path("results") / args.experiment / "export")
         df = _version_runs(args)

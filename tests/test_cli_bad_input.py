@@ -697,17 +697,12 @@ def _closed_port() -> int:
     ],
 )
 def test_an_address_no_head_answers_at_is_refused_at_once(address, message, no_side_effects, capsys) -> None:
-    import time
-
     port = str(_closed_port())
     address = address.replace("CLOSED", f"127.0.0.1:{port}" if address == "CLOSED" else port)
-    t0 = time.perf_counter()
     assert cli.main(["run", _spec(no_side_effects, GOOD), "--address", address]) == 2
     err = capsys.readouterr().err
     assert f"--address: {address!r} — " in err and message.replace("CLOSED", port) in err, err
-    assert len(err.strip().splitlines()) == 1
-    # ray.init retried for minutes here; the check waits at most CONNECT_TIMEOUT_S
-    assert time.perf_counter() - t0 < 60
+    assert len(err.strip().splitlines()) == 1  # and Ray never started (no_side_effects)
 
 
 def test_ray_address_from_the_environment_is_checked_by_its_name(

@@ -193,10 +193,10 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
                 f"{head!r}): neither a zip archive (torch.save) nor a pickle; a failed download?"
             ) from err
         raise CheckpointError(
-            f"{path} is not a state dict: it holds {_refused_object(err)}, which weights-only "
-            "loading refuses (unpickling "
-            "it could run code from the file); save the weights alone: torch.save(model.state_dict(), "
-            "PATH), or, from a file you trust, the state dict inside it (loaded with weights_only=False)"
+            f"{path} is not a state dict: it holds {_refused_object(err)}, which weights-only loading "
+            "refuses (unpickling it could run code from the file); save the weights alone: "
+            "torch.save(model.state_dict(), PATH), or, from a file you trust, the state dict inside "
+            "it (loaded with weights_only=False)"
         ) from err
     except (EOFError, RuntimeError) as err:  # empty, truncated or not a torch file at all
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

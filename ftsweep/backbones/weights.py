@@ -376,26 +376,19 @@ def resolve_weights(value: str, backbone: str, *, download: bool = True) -> Reso
 
 def timm_state(path: str | os.PathLike[str], backbone: str) -> dict[str, Any]:
     """A timm weights file (``model.safetensors`` or ``pytorch_model.bin``) as the state dict of
-    the headless ``backbone``: the classifier its pretrained config names is left out, as
-    ``timm.models.load_pretrained`` does for ``num_classes=0``, with the rest of that classifier
-    module (:func:`~ftsweep.backbones.factory.classifier_keys`).
+    the headless ``backbone``: its classifier is left out — every key the timm model with a head
+    has and the headless one lacks (:func:`~ftsweep.backbones.factory.classifier_keys`: the
+    layer its pretrained config names, and the rest of that module, LeViT's ``head.bn``), as
+    ``timm.models.load_pretrained`` does for ``num_classes=0``.
 
     Raises:
         CheckpointError: the file cannot be read (empty, truncated, not a state dict).
     """
-    from timm.models import get_pretrained_cfg
-
     from ftsweep.backbones.checkpoint import load_state_dict_file
     from ftsweep.backbones.factory import classifier_keys
 
-    state = load_state_dict_file(path)  # a .safetensors file too
-    cfg = get_pretrained_cfg(_norm_backbone(backbone))
-    heads = cfg.classifier if cfg is not None else None
-    heads = (heads,) if isinstance(heads, str) else tuple(heads or ())
-    # the named layers' weight and bias, and every key of the classifier module the headless
-    # model lacks (LeViT's head.bn beside its head.linear)
-    drop = {f"{h}.{p}" for h in heads for p in ("weight", "bias")} | classifier_keys(backbone)
-    return {k: v for k, v in state.items() if k not in drop}
+    drop = classifier_keys(backbone)
+    return {k: v for k, v in load_state_dict_file(path).items() if k not in drop}
 
 
 def weights_file(
@@ -409,7 +402,7 @@ def weights_file(
         ConfigError: a named value that cannot be resolved (see :func:`resolve_weights`).
     """
     if not is_named_weights(value) or Path(value).expanduser().is_file():
-        return str(Path(value).expanduser()) if value not in ("auto", "none", "") else value, format
+        return str(Path(value).expanduser()), format  # auto / none stay as they are
     resolved = resolve_weights(value, backbone, download=download)
     return str(resolved.path), resolved.format if format == "auto" else format
 

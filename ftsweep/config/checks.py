@@ -227,9 +227,9 @@ def check_checkpoint(
     if pretrained in ("auto", "none", ""):
         return
     field = _field(source or {}, "pretrained")
-    path: str | Path = Path(pretrained).expanduser()
+    path = Path(pretrained).expanduser()
     fmt = checkpoint_format
-    if is_named_weights(pretrained) and not Path(path).is_file():
+    if is_named_weights(pretrained) and not path.is_file():
         try:
             resolved = resolve_weights(pretrained, backbone, download=download)
         except ConfigError as err:
@@ -240,8 +240,8 @@ def check_checkpoint(
             except CheckpointError as err:
                 raise ConfigError(field, pretrained, str(err)) from None
             return
-        path, fmt = resolved.path, resolved.format if checkpoint_format == "auto" else checkpoint_format
-    elif not Path(path).is_file():
+        path, fmt = Path(resolved.path), resolved.format if checkpoint_format == "auto" else checkpoint_format
+    elif not path.is_file():
         from ftsweep.backbones import list_weights
 
         raise ConfigError(
