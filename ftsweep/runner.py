@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -620,7 +621,7 @@ def run_sweep(
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     from ray import tune
 
-    from ftsweep.tracking import MLflowTrialLogger, git_commit, job_info, open_experiment
+    from ftsweep.tracking import open_experiment
     from ftsweep.tracking import tracking_uri as resolve_uri
     from ftsweep.trial import MethodTrainable
 
@@ -639,24 +640,7 @@ def run_sweep(
         trainable = tune.with_resources(MethodTrainable, resources)
         search, scheduler, total = build_search(spec, jobs)
         env.enter_context(tune_environment(total))
-        logger = MLflowTrialLogger(
-            spec.experiment,
-            uri,
-            {
-                "sweep": spec.name,
-                "spec": str(spec.path or ""),
-                "git_commit": git_commit(),
-                "smoke": str(spec.smoke),
-                "overrides": "; ".join(spec.overrides),
-                "sweep_version": str(version.number),
-                # what `ftsweep table` / `export` select by, as the run's own table did
-                **({"select_by": spec.table["select_by"]} if spec.table.get("select_by") else {}),
-            },
-            jobs={job.name: job_info(job) for job in jobs},
-            description=spec.description,
-            spec_text=yaml.safe_dump(dict(spec.raw), sort_keys=False),
-            store=store,
-        )
+        logger = sweep_logger(spec, uri, version.number, jobs=jobs, store=store)
         if resume:
             if log:
                 print(f"ftsweep: resuming v{version.number} from {version.experiment_dir}", flush=True)
@@ -698,6 +682,58 @@ def run_sweep(
     finally:
         env.close()
         pool.shutdown(wait=True)
+
+
+def sweep_logger(spec: SweepSpec, uri: str, number: int, jobs: Sequence[Job] = (), **kwargs: Any) -> Any:
+    """The MLflow trial logger of version ``number`` of ``spec`` (``ftsweep.tracking``): the tags
+    every run of the version carries, the experiment's description, the spec as run."""
+    from ftsweep.tracking import MLflowTrialLogger, git_commit, job_info
+
+    tags = {
+        "sweep": spec.name,
+        "spec": str(spec.path or ""),
+        "git_commit": git_commit(),
+        "smoke": str(spec.smoke),
+        "overrides": "; ".join(spec.overrides),
+        "sweep_version": str(number),
+        # what `ftsweep table` / `export` select by, as the run's own table did
+        **({"select_by": spec.table["select_by"]} if spec.table.get("select_by") else {}),
+    }
+    return MLflowTrialLogger(
+        spec.experiment,
+        uri,
+        tags,
+        jobs={job.name: job_info(job) for job in jobs},
+        description=spec.description,
+        spec_text=yaml.safe_dump(dict(spec.raw), sort_keys=False),
+        **kwargs,
+    )
+
+
+def new_version(spec: SweepSpec, root: Path, digest: str, command: str, uri: str) -> Version:
+    """A new version of ``spec`` under ``root``, numbered after every version in ``root`` and
+    every version of the spec its store holds (other results folders, removed ones), and its
+    number claimed in the store at once: its sweep run is created before any trial runs
+    (:meth:`ftsweep.tracking.MLflowTrialLogger.claim_version`). A driver whose claim meets an
+    earlier one of the same number — another results folder's driver that read the store at the
+    same moment — removes its folder and takes the next number. On a SQLite store the read and
+    the claim happen under the store's lock, so they are one step for every driver on it."""
+    from concurrent.futures import Future
+
+    from ftsweep.runs import sweep_versions
+    from ftsweep.tracking import open_experiment, store_lock
+    from ftsweep.versions import create_version
+
+    opened: Future = Future()
+    opened.set_result(open_experiment(spec.experiment, uri))  # it takes the lock: before holding it
+    with store_lock(uri):
+        after = max(sweep_versions(spec.experiment, uri).get(spec.name, []), default=0)
+        while True:
+            version = create_version(root, digest, command, uri, after=after)
+            if sweep_logger(spec, uri, version.number, store=opened).claim_version():
+                return version
+            shutil.rmtree(version.path)
+            after = version.number
 
 
 #: up to this many trials Tune saves the experiment state after every event (below)
@@ -752,7 +788,7 @@ def run_spec(
     (:func:`check_resources`) — each a ``ConfigError`` before any result or run is written —;
     then a new version's folder, held while :func:`run_sweep` runs it."""
     from ftsweep.tracking import tracking_uri as resolve_uri
-    from ftsweep.versions import choose_version, create_version, latest_version, spec_hash
+    from ftsweep.versions import choose_version, latest_version, spec_hash
 
     results_dir = Path(results_dir).resolve()
     root, digest = results_dir / spec.folder, spec_hash(spec.raw, smoke=spec.smoke)
@@ -774,7 +810,6 @@ def run_spec(
         check_resources(spec.resources)
     resuming = version is not None
     if version is None:
-        from ftsweep.runs import sweep_versions
         from ftsweep.tracking import MLflowTrialLogger
 
         abandoned = latest_version(root) if new else None
@@ -785,9 +820,7 @@ def run_spec(
                 print(
                     f"ftsweep: v{abandoned.number}: {ended} run(s) its dead driver left RUNNING ended KILLED"
                 )
-        # numbered after every version the store holds, so no two sweeps share a number there
-        stored = sweep_versions(spec.experiment, uri).get(spec.name, [])
-        version = create_version(root, digest, command, uri, after=max(stored, default=0))
+        version = new_version(spec, root, digest, command, uri)
     with version.hold():
         return run_sweep(
             spec,

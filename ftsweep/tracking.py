@@ -62,6 +62,7 @@ __all__ = [
     "open_experiment",
     "result_metrics",
     "sqlite_path",
+    "store_lock",
     "tracking_uri",
 ]
 
@@ -169,8 +170,9 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 @contextlib.contextmanager
-def _store_lock(uri: str) -> Iterator[None]:
-    """An exclusive ``fcntl`` lock on ``<db>.lock`` beside a SQLite store; nothing for others."""
+def store_lock(uri: str) -> Iterator[None]:
+    """An exclusive ``fcntl`` lock on ``<db>.lock`` beside a SQLite store; nothing for others.
+    Not reentrant: :func:`open_experiment` takes it, so a holder opens its store first."""
     db = sqlite_path(uri)
     if db is None:
         yield
@@ -226,7 +228,7 @@ def open_experiment(
     from mlflow.tracking import MlflowClient
 
     uri = tracking_uri(uri)
-    with _store_lock(uri):
+    with store_lock(uri):
         client = MlflowClient(uri)  # the first client of a sqlite URI creates/upgrades the schema
         return client, _experiment_id(client, experiment, artifact_location(uri, artifacts))
 
@@ -448,19 +450,71 @@ class MLflowTrialLogger(tune.Callback):
                 if found[0].info.status != "RUNNING":
                     self.client.update_run(found[0].info.run_id, "RUNNING")
                 return found[0].info.run_id
-            tags = {**self.tags, "ftsweep.kind": kind, "ftsweep.name": name, "mlflow.runName": run_name}
-            if parent is not None:
-                tags["mlflow.parentRunId"] = parent
-            if kind == "sweep" and self.description:
-                tags["mlflow.note.content"] = self.description
-                self.client.set_experiment_tag(self.experiment_id, "mlflow.note.content", self.description)
-            run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
-            if kind == "sweep":
-                self._log_sweep_files(run_id)
-            return run_id
+            return self._create_parent(kind, name, parent, run_name)
 
         self.parent_ids[key] = self._write(find_or_create, self._deadline(), f"{kind} run")
         return self.parent_ids[key]
+
+    def _create_parent(
+        self, kind: str, name: str, parent: str | None, run_name: str, tags: Mapping[str, str] | None = None
+    ) -> str:
+        tags = {
+            **self.tags,
+            **(tags or {}),
+            "ftsweep.kind": kind,
+            "ftsweep.name": name,
+            "mlflow.runName": run_name,
+        }
+        if parent is not None:
+            tags["mlflow.parentRunId"] = parent
+        if kind == "sweep" and self.description:
+            tags["mlflow.note.content"] = self.description
+            self.client.set_experiment_tag(self.experiment_id, "mlflow.note.content", self.description)
+        run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
+        if kind == "sweep":
+            self._log_sweep_files(run_id)
+        return run_id
+
+    def claim_version(self) -> bool:
+        """Create this version's sweep run — its number (tag ``sweep_version``) is then taken in
+        the store — and say whether it keeps the number: False, with the run deleted, where
+        another driver's sweep run of the same spec and number was created before it or in the
+        same millisecond (both then give the number up). Two drivers that numbered their versions
+        from one read of the store (different results folders) so never share one; on a SQLite
+        store the caller holds :func:`store_lock` from its read to here, and no rival appears."""
+        import uuid
+
+        sweep = self.tags.get("sweep", "sweep")
+        token = uuid.uuid4().hex
+        deadline = self._deadline()
+        run_name = f"{sweep} v{self.tags.get('sweep_version', '')}"
+
+        def create() -> str:
+            # a create whose reply was lost is found by its token, not made twice
+            found = self.client.search_runs(
+                [self.experiment_id], filter_string=f"tags.`ftsweep.claim` = '{token}'", max_results=1
+            )
+            if found:
+                return found[0].info.run_id
+            return self._create_parent("sweep", sweep, None, run_name, {"ftsweep.claim": token})
+
+        run_id = self._write(create, deadline, "sweep run")
+        runs = self._write(
+            lambda: self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`ftsweep.kind` = 'sweep' and tags.`ftsweep.name` = '{sweep}'"
+                + self._version_filter(),
+                max_results=1000,
+            ),
+            deadline,
+            "search_runs",
+        )
+        start = self._write(lambda: self.client.get_run(run_id).info.start_time, deadline, "get_run")
+        if any(r.info.run_id != run_id and r.info.start_time <= start for r in runs):
+            self._write(lambda: self.client.delete_run(run_id), deadline, "delete_run")
+            return False
+        self.parent_ids[f"sweep:{sweep}"] = run_id
+        return True
 
     def _log_sweep_files(self, run_id: str) -> None:
         """The spec as run (overrides applied) and the driver's environment, on the sweep run."""

@@ -6,7 +6,8 @@ version and ``version.json``: the version number, the hash of the spec as run (w
 overrides and the smoke flag), the command line, and its state — ``running`` (a driver holds it
 or was killed holding it), ``interrupted`` (stopped by a signal), ``finished`` (every trial ended;
 ``failed`` counts the trials that failed). A new version's folder is created with ``mkdir``, so
-two drivers started at once on the same spec get different versions. MLflow runs carry the tag
+two drivers started at once on the same spec get different versions; drivers in different
+results folders on one store are kept apart by the claim of ``ftsweep.runner.new_version``. MLflow runs carry the tag
 ``sweep_version``; runs from before versions existed count as version 0.
 """
 
