@@ -315,6 +315,12 @@ CASES = [
         + "table: {select_by: val/s_dbw}\n",
         "table.select_by: 'val/s_dbw' — is not logged by ce (job ce-digits); it logs best/epoch",
     ),
+    # a dataset or table metric that is no single name: tracebacks (unhashable list, None)
+    (GOOD.replace("dataset: digits", "dataset: [digits]"), "dataset: ['digits'] — must be a dataset name"),
+    (GOOD.replace("dataset: digits", "dataset: null"), "dataset: None — must be a dataset name"),
+    (GOOD.replace("dataset: digits", "datasets: [digits, 5]"), "dataset: 5 — must be a dataset name"),
+    (GOOD + "table: {metric: [test/acc]}\n", "table.metric: ['test/acc'] — must be one name"),
+    (GOOD + "table: {baseline: [scl]}\n", "table.baseline: ['scl'] — must be one name"),
 ]
 
 
@@ -550,6 +556,30 @@ def test_a_file_that_is_no_torch_file_is_named_so(no_side_effects, capsys) -> No
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "weights_only" not in err
     assert f"{ckpt} is not a torch checkpoint (23 bytes, starting b'<html>not found<'): neither" in err
+
+
+def test_random_bytes_as_the_checkpoint_are_named_so(no_side_effects, capsys) -> None:
+    """Bytes the weights-only unpickler starts reading as a pickle raise its own errors (an
+    IndexError here): a traceback before."""
+    ckpt = no_side_effects / "weights.pt"
+    ckpt.write_bytes(bytes(range(81, 256)) * 4)
+    text = GOOD.replace("pretrained: none", f"pretrained: {ckpt}")
+    assert cli.main(["validate", _spec(no_side_effects, text)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{ckpt} is not a torch checkpoint (700 bytes, starting b'QRSTUVWXYZ" in err
+
+
+def test_a_spec_that_is_not_utf8_is_named_so(no_side_effects, capsys) -> None:
+    path = no_side_effects / "latin1.yaml"
+    path.write_bytes(
+        textwrap.dedent(GOOD).replace("name: t", "name: t\ndescription: caf\u00e9").encode("latin-1")
+    )
+    assert cli.main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"ftsweep: error: spec: {str(path)!r} — must be UTF-8 text (byte 0xe9 at offset 25 is not)\n"
+    )
 
 
 def test_a_checkpoint_with_nan_weights_is_bad_input(no_side_effects, capsys) -> None:

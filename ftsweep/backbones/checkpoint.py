@@ -187,11 +187,7 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if not _torch_file(path):  # an HTML error page, a text file: no pickle at all
-            head = path.read_bytes()[:16]
-            raise CheckpointError(
-                f"{path} is not a torch checkpoint ({path.stat().st_size} bytes, starting "
-                f"{head!r}): neither a zip archive (torch.save) nor a pickle; a failed download?"
-            ) from err
+            raise _not_torch(path) from err
         raise CheckpointError(
             f"{path} is not a state dict: it holds {_refused_object(err)}, which weights-only loading "
             "refuses (unpickling it could run code from the file); save the weights alone: "
@@ -204,6 +200,10 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
             f"{path} cannot be read as a torch checkpoint ({path.stat().st_size} bytes: {first}); "
             "is it empty, truncated or still being copied?"
         ) from err
+    except Exception as err:  # bytes that start like a pickle and are none: the unpickler's own error
+        if _torch_file(path):
+            raise
+        raise _not_torch(path) from err
     for _ in range(MAX_NESTING):
         if not isinstance(obj, Mapping):
             break
@@ -212,6 +212,14 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Tensor]:
             break
         obj = inner
     return _check_state_dict(obj, str(path))
+
+
+def _not_torch(path: Path) -> CheckpointError:
+    head = path.read_bytes()[:16]
+    return CheckpointError(
+        f"{path} is not a torch checkpoint ({path.stat().st_size} bytes, starting "
+        f"{head!r}): neither a zip archive (torch.save) nor a pickle; a failed download?"
+    )
 
 
 def _load_safetensors(path: Path) -> dict[str, Tensor]:

@@ -292,6 +292,12 @@ def load_spec(path: str | Path, *, smoke: bool = False, overrides: Sequence[str]
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError("spec", str(path), f"malformed YAML{where}: {getattr(e, 'problem', e)}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            "spec",
+            str(path),
+            f"must be UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start} is not)",
+        ) from None
     if overrides:
         _require(isinstance(raw, Mapping), "spec", type(raw).__name__, "must be a YAML mapping")
         raw = apply_overrides(raw, overrides)
@@ -460,6 +466,15 @@ def _check_table(spec: SweepSpec) -> None:
     are read only once the sweep has run, where a typo would leave no table; ``metric`` and
     ``select_by`` against what the methods log: ``ftsweep.runner.check_jobs``.)"""
     table = spec.table
+    for key in ("metric", "baseline"):
+        value = table.get(key)
+        _require(
+            value is None or (isinstance(value, str) and value != ""),
+            f"table.{key}",
+            value,
+            "must be one name"
+            + (" (a metric the runs log, e.g. test/acc)" if key == "metric" else " (a method label)"),
+        )
     fields = {f for job in spec.jobs() for f in job.config_cls.field_names()}
     for key in ("rows", "cols"):
         value = table.get(key)
@@ -705,6 +720,12 @@ def _parse_data(raw: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, str | N
     if datasets is not None:
         _require(isinstance(datasets, list) and datasets, "datasets", datasets, "must be a non-empty list")
         for d in datasets:
+            _require(
+                isinstance(d, str) and d != "",
+                "dataset",
+                d,
+                "must be a dataset name (`ftsweep list` lists them) or an image folder's path",
+            )
             validate_dataset(d, "dataset")
         # an image folder by its resolved path: ./imgs, imgs and /abs/imgs/ are one dataset
         same = [str(Path(d).expanduser().resolve()) if is_folder_dataset(d) else d for d in datasets]
