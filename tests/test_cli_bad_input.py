@@ -321,6 +321,19 @@ CASES = [
     (GOOD.replace("dataset: digits", "datasets: [digits, 5]"), "dataset: 5 — must be a dataset name"),
     (GOOD + "table: {metric: [test/acc]}\n", "table.metric: ['test/acc'] — must be one name"),
     (GOOD + "table: {baseline: [scl]}\n", "table.baseline: ['scl'] — must be one name"),
+    # a counter's stop threshold at or below its first value stopped every trial after epoch 1
+    (GOOD + "stop: {training_iteration: -1}\n", "stop.training_iteration: -1 — must be a number > 0"),
+    (GOOD + "stop: {sched/epoch: 0}\n", "stop.sched/epoch: 0 — must be a number > 0"),
+    (GOOD + "stop: {time_total_s: {below: 60}}\n", "stop.time_total_s: {'below': 60} — must be a number > 0"),
+    (GOOD + "description: [a, b]\n", "description: ['a', 'b'] — must be a string"),
+    (
+        SHARED_LR.replace("{method: ce}", '{method: ce, name: "ce\\nv2"}'),
+        "methods[0].name: 'ce\\nv2' — must be a string of at most 100 printable characters",
+    ),
+    (
+        GOOD.replace("epochs: 2,", "epochs: 2, cache_dir: /etc/passwd,"),
+        "config.cache_dir: '/etc/passwd' — must be a directory (or a path not made yet); /etc/passwd is a file",
+    ),
 ]
 
 

@@ -167,7 +167,8 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 def check_data_root(value: str, name: str = "data_root") -> None:
-    """Raise ``ConfigError`` on ``name`` when ``value`` exists but is not a directory.
+    """Raise ``ConfigError`` on ``name`` when ``value`` exists but is not a directory (a
+    ``data_root``, a ``cache_dir``).
 
     A ``data_root`` that does not exist yet is allowed: a download makes it. One that is a file
     (``/etc/passwd``) would only fail later, when the download cannot make the directory.
@@ -175,7 +176,10 @@ def check_data_root(value: str, name: str = "data_root") -> None:
     if os.path.exists(value) and not os.path.isdir(value):
         what = "a file" if os.path.isfile(value) else "not a directory"
         raise ConfigError(
-            name, value, f"must be a directory (or a path not made yet, for a download); {value} is {what}"
+            name,
+            value,
+            f"must be a directory (or a path not made yet{', for a download' if name == 'data_root' else ''}); "
+            f"{value} is {what}",
         )
 
 
@@ -293,6 +297,7 @@ class LoopConfig(BaseConfig):
         if not _DEVICE.match(self.device):
             raise ConfigError("device", self.device, "must be auto, cpu, cuda, cuda:N or mps")
         check(self.max_train_batches, "max_train_batches", ge=1)
+        check_data_root(self.cache_dir, "cache_dir")  # a file there fails the first build of a trial
         if not str(self.pretrained).strip():  # a template's unset variable: never random init unasked
             raise ConfigError(
                 "pretrained",

@@ -76,6 +76,8 @@ MAX_NAME = 128
 MAX_LABEL = 100
 #: Tune's own result keys a ``stop:`` may name (every metric ftsweep reports has a '/')
 TUNE_RESULT_KEYS = ("training_iteration", "time_total_s", "time_this_iter_s")
+#: ``stop:`` keys that only rise during a trial
+COUNTERS = ("training_iteration", "time_total_s", "sched/epoch")
 #: config keys of which a spec layer sets one and thereby drops the others
 EXCLUSIVE = ({"labels_per_class", "num_labels"},)
 
@@ -430,9 +432,16 @@ def parse_spec(raw: Any, *, smoke: bool = False, path: str | None = None) -> Swe
                 f"must name one of the spec's datasets: {', '.join(datasets or ())}",
             )
             _require(isinstance(v, Mapping), f"{where}.{d}", v, "must be a mapping")
+    description = raw.get("description", "")
+    _require(
+        isinstance(description, str),
+        "description",
+        description,
+        "must be a string (the experiment's description)",
+    )
     spec = SweepSpec(
         name=name,
-        description=str(raw.get("description", "")),
+        description=description,
         experiment=_experiment(raw, name) + ("-smoke" if smoke else ""),
         methods=tuple(methods),
         datasets=datasets,
@@ -693,10 +702,11 @@ def _parse_methods(raw: Mapping[str, Any], registry: Mapping[str, Any]) -> list[
         space = dict(space) if isinstance(space, Mapping) else space
         label = entry.get("name") or m
         _require(
-            isinstance(label, str) and 0 < len(label) <= MAX_LABEL,
+            isinstance(label, str) and 0 < len(label) <= MAX_LABEL and label.isprintable(),
             f"{where}.name",
             label,
-            f"must be a string of at most {MAX_LABEL} characters (it labels the method's rows and runs)",
+            f"must be a string of at most {MAX_LABEL} printable characters, no line break or tab (it "
+            "labels the method's rows and runs)",
         )
         out.append(MethodSpec(m, cfg, space, label, points, {d: dict(v) for d, v in per_dataset.items()}))
     labels = [m.label for m in out]
@@ -836,6 +846,15 @@ def _parse_stop(stop: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
     where it would stop every trial whose first value lies above ``x``: it must say which."""
     out = {}
     for k, v in stop.items():
+        if k in COUNTERS:  # they only rise from their first value: a threshold at 0 stops at once
+            x = v.get("above") if isinstance(v, Mapping) and set(v) == {"above"} else v
+            _require(
+                _finite(x) and x > 0,
+                f"stop.{k}",
+                v,
+                f"must be a number > 0 (stop once {k} reaches it); {k} only rises, so a threshold "
+                "at or below its first value, or {below: x}, stops every trial after its first epoch",
+            )
         _require(
             "/" in k or k in TUNE_RESULT_KEYS,
             f"stop.{k}",
