@@ -242,8 +242,9 @@ def _views(views: str | Sequence[str] | None) -> int:
 
 
 def split_sizes(cfg: Any) -> dict[str, int]:
-    """``labeled``, ``unlabeled``, ``val``, ``test`` sizes of a config's data (before
-    ``val_labels_per_class``), by ``make_splits`` on the dataset's labels where they are at hand
+    """``labeled``, ``unlabeled``, ``val`` (after ``val_labels_per_class``), ``test`` sizes of a
+    config's data, and ``val_fewest``: the validation images of its smallest class before
+    ``val_labels_per_class``. By ``make_splits`` on the dataset's labels where they are at hand
     (``ftsweep.data.exact_labels``: embedded data, image folders; a folder's own ``val/`` is the
     validation part), else on ``num_train`` spread evenly over the classes."""
     import numpy as np
@@ -252,11 +253,11 @@ def split_sizes(cfg: Any) -> dict[str, int]:
     from ftsweep.data.splits import make_splits
 
     info = get_dataset_info(cfg.dataset)
-    own_val = None
+    own_val = None  # a folder's own val/ part: its labels
     if exact_labels(cfg.dataset):
         loaded = load_dataset(cfg.dataset, cfg.data_root)
         targets, num_test = np.asarray(loaded.train_targets), len(loaded.test_targets)
-        own_val = None if loaded.val is None else len(loaded.val)
+        own_val = None if loaded.val is None else np.asarray(loaded.val_targets)
     else:
         if info.num_train is None or info.num_test is None:
             raise ConfigError("dataset", cfg.dataset, "its split sizes are unknown without the data")
@@ -274,12 +275,16 @@ def split_sizes(cfg: Any) -> dict[str, int]:
         subsample=getattr(cfg, "subsample", None),
         long_tail_ratio=getattr(cfg, "long_tail_ratio", None),
     )
-    val = len(s.val) if own_val is None else own_val
+    counts = np.bincount(targets[s.val] if own_val is None else own_val, minlength=info.num_classes)
     vlpc = getattr(cfg, "val_labels_per_class", None)
-    if vlpc is not None and own_val is None:
-        counts = np.bincount(targets[s.val], minlength=info.num_classes)
-        val = int(np.minimum(counts, vlpc).sum())
-    return {"labeled": len(s.labeled), "unlabeled": len(s.unlabeled), "val": val, "test": num_test}
+    val = int(counts.sum() if vlpc is None else np.minimum(counts, vlpc).sum())  # FineTuner.limit_val
+    return {
+        "labeled": len(s.labeled),
+        "unlabeled": len(s.unlabeled),
+        "val": val,
+        "test": num_test,
+        "val_fewest": int(counts.min()),
+    }
 
 
 def _capped(images: int, batch: int, max_batches: int | None) -> int:

@@ -195,8 +195,10 @@ class FineTuner:
         k = self.cfg.val_labels_per_class
         if k is None:
             return data
-        val = data.val
-        targets = np.asarray(data.loaded.train_targets)[val.indices]
+        val, loaded = data.val, data.loaded
+        # a folder's own val/ part, else the split carved from train
+        own = loaded.val is not None and val.base is loaded.val
+        targets = np.asarray(loaded.val_targets if own else loaded.train_targets)[val.indices]
         rng = np.random.default_rng([self.cfg.seed, 0x5E1EC7])
         keep = [rng.permutation(np.flatnonzero(targets == c))[:k] for c in np.unique(targets)]
         indices = val.indices[np.sort(np.concatenate(keep))]

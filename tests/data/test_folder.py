@@ -117,7 +117,22 @@ def test_split_sizes_of_a_folder_with_its_own_val_part(tmp_path) -> None:
     root = make_tree(tmp_path / "imgs", train=6, test=2, val=2)
     sizes = split_sizes(TrainConfig.from_dict({"dataset": str(root), "labels_per_class": 4}))
     # as build_data: val/ validates, nothing is carved from train/
-    assert sizes == {"labeled": 3 * 4, "unlabeled": 3 * 2, "val": 3 * 2, "test": 3 * 2}
+    assert sizes == {"labeled": 3 * 4, "unlabeled": 3 * 2, "val": 3 * 2, "test": 3 * 2, "val_fewest": 2}
+
+
+def test_val_labels_per_class_limits_a_folders_own_val_part_by_its_own_labels(tmp_path) -> None:
+    # val/ holds 4 images of each class: 2 per class are 2 of each, not the first rows' labels
+    # read from train/ (which gave 4 images, one of them a cat)
+    from ftsweep.methods.ce import CEMethod
+    from ftsweep.plan import split_sizes
+
+    root = make_tree(tmp_path / "imgs", train=6, test=2, val=4)
+    config = {"dataset": str(root), "pretrained": "none", "device": "cpu", "epochs": 1, "image_size": 16}
+    method = CEMethod({**config, "val_labels_per_class": 2})
+    labels = sorted(int(method.data.val[i][1]) for i in range(len(method.data.val)))
+    assert labels == [0, 0, 1, 1, 2, 2]
+    cfg = TrainConfig.from_dict({**config, "val_labels_per_class": 2})
+    assert split_sizes(cfg)["val"] == 6  # the plan counts what the trial keeps
 
 
 def test_every_image_header_is_read_before_ray(tmp_path) -> None:
