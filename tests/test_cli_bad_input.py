@@ -51,6 +51,16 @@ config: {epochs: 2, lr: 0.05, labels_per_class: 3}
 """
 
 
+STAGE1 = """
+name: s
+method: supervised
+dataset: digits
+backbone: small_cnn
+pretrained: none
+config: {epochs: 2, iters_per_epoch: 2, labels_per_class: 3, stage1: {objective: byol}}
+"""
+
+
 SCHANE = GOOD.replace("method: scl", "method: schane").replace(
     "labels_per_class: 3}", "labels_per_class: 3, fewshot_ways: [5], fewshot_shots: [1]}"
 )
@@ -330,6 +340,16 @@ CASES = [
         SHARED_LR.replace("{method: ce}", '{method: ce, name: "ce\\nv2"}'),
         "methods[0].name: 'ce\\nv2' — must be a string of at most 100 printable characters",
     ),
+    (  # the validation split keeps 14 images of digits' smallest class: 90 was 14 there, unsaid
+        GOOD.replace("labels_per_class: 3", "labels_per_class: 100, val_labels_per_class: 15"),
+        "config.val_labels_per_class: 15 — the validation split (val_fraction 0.1) of digits has only "
+        "14 images in its smallest class; allowed: at most 14, or a larger val_fraction",
+    ),
+    (  # a stage-1 column that no stage-1 config has: read only after the sweep, an empty table
+        STAGE1 + "table: {cols: stage1.objectiv}\n",
+        "table.cols: 'stage1.objectiv' — must be one of method, dataset, job, seed or a config field "
+        "of the spec's methods (stage1.<field>: a field of the target-pretraining config)",
+    ),
     (
         GOOD.replace("epochs: 2,", "epochs: 2, cache_dir: /etc/passwd,"),
         "config.cache_dir: '/etc/passwd' — must be a directory (or a path not made yet); /etc/passwd is a file",
@@ -378,6 +398,8 @@ def test_good_spec_validates(no_side_effects, capsys) -> None:
         GOOD + "table: {metric: time_total_s, select_by: train/supcon}\n",  # Tune's own field
         GOOD + "table: {rows: [method], cols: [dataset, lambda_], baseline: scl}\n",
         SHARED_LR.replace("{method: ce}", "{method: coin}") + "table: {metric: val/s_dbw}\n",
+        STAGE1 + "table: {cols: stage1.objective}\n",
+        GOOD.replace("labels_per_class: 3", "labels_per_class: 100, val_labels_per_class: 14"),
     ],
 )
 def test_the_good_side_of_each_new_check_validates(text: str, no_side_effects, capsys) -> None:
@@ -518,16 +540,6 @@ def test_a_method_label_with_a_slash_makes_a_trial_folder_tune_accepts() -> None
 def test_run_refuses_resume_with_new(no_side_effects, capsys) -> None:
     assert cli.main(["run", _spec(no_side_effects, GOOD), "--resume", "--new"]) == 2
     assert "--new: True — contradicts --resume" in capsys.readouterr().err
-
-
-STAGE1 = """
-name: s
-method: supervised
-dataset: digits
-backbone: small_cnn
-pretrained: none
-config: {epochs: 2, iters_per_epoch: 2, labels_per_class: 3, stage1: {objective: byol}}
-"""
 
 
 @pytest.mark.parametrize(

@@ -363,7 +363,8 @@ class TrainConfig(LoopConfig, DataConfig):
         select_k: epochs the median of ``median_last_k`` spans (≤ ``epochs``).
         val_labels_per_class: keep only this many validation images per class (a labeled
             validation set no bigger than the label budget; ≤ the budget per class when one is
-            given); None = the whole ``val_fraction`` split.
+            given, and ≤ the validation split's smallest class, a folder's ``val/`` included);
+            None = the whole ``val_fraction`` split.
         weight_decay_norm_bias: apply ``weight_decay`` to biases and normalisation parameters
             too (Core-tuning's code decays every parameter); false = exempt them.
         feature_metrics: metrics of the validation backbone features logged at the last epoch

@@ -302,6 +302,7 @@ SPLIT_FIELDS = (
     "num_labels",
     "subsample",
     "long_tail_ratio",
+    "val_labels_per_class",
 )
 
 #: the config fields the few-shot episode check depends on (:func:`check_fewshot_episodes`)
@@ -322,6 +323,20 @@ def check_exact_split(cfg: Any, source: Mapping[str, str]) -> None:
         sizes = split_sizes(cfg)
     except SplitError as err:
         raise ConfigError(_field(source, key), value, str(err)) from None
+    vlpc = getattr(cfg, "val_labels_per_class", None)
+    if vlpc is not None and vlpc > sizes["val_fewest"]:  # limit_val would keep fewer, unsaid
+        from ftsweep.data import is_folder_dataset
+
+        own = is_folder_dataset(cfg.dataset) and os.path.isdir(
+            os.path.join(os.path.expanduser(cfg.dataset), "val")
+        )
+        where = "val/ part" if own else f"validation split (val_fraction {cfg.val_fraction})"
+        raise ConfigError(
+            _field(source, "val_labels_per_class"),
+            vlpc,
+            f"the {where} of {cfg.dataset} has only {sizes['val_fewest']} images in its smallest class; "
+            f"allowed: at most {sizes['val_fewest']}" + ("" if own else ", or a larger val_fraction"),
+        )
     if getattr(cfg, "needs_unlabeled", False) and value is not None and sizes["unlabeled"] == 0:
         raise ConfigError(
             _field(source, key),

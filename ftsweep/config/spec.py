@@ -485,6 +485,10 @@ def _check_table(spec: SweepSpec) -> None:
             + (" (a metric the runs log, e.g. test/acc)" if key == "metric" else " (a method label)"),
         )
     fields = {f for job in spec.jobs() for f in job.config_cls.field_names()}
+    if "stage1" in fields:  # a stage-1 column is a field of the target-pretraining config
+        from ftsweep.pretrain import TargetPretrainConfig
+
+        fields |= {f"stage1.{f}" for f in TargetPretrainConfig.field_names()}
     for key in ("rows", "cols"):
         value = table.get(key)
         names = [value] if isinstance(value, str) else value
@@ -494,14 +498,16 @@ def _check_table(spec: SweepSpec) -> None:
             isinstance(names, list) and names, f"table.{key}", value, "must be a name or a list of names"
         )
         for n in names:
-            ok = isinstance(n, str) and (
-                n in TABLE_COLUMNS or n in fields or (n.startswith("stage1.") and "stage1" in fields)
-            )
             _require(
-                ok,
+                isinstance(n, str) and (n in TABLE_COLUMNS or n in fields),
                 f"table.{key}",
                 n,
-                f"must be one of {', '.join(TABLE_COLUMNS)} or a config field of the spec's methods",
+                f"must be one of {', '.join(TABLE_COLUMNS)} or a config field of the spec's methods"
+                + (
+                    " (stage1.<field>: a field of the target-pretraining config)"
+                    if "stage1" in fields
+                    else ""
+                ),
             )
     axes = {
         key: _names(table.get(key, default)) for key, default in (("rows", "method"), ("cols", "dataset"))

@@ -135,6 +135,18 @@ def test_val_labels_per_class_limits_a_folders_own_val_part_by_its_own_labels(tm
     assert split_sizes(cfg)["val"] == 6  # the plan counts what the trial keeps
 
 
+def test_val_labels_per_class_above_the_val_part_is_refused_before_ray(tmp_path) -> None:
+    from ftsweep.config.checks import check_job
+
+    root = make_tree(tmp_path / "imgs", train=6, test=2, val=3)
+    good = {"dataset": str(root), "pretrained": "none", "val_labels_per_class": 3, "labels_per_class": 4}
+    check_job(TrainConfig, good, {})
+    with pytest.raises(
+        ConfigError, match="the val/ part of .* has only 3 images in its smallest class; allowed: at most 3$"
+    ):
+        check_job(TrainConfig, {**good, "val_labels_per_class": 4}, {})
+
+
 def test_every_image_header_is_read_before_ray(tmp_path) -> None:
     """The scan opens the first image of a class; the check before Ray starts reads every
     header, so an empty or non-image file deep in a class is bad input, not a trial that fails
