@@ -350,6 +350,10 @@ CASES = [
         "table.cols: 'stage1.objectiv' — must be one of method, dataset, job, seed or a config field "
         "of the spec's methods (stage1.<field>: a field of the target-pretraining config)",
     ),
+    (  # the step factor counts each occurrence: gamma² at epoch 1
+        GOOD.replace("epochs: 2,", "epochs: 2, schedule: step, milestones: [1, 1],"),
+        "config.milestones: [1, 1] — names epoch 1 twice, which multiplies the lr by gamma twice there",
+    ),
     (
         GOOD.replace("epochs: 2,", "epochs: 2, cache_dir: /etc/passwd,"),
         "config.cache_dir: '/etc/passwd' — must be a directory (or a path not made yet); /etc/passwd is a file",

@@ -411,6 +411,14 @@ class TrainConfig(LoopConfig, DataConfig):
                 f"must be epochs in [1, {self.epochs}] (epochs: {self.epochs}); give milestones "
                 "for this length (step schedule)",
             )
+        twice = sorted({m for m in self.milestones if list(self.milestones).count(m) > 1})
+        if twice:  # each occurrence multiplies the lr by gamma (ftsweep.engine.optim.lr_factor)
+            raise ConfigError(
+                "milestones",
+                list(self.milestones),
+                f"names epoch {twice[0]} twice, which multiplies the lr by gamma twice there; give "
+                "each epoch once (gamma sets the size of a step)",
+            )
         check(self.grad_accum, "grad_accum", ge=1)
         check(self.grad_clip, "grad_clip", gt=0)
         check(self.subsample, "subsample", gt=0, le=1)
