@@ -13,20 +13,25 @@ Counts (exact, from the spec alone):
   labeled split once (``max_train_batches`` × ``batch_size`` at most) in each of the method's
   ``train_views``; a step-based epoch (configs with ``iters_per_epoch``: the target pretraining
   stage-2 learners) is ``steps × batch_size`` labeled views plus ``steps × mu × batch_size`` in
-  each of the ``unlabeled_views``. Split sizes follow ``ftsweep.data.splits.make_splits`` on the
+  each of the ``unlabeled_views``; a method with a second stream (``source_views``: UOT
+  selection's chosen source images) adds a batch of ``batch_size`` in each of those views to
+  every training batch. Split sizes follow ``ftsweep.data.splits.make_splits`` on the
   dataset's labels when they load without a download (digits and other offline datasets),
   otherwise on ``DatasetInfo.num_train`` spread evenly over the classes.
 - evaluation images: the validation split every epoch (``val_labels_per_class`` and
-  ``max_eval_batches`` applied) and the test split at the counted epochs (``best_val`` and
-  ``last``: once — at least once, as ``best_val`` tests again whenever validation improves;
-  ``median_last_k``: ``select_k`` times).
+  ``max_eval_batches`` applied), the test split at the counted epochs (the method's
+  ``test_passes``: ``best_val`` and ``last`` once — at least once, as ``best_val`` tests again
+  whenever validation improves; ``median_last_k`` ``select_k`` times; COIN's stage-1 epochs
+  never), and the method's other passes (``extra_eval_passes``: ``feature_metrics`` and
+  COIN's S_Dbw over validation, SCHaNe's test and novel features at the last epoch).
 - checkpoints: every ``checkpoint_frequency`` epochs of a trial and once at its end
   (``checkpoint_at_end``; only there with ``checkpoint_frequency: 0``).
 - a shared stage 1 of target pretraining (``stage1:``) is a job of its own, counted once per
-  distinct stage-1 config across the spec: ``epochs × (pool // batch_size) × batch_size × 2``
-  views (the pool: the train part minus validation; the last incomplete batch is dropped).
-- not counted: UOT selection's source batches and feature extraction, clustering evaluations of
-  stage 1, the one-off ``pretrained: auto`` SimCLR checkpoint.
+  distinct stage-1 config across the spec: ``epochs × (pool // batch) × batch × 2`` views (the
+  pool: the train part minus validation; the batch: ``batch_size``, at most the pool; the last
+  incomplete batch is dropped).
+- not counted: UOT selection's feature extraction before its first epoch, clustering
+  evaluations of stage 1, the one-off ``pretrained: auto`` SimCLR checkpoint.
 
 Estimate: trial-seconds = trials × set-up seconds (building a trial's data and model, optional)
 + training images ÷ training images/s + evaluation images ÷ evaluation images/s + checkpoints ×
@@ -242,8 +247,9 @@ def _views(views: str | Sequence[str] | None) -> int:
 
 
 def split_sizes(cfg: Any) -> dict[str, int]:
-    """``labeled``, ``unlabeled``, ``val`` (after ``val_labels_per_class``), ``test`` sizes of a
-    config's data, and ``val_fewest``: the validation images of its smallest class before
+    """``labeled``, ``unlabeled``, ``val`` (after ``val_labels_per_class``), ``test``, ``novel``
+    (a few-shot benchmark's novel classes, else 0) sizes of a config's data, and
+    ``val_fewest``: the validation images of its smallest class before
     ``val_labels_per_class``. By ``make_splits`` on the dataset's labels where they are at hand
     (``ftsweep.data.exact_labels``: embedded data, image folders; a folder's own ``val/`` is the
     validation part), else on ``num_train`` spread evenly over the classes."""
@@ -254,10 +260,12 @@ def split_sizes(cfg: Any) -> dict[str, int]:
 
     info = get_dataset_info(cfg.dataset)
     own_val = None  # a folder's own val/ part: its labels
+    num_novel = info.num_novel or 0
     if exact_labels(cfg.dataset):
         loaded = load_dataset(cfg.dataset, cfg.data_root)
         targets, num_test = np.asarray(loaded.train_targets), len(loaded.test_targets)
         own_val = None if loaded.val is None else np.asarray(loaded.val_targets)
+        num_novel = 0 if loaded.novel is None else len(loaded.novel)
     else:
         if info.num_train is None or info.num_test is None:
             raise ConfigError("dataset", cfg.dataset, "its split sizes are unknown without the data")
@@ -283,6 +291,7 @@ def split_sizes(cfg: Any) -> dict[str, int]:
         "unlabeled": len(s.unlabeled),
         "val": val,
         "test": num_test,
+        "novel": num_novel,
         "val_fewest": int(counts.min()),
     }
 
@@ -304,11 +313,16 @@ def _trial_counts(method_cls: type, cfg: Any) -> tuple[int, int, int]:
         per_epoch += steps * getattr(cfg, "mu", 0) * cfg.batch_size * _views(method_cls.unlabeled_views)
     else:
         per_epoch = _capped(sizes["labeled"], cfg.batch_size, cfg.max_train_batches)
+        batches = -(-per_epoch // cfg.batch_size)
         per_epoch *= _views(method_cls.train_views)
-    val = _capped(sizes["val"], cfg.eval_batch_size, cfg.max_eval_batches)
-    test = _capped(sizes["test"], cfg.eval_batch_size, cfg.max_eval_batches)
-    tests = FineTuner.counted_epochs(cfg)
-    return cfg.epochs, cfg.epochs * per_epoch, cfg.epochs * val + tests * test
+        per_epoch += batches * cfg.batch_size * _views(method_cls.source_views(cfg))
+    evaluated = {
+        k: _capped(sizes[k], cfg.eval_batch_size, cfg.max_eval_batches) for k in ("val", "test", "novel")
+    }
+    passes = {"val": cfg.epochs, "test": method_cls.test_passes(cfg)}
+    for split, n in method_cls.extra_eval_passes(cfg).items():
+        passes[split] = passes.get(split, 0) + n
+    return cfg.epochs, cfg.epochs * per_epoch, sum(n * evaluated[k] for k, n in passes.items())
 
 
 def trial_checkpoints(epochs: int, frequency: int) -> int:
@@ -322,9 +336,11 @@ def trial_checkpoints(epochs: int, frequency: int) -> int:
 
 def _stage1_counts(cfg: Any) -> tuple[int, int, int]:
     sizes = split_sizes(cfg)
-    steps = (sizes["labeled"] + sizes["unlabeled"]) // cfg.batch_size
+    pool = sizes["labeled"] + sizes["unlabeled"]
+    batch = min(cfg.batch_size, pool)  # a batch above the pool is the pool (ftsweep.pretrain.pool)
+    steps = pool // batch
     steps = min(steps, cfg.max_train_batches or steps)
-    return cfg.epochs, cfg.epochs * steps * cfg.batch_size * STAGE1_VIEWS, 0
+    return cfg.epochs, cfg.epochs * steps * batch * STAGE1_VIEWS, 0
 
 
 def trial_configs(spec: SweepSpec, job: Job) -> list[dict[str, Any]]:

@@ -58,9 +58,12 @@ def test_tiny_digits_counts_by_hand() -> None:
     assert ce.eval_images == 4 * (5 * val + test)  # val every epoch, test at the selected epoch
     assert (schane.trials, schane.epochs) == (6, 30)
     assert schane.train_images == 6 * 5 * labeled * 2  # two AutoAugment views
+    # ... and the last epoch's test features (isotropy, few-shot episodes)
+    assert schane.eval_images == 6 * (5 * val + test + test)
     assert (coin.trials, coin.epochs) == (4, 2 * (4 + 6))  # epochs as a search axis, per trial
     assert coin.train_images == 2 * (4 + 6) * labeled
-    assert coin.eval_images == 2 * ((4 + 6) * val + 2 * test)
+    # α = 0.7: stage 1 of 2 and 4 epochs; S_Dbw passes over validation at its end and the last epoch
+    assert coin.eval_images == 2 * ((4 + 6) * val + 2 * test + 2 * 2 * val)
     assert plan.trials == 14 and plan.epochs == 20 + 30 + 20
     assert plan.train_images == ce.train_images + schane.train_images + coin.train_images
     # checkpoint_frequency 1 (the default): one checkpoint per epoch, the end's among them
@@ -104,7 +107,9 @@ def test_shipped_paper_spec_coin_table4() -> None:
     # CIFAR-10: 5000 train images per class, val_fraction 0.1 → 500 per class for validation
     assert job.trials == alphas * 3 and job.epochs == alphas * 3 * 100
     assert job.train_images == job.trials * 100 * 45_000
-    assert job.eval_images == job.trials * (100 * 5_000 + 10_000)
+    # S_Dbw over validation at the last epoch, and at the end of a stage 1 (⌊α·100⌋ > 0)
+    s_dbw = sum(1 + (math.floor(round(a * 100, 9)) > 0) for a in spec.jobs()[0].space["alpha"]["grid_search"])
+    assert job.eval_images == job.trials * (100 * 5_000 + 10_000) + 3 * s_dbw * 5_000
     assert job.seconds is None and job.device == "gpu"
 
 
@@ -336,3 +341,17 @@ def test_two_jobs_training_one_configuration_are_noted() -> None:
     spec["methods"] = spec["methods"][:2]
     spec["methods"][1]["search_space"] = {"lambda_p": [0.4, 0.6]}
     assert not [n for n in plan_spec(parse_spec(spec), cpus=2).notes if "trained twice" in n]
+
+
+def test_a_stage1_batch_above_the_pool_is_one_batch_of_the_pool() -> None:
+    # ftsweep.pretrain.pool shrinks the batch to the pool: one step of every image, two views
+    # (the plan counted pool // 2048 = 0 steps)
+    from ftsweep.plan import _trial_counts
+    from ftsweep.trial import method_class
+
+    cls = method_class("target_pretrain")
+    train, val, _ = _digits_sizes(0.1)
+    cfg = cls.config_cls.from_dict(
+        {"dataset": "digits", "epochs": 2, "batch_size": 2048, "objective": "moco_v2"}
+    )
+    assert _trial_counts(cls, cfg) == (2, 2 * (train - val) * 2, 0)

@@ -386,6 +386,7 @@ register_dataset(
         mean=CIFAR100_MEAN,
         std=CIFAR100_STD,
         num_novel_classes=20,
+        num_novel=20 * 600,
         description="CIFAR-FS (Bertinetto et al.): 64 base classes of CIFAR-100; 20 novel for episodes",
     )
 )
@@ -400,6 +401,7 @@ register_dataset(
         mean=CIFAR100_MEAN,
         std=CIFAR100_STD,
         num_novel_classes=20,
+        num_novel=20 * 600,
         description="FC100 (Oreshkin et al.): 12 base superclasses of CIFAR-100; 4 novel for episodes",
     )
 )
@@ -411,6 +413,7 @@ register_dataset(
         num_train=64 * (600 - FEWSHOT_BASE_TEST_PER_CLASS),
         num_test=64 * FEWSHOT_BASE_TEST_PER_CLASS,
         num_novel_classes=20,
+        num_novel=20 * 600,
         description="miniImageNet (Ravi & Larochelle split): 64 base classes; 20 novel for episodes",
     )
 )
@@ -422,6 +425,7 @@ register_dataset(
         num_train=448_695 - 351 * FEWSHOT_BASE_TEST_PER_CLASS,
         num_test=351 * FEWSHOT_BASE_TEST_PER_CLASS,
         num_novel_classes=160,
+        num_novel=206_209,
         description="tieredImageNet (Ren et al.): 351 base classes; 160 novel for episodes",
     )
 )

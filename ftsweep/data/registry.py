@@ -97,6 +97,7 @@ class DatasetInfo:
         offline: True when the data ships with an installed package (no root needed).
         num_novel_classes: few-shot benchmarks only — number of novel classes the loader returns
             as ``LoadedDataset.novel`` (None: the dataset has no novel part).
+        num_novel: few-shot benchmarks only — images of the novel part, if known.
         files: paths under ``data_root`` that must exist before the loader can run (checked
             before Ray starts, ``ftsweep.config.checks``); empty = not checked.
         downloadable: torchvision can fetch the dataset (``download: true``).
@@ -116,6 +117,7 @@ class DatasetInfo:
     grayscale: bool = False
     offline: bool = False
     num_novel_classes: int | None = None
+    num_novel: int | None = None
     files: tuple[str, ...] = ()
     downloadable: bool = False
     description: str = field(default="", compare=False)

@@ -412,6 +412,26 @@ class FineTuner:
         """How many final epochs the ``last`` / ``median_last_k`` protocols of ``cfg`` count."""
         return cfg.select_k if cfg.select == "median_last_k" else 1
 
+    @classmethod
+    def test_passes(cls, cfg: Any) -> int:
+        """Passes over the test split a trial of ``cfg`` makes for its selection (``ftsweep.plan``):
+        one per counted epoch; under ``best_val`` the least, one (it tests again whenever
+        validation improves)."""
+        return cls.counted_epochs(cfg)
+
+    @classmethod
+    def source_views(cls, cfg: Any) -> str | tuple[str, ...] | None:
+        """The views of a second stream's batch that joins every training batch (of
+        ``batch_size`` images, ``ftsweep.plan``); None: no such stream."""
+        return None
+
+    @classmethod
+    def extra_eval_passes(cls, cfg: Any) -> dict[str, int]:
+        """Evaluation passes a trial of ``cfg`` makes beside the validation split every epoch and
+        :meth:`test_passes`, by split (``ftsweep.plan``): the ``feature_metrics`` pass over the
+        validation split at the last epoch."""
+        return {"val": 1} if cfg.feature_metrics else {}
+
     def select_epoch(self, val: dict[str, float]) -> None:
         """Update the selection with this epoch's validation metrics (``self.epoch`` 1-based).
 

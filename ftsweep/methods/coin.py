@@ -168,6 +168,18 @@ class CoinMethod(FineTuner):
             return super().schedulable_at(cfg, epoch)
         return max(0, epoch - max(stage1_epochs(cfg.alpha, cfg.epochs), cfg.warmup_epochs))
 
+    @classmethod
+    def test_passes(cls, cfg: Any) -> int:
+        """Stage-1 epochs never look at the test split: the counted epochs of stage 2."""
+        stage2 = cfg.epochs - stage1_epochs(cfg.alpha, cfg.epochs)
+        return min(super().test_passes(cfg), stage2)
+
+    @classmethod
+    def extra_eval_passes(cls, cfg: Any) -> dict[str, int]:
+        """S_Dbw's validation passes (:meth:`epoch_metrics`): at the end of a stage 1 and at the
+        last epoch (its ``val/s_dbw`` is the ``feature_metrics`` one)."""
+        return {"val": 1 + (stage1_epochs(cfg.alpha, cfg.epochs) > 0)}
+
     def selected_metrics(self) -> dict[str, float]:
         # self.epoch was already incremented: the epoch just trained is self.epoch - 1.
         if self.stage(self.epoch - 1) == 1:

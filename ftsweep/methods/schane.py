@@ -217,6 +217,16 @@ class SchaneMethod(FineTuner):
         return split
 
     @classmethod
+    def extra_eval_passes(cls, cfg: Any) -> dict[str, int]:
+        """Beside the shared ones, the last epoch's features of the test split (isotropy, few-shot
+        episodes drawn from test) and of the novel classes (episodes drawn from them)."""
+        out = dict(super().extra_eval_passes(cfg))
+        out["test"] = out.get("test", 0) + 1
+        if cfg.fewshot_ways and cfg.fewshot_split != "test":  # novel, or auto on a dataset with one
+            out["novel"] = out.get("novel", 0) + 1
+        return out
+
+    @classmethod
     def logged_metrics(cls, cfg: Any) -> frozenset[str]:
         """Beside the shared ones, at the last epoch: ``test/isotropy`` and, with
         ``fewshot_ways``, ``fewshot/on_novel`` and ``fewshot/{n}way{k}shot`` (``…_ci95``) for

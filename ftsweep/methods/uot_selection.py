@@ -295,9 +295,11 @@ class UotSelectionMethod(FineTuner):
         )
         src_info = resolve_info(cfg.source_dataset, cfg.image_size)
         src = load_dataset_cached(cfg.source_dataset, cfg.data_root, cfg.download)
-        views = "standard" if cfg.source_labels else ("weak", "strong")
         self.source_stream = ViewDataset(
-            src.train, chosen.members, build_views(src_info, views), hide_labels=not cfg.source_labels
+            src.train,
+            chosen.members,
+            build_views(src_info, self.source_views(cfg)),
+            hide_labels=not cfg.source_labels,
         )
         self.selection_metrics = dict(chosen.metrics)
         self.selection = chosen.record()
@@ -325,6 +327,14 @@ class UotSelectionMethod(FineTuner):
             drop_last=True,
         )
         return _zip(target, cycle(source, seed + 1))
+
+    @classmethod
+    def source_views(cls, cfg: Any) -> str | tuple[str, ...] | None:
+        """A source batch of the selected images joins every target batch (:meth:`train_batches`):
+        labeled (one standard view) or pseudo-labeled (a weak and a strong view, Eq. 7)."""
+        if cfg.selection == "none":
+            return None
+        return "standard" if cfg.source_labels else ("weak", "strong")
 
     @classmethod
     def loss_terms(cls, cfg: Any) -> tuple[str, ...]:
