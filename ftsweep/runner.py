@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -710,7 +710,9 @@ def sweep_logger(spec: SweepSpec, uri: str, number: int, jobs: Sequence[Job] = (
     )
 
 
-def new_version(spec: SweepSpec, root: Path, digest: str, command: str, uri: str) -> Version:
+def new_version(
+    spec: SweepSpec, root: Path, digest: str, command: str, uri: str, spaces: dict[str, str] | None = None
+) -> Version:
     """A new version of ``spec`` under ``root``, numbered after every version in ``root`` and
     every version of the spec its store holds (other results folders, removed ones), and its
     number claimed in the store at once: its sweep run is created before any trial runs
@@ -729,7 +731,7 @@ def new_version(spec: SweepSpec, root: Path, digest: str, command: str, uri: str
     with store_lock(uri):
         after = max(sweep_versions(spec.experiment, uri).get(spec.name, []), default=0)
         while True:
-            version = create_version(root, digest, command, uri, after=after)
+            version = create_version(root, digest, command, uri, after=after, spaces=spaces)
             if sweep_logger(spec, uri, version.number, store=opened).claim_version():
                 return version
             shutil.rmtree(version.path)
@@ -788,48 +790,61 @@ def run_spec(
     (:func:`check_resources`) — each a ``ConfigError`` before any result or run is written —;
     then a new version's folder, held while :func:`run_sweep` runs it."""
     from ftsweep.tracking import tracking_uri as resolve_uri
-    from ftsweep.versions import choose_version, latest_version, spec_hash
+    from ftsweep.versions import choose_version, hold_latest, space_hashes, spec_hash
 
     results_dir = Path(results_dir).resolve()
     root, digest = results_dir / spec.folder, spec_hash(spec.raw, smoke=spec.smoke)
-    version = choose_version(
-        root, digest, resume=resume, new=new, retry_failed=retry_failed, spec=str(spec.path or spec.name)
-    )
-    uri = resolve_uri(kwargs.get("tracking_uri"))
-    if version is not None and version.tracking_uri and version.tracking_uri != uri:
-        # Tune restores the version's trial logger with the store it was started with
-        raise ConfigError(
-            "--tracking-uri",
-            uri,
-            f"v{version.number} logs to {version.tracking_uri}: resume it with --tracking-uri "
-            f"{version.tracking_uri} (or start a new version with --new)",
-        )
-    fetch_datasets(spec.jobs(), log=kwargs.get("log", True))
-    init_ray(address, num_cpus)
-    if not allow_pending:
-        check_resources(spec.resources)
-    resuming = version is not None
-    if version is None:
-        from ftsweep.tracking import MLflowTrialLogger
-
-        abandoned = latest_version(root) if new else None
-        if abandoned is not None and abandoned.unfinished:  # its driver is dead (choose_version)
-            tags = {"sweep": spec.name, "sweep_version": str(abandoned.number)}
-            ended = MLflowTrialLogger(spec.experiment, uri, tags).kill_open_runs()
-            if ended and kwargs.get("log", True):
-                print(
-                    f"ftsweep: v{abandoned.number}: {ended} run(s) its dead driver left RUNNING ended KILLED"
-                )
-        version = new_version(spec, root, digest, command, uri)
-    with version.hold():
-        return run_sweep(
-            spec,
-            version,
-            resume=resuming,
+    spaces = space_hashes({job.name: job.space for job in spec.jobs()})
+    label = str(spec.path or spec.name)
+    # the latest version stays held from reading its state until this driver's version is held
+    with hold_latest(root, label) as latest:
+        version = choose_version(
+            latest,
+            digest,
+            resume=resume,
+            new=new,
             retry_failed=retry_failed,
-            results_dir=results_dir,
-            **kwargs,
+            spec=label,
+            root=root,
+            spaces=spaces,
         )
+        uri = resolve_uri(kwargs.get("tracking_uri"))
+        if version is not None and version.tracking_uri and version.tracking_uri != uri:
+            # Tune restores the version's trial logger with the store it was started with
+            raise ConfigError(
+                "--tracking-uri",
+                uri,
+                f"v{version.number} logs to {version.tracking_uri}: resume it with --tracking-uri "
+                f"{version.tracking_uri} (or start a new version with --new)",
+            )
+        fetch_datasets(spec.jobs(), log=kwargs.get("log", True))
+        init_ray(address, num_cpus)
+        if not allow_pending:
+            check_resources(spec.resources)
+        resuming = version is not None
+        if version is None:
+            from ftsweep.tracking import MLflowTrialLogger
+
+            abandoned = latest if new else None
+            if abandoned is not None and abandoned.unfinished:  # its driver is dead: it is held here
+                tags = {"sweep": spec.name, "sweep_version": str(abandoned.number)}
+                ended = MLflowTrialLogger(spec.experiment, uri, tags).kill_open_runs()
+                if ended and kwargs.get("log", True):
+                    print(
+                        f"ftsweep: v{abandoned.number}: {ended} run(s) its dead driver left RUNNING ended KILLED"
+                    )
+            version = new_version(spec, root, digest, command, uri, spaces)
+        if resuming:
+            version.announce()
+        with nullcontext() if resuming else version.hold():  # a resumed version is held already
+            return run_sweep(
+                spec,
+                version,
+                resume=resuming,
+                retry_failed=retry_failed,
+                results_dir=results_dir,
+                **kwargs,
+            )
 
 
 def fetch_datasets(jobs: list[Job], *, log: bool = True) -> None:
