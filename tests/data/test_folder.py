@@ -117,7 +117,14 @@ def test_split_sizes_of_a_folder_with_its_own_val_part(tmp_path) -> None:
     root = make_tree(tmp_path / "imgs", train=6, test=2, val=2)
     sizes = split_sizes(TrainConfig.from_dict({"dataset": str(root), "labels_per_class": 4}))
     # as build_data: val/ validates, nothing is carved from train/
-    assert sizes == {"labeled": 3 * 4, "unlabeled": 3 * 2, "val": 3 * 2, "test": 3 * 2, "val_fewest": 2}
+    assert sizes == {
+        "labeled": 3 * 4,
+        "unlabeled": 3 * 2,
+        "val": 3 * 2,
+        "test": 3 * 2,
+        "novel": 0,
+        "val_fewest": 2,
+    }
 
 
 def test_val_labels_per_class_limits_a_folders_own_val_part_by_its_own_labels(tmp_path) -> None:
