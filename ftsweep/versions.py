@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ class Version:
         return self.path / "tune"
 
     def save(self) -> None:
-        meta = {k: getattr(self, k) for k in _SAVED}
+        meta = {k: v for k, v in asdict(self).items() if k != "path"}
         tmp = self.path / ".version.json.tmp"
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
         os.replace(tmp, self.path / "version.json")
@@ -160,10 +160,6 @@ class Version:
         with open(self.path / "driver.lock", "r+") as f:
             f.truncate()
             f.write(str(os.getpid()))
-
-
-#: the fields ``version.json`` keeps
-_SAVED = tuple(f.name for f in fields(Version) if f.name != "path")
 
 
 def list_versions(root: Path) -> list[Version]:
